@@ -1,0 +1,199 @@
+// Package authz decides, from a request's OAuth 2.0 access token, whether the
+// request may pass and what is forwarded upstream. It knows nothing of Envoy
+// or HTTP: adapters build a Request and render the Decision.
+package authz
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/authz-dev/authz/authz/cache"
+)
+
+// DefaultPolicy is the policy used when a request names none.
+const DefaultPolicy = "default"
+
+// Options configure an Authorizer.
+type Options struct {
+	Policies []*Policy
+	// JWT judges tokens that look like JWTs; Opaque judges all others. Either
+	// may be nil, which makes tokens of that shape invalid.
+	JWT    Validator
+	Opaque Validator
+	// Cache bounds and lifetimes.
+	CacheMaxBytes int64
+	TTL           time.Duration // upper bound for valid results; never past exp
+	NegativeTTL   time.Duration // for invalid results; 0 disables
+}
+
+// Authorizer applies policies to requests.
+type Authorizer struct {
+	policies    map[string]*compiledPolicy
+	jwt, opaque Validator
+	cache       *cache.Cache[*verdict]
+	ttl, negTTL time.Duration
+	now         func() time.Time
+}
+
+// verdict is the cached, policy-independent judgement of one token.
+type verdict struct {
+	res     *Result // nil when invalid
+	invalid error
+}
+
+// New returns an Authorizer; Close releases its cache.
+func New(opts Options) (*Authorizer, error) {
+	c, err := cache.New[*verdict](cache.Options{MaxBytes: opts.CacheMaxBytes})
+	if err != nil {
+		return nil, err
+	}
+	a := &Authorizer{
+		policies: make(map[string]*compiledPolicy, len(opts.Policies)),
+		jwt:      opts.JWT,
+		opaque:   opts.Opaque,
+		cache:    c,
+		ttl:      opts.TTL,
+		negTTL:   opts.NegativeTTL,
+		now:      time.Now,
+	}
+	for _, p := range opts.Policies {
+		a.policies[p.Name] = compilePolicy(p)
+	}
+	return a, nil
+}
+
+// Close releases the cache's goroutines.
+func (a *Authorizer) Close() { a.cache.Close() }
+
+// CacheStats reports the result cache's counters.
+func (a *Authorizer) CacheStats() cache.Stats { return a.cache.Stats() }
+
+// Authorize decides one request.
+func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
+	name := req.Policy
+	if name == "" {
+		name = DefaultPolicy
+	}
+	d := Decision{Policy: name}
+	p, ok := a.policies[name]
+	if !ok {
+		// A route naming a policy we do not have is a configuration error
+		// between proxy and authorizer, not the client's fault.
+		return d.fail(Error, fmt.Sprintf("unknown policy %q", name), "authorization is misconfigured")
+	}
+
+	token, err := extractToken(req.Header, p.TokenSources)
+	switch {
+	case errors.Is(err, errNoToken):
+		return d.fail(Missing, err.Error(), "")
+	case err != nil:
+		return d.fail(Invalid, err.Error(), err.Error())
+	}
+
+	sum := sha256.Sum256([]byte(token))
+	key := string(sum[:])
+	d.TokenID = hex.EncodeToString(sum[:4])
+
+	v, hit, err := a.cache.Load(ctx, key, func(ctx context.Context) (cache.Loaded[*verdict], error) {
+		return a.judge(ctx, token)
+	})
+	d.Cached = hit
+	if err != nil {
+		return d.fail(Error, err.Error(), "the access token could not be validated right now")
+	}
+	if v.invalid != nil {
+		return d.fail(Invalid, v.invalid.Error(), publicReason(v.invalid))
+	}
+	res := v.res
+	d.Validator = res.Validator
+	// The cache never holds a result past its TTL, and the TTL never passes
+	// exp; this guards the boundary second all the same.
+	if !res.Expiry.IsZero() && !a.now().Before(res.Expiry) {
+		return d.fail(Invalid, "token expired", "the access token expired")
+	}
+	if reason, ok := p.check(res); !ok {
+		d.RequiredScopes = p.RequireScopes
+		return d.fail(Forbidden, reason, reason)
+	}
+	d.Outcome = Allow
+	p.headers.render(res.Claims, &d)
+	if p.DynamicMetadata {
+		d.Claims = res.Claims
+	}
+	return d
+}
+
+// judge runs the validator for the token's shape and says how to cache its answer.
+func (a *Authorizer) judge(ctx context.Context, token string) (cache.Loaded[*verdict], error) {
+	v := a.opaque
+	kind := "opaque"
+	if LooksLikeJWT(token) {
+		v, kind = a.jwt, "JWT"
+	}
+	if v == nil {
+		return a.negative(fmt.Errorf("%w: %s tokens are not accepted", ErrInvalidToken, kind)), nil
+	}
+	res, err := v.Validate(ctx, token)
+	switch {
+	case errors.Is(err, ErrInvalidToken):
+		return a.negative(err), nil
+	case err != nil:
+		return cache.Loaded[*verdict]{}, err
+	}
+	ttl := a.ttl
+	if !res.Expiry.IsZero() {
+		ttl = min(ttl, res.Expiry.Sub(a.now()))
+	}
+	return cache.Loaded[*verdict]{Value: &verdict{res: res}, Cost: int64(res.Size), TTL: ttl}, nil
+}
+
+func (a *Authorizer) negative(err error) cache.Loaded[*verdict] {
+	return cache.Loaded[*verdict]{Value: &verdict{invalid: err}, Cost: int64(len(err.Error())), TTL: a.negTTL}
+}
+
+func (d Decision) fail(o Outcome, reason, description string) Decision {
+	d.Outcome = o
+	d.Reason = reason
+	d.Description = description
+	return d
+}
+
+// publicReason keeps the client's error_description coarse: whether the
+// token expired is useful to a client; which check failed helps an attacker.
+func publicReason(err error) string {
+	if errors.Is(err, ErrExpired) {
+		return "the access token expired"
+	}
+	return "the access token is invalid"
+}
+
+// ErrExpired marks an expired token (wraps ErrInvalidToken in validators).
+var ErrExpired = errors.New("token expired")
+
+// LooksLikeJWT reports whether token is three base64url parts whose first
+// decodes to a JSON object: the JWS compact serialization (RFC 7515 §7.1).
+func LooksLikeJWT(token string) bool {
+	h, rest, ok := strings.Cut(token, ".")
+	if !ok {
+		return false
+	}
+	payload, sig, ok := strings.Cut(rest, ".")
+	if !ok || strings.Contains(sig, ".") || payload == "" || h == "" || len(h) > 2048 {
+		return false
+	}
+	var buf [1536]byte
+	n, err := base64.RawURLEncoding.Decode(buf[:], []byte(h))
+	if err != nil {
+		return false
+	}
+	b := bytes.TrimSpace(buf[:n])
+	return len(b) > 0 && b[0] == '{' && json.Valid(b)
+}

@@ -1,0 +1,131 @@
+// Package cache holds validation results in memory, bounded in bytes, and
+// collapses concurrent look-ups of one key into one load.
+package cache
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"golang.org/x/sync/singleflight"
+)
+
+// Options configure a Cache.
+type Options struct {
+	// MaxBytes bounds the summed cost of the entries.
+	MaxBytes int64
+}
+
+// Cache is a read-through cache: Load returns a cached value or runs one
+// load for every concurrent caller of the same key.
+type Cache[V any] struct {
+	store     *ristretto.Cache[string, V]
+	group     singleflight.Group
+	loads     atomic.Int64
+	collapsed atomic.Int64
+}
+
+// entryOverhead is what ristretto and the key cost beyond the value itself.
+const entryOverhead = 200
+
+// New returns an empty cache bounded by opts.MaxBytes.
+func New[V any](opts Options) (*Cache[V], error) {
+	if opts.MaxBytes <= 0 {
+		return nil, fmt.Errorf("cache max_bytes must be positive, got %d", opts.MaxBytes)
+	}
+	// ristretto wants ~10 counters per entry it may hold; entries are rarely
+	// under ~500 bytes (a hash key plus claims).
+	counters := max(opts.MaxBytes/50, 1000)
+	store, err := ristretto.NewCache(&ristretto.Config[string, V]{
+		NumCounters:        counters,
+		MaxCost:            opts.MaxBytes,
+		BufferItems:        64,
+		Metrics:            true,
+		IgnoreInternalCost: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create cache: %w", err)
+	}
+	return &Cache[V]{store: store}, nil
+}
+
+// Loaded is what a load function returns: the value and how to store it.
+// A TTL of zero or less means "do not store".
+type Loaded[V any] struct {
+	Value V
+	Cost  int64
+	TTL   time.Duration
+}
+
+// Load returns the value for key, calling load at most once for all callers
+// that ask for the same key at the same time, on first sight and on expiry
+// alike. load runs detached from the caller's cancellation so one impatient
+// caller does not fail the others; it must bound its own time. An error from
+// load is returned to every waiter and nothing is stored.
+func (c *Cache[V]) Load(ctx context.Context, key string, load func(context.Context) (Loaded[V], error)) (v V, hit bool, err error) {
+	if v, ok := c.store.Get(key); ok {
+		return v, true, nil
+	}
+	ch := c.group.DoChan(key, func() (any, error) {
+		// A flight that finished just before ours may have stored the value.
+		if v, ok := c.store.Get(key); ok {
+			return v, nil
+		}
+		c.loads.Add(1)
+		l, err := load(context.WithoutCancel(ctx))
+		if err != nil {
+			return l.Value, err
+		}
+		if l.TTL > 0 {
+			c.store.SetWithTTL(key, l.Value, l.Cost+entryOverhead+int64(len(key)), l.TTL)
+			// ristretto applies writes asynchronously; waiting here (only on
+			// a miss, never on the hit path) lets callers arriving after this
+			// flight ends find the entry instead of starting another load.
+			c.store.Wait()
+		}
+		return l.Value, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Shared {
+			c.collapsed.Add(1)
+		}
+		if r.Err != nil {
+			return v, false, r.Err
+		}
+		return r.Val.(V), false, nil
+	case <-ctx.Done():
+		return v, false, ctx.Err()
+	}
+}
+
+// Delete drops key.
+func (c *Cache[V]) Delete(key string) { c.store.Del(key) }
+
+// Stats are counters for metrics and tests.
+type Stats struct {
+	Loads     int64 // loads actually run
+	Collapsed int64 // callers that shared another caller's load
+	Hits      uint64
+	Misses    uint64
+	Evictions uint64
+	Cost      int64 // cost currently held
+}
+
+// Stats returns the cache's counters.
+func (c *Cache[V]) Stats() Stats {
+	m := c.store.Metrics
+	return Stats{
+		Loads:     c.loads.Load(),
+		Collapsed: c.collapsed.Load(),
+		Hits:      m.Hits(),
+		Misses:    m.Misses(),
+		Evictions: m.KeysEvicted(),
+		Cost:      c.store.MaxCost() - c.store.RemainingCost(),
+	}
+}
+
+// Close stops the cache's goroutines.
+func (c *Cache[V]) Close() { c.store.Close() }

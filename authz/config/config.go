@@ -1,0 +1,110 @@
+// Package config holds authz's configuration file: its shape, strict
+// decoding with line numbers, defaults and validation.
+package config
+
+import "time"
+
+// Config is the whole configuration file.
+type Config struct {
+	GRPC     GRPC              `yaml:"grpc"`
+	HTTP     HTTP              `yaml:"http"`
+	Cache    Cache             `yaml:"cache"`
+	Issuers  []Issuer          `yaml:"issuers"`
+	Policies map[string]Policy `yaml:"policies"`
+	Outcomes Outcomes          `yaml:"outcomes"`
+	Log      Log               `yaml:"log"`
+}
+
+// GRPC is the Envoy ext_authz listener.
+type GRPC struct {
+	Addr       string `yaml:"addr"`
+	TLS        TLS    `yaml:"tls"`
+	Reflection bool   `yaml:"reflection"`
+	// ShutdownGrace bounds how long in-flight Checks may finish on SIGTERM.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+}
+
+// TLS enables TLS with CertFile and KeyFile, and mTLS with ClientCAFile.
+type TLS struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// HTTP is the listener for /healthz and /readyz.
+type HTTP struct {
+	Addr string `yaml:"addr"`
+}
+
+// Cache bounds the validation-result cache.
+type Cache struct {
+	MaxBytes int64         `yaml:"max_bytes"`
+	TTL      time.Duration `yaml:"ttl"`
+	// NegativeTTL caches invalid results; 0 disables. Unset means 5s.
+	NegativeTTL *time.Duration `yaml:"negative_ttl"`
+}
+
+// Issuer is one trusted JWT issuer.
+type Issuer struct {
+	Name      string `yaml:"name"`
+	Issuer    string `yaml:"issuer"`
+	JWKSURL   string `yaml:"jwks_url"`
+	Discovery bool   `yaml:"discovery"`
+	// JWKSFile alone is the key source; beside jwks_url or discovery it is
+	// the fallback while the remote source has never answered.
+	JWKSFile           string         `yaml:"jwks_file"`
+	Algorithms         []string       `yaml:"algorithms"`
+	Audiences          []string       `yaml:"audiences"`
+	Leeway             *time.Duration `yaml:"leeway"`
+	Type               string         `yaml:"typ"`
+	RefreshInterval    time.Duration  `yaml:"refresh_interval"`
+	MinRefreshInterval time.Duration  `yaml:"min_refresh_interval"`
+	Timeout            time.Duration  `yaml:"timeout"`
+}
+
+// Policy is what a route demands and forwards. Fields left out are taken
+// from the "default" policy.
+type Policy struct {
+	TokenSources     []TokenSource     `yaml:"token_sources"`
+	Validators       []string          `yaml:"validators"`
+	RequireScopes    []string          `yaml:"require_scopes"`
+	RequireAudiences []string          `yaml:"require_audiences"`
+	Headers          map[string]string `yaml:"headers"` // claim path → header
+	HeaderSeparator  *string           `yaml:"header_separator"`
+	MaxHeaderBytes   int               `yaml:"max_header_bytes"`
+	PayloadHeader    *string           `yaml:"payload_header"`
+	DynamicMetadata  *bool             `yaml:"dynamic_metadata"`
+}
+
+// TokenSource is one place to look for the token: a header (with an
+// optional scheme such as Bearer) or a cookie.
+type TokenSource struct {
+	Header string `yaml:"header"`
+	Scheme string `yaml:"scheme"`
+	Cookie string `yaml:"cookie"`
+}
+
+// Outcomes configure how each outcome is answered.
+type Outcomes struct {
+	// Header names the response header carrying the outcome (default x-authz-outcome).
+	Header string `yaml:"header"`
+	// Realm goes into WWW-Authenticate (default "authz").
+	Realm     string  `yaml:"realm"`
+	Missing   Outcome `yaml:"missing"`
+	Invalid   Outcome `yaml:"invalid"`
+	Forbidden Outcome `yaml:"forbidden"`
+	Error     Outcome `yaml:"error"`
+}
+
+// Outcome is one outcome's answer.
+type Outcome struct {
+	Status int `yaml:"status"`
+	// RetryAfter, when set, adds Retry-After (seconds) to the answer.
+	RetryAfter time.Duration `yaml:"retry_after"`
+}
+
+// Log configures the process logger.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json or text
+}

@@ -1,0 +1,126 @@
+package config
+
+import "time"
+
+// DefaultPolicy is the policy used when a route names none.
+const DefaultPolicy = "default"
+
+func (c *Config) setDefaults() {
+	if c.GRPC.Addr == "" {
+		c.GRPC.Addr = ":9191"
+	}
+	if c.GRPC.ShutdownGrace == 0 {
+		c.GRPC.ShutdownGrace = 15 * time.Second
+	}
+	if c.HTTP.Addr == "" {
+		c.HTTP.Addr = ":8181"
+	}
+	if c.Cache.MaxBytes == 0 {
+		c.Cache.MaxBytes = 256 << 20
+	}
+	if c.Cache.TTL == 0 {
+		c.Cache.TTL = 30 * time.Second
+	}
+	if c.Cache.NegativeTTL == nil {
+		d := 5 * time.Second
+		c.Cache.NegativeTTL = &d
+	}
+	for i := range c.Issuers {
+		is := &c.Issuers[i]
+		if len(is.Algorithms) == 0 {
+			is.Algorithms = []string{"RS256", "ES256"}
+		}
+		if is.Leeway == nil {
+			d := 30 * time.Second
+			is.Leeway = &d
+		}
+	}
+	c.setPolicyDefaults()
+	o := &c.Outcomes
+	if o.Header == "" {
+		o.Header = "x-authz-outcome"
+	}
+	if o.Realm == "" {
+		o.Realm = "authz"
+	}
+	defStatus(&o.Missing.Status, 401)
+	defStatus(&o.Invalid.Status, 401)
+	defStatus(&o.Forbidden.Status, 403)
+	defStatus(&o.Error.Status, 503)
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+}
+
+// setPolicyDefaults fills the default policy's unset fields, then every
+// other policy's unset fields from the default policy.
+func (c *Config) setPolicyDefaults() {
+	if c.Policies == nil {
+		c.Policies = map[string]Policy{}
+	}
+	def := c.Policies[DefaultPolicy]
+	if def.TokenSources == nil {
+		def.TokenSources = []TokenSource{{Header: "authorization", Scheme: "Bearer"}}
+	}
+	if def.Validators == nil {
+		for _, is := range c.Issuers {
+			def.Validators = append(def.Validators, is.Name)
+		}
+	}
+	if def.HeaderSeparator == nil {
+		sep := ","
+		def.HeaderSeparator = &sep
+	}
+	if def.MaxHeaderBytes == 0 {
+		def.MaxHeaderBytes = 4096
+	}
+	if def.PayloadHeader == nil {
+		none := ""
+		def.PayloadHeader = &none
+	}
+	if def.DynamicMetadata == nil {
+		f := false
+		def.DynamicMetadata = &f
+	}
+	c.Policies[DefaultPolicy] = def
+	for name, p := range c.Policies {
+		if name == DefaultPolicy {
+			continue
+		}
+		inherit(&p.TokenSources, def.TokenSources)
+		inherit(&p.Validators, def.Validators)
+		inherit(&p.RequireScopes, def.RequireScopes)
+		inherit(&p.RequireAudiences, def.RequireAudiences)
+		if p.Headers == nil {
+			p.Headers = def.Headers
+		}
+		if p.HeaderSeparator == nil {
+			p.HeaderSeparator = def.HeaderSeparator
+		}
+		if p.MaxHeaderBytes == 0 {
+			p.MaxHeaderBytes = def.MaxHeaderBytes
+		}
+		if p.PayloadHeader == nil {
+			p.PayloadHeader = def.PayloadHeader
+		}
+		if p.DynamicMetadata == nil {
+			p.DynamicMetadata = def.DynamicMetadata
+		}
+		c.Policies[name] = p
+	}
+}
+
+func inherit[T any](dst *[]T, from []T) {
+	if *dst == nil {
+		*dst = from
+	}
+}
+
+func defStatus(s *int, v int) {
+	if *s == 0 {
+		*s = v
+	}
+}

@@ -1,0 +1,166 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+)
+
+var knownAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+func (c *Config) validate() []fieldError {
+	var errs []fieldError
+	add := func(path, format string, args ...any) {
+		errs = append(errs, fieldError{path: path, msg: fmt.Sprintf(format, args...)})
+	}
+	if c.Cache.MaxBytes < 1<<20 {
+		add("cache.max_bytes", "must be at least 1 MiB, got %d", c.Cache.MaxBytes)
+	}
+	if c.Cache.TTL < 0 {
+		add("cache.ttl", "must not be negative")
+	}
+	if *c.Cache.NegativeTTL < 0 {
+		add("cache.negative_ttl", "must not be negative")
+	}
+	tls := c.GRPC.TLS
+	if (tls.CertFile == "") != (tls.KeyFile == "") {
+		add("grpc.tls", "cert_file and key_file go together")
+	}
+	if tls.ClientCAFile != "" && tls.CertFile == "" {
+		add("grpc.tls.client_ca_file", "needs cert_file and key_file")
+	}
+
+	names := map[string]bool{}
+	issuers := map[string]string{}
+	for i, is := range c.Issuers {
+		p := fmt.Sprintf("issuers.%d", i)
+		switch {
+		case is.Name == "":
+			add(p+".name", "is required")
+		case names[is.Name]:
+			add(p+".name", "%q is used twice", is.Name)
+		}
+		names[is.Name] = true
+		if is.Issuer == "" {
+			add(p+".issuer", "is required")
+		} else if other, dup := issuers[is.Issuer]; dup {
+			add(p+".issuer", "%q is also the issuer of %s; tokens are routed by iss", is.Issuer, other)
+		}
+		issuers[is.Issuer] = is.Name
+		if is.JWKSURL == "" && !is.Discovery && is.JWKSFile == "" {
+			add(p, "one of jwks_url, discovery or jwks_file is required")
+		}
+		if is.JWKSURL != "" && is.Discovery {
+			add(p+".discovery", "cannot be combined with jwks_url")
+		}
+		if is.JWKSURL != "" {
+			if u, err := url.Parse(is.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				add(p+".jwks_url", "must be an http(s) URL")
+			}
+		}
+		if is.Discovery {
+			if u, err := url.Parse(is.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				add(p+".issuer", "discovery needs an http(s) issuer URL")
+			}
+		}
+		for j, a := range is.Algorithms {
+			if !slices.Contains(knownAlgorithms, a) {
+				add(fmt.Sprintf("%s.algorithms.%d", p, j), "%q is not allowed; use one of %s", a, strings.Join(knownAlgorithms, ", "))
+			}
+		}
+		if *is.Leeway < 0 || is.RefreshInterval < 0 || is.MinRefreshInterval < 0 || is.Timeout < 0 {
+			add(p, "durations must not be negative")
+		}
+	}
+
+	policyNames := make([]string, 0, len(c.Policies))
+	for name := range c.Policies {
+		policyNames = append(policyNames, name)
+	}
+	sort.Strings(policyNames)
+	for _, name := range policyNames {
+		pol := c.Policies[name]
+		p := "policies." + name
+		if len(pol.TokenSources) == 0 {
+			add(p+".token_sources", "needs at least one source")
+		}
+		for i, ts := range pol.TokenSources {
+			sp := fmt.Sprintf("%s.token_sources.%d", p, i)
+			switch {
+			case (ts.Header == "") == (ts.Cookie == ""):
+				add(sp, "set exactly one of header or cookie")
+			case ts.Cookie != "" && ts.Scheme != "":
+				add(sp+".scheme", "only applies to a header")
+			case ts.Header != "" && !validHeaderName(ts.Header):
+				add(sp+".header", "%q is not a valid header name", ts.Header)
+			}
+		}
+		if len(pol.Validators) == 0 {
+			add(p+".validators", "no validators: configure issuers or list them here")
+		}
+		for i, v := range pol.Validators {
+			if !names[v] {
+				add(fmt.Sprintf("%s.validators.%d", p, i), "unknown validator %q", v)
+			}
+		}
+		seen := map[string]string{}
+		for claim, header := range pol.Headers {
+			h := strings.ToLower(header)
+			if !validHeaderName(h) || h == "host" || h == "authorization" {
+				add(p+".headers."+claim, "%q cannot carry a claim", header)
+			}
+			if other, dup := seen[h]; dup {
+				add(p+".headers."+claim, "header %q also carries claim %q", header, other)
+			}
+			seen[h] = claim
+		}
+		if pol.MaxHeaderBytes < 0 {
+			add(p+".max_header_bytes", "must not be negative")
+		}
+		if ph := *pol.PayloadHeader; ph != "" && !validHeaderName(strings.ToLower(ph)) {
+			add(p+".payload_header", "%q is not a valid header name", ph)
+		}
+	}
+
+	for _, o := range []struct {
+		name   string
+		status int
+	}{{"missing", c.Outcomes.Missing.Status}, {"invalid", c.Outcomes.Invalid.Status}, {"forbidden", c.Outcomes.Forbidden.Status}, {"error", c.Outcomes.Error.Status}} {
+		if o.status < 300 || o.status > 599 {
+			add("outcomes."+o.name+".status", "%d is not a denial status (300-599)", o.status)
+		}
+	}
+	if !validHeaderName(strings.ToLower(c.Outcomes.Header)) {
+		add("outcomes.header", "%q is not a valid header name", c.Outcomes.Header)
+	}
+	if strings.ContainsAny(c.Outcomes.Realm, "\"\\\r\n") {
+		add("outcomes.realm", "must not contain quotes, backslashes or line breaks")
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		add("log.level", "%q: use debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		add("log.format", "%q: use json or text", c.Log.Format)
+	}
+	return errs
+}
+
+// validHeaderName reports whether h is an RFC 9110 token that Envoy would
+// let us set (no pseudo-headers).
+func validHeaderName(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c >= 'A' && c <= 'Z':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,28 @@
+package authz
+
+// Decision is the Authorizer's answer. Adapters render it for their protocol;
+// the status per outcome is configuration they read.
+type Decision struct {
+	Outcome Outcome
+	// Reason explains the outcome for logs. It never holds the token or a secret.
+	Reason string
+	// Description is safe to show the client (error_description).
+	Description string
+	Policy      string
+	// Validator names the issuer or endpoint that judged the token, when known.
+	Validator string
+	// TokenID is the first 8 hex digits of the token's SHA-256, for logs.
+	TokenID string
+	// Cached reports whether the token's result came from the cache.
+	Cached bool
+
+	// Headers are set on the upstream request (overwriting), RemoveHeaders
+	// removed from it. Both are filled for every decision that reached a
+	// policy, so a client can never pass its own claim headers upstream.
+	Headers       []HeaderValue
+	RemoveHeaders []string
+	// Claims are exported as dynamic metadata when the policy asks for it.
+	Claims map[string]any
+	// RequiredScopes are named in WWW-Authenticate on a Forbidden outcome.
+	RequiredScopes []string
+}

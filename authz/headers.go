@@ -1,0 +1,103 @@
+package authz
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+)
+
+// HeaderValue is one header to set on the upstream request.
+type HeaderValue struct {
+	Name  string
+	Value string
+}
+
+// ClaimHeader maps a claim (dotted path for nested claims) to an upstream header.
+type ClaimHeader struct {
+	Claim  string
+	Header string
+}
+
+// headerPlan is a policy's claim→header mapping, prepared once so the hot
+// path only looks claims up.
+type headerPlan struct {
+	entries   []ClaimHeader
+	separator string
+	maxBytes  int
+	payload   string // header for the whole payload (base64url JSON); "" = none
+	// alwaysRemove holds the underscore spellings of every mapped header:
+	// some upstream stacks fold x_user_id into x-user-id, so a client could
+	// smuggle a claim header under that name.
+	alwaysRemove []string
+}
+
+func newHeaderPlan(p *Policy) headerPlan {
+	hp := headerPlan{entries: p.Headers, separator: p.HeaderSeparator, maxBytes: p.MaxHeaderBytes, payload: p.PayloadHeader}
+	names := make([]string, 0, len(p.Headers)+1)
+	for _, h := range p.Headers {
+		names = append(names, h.Header)
+	}
+	if p.PayloadHeader != "" {
+		names = append(names, p.PayloadHeader)
+	}
+	for _, n := range names {
+		if u := strings.ReplaceAll(n, "-", "_"); u != n {
+			hp.alwaysRemove = append(hp.alwaysRemove, u)
+		}
+	}
+	return hp
+}
+
+// render fills d's headers from claims: every mapped header is either set
+// (overwriting whatever the client sent) or removed, never left alone.
+func (hp *headerPlan) render(claims map[string]any, d *Decision) {
+	d.Headers = make([]HeaderValue, 0, len(hp.entries)+1)
+	d.RemoveHeaders = make([]string, 0, len(hp.entries)+len(hp.alwaysRemove)+1)
+	d.RemoveHeaders = append(d.RemoveHeaders, hp.alwaysRemove...)
+	for _, e := range hp.entries {
+		v, ok := lookupClaim(claims, e.Claim)
+		if ok {
+			if s, ok := sanitizeHeaderValue(renderClaim(v, hp.separator), hp.maxBytes); ok {
+				d.Headers = append(d.Headers, HeaderValue{Name: e.Header, Value: s})
+				continue
+			}
+		}
+		d.RemoveHeaders = append(d.RemoveHeaders, e.Header)
+	}
+	if hp.payload != "" {
+		if b, err := json.Marshal(claims); err == nil {
+			if s, ok := sanitizeHeaderValue(base64.RawURLEncoding.EncodeToString(b), hp.maxBytes); ok {
+				d.Headers = append(d.Headers, HeaderValue{Name: hp.payload, Value: s})
+				return
+			}
+		}
+		d.RemoveHeaders = append(d.RemoveHeaders, hp.payload)
+	}
+}
+
+// sanitizeHeaderValue drops control characters other than tab (CR, LF and
+// NUL would let a claim split or truncate headers) and refuses values over
+// maxBytes: a truncated value could change meaning ("admin-readonly" cut to
+// "admin"), so an over-long claim is treated as absent.
+func sanitizeHeaderValue(s string, maxBytes int) (string, bool) {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			clean = false
+			break
+		}
+	}
+	if !clean {
+		s = strings.Map(func(r rune) rune {
+			if (r < 0x20 && r != '\t') || r == 0x7f {
+				return -1
+			}
+			return r
+		}, s)
+	}
+	s = strings.TrimSpace(s)
+	if s == "" || (maxBytes > 0 && len(s) > maxBytes) {
+		return "", false
+	}
+	return s, true
+}

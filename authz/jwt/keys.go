@@ -1,0 +1,338 @@
+// Package jwt validates JWT access tokens offline against an issuer's JSON
+// Web Key Set, fetched from a URL, found by OIDC discovery, or read from a file.
+package jwt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/authz-dev/authz/authz"
+)
+
+// KeysOptions say where an issuer's keys come from and how often to refresh them.
+type KeysOptions struct {
+	// URL is the JWKS URL. With Discovery, it is found from Issuer's
+	// /.well-known/openid-configuration instead.
+	URL       string
+	Discovery bool
+	Issuer    string
+	// File holds a JWKS. Alone it is the only source; beside a URL it is
+	// the fallback used while the URL has never answered.
+	File string
+	// Refresh is the background refresh interval (default 5m).
+	Refresh time.Duration
+	// MinRefresh rate-limits refreshes triggered by unknown kids (default 30s):
+	// random kids must not turn into a flood of JWKS fetches.
+	MinRefresh time.Duration
+	// Timeout bounds one fetch (default 5s); MaxBytes bounds a response (default 1 MiB).
+	Timeout  time.Duration
+	MaxBytes int64
+	Client   *http.Client
+	Logger   *slog.Logger
+}
+
+// Keys holds one issuer's current key set and keeps it fresh.
+type Keys struct {
+	opts    KeysOptions
+	set     atomic.Pointer[jose.JSONWebKeySet]
+	remote  bool
+	fetches atomic.Int64
+
+	mu          sync.Mutex
+	lastAttempt time.Time
+	lastErr     error
+	jwksURL     string // resolved by discovery
+
+	ready     chan struct{}
+	readyOnce sync.Once
+	flight    singleflight.Group
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+// NewKeys loads a file source at once (an error if it fails) and starts the
+// background refresh of a remote one; Close stops it.
+func NewKeys(opts KeysOptions) (*Keys, error) {
+	if opts.Refresh <= 0 {
+		opts.Refresh = 5 * time.Minute
+	}
+	if opts.MinRefresh <= 0 {
+		opts.MinRefresh = 30 * time.Second
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = 1 << 20
+	}
+	if opts.Client == nil {
+		opts.Client = &http.Client{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	k := &Keys{opts: opts, remote: opts.URL != "" || opts.Discovery, ready: make(chan struct{}), done: make(chan struct{}), jwksURL: opts.URL}
+	if !k.remote {
+		if err := k.loadFile(); err != nil {
+			return nil, err
+		}
+		close(k.done)
+		return k, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	k.cancel = cancel
+	go k.refreshLoop(ctx)
+	return k, nil
+}
+
+// Ready is closed once a key set has loaded (from the URL or the fallback file).
+func (k *Keys) Ready() <-chan struct{} { return k.ready }
+
+// Fetches counts remote fetch attempts.
+func (k *Keys) Fetches() int64 { return k.fetches.Load() }
+
+// Close stops the background refresh.
+func (k *Keys) Close() {
+	if k.cancel != nil {
+		k.cancel()
+	}
+	<-k.done
+}
+
+func (k *Keys) markReady() { k.readyOnce.Do(func() { close(k.ready) }) }
+
+func (k *Keys) refreshLoop(ctx context.Context) {
+	defer close(k.done)
+	// Until the first success, retry quickly (with backoff) so a replica that
+	// started before its IdP becomes ready soon after the IdP does.
+	wait := 500 * time.Millisecond
+	for {
+		err := k.refresh(ctx)
+		if err != nil && k.set.Load() == nil && k.opts.File != "" {
+			if ferr := k.loadFile(); ferr != nil {
+				k.opts.Logger.Error("jwks fallback file failed", "issuer", k.opts.Issuer, "err", ferr)
+			} else {
+				k.opts.Logger.Warn("jwks url unreachable, serving keys from fallback file", "issuer", k.opts.Issuer, "err", err)
+			}
+		}
+		next := k.opts.Refresh
+		if err != nil && k.set.Load() == nil {
+			next = wait
+			wait = min(wait*2, k.opts.Refresh)
+		}
+		t := time.NewTimer(next)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// refresh fetches the key set once, sharing the fetch with concurrent callers.
+// A failure keeps the last good keys.
+func (k *Keys) refresh(ctx context.Context) error {
+	_, err, _ := k.flight.Do("refresh", func() (any, error) {
+		k.mu.Lock()
+		k.lastAttempt = time.Now()
+		k.mu.Unlock()
+		set, err := k.fetch(ctx)
+		k.mu.Lock()
+		k.lastErr = err
+		k.mu.Unlock()
+		if err != nil {
+			k.opts.Logger.Warn("jwks refresh failed, keeping last good keys", "issuer", k.opts.Issuer, "err", err)
+			return nil, err
+		}
+		k.set.Store(set)
+		k.markReady()
+		return nil, nil
+	})
+	return err
+}
+
+func (k *Keys) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
+	k.fetches.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, k.opts.Timeout)
+	defer cancel()
+	k.mu.Lock()
+	url := k.jwksURL
+	k.mu.Unlock()
+	if url == "" {
+		var err error
+		if url, err = k.discover(ctx); err != nil {
+			return nil, err
+		}
+		k.mu.Lock()
+		k.jwksURL = url
+		k.mu.Unlock()
+	}
+	body, err := k.get(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("fetch jwks %s: %w", url, err)
+	}
+	set, err := parseKeySet(body)
+	if err != nil {
+		return nil, fmt.Errorf("fetch jwks %s: %w", url, err)
+	}
+	return set, nil
+}
+
+// discover finds jwks_uri per OpenID Connect Discovery 1.0 §4, checking that
+// the document speaks for the configured issuer (§4.3).
+func (k *Keys) discover(ctx context.Context) (string, error) {
+	url := strings.TrimSuffix(k.opts.Issuer, "/") + "/.well-known/openid-configuration"
+	body, err := k.get(ctx, url)
+	if err != nil {
+		return "", fmt.Errorf("oidc discovery %s: %w", url, err)
+	}
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return "", fmt.Errorf("oidc discovery %s: decode: %w", url, err)
+	}
+	if doc.Issuer != k.opts.Issuer {
+		return "", fmt.Errorf("oidc discovery %s: issuer %q does not match configured %q", url, doc.Issuer, k.opts.Issuer)
+	}
+	if doc.JWKSURI == "" {
+		return "", fmt.Errorf("oidc discovery %s: no jwks_uri", url)
+	}
+	return doc.JWKSURI, nil
+}
+
+func (k *Keys) get(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := k.opts.Client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, k.opts.MaxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if int64(len(body)) > k.opts.MaxBytes {
+		return nil, fmt.Errorf("body over %d bytes", k.opts.MaxBytes)
+	}
+	return body, nil
+}
+
+func (k *Keys) loadFile() error {
+	body, err := os.ReadFile(k.opts.File)
+	if err != nil {
+		return fmt.Errorf("read jwks file: %w", err)
+	}
+	set, err := parseKeySet(body)
+	if err != nil {
+		return fmt.Errorf("jwks file %s: %w", k.opts.File, err)
+	}
+	k.set.Store(set)
+	k.markReady()
+	return nil
+}
+
+// parseKeySet keeps the usable signature-verification keys of a JWKS. Keys
+// of unknown types are skipped rather than failing the set (IdPs publish
+// encryption keys beside signing keys); symmetric keys are never accepted,
+// since a published HMAC secret would let anyone sign.
+func parseKeySet(body []byte) (*jose.JSONWebKeySet, error) {
+	var raw struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, fmt.Errorf("decode jwks: %w", err)
+	}
+	set := &jose.JSONWebKeySet{}
+	for _, r := range raw.Keys {
+		var key jose.JSONWebKey
+		if err := key.UnmarshalJSON(r); err != nil {
+			continue
+		}
+		if key.Use != "" && key.Use != "sig" {
+			continue
+		}
+		if _, symmetric := key.Key.([]byte); symmetric {
+			continue
+		}
+		if !key.IsPublic() {
+			key = key.Public()
+		}
+		if !key.Valid() {
+			continue
+		}
+		set.Keys = append(set.Keys, key)
+	}
+	if len(set.Keys) == 0 {
+		return nil, errors.New("jwks holds no usable signing keys")
+	}
+	return set, nil
+}
+
+// lookup returns the keys that may have signed a token with this kid. An
+// unknown kid triggers a refresh, at most once per MinRefresh.
+func (k *Keys) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
+	if keys := k.match(kid); len(keys) > 0 {
+		return keys, nil
+	}
+	if k.remote && k.mayRefresh() {
+		_ = k.refresh(ctx) // the outcome is read from lastErr below
+		if keys := k.match(kid); len(keys) > 0 {
+			return keys, nil
+		}
+	}
+	if k.set.Load() == nil {
+		k.mu.Lock()
+		err := k.lastErr
+		k.mu.Unlock()
+		return nil, fmt.Errorf("%w: no keys loaded for issuer %s: %v", authz.ErrUnavailable, k.opts.Issuer, err)
+	}
+	k.mu.Lock()
+	lastErr := k.lastErr
+	k.mu.Unlock()
+	if lastErr != nil {
+		// We cannot tell a key rotated in at the IdP from a forged kid while
+		// the JWKS is unreachable.
+		return nil, fmt.Errorf("%w: unknown kid %q and jwks unreachable: %v", authz.ErrUnavailable, kid, lastErr)
+	}
+	return nil, fmt.Errorf("%w: unknown kid %q", authz.ErrInvalidToken, kid)
+}
+
+func (k *Keys) mayRefresh() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return time.Since(k.lastAttempt) >= k.opts.MinRefresh
+}
+
+func (k *Keys) match(kid string) []jose.JSONWebKey {
+	set := k.set.Load()
+	if set == nil {
+		return nil
+	}
+	if kid == "" {
+		return set.Keys
+	}
+	return set.Key(kid)
+}

@@ -1,0 +1,222 @@
+package jwt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/authz-dev/authz/authz"
+)
+
+// Algorithms are the signature algorithms an issuer may allow: asymmetric
+// only, so a public key can never be used as an HMAC secret (RFC 8725 §2.1).
+var Algorithms = []jose.SignatureAlgorithm{
+	jose.RS256, jose.RS384, jose.RS512,
+	jose.PS256, jose.PS384, jose.PS512,
+	jose.ES256, jose.ES384, jose.ES512,
+	jose.EdDSA,
+}
+
+// IssuerOptions configure one trusted issuer.
+type IssuerOptions struct {
+	// Name identifies the issuer in config, policies and logs.
+	Name string
+	// Issuer is the exact "iss" value.
+	Issuer string
+	// Audiences: the token's "aud" must name one of them (none = not checked).
+	Audiences []string
+	// Algorithms allowed for this issuer; a subset of Algorithms.
+	Algorithms []jose.SignatureAlgorithm
+	// Leeway for exp, nbf and iat.
+	Leeway time.Duration
+	// RequireType, when set, must equal the JOSE "typ" header (e.g. "at+jwt", RFC 9068 §4).
+	RequireType string
+	Keys        *Keys
+}
+
+// Issuer validates tokens of one issuer.
+type Issuer struct {
+	opts          IssuerOptions
+	verifications atomic.Int64
+	now           func() time.Time
+}
+
+// NewIssuer checks opts and returns an Issuer.
+func NewIssuer(opts IssuerOptions) (*Issuer, error) {
+	if opts.Issuer == "" {
+		return nil, fmt.Errorf("issuer %s: empty issuer", opts.Name)
+	}
+	if opts.Keys == nil {
+		return nil, fmt.Errorf("issuer %s: no keys", opts.Name)
+	}
+	if len(opts.Algorithms) == 0 {
+		return nil, fmt.Errorf("issuer %s: no algorithms", opts.Name)
+	}
+	for _, a := range opts.Algorithms {
+		if !allowed(Algorithms, a) {
+			return nil, fmt.Errorf("issuer %s: algorithm %q not allowed", opts.Name, a)
+		}
+	}
+	return &Issuer{opts: opts, now: time.Now}, nil
+}
+
+// Name returns the issuer's configured name.
+func (i *Issuer) Name() string { return i.opts.Name }
+
+// Verifications counts signature verifications attempted.
+func (i *Issuer) Verifications() int64 { return i.verifications.Load() }
+
+func (i *Issuer) validate(ctx context.Context, tok *josejwt.JSONWebToken) (*authz.Result, error) {
+	if len(tok.Headers) != 1 {
+		return nil, invalid("want exactly one signature")
+	}
+	h := tok.Headers[0]
+	alg := jose.SignatureAlgorithm(h.Algorithm)
+	// The verifier picks the algorithm; the token only names it (RFC 8725 §3.1).
+	if !allowed(i.opts.Algorithms, alg) {
+		return nil, invalid(fmt.Sprintf("algorithm %q not allowed for issuer %s", h.Algorithm, i.opts.Name))
+	}
+	if want := i.opts.RequireType; want != "" {
+		typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+		typ = strings.TrimPrefix(strings.ToLower(typ), "application/")
+		if typ != strings.ToLower(want) {
+			return nil, invalid(fmt.Sprintf("typ %q, want %q", typ, want))
+		}
+	}
+	keys, err := i.opts.Keys.lookup(ctx, h.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		std    josejwt.Claims
+		claims map[string]any
+		ok     bool
+	)
+	for _, key := range keys {
+		if key.Algorithm != "" && key.Algorithm != h.Algorithm {
+			continue // a key bound to another algorithm (RFC 7517 §4.4)
+		}
+		i.verifications.Add(1)
+		if err := tok.Claims(key.Key, &std, &claims); err == nil {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		return nil, invalid("signature does not verify with any key of issuer " + i.opts.Name)
+	}
+	if std.Expiry == nil {
+		return nil, invalid("no exp claim") // RFC 9068 §2.2: access tokens carry exp
+	}
+	expected := josejwt.Expected{Issuer: i.opts.Issuer, AnyAudience: i.opts.Audiences, Time: i.now()}
+	if err := std.ValidateWithLeeway(expected, i.opts.Leeway); err != nil {
+		if errors.Is(err, josejwt.ErrExpired) {
+			return nil, fmt.Errorf("%w: %w", authz.ErrInvalidToken, authz.ErrExpired)
+		}
+		return nil, invalid(strings.TrimPrefix(err.Error(), "go-jose/go-jose/jwt: validation failed, "))
+	}
+	return &authz.Result{
+		Validator: i.opts.Name,
+		Claims:    claims,
+		Expiry:    std.Expiry.Time(),
+		Size:      estimateSize(claims),
+	}, nil
+}
+
+// Set validates JWTs of several issuers, routing each token by its "iss" to
+// that issuer's keys only.
+type Set struct {
+	byIssuer   map[string]*Issuer
+	algorithms []jose.SignatureAlgorithm
+}
+
+// NewSet returns a Set of issuers; two issuers may not share an "iss".
+func NewSet(issuers ...*Issuer) (*Set, error) {
+	s := &Set{byIssuer: make(map[string]*Issuer, len(issuers))}
+	for _, i := range issuers {
+		if other, dup := s.byIssuer[i.opts.Issuer]; dup {
+			return nil, fmt.Errorf("issuers %s and %s share iss %q", other.opts.Name, i.opts.Name, i.opts.Issuer)
+		}
+		s.byIssuer[i.opts.Issuer] = i
+		for _, a := range i.opts.Algorithms {
+			if !allowed(s.algorithms, a) {
+				s.algorithms = append(s.algorithms, a)
+			}
+		}
+	}
+	return s, nil
+}
+
+// Validate implements authz.Validator.
+func (s *Set) Validate(ctx context.Context, token string) (*authz.Result, error) {
+	if len(s.algorithms) == 0 {
+		return nil, invalid("no issuers configured")
+	}
+	// ParseSigned refuses any alg outside the union of the allow-lists,
+	// "none" and HMAC included, before anything else is looked at.
+	tok, err := josejwt.ParseSigned(token, s.algorithms)
+	if err != nil {
+		return nil, invalid("malformed or disallowed JWT: " + trimJose(err))
+	}
+	var peek struct {
+		Issuer string `json:"iss"`
+	}
+	if err := tok.UnsafeClaimsWithoutVerification(&peek); err != nil {
+		return nil, invalid("undecodable claims")
+	}
+	iss, ok := s.byIssuer[peek.Issuer]
+	if !ok {
+		return nil, invalid(fmt.Sprintf("untrusted issuer %q", truncate(peek.Issuer, 128)))
+	}
+	return iss.validate(ctx, tok)
+}
+
+func invalid(reason string) error { return fmt.Errorf("%w: %s", authz.ErrInvalidToken, reason) }
+
+func allowed(list []jose.SignatureAlgorithm, a jose.SignatureAlgorithm) bool {
+	for _, l := range list {
+		if l == a {
+			return true
+		}
+	}
+	return false
+}
+
+func trimJose(err error) string {
+	return truncate(strings.TrimPrefix(err.Error(), "go-jose/go-jose: "), 200)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// estimateSize approximates the memory a claims map holds.
+func estimateSize(v any) int {
+	switch v := v.(type) {
+	case map[string]any:
+		n := 48
+		for k, e := range v {
+			n += len(k) + 16 + estimateSize(e)
+		}
+		return n
+	case []any:
+		n := 24
+		for _, e := range v {
+			n += 16 + estimateSize(e)
+		}
+		return n
+	case string:
+		return len(v) + 16
+	default:
+		return 16
+	}
+}

@@ -1,0 +1,48 @@
+package authz
+
+// Policy is what a route demands of a token and what it forwards upstream.
+// Routes pick a policy by name (Envoy's context_extensions["policy"]).
+type Policy struct {
+	Name         string
+	TokenSources []TokenSource
+	// Validators lists the issuers and introspection endpoints whose tokens
+	// this policy accepts; a valid token from any other is forbidden.
+	Validators       []string
+	RequireScopes    []string
+	RequireAudiences []string
+	Headers          []ClaimHeader
+	HeaderSeparator  string
+	MaxHeaderBytes   int
+	PayloadHeader    string
+	DynamicMetadata  bool
+}
+
+// compiledPolicy is a Policy prepared for the hot path.
+type compiledPolicy struct {
+	*Policy
+	validators map[string]bool
+	headers    headerPlan
+}
+
+func compilePolicy(p *Policy) *compiledPolicy {
+	cp := &compiledPolicy{Policy: p, validators: make(map[string]bool, len(p.Validators)), headers: newHeaderPlan(p)}
+	for _, v := range p.Validators {
+		cp.validators[v] = true
+	}
+	return cp
+}
+
+// check applies the policy's demands to a valid token's result; it reruns on
+// every cache hit because one cached result serves many policies.
+func (p *compiledPolicy) check(res *Result) (reason string, ok bool) {
+	if !p.validators[res.Validator] {
+		return "token issuer " + res.Validator + " not accepted by policy", false
+	}
+	if !hasScopes(res.Claims, p.RequireScopes) {
+		return "insufficient scope", false
+	}
+	if !hasAnyAudience(res.Claims, p.RequireAudiences) {
+		return "audience not accepted by policy", false
+	}
+	return "", true
+}

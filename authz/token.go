@@ -1,0 +1,96 @@
+package authz
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// TokenSource says where a policy looks for the access token.
+type TokenSource struct {
+	// Header is a lower-case header name; Scheme, when set, is the
+	// authentication scheme that must prefix the value (matched case-insensitively).
+	Header string
+	Scheme string
+	// Cookie is a cookie name; used when Header is empty.
+	Cookie string
+}
+
+var (
+	errNoToken        = errors.New("no access token in the request")
+	errMultipleTokens = errors.New("more than one access token in the request")
+	errMalformedToken = errors.New("malformed access token")
+)
+
+// maxTokenBytes bounds a token before anything hashes or parses it; real
+// access tokens are a few KiB at most.
+const maxTokenBytes = 16 << 10
+
+// extractToken finds the single token the sources yield. RFC 6750 §2 forbids
+// presenting a token by more than one method, so two distinct tokens are an
+// error; the same token in two places is tolerated (some clients send both a
+// header and a cookie).
+func extractToken(h Header, sources []TokenSource) (string, error) {
+	var token string
+	found := func(t string) error {
+		if t == "" || len(t) > maxTokenBytes || strings.ContainsAny(t, " \t\r\n\x00") {
+			return errMalformedToken
+		}
+		if token != "" && token != t {
+			return errMultipleTokens
+		}
+		token = t
+		return nil
+	}
+	for _, src := range sources {
+		if src.Header != "" {
+			for _, v := range h.Values(src.Header) {
+				t, ok := cutScheme(v, src.Scheme)
+				if !ok {
+					continue // a different scheme (e.g. Basic) is not ours to judge
+				}
+				if err := found(t); err != nil {
+					return "", err
+				}
+			}
+			continue
+		}
+		for _, line := range h.Values("cookie") {
+			cookies, err := http.ParseCookie(line)
+			if err != nil {
+				continue // a broken Cookie line carries no token we can trust
+			}
+			for _, c := range cookies {
+				if c.Name != src.Cookie {
+					continue
+				}
+				if err := found(c.Value); err != nil {
+					return "", err
+				}
+			}
+		}
+	}
+	if token == "" {
+		return "", errNoToken
+	}
+	return token, nil
+}
+
+// cutScheme strips "Scheme " (case-insensitive, RFC 7235 §2.1) from v.
+func cutScheme(v, scheme string) (string, bool) {
+	v = strings.TrimSpace(v)
+	if scheme == "" {
+		return v, true
+	}
+	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+		return "", false
+	}
+	rest := v[len(scheme):]
+	if rest == "" {
+		return "", true // scheme with no credentials: malformed
+	}
+	if rest[0] != ' ' && rest[0] != '\t' {
+		return "", false // e.g. "Bearerx": another scheme
+	}
+	return strings.TrimLeft(rest, " \t"), true
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/authz-dev/authz/envoy"
+)
+
+type headerFlags []string
+
+func (h *headerFlags) String() string     { return strings.Join(*h, ",") }
+func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
+
+// checkResult is what `authz check -json` prints.
+type checkResult struct {
+	Outcome string            `json:"outcome"`
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"`
+	Removed []string          `json:"removed_headers,omitempty"`
+	Body    string            `json:"body,omitempty"`
+}
+
+// cmdCheck sends one Check, the way Envoy would, and prints the decision.
+// Exit 0 allow, 1 deny, 2 could not ask.
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:9191", "authz gRPC address")
+	token := fs.String("token", "", "access token, sent as Authorization: Bearer")
+	path := fs.String("path", "/", "request path")
+	method := fs.String("method", "GET", "request method")
+	host := fs.String("host", "example.local", "request host")
+	policy := fs.String("policy", "", "policy name (context_extensions policy)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	caFile := fs.String("ca", "", "use TLS, trusting this CA file")
+	timeout := fs.Duration("timeout", 5*time.Second, "RPC timeout")
+	var headers headerFlags
+	fs.Var(&headers, "header", "request header K=V (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: *method, Path: *path, Host: *host, Scheme: "https", Protocol: "HTTP/1.1",
+			Headers: map[string]string{":authority": *host, ":method": *method, ":path": *path},
+		}},
+	}}
+	h := req.Attributes.Request.Http.Headers
+	for _, kv := range headers {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			fmt.Fprintf(stderr, "authz check: -header %q: want K=V\n", kv)
+			return 2
+		}
+		h[strings.ToLower(k)] = v
+	}
+	if *token != "" {
+		h["authorization"] = "Bearer " + *token
+	}
+	if *policy != "" {
+		req.Attributes.ContextExtensions = map[string]string{envoy.PolicyKey: *policy}
+	}
+
+	creds := insecure.NewCredentials()
+	if *caFile != "" {
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "authz check: %v\n", err)
+			return 2
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		creds = credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+	}
+	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		fmt.Fprintf(stderr, "authz check: %v\n", err)
+		return 2
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, req)
+	if err != nil {
+		fmt.Fprintf(stderr, "authz check: %v\n", err)
+		return 2
+	}
+	res := describe(resp)
+	if *asJSON {
+		json.NewEncoder(stdout).Encode(res)
+	} else {
+		printResult(stdout, res)
+	}
+	if res.Outcome == "allow" {
+		return 0
+	}
+	return 1
+}
+
+func describe(resp *authv3.CheckResponse) checkResult {
+	res := checkResult{Headers: map[string]string{}, Outcome: resp.GetStatus().GetMessage()}
+	addAll := func(hs []*corev3.HeaderValueOption) {
+		for _, h := range hs {
+			res.Headers[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+		}
+	}
+	if codes.Code(resp.GetStatus().GetCode()) == codes.OK {
+		res.Outcome, res.Status = "allow", 200
+		addAll(resp.GetOkResponse().GetHeaders())
+		res.Removed = resp.GetOkResponse().GetHeadersToRemove()
+		return res
+	}
+	if res.Outcome == "" {
+		res.Outcome = "deny"
+	}
+	d := resp.GetDeniedResponse()
+	res.Status = int(d.GetStatus().GetCode())
+	if res.Status == 0 {
+		res.Status = 403 // what Envoy sends for a denial without a status
+	}
+	addAll(d.GetHeaders())
+	res.Body = d.GetBody()
+	return res
+}
+
+func printResult(w io.Writer, r checkResult) {
+	fmt.Fprintf(w, "outcome: %s\nstatus:  %d\n", r.Outcome, r.Status)
+	if len(r.Headers) > 0 {
+		if r.Outcome == "allow" {
+			fmt.Fprintln(w, "upstream headers:")
+		} else {
+			fmt.Fprintln(w, "response headers:")
+		}
+		names := make([]string, 0, len(r.Headers))
+		for n := range r.Headers {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(w, "  %s: %s\n", n, r.Headers[n])
+		}
+	}
+	if len(r.Removed) > 0 {
+		fmt.Fprintf(w, "removed from upstream: %s\n", strings.Join(r.Removed, ", "))
+	}
+	if r.Body != "" {
+		fmt.Fprintf(w, "body: %s\n", r.Body)
+	}
+}

@@ -1,0 +1,113 @@
+// Command authz is a token authorizer for Envoy ext_authz and forward-auth
+// proxies. See README.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/authz-dev/authz/authz/config"
+)
+
+const usage = `usage: authz <command> [flags]
+
+commands:
+  serve    -config FILE [-grpc-addr ADDR] [-http-addr ADDR]   serve Envoy ext_authz (gRPC) and health (HTTP)
+  validate -config FILE                                       check a config file and exit
+  check    -addr HOST:PORT [-token T] [-header K=V]... [-path P] [-policy NAME] [-json]
+                                                              ask a running authz about one request
+  demo     [-grpc-addr ADDR] [-http-addr ADDR]                run a demo IdP and authz on loopback
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(args[1:], stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "authz: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func cmdServe(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (YAML)")
+	grpcAddr := fs.String("grpc-addr", "", "override grpc.addr")
+	httpAddr := fs.String("http-addr", "", "override http.addr")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "authz serve: -config is required")
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "authz serve: %v\n", err)
+		return 1
+	}
+	overrideAddrs(cfg, *grpcAddr, *httpAddr)
+	log := newLogger(cfg.Log)
+	s, err := newServer(cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "authz serve: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := s.run(ctx); err != nil {
+		fmt.Fprintf(stderr, "authz serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func overrideAddrs(cfg *config.Config, grpcAddr, httpAddr string) {
+	if grpcAddr != "" {
+		cfg.GRPC.Addr = grpcAddr
+	}
+	if httpAddr != "" {
+		cfg.HTTP.Addr = httpAddr
+	}
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "authz validate: -config is required")
+		return 2
+	}
+	if _, err := config.Load(*path); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", *path)
+	return 0
+}

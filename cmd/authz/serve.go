@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/authz-dev/authz/authz/config"
+	"github.com/authz-dev/authz/envoy"
+)
+
+// server is a running authz: the core behind its gRPC and HTTP listeners.
+type server struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	core   *core
+	grpc   *grpc.Server
+	health *health.Server
+	http   *http.Server
+	ready  atomic.Bool
+
+	grpcLn, httpLn net.Listener
+}
+
+// newServer builds the server and binds its listeners (so a test can ask
+// for port 0 and read the address back).
+func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
+	c, err := buildCore(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cfg: cfg, log: log, core: c, health: health.NewServer()}
+	var opts []grpc.ServerOption
+	if cfg.GRPC.TLS.CertFile != "" {
+		tlsCfg, err := serverTLS(cfg.GRPC.TLS)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	s.grpc = grpc.NewServer(opts...)
+	authv3.RegisterAuthorizationServer(s.grpc, envoy.NewServer(c.auth, c.answers, log))
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	if cfg.GRPC.Reflection {
+		reflection.Register(s.grpc)
+	}
+	s.setServing(false)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "not ready: keys not loaded", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+
+	if s.grpcLn, err = net.Listen("tcp", cfg.GRPC.Addr); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("listen grpc %s: %w", cfg.GRPC.Addr, err)
+	}
+	if s.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
+		s.grpcLn.Close()
+		c.Close()
+		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP.Addr, err)
+	}
+	return s, nil
+}
+
+func (s *server) setServing(ok bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if ok {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.ready.Store(ok)
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, st)
+}
+
+// run serves until ctx ends, then drains: health turns NOT_SERVING, in-flight
+// Checks finish (up to shutdown_grace), and the listeners close.
+func (s *server) run(ctx context.Context) error {
+	defer s.core.Close()
+	errc := make(chan error, 2)
+	go func() { errc <- s.grpc.Serve(s.grpcLn) }()
+	go func() {
+		if err := s.http.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+			return
+		}
+		errc <- nil
+	}()
+	s.log.Info("serving", "grpc", s.grpcLn.Addr().String(), "http", s.httpLn.Addr().String())
+	go func() {
+		select {
+		case <-s.core.ready():
+			s.setServing(true)
+			s.log.Info("ready: keys loaded for every issuer")
+		case <-ctx.Done():
+		}
+	}()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	s.health.Shutdown()
+	s.ready.Store(false)
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	grace := time.NewTimer(s.cfg.GRPC.ShutdownGrace)
+	defer grace.Stop()
+	select {
+	case <-stopped:
+	case <-grace.C:
+		s.log.Warn("shutdown grace over, closing remaining connections")
+		s.grpc.Stop()
+	}
+	hctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	s.http.Shutdown(hctx)
+	s.log.Info("stopped")
+	return err
+}
+
+func serverTLS(c config.TLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load grpc tls key pair: %w", err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.ClientCAFile != "" {
+		pem, err := os.ReadFile(c.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read client ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client ca %s holds no PEM certificates", c.ClientCAFile)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
+}

@@ -1,0 +1,65 @@
+// Package envoy is the Envoy external authorization (v3, gRPC) door: it turns
+// a CheckRequest into an authz.Request and a Decision into a CheckResponse.
+package envoy
+
+import (
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/authz-dev/authz/authz"
+)
+
+// PolicyKey is the context_extensions key a route sets to pick a policy.
+const PolicyKey = "policy"
+
+// toRequest builds the core's view of a CheckRequest without copying headers.
+func toRequest(req *authv3.CheckRequest) *authz.Request {
+	attrs := req.GetAttributes()
+	http := attrs.GetRequest().GetHttp()
+	return &authz.Request{
+		Policy: attrs.GetContextExtensions()[PolicyKey],
+		Method: http.GetMethod(),
+		Host:   http.GetHost(),
+		Path:   http.GetPath(),
+		Header: checkHeader{m: http.GetHeaders(), list: http.GetHeaderMap().GetHeaders()},
+	}
+}
+
+// checkHeader reads both header forms Envoy may send: the `headers` map and,
+// when the filter sets encode_raw_headers, `header_map` (whose values arrive
+// in raw_value). A request may carry either or both.
+type checkHeader struct {
+	m    map[string]string
+	list []*corev3.HeaderValue
+}
+
+func (h checkHeader) Values(name string) []string {
+	var out []string
+	if v, ok := h.m[name]; ok {
+		out = append(out, v)
+	}
+	for _, hv := range h.list {
+		if hv.GetKey() != name && !strings.EqualFold(hv.GetKey(), name) {
+			continue
+		}
+		v := hv.GetValue()
+		if raw := hv.GetRawValue(); len(raw) > 0 {
+			v = string(raw)
+		}
+		if !contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}

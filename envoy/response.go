@@ -1,0 +1,76 @@
+package envoy
+
+import (
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/authz-dev/authz/authz"
+)
+
+// MetadataNamespace is where later filters find the claims; Envoy files
+// CheckResponse.dynamic_metadata under the ext_authz filter's name.
+const MetadataNamespace = "envoy.filters.http.ext_authz"
+
+var grpcCodes = [...]codes.Code{
+	authz.Allow:     codes.OK,
+	authz.Missing:   codes.Unauthenticated,
+	authz.Invalid:   codes.Unauthenticated,
+	authz.Forbidden: codes.PermissionDenied,
+	authz.Error:     codes.Unavailable,
+}
+
+// toResponse renders a decision. Only status.code decides allow or deny in
+// Envoy; the HTTP status in denied_response is what the client sees.
+func toResponse(d *authz.Decision, ans *authz.Answers) *authv3.CheckResponse {
+	code := grpcCodes[d.Outcome]
+	resp := &authv3.CheckResponse{Status: &status.Status{Code: int32(code), Message: d.Outcome.String()}}
+	if d.Outcome == authz.Allow {
+		headers := make([]*corev3.HeaderValueOption, 0, len(d.Headers)+1)
+		headers = append(headers, overwrite(ans.Header, d.Outcome.String()))
+		for _, h := range d.Headers {
+			headers = append(headers, overwrite(h.Name, h.Value))
+		}
+		resp.HttpResponse = &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
+			Headers:         headers,
+			HeadersToRemove: d.RemoveHeaders,
+		}}
+		if d.Claims != nil {
+			// Set on the CheckResponse, never on the deprecated
+			// ok_response.dynamic_metadata, which would override it.
+			if claims, err := structpb.NewStruct(d.Claims); err == nil {
+				resp.DynamicMetadata = claims
+			}
+		}
+		return resp
+	}
+	headers := []*corev3.HeaderValueOption{
+		overwrite(ans.Header, d.Outcome.String()),
+		overwrite("content-type", "application/json"),
+	}
+	if c := ans.WWWAuthenticate(d); c != "" {
+		headers = append(headers, overwrite("www-authenticate", c))
+	}
+	if ra := ans.RetryAfter(d); ra != "" {
+		headers = append(headers, overwrite("retry-after", ra))
+	}
+	resp.HttpResponse = &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+		Status:  &typev3.HttpStatus{Code: typev3.StatusCode(ans.Status(d.Outcome))},
+		Headers: headers,
+		Body:    string(ans.Body(d)),
+	}}
+	return resp
+}
+
+// overwrite sets append_action explicitly and leaves the deprecated `append`
+// unset: old Envoys read `append` (unset = overwrite), new ones read
+// append_action (whose zero value appends), so both overwrite.
+func overwrite(name, value string) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: name, Value: value},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	}
+}

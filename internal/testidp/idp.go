@@ -1,0 +1,201 @@
+// Package testidp is a small OAuth 2.0 identity provider for tests and the
+// demo: it signs JWT access tokens and serves its JWKS and OIDC discovery
+// document over real HTTP.
+package testidp
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+)
+
+// Key is a signing key the IdP holds.
+type Key struct {
+	ID        string
+	Algorithm jose.SignatureAlgorithm
+	Private   any
+}
+
+// IdP serves /jwks.json and /.well-known/openid-configuration.
+type IdP struct {
+	Server *httptest.Server
+
+	mu        sync.Mutex
+	keys      []Key // published and usable for signing
+	down      bool
+	jwksHits  atomic.Int64
+	discovery atomic.Int64
+}
+
+// New starts an IdP on a loopback port with an RSA key "rsa-1" (RS256) and
+// an EC key "ec-1" (ES256).
+func New() (*IdP, error) {
+	idp := &IdP{}
+	for _, k := range []struct {
+		id  string
+		alg jose.SignatureAlgorithm
+	}{{"rsa-1", jose.RS256}, {"ec-1", jose.ES256}} {
+		key, err := NewKey(k.id, k.alg)
+		if err != nil {
+			return nil, err
+		}
+		idp.keys = append(idp.keys, key)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /jwks.json", idp.serveJWKS)
+	mux.HandleFunc("GET /.well-known/openid-configuration", idp.serveDiscovery)
+	idp.Server = httptest.NewServer(mux)
+	return idp, nil
+}
+
+// NewKey generates a key for alg (RS*, PS*, ES256/384/512 or EdDSA is not needed here).
+func NewKey(id string, alg jose.SignatureAlgorithm) (Key, error) {
+	var priv any
+	var err error
+	switch alg {
+	case jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512:
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	case jose.ES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case jose.ES384:
+		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	default:
+		return Key{}, fmt.Errorf("testidp: unsupported algorithm %s", alg)
+	}
+	if err != nil {
+		return Key{}, err
+	}
+	return Key{ID: id, Algorithm: alg, Private: priv}, nil
+}
+
+// Issuer is the IdP's issuer identifier (its base URL).
+func (idp *IdP) Issuer() string { return idp.Server.URL }
+
+// JWKSURL is where the key set is served.
+func (idp *IdP) JWKSURL() string { return idp.Server.URL + "/jwks.json" }
+
+// Close stops the server.
+func (idp *IdP) Close() { idp.Server.Close() }
+
+// SetDown makes the IdP answer 503 to everything (true) or recover (false).
+func (idp *IdP) SetDown(down bool) {
+	idp.mu.Lock()
+	idp.down = down
+	idp.mu.Unlock()
+}
+
+// AddKey publishes a new key (rotation).
+func (idp *IdP) AddKey(k Key) {
+	idp.mu.Lock()
+	idp.keys = append(idp.keys, k)
+	idp.mu.Unlock()
+}
+
+// JWKSFetches counts JWKS requests served.
+func (idp *IdP) JWKSFetches() int64 { return idp.jwksHits.Load() }
+
+// KeySet returns the public JWKS document.
+func (idp *IdP) KeySet() jose.JSONWebKeySet {
+	idp.mu.Lock()
+	defer idp.mu.Unlock()
+	var set jose.JSONWebKeySet
+	for _, k := range idp.keys {
+		jwk := jose.JSONWebKey{Key: k.Private, KeyID: k.ID, Algorithm: string(k.Algorithm), Use: "sig"}
+		set.Keys = append(set.Keys, jwk.Public())
+	}
+	return set
+}
+
+func (idp *IdP) isDown(w http.ResponseWriter) bool {
+	idp.mu.Lock()
+	down := idp.down
+	idp.mu.Unlock()
+	if down {
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+	}
+	return down
+}
+
+func (idp *IdP) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	idp.jwksHits.Add(1)
+	if idp.isDown(w) {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(idp.KeySet())
+}
+
+func (idp *IdP) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+	idp.discovery.Add(1)
+	if idp.isDown(w) {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"issuer":                                idp.Issuer(),
+		"jwks_uri":                              idp.JWKSURL(),
+		"token_endpoint":                        idp.Server.URL + "/token",
+		"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
+	})
+}
+
+// Claims returns typical access-token claims for sub, valid for ttl.
+func (idp *IdP) Claims(sub string, ttl time.Duration, scope string, aud ...string) map[string]any {
+	now := time.Now()
+	c := map[string]any{
+		"iss":       idp.Issuer(),
+		"sub":       sub,
+		"client_id": "demo-client",
+		"iat":       now.Unix(),
+		"nbf":       now.Unix(),
+		"exp":       now.Add(ttl).Unix(),
+		"jti":       fmt.Sprintf("%d", now.UnixNano()),
+	}
+	if scope != "" {
+		c["scope"] = scope
+	}
+	if len(aud) == 1 {
+		c["aud"] = aud[0]
+	} else if len(aud) > 1 {
+		c["aud"] = aud
+	}
+	return c
+}
+
+// Mint signs claims with the key kid ("" = the first key), as typ at+jwt.
+func (idp *IdP) Mint(kid string, claims map[string]any) (string, error) {
+	idp.mu.Lock()
+	var key *Key
+	for i := range idp.keys {
+		if kid == "" || idp.keys[i].ID == kid {
+			key = &idp.keys[i]
+			break
+		}
+	}
+	idp.mu.Unlock()
+	if key == nil {
+		return "", fmt.Errorf("testidp: no key %q", kid)
+	}
+	return Sign(*key, claims)
+}
+
+// Sign signs claims with any key, published or not.
+func Sign(key Key, claims map[string]any) (string, error) {
+	opts := (&jose.SignerOptions{}).WithType("at+jwt").WithHeader(jose.HeaderKey("kid"), key.ID)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: key.Algorithm, Key: key.Private}, opts)
+	if err != nil {
+		return "", err
+	}
+	return josejwt.Signed(signer).Claims(claims).Serialize()
+}
