@@ -17,7 +17,6 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/authz-dev/authz/authz"
 )
@@ -56,9 +55,10 @@ type Keys struct {
 	lastErr     error
 	jwksURL     string // resolved by discovery
 
+	inflight chan struct{} // closed when the fetch in flight ends
+
 	ready     chan struct{}
 	readyOnce sync.Once
-	flight    singleflight.Group
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
@@ -120,7 +120,8 @@ func (k *Keys) refreshLoop(ctx context.Context) {
 	// started before its IdP becomes ready soon after the IdP does.
 	wait := 500 * time.Millisecond
 	for {
-		err := k.refresh(ctx)
+		k.refresh(ctx, false)
+		err := k.lastError()
 		if err != nil && k.set.Load() == nil && k.opts.File != "" {
 			if ferr := k.loadFile(); ferr != nil {
 				k.opts.Logger.Error("jwks fallback file failed", "issuer", k.opts.Issuer, "err", ferr)
@@ -143,26 +144,46 @@ func (k *Keys) refreshLoop(ctx context.Context) {
 	}
 }
 
-// refresh fetches the key set once, sharing the fetch with concurrent callers.
-// A failure keeps the last good keys.
-func (k *Keys) refresh(ctx context.Context) error {
-	_, err, _ := k.flight.Do("refresh", func() (any, error) {
-		k.mu.Lock()
-		k.lastAttempt = time.Now()
+// refresh fetches the key set, or joins the fetch already in flight. With
+// rateLimited, it starts no new fetch within MinRefresh of the last one. A
+// failure keeps the last good keys.
+func (k *Keys) refresh(ctx context.Context, rateLimited bool) {
+	k.mu.Lock()
+	if ch := k.inflight; ch != nil {
 		k.mu.Unlock()
-		set, err := k.fetch(ctx)
-		k.mu.Lock()
-		k.lastErr = err
-		k.mu.Unlock()
-		if err != nil {
-			k.opts.Logger.Warn("jwks refresh failed, keeping last good keys", "issuer", k.opts.Issuer, "err", err)
-			return nil, err
+		select {
+		case <-ch:
+		case <-ctx.Done():
 		}
+		return
+	}
+	if rateLimited && time.Since(k.lastAttempt) < k.opts.MinRefresh {
+		k.mu.Unlock()
+		return
+	}
+	ch := make(chan struct{})
+	k.inflight = ch
+	k.lastAttempt = time.Now()
+	k.mu.Unlock()
+
+	set, err := k.fetch(ctx)
+	if err != nil {
+		k.opts.Logger.Warn("jwks refresh failed, keeping last good keys", "issuer", k.opts.Issuer, "err", err)
+	} else {
 		k.set.Store(set)
 		k.markReady()
-		return nil, nil
-	})
-	return err
+	}
+	k.mu.Lock()
+	k.lastErr = err
+	k.inflight = nil
+	k.mu.Unlock()
+	close(ch)
+}
+
+func (k *Keys) lastError() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.lastErr
 }
 
 func (k *Keys) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
@@ -297,33 +318,22 @@ func (k *Keys) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, error
 	if keys := k.match(kid); len(keys) > 0 {
 		return keys, nil
 	}
-	if k.remote && k.mayRefresh() {
-		_ = k.refresh(ctx) // the outcome is read from lastErr below
+	if k.remote {
+		k.refresh(ctx, true)
 		if keys := k.match(kid); len(keys) > 0 {
 			return keys, nil
 		}
 	}
+	lastErr := k.lastError()
 	if k.set.Load() == nil {
-		k.mu.Lock()
-		err := k.lastErr
-		k.mu.Unlock()
-		return nil, fmt.Errorf("%w: no keys loaded for issuer %s: %v", authz.ErrUnavailable, k.opts.Issuer, err)
+		return nil, fmt.Errorf("%w: no keys loaded for issuer %s: %v", authz.ErrUnavailable, k.opts.Issuer, lastErr)
 	}
-	k.mu.Lock()
-	lastErr := k.lastErr
-	k.mu.Unlock()
 	if lastErr != nil {
 		// We cannot tell a key rotated in at the IdP from a forged kid while
 		// the JWKS is unreachable.
 		return nil, fmt.Errorf("%w: unknown kid %q and jwks unreachable: %v", authz.ErrUnavailable, kid, lastErr)
 	}
 	return nil, fmt.Errorf("%w: unknown kid %q", authz.ErrInvalidToken, kid)
-}
-
-func (k *Keys) mayRefresh() bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return time.Since(k.lastAttempt) >= k.opts.MinRefresh
 }
 
 func (k *Keys) match(kid string) []jose.JSONWebKey {

@@ -5,6 +5,7 @@ package testidp
 
 import (
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -34,6 +35,7 @@ type IdP struct {
 	mu        sync.Mutex
 	keys      []Key // published and usable for signing
 	down      bool
+	delay     time.Duration
 	jwksHits  atomic.Int64
 	discovery atomic.Int64
 }
@@ -59,7 +61,7 @@ func New() (*IdP, error) {
 	return idp, nil
 }
 
-// NewKey generates a key for alg (RS*, PS*, ES256/384/512 or EdDSA is not needed here).
+// NewKey generates a key for alg (RS*, PS*, ES*, EdDSA).
 func NewKey(id string, alg jose.SignatureAlgorithm) (Key, error) {
 	var priv any
 	var err error
@@ -70,6 +72,10 @@ func NewKey(id string, alg jose.SignatureAlgorithm) (Key, error) {
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	case jose.ES384:
 		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case jose.ES512:
+		priv, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	case jose.EdDSA:
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
 	default:
 		return Key{}, fmt.Errorf("testidp: unsupported algorithm %s", alg)
 	}
@@ -92,6 +98,13 @@ func (idp *IdP) Close() { idp.Server.Close() }
 func (idp *IdP) SetDown(down bool) {
 	idp.mu.Lock()
 	idp.down = down
+	idp.mu.Unlock()
+}
+
+// SetDelay makes every answer wait d first (a slow IdP).
+func (idp *IdP) SetDelay(d time.Duration) {
+	idp.mu.Lock()
+	idp.delay = d
 	idp.mu.Unlock()
 }
 
@@ -119,8 +132,9 @@ func (idp *IdP) KeySet() jose.JSONWebKeySet {
 
 func (idp *IdP) isDown(w http.ResponseWriter) bool {
 	idp.mu.Lock()
-	down := idp.down
+	down, delay := idp.down, idp.delay
 	idp.mu.Unlock()
+	time.Sleep(delay)
 	if down {
 		http.Error(w, "unavailable", http.StatusServiceUnavailable)
 	}

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/authz-dev/authz/authz/config"
+	"github.com/authz-dev/authz/internal/testidp"
+)
+
+// harness is a real authz server on loopback, a real IdP, and a real gRPC client.
+type harness struct {
+	t      *testing.T
+	idp    *testidp.IdP
+	srv    *server
+	conn   *grpc.ClientConn
+	client authv3.AuthorizationClient
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// baseConfig is a complete config; %[1]s is the issuer, %[2]s the JWKS URL.
+const baseConfig = `
+grpc: { addr: "127.0.0.1:0" }
+http: { addr: "127.0.0.1:0" }
+cache: { ttl: 30s, negative_ttl: 5s }
+issuers:
+  - name: corp
+    issuer: %[1]s
+    jwks_url: %[2]s
+    algorithms: [RS256, ES256, EdDSA]
+    audiences: [orders-api]
+    leeway: 0s
+    min_refresh_interval: 10ms
+policies:
+  default:
+    headers: { sub: x-user-id, scope: x-scopes, "realm_access.roles": x-roles, email: x-email, exp: x-exp }
+    dynamic_metadata: true
+  orders-write:
+    require_scopes: [orders:write]
+  cookie:
+    token_sources: [{ header: authorization, scheme: Bearer }, { cookie: access_token }]
+log: { level: debug }
+`
+
+func newIdP(t *testing.T) *testidp.IdP {
+	t.Helper()
+	idp, err := testidp.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(idp.Close)
+	return idp
+}
+
+// startWith starts authz with cfgText (a format with the IdP's issuer and JWKS URL).
+func startWith(t *testing.T, idp *testidp.IdP, cfgText string) *harness {
+	t.Helper()
+	cfg, err := config.Parse(fmt.Appendf(nil, cfgText, idp.Issuer(), idp.JWKSURL()))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	logs := &syncBuffer{}
+	srv, err := newServer(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatalf("newServer: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, idp: idp, srv: srv, logs: logs, cancel: cancel, done: make(chan error, 1)}
+	go func() { h.done <- srv.run(ctx) }()
+	h.conn, err = grpc.NewClient(srv.grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.client = authv3.NewAuthorizationClient(h.conn)
+	t.Cleanup(h.stop)
+	return h
+}
+
+func start(t *testing.T) *harness {
+	t.Helper()
+	h := startWith(t, newIdP(t), baseConfig)
+	h.waitServing()
+	return h
+}
+
+func (h *harness) stop() {
+	h.cancel()
+	select {
+	case <-h.done:
+	case <-time.After(10 * time.Second):
+		h.t.Error("server did not stop")
+	}
+	h.conn.Close()
+}
+
+func (h *harness) health() healthpb.HealthCheckResponse_ServingStatus {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(h.conn).Check(ctx, &healthpb.HealthCheckRequest{Service: authv3.Authorization_ServiceDesc.ServiceName})
+	if err != nil {
+		h.t.Fatalf("health: %v", err)
+	}
+	return resp.GetStatus()
+}
+
+func (h *harness) waitServing() {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for h.health() != healthpb.HealthCheckResponse_SERVING {
+		if time.Now().After(deadline) {
+			h.t.Fatal("server never became SERVING")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// mint signs claims with the IdP key kid.
+func (h *harness) mint(kid string, claims map[string]any) string {
+	h.t.Helper()
+	tok, err := h.idp.Mint(kid, claims)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tok
+}
+
+// validClaims are claims the base config accepts.
+func (h *harness) validClaims() map[string]any {
+	return h.idp.Claims("alice", time.Hour, "orders:read orders:write", "orders-api")
+}
+
+type checkOpt func(*authv3.CheckRequest)
+
+func withPolicy(p string) checkOpt {
+	return func(r *authv3.CheckRequest) { r.Attributes.ContextExtensions = map[string]string{"policy": p} }
+}
+
+func withHeader(k, v string) checkOpt {
+	return func(r *authv3.CheckRequest) { r.Attributes.Request.Http.Headers[k] = v }
+}
+
+func withToken(tok string) checkOpt { return withHeader("authorization", "Bearer "+tok) }
+
+func withHeaderMap(kv ...string) checkOpt {
+	return func(r *authv3.CheckRequest) {
+		hm := &corev3.HeaderMap{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: kv[i], RawValue: []byte(kv[i+1])})
+		}
+		r.Attributes.Request.Http.HeaderMap = hm
+	}
+}
+
+func newCheckRequest(opts ...checkOpt) *authv3.CheckRequest {
+	r := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+		Method: "GET", Path: "/orders/1", Host: "shop.example", Scheme: "https",
+		Headers: map[string]string{":authority": "shop.example", ":method": "GET", ":path": "/orders/1", "user-agent": "test"},
+	}}}}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+func (h *harness) check(opts ...checkOpt) *authv3.CheckResponse {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := h.client.Check(ctx, newCheckRequest(opts...))
+	if err != nil {
+		h.t.Fatalf("Check: %v", err)
+	}
+	return resp
+}
+
+// outcome reads the decision the way Envoy and a client would: the gRPC
+// code, the HTTP status and the outcome header.
+type outcome struct {
+	code    codes.Code
+	status  int
+	name    string
+	headers map[string]string // upstream headers (allow) or response headers (deny)
+	removed []string
+	body    string
+}
+
+func read(resp *authv3.CheckResponse) outcome {
+	o := outcome{code: codes.Code(resp.GetStatus().GetCode()), headers: map[string]string{}}
+	var hs []*corev3.HeaderValueOption
+	if ok := resp.GetOkResponse(); ok != nil {
+		o.status = 200
+		hs = ok.GetHeaders()
+		o.removed = ok.GetHeadersToRemove()
+	} else {
+		d := resp.GetDeniedResponse()
+		o.status = int(d.GetStatus().GetCode())
+		hs = d.GetHeaders()
+		o.body = d.GetBody()
+	}
+	for _, h := range hs {
+		if h.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD || h.GetAppend() != nil {
+			panic("header " + h.GetHeader().GetKey() + " would not overwrite on every Envoy")
+		}
+		o.headers[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+	}
+	o.name = o.headers["x-authz-outcome"]
+	return o
+}
+
+func (h *harness) expect(resp *authv3.CheckResponse, name string, status int) outcome {
+	h.t.Helper()
+	o := read(resp)
+	wantCode := map[string]codes.Code{"allow": codes.OK, "missing": codes.Unauthenticated, "invalid": codes.Unauthenticated, "forbidden": codes.PermissionDenied, "error": codes.Unavailable}[name]
+	if o.name != name || o.status != status || o.code != wantCode {
+		h.t.Fatalf("got outcome %q status %d code %v, want %q %d %v (body %s)", o.name, o.status, o.code, name, status, wantCode, o.body)
+	}
+	return o
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
