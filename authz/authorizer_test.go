@@ -1,0 +1,112 @@
+package authz
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingValidator judges tokens by a table and counts calls.
+type countingValidator struct {
+	calls   atomic.Int64
+	results map[string]*Result
+	errs    map[string]error
+}
+
+func (v *countingValidator) Validate(_ context.Context, token string) (*Result, error) {
+	v.calls.Add(1)
+	if err, ok := v.errs[token]; ok {
+		return nil, err
+	}
+	if r, ok := v.results[token]; ok {
+		return r, nil
+	}
+	return nil, fmt.Errorf("%w: unknown", ErrInvalidToken)
+}
+
+func newTestAuthorizer(t *testing.T, v Validator) *Authorizer {
+	t.Helper()
+	a, err := New(Options{
+		Policies: []*Policy{
+			{Name: "default", TokenSources: []TokenSource{{Header: "authorization", Scheme: "Bearer"}}, Validators: []string{"corp"}},
+			{Name: "write", TokenSources: []TokenSource{{Header: "authorization", Scheme: "Bearer"}}, Validators: []string{"corp"}, RequireScopes: []string{"write"}},
+			{Name: "other-issuer", TokenSources: []TokenSource{{Header: "authorization", Scheme: "Bearer"}}, Validators: []string{"partner"}},
+		},
+		Opaque:        v,
+		CacheMaxBytes: 1 << 20,
+		TTL:           time.Minute,
+		NegativeTTL:   time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	return a
+}
+
+func req(policy, token string) *Request {
+	return &Request{Policy: policy, Header: MapHeader{"authorization": {"Bearer " + token}}}
+}
+
+func TestCachedResultIsRecheckedPerPolicy(t *testing.T) {
+	v := &countingValidator{results: map[string]*Result{
+		"read": {Validator: "corp", Claims: map[string]any{"scope": "read"}, Expiry: time.Now().Add(time.Hour)},
+	}}
+	a := newTestAuthorizer(t, v)
+	ctx := context.Background()
+	if d := a.Authorize(ctx, req("", "read")); d.Outcome != Allow {
+		t.Fatalf("default: %v %s", d.Outcome, d.Reason)
+	}
+	// The cached result must not carry the default policy's verdict to another policy.
+	if d := a.Authorize(ctx, req("write", "read")); d.Outcome != Forbidden || !d.Cached {
+		t.Fatalf("write: %v cached=%v", d.Outcome, d.Cached)
+	}
+	if d := a.Authorize(ctx, req("other-issuer", "read")); d.Outcome != Forbidden {
+		t.Fatalf("other issuer: %v", d.Outcome)
+	}
+	if n := v.calls.Load(); n != 1 {
+		t.Errorf("validator called %d times, want 1", n)
+	}
+}
+
+func TestInvalidIsCachedErrorIsNot(t *testing.T) {
+	v := &countingValidator{errs: map[string]error{"down": fmt.Errorf("%w: idp unreachable", ErrUnavailable)}}
+	a := newTestAuthorizer(t, v)
+	ctx := context.Background()
+	for range 3 {
+		if d := a.Authorize(ctx, req("", "junk")); d.Outcome != Invalid {
+			t.Fatalf("junk: %v", d.Outcome)
+		}
+	}
+	if n := v.calls.Load(); n != 1 {
+		t.Errorf("invalid token validated %d times, want 1 (negative cache)", n)
+	}
+	for range 3 {
+		if d := a.Authorize(ctx, req("", "down")); d.Outcome != Error {
+			t.Fatalf("down: %v", d.Outcome)
+		}
+	}
+	if n := v.calls.Load(); n != 4 {
+		t.Errorf("validator calls = %d, want 4 (errors never cached)", n)
+	}
+}
+
+func TestExpiredResultIsNeverAllowed(t *testing.T) {
+	v := &countingValidator{results: map[string]*Result{
+		"stale": {Validator: "corp", Claims: map[string]any{}, Expiry: time.Now().Add(-time.Second)},
+	}}
+	a := newTestAuthorizer(t, v)
+	if d := a.Authorize(context.Background(), req("", "stale")); d.Outcome != Invalid {
+		t.Errorf("outcome %v, want invalid", d.Outcome)
+	}
+}
+
+func TestUnknownPolicyIsError(t *testing.T) {
+	a := newTestAuthorizer(t, &countingValidator{})
+	d := a.Authorize(context.Background(), req("nope", "x"))
+	if d.Outcome != Error || d.Reason != `unknown policy "nope"` {
+		t.Errorf("got %v %q", d.Outcome, d.Reason)
+	}
+}

@@ -1,0 +1,70 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimal = `
+issuers:
+  - name: corp
+    issuer: https://idp.example.com/
+    jwks_url: https://idp.example.com/jwks.json
+policies:
+  default:
+    headers: { sub: x-user-id }
+  orders-write:
+    require_scopes: [orders:write]
+`
+
+func TestDefaultsAndInheritance(t *testing.T) {
+	cfg, err := Parse([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.GRPC.Addr != ":9191" || cfg.HTTP.Addr != ":8181" || cfg.Cache.TTL != 30*time.Second || *cfg.Cache.NegativeTTL != 5*time.Second {
+		t.Errorf("defaults not applied: %+v %+v", cfg.GRPC, cfg.Cache)
+	}
+	if cfg.Outcomes.Error.Status != 503 || cfg.Outcomes.Missing.Status != 401 || cfg.Outcomes.Forbidden.Status != 403 || cfg.Outcomes.Header != "x-authz-outcome" {
+		t.Errorf("outcome defaults: %+v", cfg.Outcomes)
+	}
+	ow := cfg.Policies["orders-write"]
+	if ow.Headers["sub"] != "x-user-id" || len(ow.Validators) != 1 || ow.Validators[0] != "corp" || ow.TokenSources[0].Scheme != "Bearer" {
+		t.Errorf("orders-write did not inherit from default: %+v", ow)
+	}
+	if ow.RequireScopes[0] != "orders:write" || len(cfg.Policies["default"].RequireScopes) != 0 {
+		t.Errorf("scopes: %+v", ow.RequireScopes)
+	}
+}
+
+func TestErrorsNameKeyAndLine(t *testing.T) {
+	cases := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"unknown top-level key", "grpc: { addr: \":1\" }\ncahce: {}\n", []string{"line 2", `unknown key "cahce"`}},
+		{"unknown nested key", minimal + "    require_scope: [x]\n", []string{"line 11", `unknown key "require_scope"`}},
+		{"bad duration", "cache:\n  ttl: soon\n", []string{"line 2"}},
+		{"issuer without keys", "issuers:\n  - name: a\n    issuer: https://a/\n", []string{"line 2", "issuers.0", "jwks_url, discovery or jwks_file"}},
+		{"bad algorithm", strings.Replace(minimal, "jwks_url: https://idp.example.com/jwks.json", "jwks_url: https://idp.example.com/jwks.json\n    algorithms: [HS256]", 1), []string{"line 6", "issuers.0.algorithms.0", `"HS256" is not allowed`}},
+		{"unknown validator", minimal + "  other:\n    validators: [nope]\n", []string{"line 12", "policies.other.validators.0", `unknown validator "nope"`}},
+		{"status out of range", minimal + "outcomes:\n  error: { status: 200 }\n", []string{"line 12", "outcomes.error.status"}},
+		{"claim onto host", strings.Replace(minimal, "x-user-id", "host", 1), []string{"policies.default.headers.sub", "cannot carry a claim"}},
+		{"duplicate issuer", minimal[:strings.Index(minimal, "policies:")] + "  - name: b\n    issuer: https://idp.example.com/\n    jwks_file: /x\n", []string{"issuers.1.issuer", "also the issuer of corp"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.yaml))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}

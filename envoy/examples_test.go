@@ -1,0 +1,160 @@
+package envoy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"testing"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	"go.yaml.in/yaml/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	// The typed_config types envoy.yaml uses must be registered to decode.
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+)
+
+// The shipped Envoy example decodes strictly into a Bootstrap and passes
+// Envoy's own validation rules, so it cannot rot silently.
+func TestEnvoyExampleIsValidBootstrap(t *testing.T) {
+	docs := yamlDocs(t, "envoy.yaml")
+	if len(docs) != 1 {
+		t.Fatalf("want one document, got %d", len(docs))
+	}
+	js, err := json.Marshal(docs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bs bootstrapv3.Bootstrap
+	if err := protojson.Unmarshal(js, &bs); err != nil {
+		t.Fatalf("decode envoy.yaml: %v", err)
+	}
+	if err := validateDeep(&bs); err != nil {
+		t.Fatalf("validate envoy.yaml: %v", err)
+	}
+	// The ext_authz timeout must exceed authz's default IdP timeout (2s).
+	if !bytes.Contains(js, []byte(`"timeout":"3s"`)) {
+		t.Error("ext_authz grpc_service timeout must be set above authz's IdP timeout")
+	}
+	if !bytes.Contains(js, []byte(`"context_extensions":{"policy":"orders-write"}`)) {
+		t.Error("example must show a route choosing a policy")
+	}
+}
+
+func TestIstioExampleNamesOneProvider(t *testing.T) {
+	docs := yamlDocs(t, "istio.yaml")
+	if len(docs) != 2 {
+		t.Fatalf("want 2 documents, got %d", len(docs))
+	}
+	var mesh struct {
+		Spec struct {
+			MeshConfig struct {
+				ExtensionProviders []struct {
+					Name              string
+					EnvoyExtAuthzGrpc struct {
+						Service string
+						Port    int
+					} `json:"envoyExtAuthzGrpc"`
+				} `json:"extensionProviders"`
+			} `json:"meshConfig"`
+		}
+	}
+	var policy struct {
+		Kind string
+		Spec struct {
+			Action   string
+			Provider struct{ Name string }
+		}
+	}
+	reencode(t, docs[0], &mesh)
+	reencode(t, docs[1], &policy)
+	providers := mesh.Spec.MeshConfig.ExtensionProviders
+	if len(providers) != 1 || providers[0].EnvoyExtAuthzGrpc.Port != 9191 || providers[0].EnvoyExtAuthzGrpc.Service == "" {
+		t.Fatalf("extension provider: %+v", providers)
+	}
+	if policy.Kind != "AuthorizationPolicy" || policy.Spec.Action != "CUSTOM" || policy.Spec.Provider.Name != providers[0].Name {
+		t.Errorf("AuthorizationPolicy must be CUSTOM with provider %q: %+v", providers[0].Name, policy)
+	}
+}
+
+// validateDeep runs Envoy's validation rules on m and, since ValidateAll
+// does not look inside Any fields, on every typed_config packed within.
+func validateDeep(m proto.Message) error {
+	if v, ok := m.(interface{ ValidateAll() error }); ok {
+		if err := v.ValidateAll(); err != nil {
+			return err
+		}
+	}
+	var err error
+	m.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			for i := 0; i < v.List().Len() && err == nil; i++ {
+				err = validateValue(v.List().Get(i).Message().Interface())
+			}
+		case fd.IsMap() && fd.MapValue().Message() != nil:
+			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+				err = validateValue(mv.Message().Interface())
+				return err == nil
+			})
+		case fd.Message() != nil && !fd.IsList() && !fd.IsMap():
+			err = validateValue(v.Message().Interface())
+		}
+		return err == nil
+	})
+	return err
+}
+
+func validateValue(m proto.Message) error {
+	if a, ok := m.(*anypb.Any); ok {
+		inner, err := a.UnmarshalNew()
+		if err != nil {
+			return fmt.Errorf("unpack %s: %w", a.GetTypeUrl(), err)
+		}
+		return validateDeep(inner)
+	}
+	return validateDeep(m)
+}
+
+func yamlDocs(t *testing.T, path string) []any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	var docs []any
+	for {
+		var d any
+		err := dec.Decode(&d)
+		if errors.Is(err, io.EOF) {
+			return docs
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		docs = append(docs, d)
+	}
+}
+
+func reencode(t *testing.T, in, out any) {
+	t.Helper()
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(out); err != nil {
+		t.Fatal(err)
+	}
+}
