@@ -22,7 +22,7 @@ import (
 
 // harness is a real authz server on loopback, a real IdP, and a real gRPC client.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	idp    *testidp.IdP
 	srv    *server
 	conn   *grpc.ClientConn
@@ -56,7 +56,7 @@ policies:
 log: { level: debug }
 `
 
-func newIdP(t *testing.T) *testidp.IdP {
+func newIdP(t testing.TB) *testidp.IdP {
 	t.Helper()
 	idp, err := testidp.New()
 	if err != nil {
@@ -67,7 +67,7 @@ func newIdP(t *testing.T) *testidp.IdP {
 }
 
 // startWith starts authz with cfgText (a format with the IdP's issuer and JWKS URL).
-func startWith(t *testing.T, idp *testidp.IdP, cfgText string) *harness {
+func startWith(t testing.TB, idp *testidp.IdP, cfgText string) *harness {
 	t.Helper()
 	cfg, err := config.Parse(fmt.Appendf(nil, cfgText, idp.Issuer(), idp.JWKSURL()))
 	if err != nil {
