@@ -204,9 +204,26 @@ func (idp *IdP) Mint(kid string, claims map[string]any) (string, error) {
 	return Sign(*key, claims)
 }
 
-// Sign signs claims with any key, published or not.
+// SigningKey returns the published key kid.
+func (idp *IdP) SigningKey(kid string) (Key, bool) {
+	idp.mu.Lock()
+	defer idp.mu.Unlock()
+	for _, k := range idp.keys {
+		if k.ID == kid {
+			return k, true
+		}
+	}
+	return Key{}, false
+}
+
+// Sign signs claims with any key, published or not, as typ at+jwt (RFC 9068).
 func Sign(key Key, claims map[string]any) (string, error) {
-	opts := (&jose.SignerOptions{}).WithType("at+jwt").WithHeader(jose.HeaderKey("kid"), key.ID)
+	return SignTyped(key, "at+jwt", claims)
+}
+
+// SignTyped signs claims with the JOSE header typ set to typ.
+func SignTyped(key Key, typ string, claims map[string]any) (string, error) {
+	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader(jose.HeaderKey("kid"), key.ID)
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: key.Algorithm, Key: key.Private}, opts)
 	if err != nil {
 		return "", err
