@@ -24,10 +24,12 @@ const DefaultPolicy = "default"
 // Options configure an Authorizer.
 type Options struct {
 	Policies []*Policy
-	// JWT judges tokens that look like JWTs; Opaque judges all others. Either
-	// may be nil, which makes tokens of that shape invalid.
-	JWT    Validator
-	Opaque Validator
+	// JWT judges tokens that look like JWTs (routing by iss); nil makes
+	// them invalid.
+	JWT Validator
+	// Introspectors judge opaque tokens, by name; a policy names at most
+	// one (an opaque token carries no issuer to choose by).
+	Introspectors map[string]Validator
 	// Cache bounds and lifetimes.
 	CacheMaxBytes int64
 	TTL           time.Duration // upper bound for valid results; never past exp
@@ -37,7 +39,7 @@ type Options struct {
 // Authorizer applies policies to requests.
 type Authorizer struct {
 	policies    map[string]*compiledPolicy
-	jwt, opaque Validator
+	jwt         Validator
 	cache       *cache.Cache[*verdict]
 	ttl, negTTL time.Duration
 	now         func() time.Time
@@ -58,14 +60,13 @@ func New(opts Options) (*Authorizer, error) {
 	a := &Authorizer{
 		policies: make(map[string]*compiledPolicy, len(opts.Policies)),
 		jwt:      opts.JWT,
-		opaque:   opts.Opaque,
 		cache:    c,
 		ttl:      opts.TTL,
 		negTTL:   opts.NegativeTTL,
 		now:      time.Now,
 	}
 	for _, p := range opts.Policies {
-		a.policies[p.Name] = compilePolicy(p)
+		a.policies[p.Name] = compilePolicy(p, opts.Introspectors)
 	}
 	return a, nil
 }
@@ -99,11 +100,14 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 	}
 
 	sum := sha256.Sum256([]byte(token))
-	key := string(sum[:])
 	d.TokenID = hex.EncodeToString(sum[:4])
+	// The key names the introspection endpoint the policy would ask: the
+	// same opaque string may be a token at one IdP and junk at another.
+	var buf [sha256.Size + 64]byte
+	key := string(append(append(buf[:0], sum[:]...), p.opaqueName...))
 
 	v, hit, err := a.cache.Load(ctx, key, func(ctx context.Context) (cache.Loaded[*verdict], error) {
-		return a.judge(ctx, token)
+		return a.judge(ctx, token, p)
 	})
 	d.Cached = hit
 	if err != nil {
@@ -132,8 +136,8 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 }
 
 // judge runs the validator for the token's shape and says how to cache its answer.
-func (a *Authorizer) judge(ctx context.Context, token string) (cache.Loaded[*verdict], error) {
-	v := a.opaque
+func (a *Authorizer) judge(ctx context.Context, token string, p *compiledPolicy) (cache.Loaded[*verdict], error) {
+	v := p.opaque
 	kind := "opaque"
 	if LooksLikeJWT(token) {
 		v, kind = a.jwt, "JWT"

@@ -6,13 +6,15 @@ import "time"
 
 // Config is the whole configuration file.
 type Config struct {
-	GRPC     GRPC              `yaml:"grpc"`
-	HTTP     HTTP              `yaml:"http"`
-	Cache    Cache             `yaml:"cache"`
-	Issuers  []Issuer          `yaml:"issuers"`
-	Policies map[string]Policy `yaml:"policies"`
-	Outcomes Outcomes          `yaml:"outcomes"`
-	Log      Log               `yaml:"log"`
+	GRPC    GRPC     `yaml:"grpc"`
+	HTTP    HTTP     `yaml:"http"`
+	Cache   Cache    `yaml:"cache"`
+	Issuers []Issuer `yaml:"issuers"`
+	// Introspection lists RFC 7662 endpoints for opaque (and revocable) tokens.
+	Introspection []Introspection   `yaml:"introspection"`
+	Policies      map[string]Policy `yaml:"policies"`
+	Outcomes      Outcomes          `yaml:"outcomes"`
+	Log           Log               `yaml:"log"`
 }
 
 // GRPC is the Envoy ext_authz listener.
@@ -60,6 +62,37 @@ type Issuer struct {
 	RefreshInterval    time.Duration  `yaml:"refresh_interval"`
 	MinRefreshInterval time.Duration  `yaml:"min_refresh_interval"`
 	Timeout            time.Duration  `yaml:"timeout"`
+	// Introspect names an introspection endpoint that is also asked about
+	// this issuer's JWTs once they pass the offline checks, so revocation
+	// is seen within the cache TTL.
+	Introspect string `yaml:"introspect"`
+}
+
+// Introspection is one RFC 7662 endpoint.
+type Introspection struct {
+	Name     string `yaml:"name"`
+	Endpoint string `yaml:"endpoint"`
+	ClientID string `yaml:"client_id"`
+	// ClientSecret may be "${ENV_VAR}"; ClientSecretFile names a file
+	// holding it. With auth_method bearer, the secret is the bearer token.
+	ClientSecret     string `yaml:"client_secret"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// AuthMethod: client_secret_basic (default), client_secret_post or bearer.
+	AuthMethod string        `yaml:"auth_method"`
+	Timeout    time.Duration `yaml:"timeout"`
+	// MaxResponseBytes bounds the answer (default 1 MiB).
+	MaxResponseBytes int64 `yaml:"max_response_bytes"`
+	// MaxConns sizes the keep-alive pool to the IdP (default 64).
+	MaxConns int    `yaml:"max_conns"`
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// Issuer and Audiences, when set, are checked against the response.
+	Issuer    string   `yaml:"issuer"`
+	Audiences []string `yaml:"audiences"`
+
+	// Secret is the resolved client secret; never printed.
+	Secret string `yaml:"-"`
 }
 
 // Policy is what a route demands and forwards. Fields left out are taken

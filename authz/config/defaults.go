@@ -35,6 +35,21 @@ func (c *Config) setDefaults() {
 			is.Leeway = &d
 		}
 	}
+	for i := range c.Introspection {
+		in := &c.Introspection[i]
+		if in.AuthMethod == "" {
+			in.AuthMethod = "client_secret_basic"
+		}
+		if in.Timeout == 0 {
+			in.Timeout = 2 * time.Second
+		}
+		if in.MaxResponseBytes == 0 {
+			in.MaxResponseBytes = 1 << 20
+		}
+		if in.MaxConns == 0 {
+			in.MaxConns = 64
+		}
+	}
 	c.setPolicyDefaults()
 	o := &c.Outcomes
 	if o.Header == "" {
@@ -68,6 +83,11 @@ func (c *Config) setPolicyDefaults() {
 	if def.Validators == nil {
 		for _, is := range c.Issuers {
 			def.Validators = append(def.Validators, is.Name)
+		}
+		// Opaque tokens carry no issuer, so a policy can ask only one
+		// endpoint: the default takes the only one there is.
+		if len(c.Introspection) == 1 {
+			def.Validators = append(def.Validators, c.Introspection[0].Name)
 		}
 	}
 	if def.HeaderSeparator == nil {

@@ -75,6 +75,53 @@ func (c *Config) validate() []fieldError {
 		}
 	}
 
+	endpoints := map[string]bool{}
+	for i := range c.Introspection {
+		in := &c.Introspection[i]
+		p := fmt.Sprintf("introspection.%d", i)
+		switch {
+		case in.Name == "":
+			add(p+".name", "is required")
+		case names[in.Name] || endpoints[in.Name]:
+			add(p+".name", "%q is used twice (issuer and endpoint names share one namespace)", in.Name)
+		}
+		endpoints[in.Name] = true
+		if u, err := url.Parse(in.Endpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			add(p+".endpoint", "must be an http(s) URL")
+		}
+		secret, err := resolveSecret(in.ClientSecret, in.ClientSecretFile)
+		if err != nil {
+			add(p+".client_secret", "%v", err)
+		}
+		in.Secret = secret
+		switch in.AuthMethod {
+		case "client_secret_basic", "client_secret_post":
+			if in.ClientID == "" {
+				add(p+".client_id", "is required for %s", in.AuthMethod)
+			}
+			if secret == "" && err == nil {
+				add(p+".client_secret", "is required for %s (client_secret or client_secret_file)", in.AuthMethod)
+			}
+		case "bearer":
+			if secret == "" && err == nil {
+				add(p+".client_secret", "is required for bearer: it is the token sent")
+			}
+		default:
+			add(p+".auth_method", "%q: use client_secret_basic, client_secret_post or bearer", in.AuthMethod)
+		}
+		if in.Timeout < 0 || in.MaxResponseBytes < 0 || in.MaxConns < 0 {
+			add(p, "timeout, max_response_bytes and max_conns must not be negative")
+		}
+		if (in.CertFile == "") != (in.KeyFile == "") {
+			add(p, "cert_file and key_file go together")
+		}
+	}
+	for i, is := range c.Issuers {
+		if is.Introspect != "" && !endpoints[is.Introspect] {
+			add(fmt.Sprintf("issuers.%d.introspect", i), "unknown introspection endpoint %q", is.Introspect)
+		}
+	}
+
 	policyNames := make([]string, 0, len(c.Policies))
 	for name := range c.Policies {
 		policyNames = append(policyNames, name)
@@ -100,7 +147,14 @@ func (c *Config) validate() []fieldError {
 		if len(pol.Validators) == 0 {
 			add(p+".validators", "no validators: configure issuers or list them here")
 		}
+		opaque := 0
 		for i, v := range pol.Validators {
+			if endpoints[v] {
+				if opaque++; opaque == 2 {
+					add(fmt.Sprintf("%s.validators.%d", p, i), "a policy can name one introspection endpoint: opaque tokens carry no issuer to choose by")
+				}
+				continue
+			}
 			if !names[v] {
 				add(fmt.Sprintf("%s.validators.%d", p, i), "unknown validator %q", v)
 			}

@@ -38,6 +38,10 @@ type IssuerOptions struct {
 	// RequireType, when set, must equal the JOSE "typ" header (e.g. "at+jwt", RFC 9068 §4).
 	RequireType string
 	Keys        *Keys
+	// Introspect, when set, is asked about every token that passes the
+	// offline checks, so a JWT revoked at the IdP is refused within the
+	// cache TTL ("global logout"). Its failures are the token's failures.
+	Introspect authz.Validator
 }
 
 // Issuer validates tokens of one issuer.
@@ -72,7 +76,7 @@ func (i *Issuer) Name() string { return i.opts.Name }
 // Verifications counts signature verifications attempted.
 func (i *Issuer) Verifications() int64 { return i.verifications.Load() }
 
-func (i *Issuer) validate(ctx context.Context, tok *josejwt.JSONWebToken) (*authz.Result, error) {
+func (i *Issuer) validate(ctx context.Context, raw string, tok *josejwt.JSONWebToken) (*authz.Result, error) {
 	if len(tok.Headers) != 1 {
 		return nil, invalid("want exactly one signature")
 	}
@@ -121,12 +125,24 @@ func (i *Issuer) validate(ctx context.Context, tok *josejwt.JSONWebToken) (*auth
 		}
 		return nil, invalid(strings.TrimPrefix(err.Error(), "go-jose/go-jose/jwt: validation failed, "))
 	}
-	return &authz.Result{
+	res := &authz.Result{
 		Validator: i.opts.Name,
 		Claims:    claims,
 		Expiry:    std.Expiry.Time(),
 		Size:      estimateSize(claims),
-	}, nil
+	}
+	if i.opts.Introspect != nil {
+		live, err := i.opts.Introspect.Validate(ctx, raw)
+		if err != nil {
+			return nil, err
+		}
+		// The signed claims stay authoritative; the IdP may only shorten
+		// the token's life.
+		if !live.Expiry.IsZero() && live.Expiry.Before(res.Expiry) {
+			res.Expiry = live.Expiry
+		}
+	}
+	return res, nil
 }
 
 // Set validates JWTs of several issuers, routing each token by its "iss" to
@@ -174,7 +190,7 @@ func (s *Set) Validate(ctx context.Context, token string) (*authz.Result, error)
 	if !ok {
 		return nil, invalid(fmt.Sprintf("untrusted issuer %q", truncate(peek.Issuer, 128)))
 	}
-	return iss.validate(ctx, tok)
+	return iss.validate(ctx, token, tok)
 }
 
 func invalid(reason string) error { return fmt.Errorf("%w: %s", authz.ErrInvalidToken, reason) }

@@ -1,32 +1,38 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"sort"
 	"strings"
-	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/authz/config"
+	"github.com/authz-dev/authz/authz/introspect"
 	"github.com/authz-dev/authz/authz/jwt"
 )
 
 // core is the authorizer and the parts it owns.
 type core struct {
-	auth    *authz.Authorizer
-	answers *authz.Answers
-	keys    []*jwt.Keys
-	issuers []*jwt.Issuer
+	auth          *authz.Authorizer
+	answers       *authz.Answers
+	keys          []*jwt.Keys
+	issuers       []*jwt.Issuer
+	introspectors map[string]*introspect.Client
 }
 
 func (c *core) Close() {
 	for _, k := range c.keys {
 		k.Close()
+	}
+	for _, in := range c.introspectors {
+		in.Close()
 	}
 	if c.auth != nil {
 		c.auth.Close()
@@ -36,7 +42,35 @@ func (c *core) Close() {
 // buildCore turns a validated config into a running authorizer: key sets
 // start fetching here.
 func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
-	c := &core{answers: answersFrom(cfg)}
+	c := &core{answers: answersFrom(cfg), introspectors: map[string]*introspect.Client{}}
+	validators := map[string]authz.Validator{}
+	for _, ic := range cfg.Introspection {
+		tlsCfg, err := clientTLS(ic)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		in, err := introspect.New(introspect.Options{
+			Name:             ic.Name,
+			Endpoint:         ic.Endpoint,
+			ClientID:         ic.ClientID,
+			ClientSecret:     ic.Secret,
+			AuthMethod:       ic.AuthMethod,
+			Timeout:          ic.Timeout,
+			MaxResponseBytes: ic.MaxResponseBytes,
+			MaxConns:         ic.MaxConns,
+			TLS:              tlsCfg,
+			Issuer:           ic.Issuer,
+			Audiences:        ic.Audiences,
+			Logger:           log.With("introspection", ic.Name),
+		})
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.introspectors[ic.Name] = in
+		validators[ic.Name] = in
+	}
 	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	for _, ic := range cfg.Issuers {
 		keys, err := jwt.NewKeys(jwt.KeysOptions{
@@ -67,6 +101,7 @@ func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
 			Leeway:      *ic.Leeway,
 			RequireType: ic.Type,
 			Keys:        keys,
+			Introspect:  validators[ic.Introspect], // nil when unset
 		})
 		if err != nil {
 			c.Close()
@@ -84,6 +119,7 @@ func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
 		CacheMaxBytes: cfg.Cache.MaxBytes,
 		TTL:           cfg.Cache.TTL,
 		NegativeTTL:   *cfg.Cache.NegativeTTL,
+		Introspectors: validators,
 	}
 	if len(c.issuers) > 0 {
 		opts.JWT = set
@@ -105,6 +141,34 @@ func (c *core) ready() <-chan struct{} {
 		close(ch)
 	}()
 	return ch
+}
+
+// clientTLS builds the TLS settings for an introspection endpoint: extra
+// roots and an optional client certificate.
+func clientTLS(ic config.Introspection) (*tls.Config, error) {
+	if ic.CAFile == "" && ic.CertFile == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ic.CAFile != "" {
+		pem, err := os.ReadFile(ic.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("introspection %s: read ca_file: %w", ic.Name, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("introspection %s: ca_file %s holds no PEM certificates", ic.Name, ic.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if ic.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(ic.CertFile, ic.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("introspection %s: load client certificate: %w", ic.Name, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 func policiesFrom(cfg *config.Config) []*authz.Policy {
@@ -160,12 +224,4 @@ func newLogger(cfg config.Log) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-}
-
-// durationOr returns d, or def when d is zero.
-func durationOr(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
 }

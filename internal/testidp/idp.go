@@ -38,12 +38,30 @@ type IdP struct {
 	delay     time.Duration
 	jwksHits  atomic.Int64
 	discovery atomic.Int64
+
+	client         ClientAuth
+	answer         *Answer
+	issued         map[string]map[string]any
+	revoked        map[string]bool
+	protocolErrors []string
+	introspections atomic.Int64
 }
 
 // New starts an IdP on a loopback port with an RSA key "rsa-1" (RS256) and
-// an EC key "ec-1" (ES256).
-func New() (*IdP, error) {
-	idp := &IdP{}
+// an EC key "ec-1" (ES256). Introspection callers must authenticate as
+// client "authz" with secret "s3cret" (client_secret_basic) unless SetClient
+// says otherwise.
+func New() (*IdP, error) { return start(false) }
+
+// NewTLS is New over HTTPS with a certificate of its own (Server.Certificate()).
+func NewTLS() (*IdP, error) { return start(true) }
+
+func start(useTLS bool) (*IdP, error) {
+	idp := &IdP{
+		client:  ClientAuth{Method: "client_secret_basic", ClientID: "authz", Secret: "s3cret"},
+		issued:  map[string]map[string]any{},
+		revoked: map[string]bool{},
+	}
 	for _, k := range []struct {
 		id  string
 		alg jose.SignatureAlgorithm
@@ -57,7 +75,12 @@ func New() (*IdP, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /jwks.json", idp.serveJWKS)
 	mux.HandleFunc("GET /.well-known/openid-configuration", idp.serveDiscovery)
-	idp.Server = httptest.NewServer(mux)
+	mux.HandleFunc("POST /introspect", idp.serveIntrospect)
+	if useTLS {
+		idp.Server = httptest.NewTLSServer(mux)
+	} else {
+		idp.Server = httptest.NewServer(mux)
+	}
 	return idp, nil
 }
 
@@ -201,7 +224,11 @@ func (idp *IdP) Mint(kid string, claims map[string]any) (string, error) {
 	if key == nil {
 		return "", fmt.Errorf("testidp: no key %q", kid)
 	}
-	return Sign(*key, claims)
+	tok, err := Sign(*key, claims)
+	if err == nil {
+		idp.register(tok, claims) // so introspection knows it
+	}
+	return tok, err
 }
 
 // SigningKey returns the published key kid.

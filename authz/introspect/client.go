@@ -1,0 +1,158 @@
+// Package introspect asks an OAuth 2.0 authorization server about a token
+// (RFC 7662 token introspection) and tells an inactive token apart from a
+// failure to ask.
+package introspect
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Client authentication methods (RFC 6749 §2.3.1, RFC 7662 §2.1).
+const (
+	ClientSecretBasic = "client_secret_basic"
+	ClientSecretPost  = "client_secret_post"
+	Bearer            = "bearer"
+)
+
+// Options configure one introspection endpoint.
+type Options struct {
+	// Name identifies the endpoint in config, policies and logs.
+	Name     string
+	Endpoint string
+	ClientID string
+	// ClientSecret, or with AuthMethod Bearer the static bearer token.
+	ClientSecret string
+	AuthMethod   string
+	// Timeout bounds one introspection, retry included (default 2s).
+	Timeout time.Duration
+	// MaxResponseBytes bounds the answer (default 1 MiB).
+	MaxResponseBytes int64
+	// MaxConns sizes the keep-alive pool (default 64).
+	MaxConns int
+	// TLS for the IdP connection: custom roots, client certificate.
+	TLS *tls.Config
+	// Issuer and Audiences, when set, must match the response's iss and aud.
+	Issuer    string
+	Audiences []string
+	Logger    *slog.Logger
+}
+
+// Client introspects tokens at one endpoint.
+type Client struct {
+	opts     Options
+	http     *http.Client
+	requests atomic.Int64
+	now      func() time.Time
+}
+
+// New returns a Client with its own connection pool.
+func New(opts Options) (*Client, error) {
+	u, err := url.Parse(opts.Endpoint)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("introspection %s: endpoint %q is not an http(s) URL", opts.Name, opts.Endpoint)
+	}
+	switch opts.AuthMethod {
+	case "":
+		opts.AuthMethod = ClientSecretBasic
+	case ClientSecretBasic, ClientSecretPost, Bearer:
+	default:
+		return nil, fmt.Errorf("introspection %s: unknown auth method %q", opts.Name, opts.AuthMethod)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Second
+	}
+	if opts.MaxResponseBytes <= 0 {
+		opts.MaxResponseBytes = 1 << 20
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 64
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	transport := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       opts.TLS,
+		TLSHandshakeTimeout:   opts.Timeout,
+		ResponseHeaderTimeout: opts.Timeout,
+		MaxIdleConns:          opts.MaxConns,
+		MaxIdleConnsPerHost:   opts.MaxConns,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return &Client{
+		opts: opts,
+		// Redirects are not followed: an introspection endpoint that
+		// redirects is misconfigured, and following it would send the
+		// token and credentials elsewhere.
+		http: &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		now:  time.Now,
+	}, nil
+}
+
+// Name returns the endpoint's configured name.
+func (c *Client) Name() string { return c.opts.Name }
+
+// Requests counts introspection requests sent, retries included.
+func (c *Client) Requests() int64 { return c.requests.Load() }
+
+// Close drops idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// post sends the introspection request, retrying once when the connection
+// failed before any answer (never after an HTTP answer, whatever its status).
+func (c *Client) post(ctx context.Context, token string) (*http.Response, error) {
+	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
+	if c.opts.AuthMethod == ClientSecretPost {
+		form.Set("client_id", c.opts.ClientID)
+		form.Set("client_secret", c.opts.ClientSecret)
+	}
+	body := form.Encode()
+	var resp *http.Response
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		req, rerr := http.NewRequestWithContext(ctx, http.MethodPost, c.opts.Endpoint, strings.NewReader(body))
+		if rerr != nil {
+			return nil, rerr
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		switch c.opts.AuthMethod {
+		case ClientSecretBasic:
+			// RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic.
+			req.SetBasicAuth(url.QueryEscape(c.opts.ClientID), url.QueryEscape(c.opts.ClientSecret))
+		case Bearer:
+			req.Header.Set("Authorization", "Bearer "+c.opts.ClientSecret)
+		}
+		c.requests.Add(1)
+		resp, err = c.http.Do(req)
+		if err == nil || ctx.Err() != nil || !connectionFailed(err) {
+			break
+		}
+	}
+	return resp, err
+}
+
+// connectionFailed reports errors where the request cannot have reached
+// the IdP's handler: refused or reset connections, or a pooled connection
+// the IdP had closed.
+func connectionFailed(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
