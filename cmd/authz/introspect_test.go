@@ -85,11 +85,21 @@ func TestIntrospectionFailuresAreErrorsNeverCached(t *testing.T) {
 		{"500", func() { idp.SetAnswer(&testidp.Answer{Status: 500, Body: "oops"}) }},
 		{"502", func() { idp.SetAnswer(&testidp.Answer{Status: 502, Body: "bad gateway"}) }},
 		{"429", func() { idp.SetAnswer(&testidp.Answer{Status: 429, Body: `{"error":"slow_down"}`}) }},
-		{"401 bad client secret", func() { idp.SetClient(testidp.ClientAuth{Method: "client_secret_basic", ClientID: "authz", Secret: "rotated"}) }},
-		{"non-JSON", func() { idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "text/html", Body: "<html>login</html>"}) }},
-		{"JSON without active", func() { idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "application/json", Body: `{"sub":"erin"}`}) }},
-		{"active as a string", func() { idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "application/json", Body: `{"active":"true","sub":"erin"}`}) }},
-		{"JSON array", func() { idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "application/json", Body: `[{"active":true}]`}) }},
+		{"401 bad client secret", func() {
+			idp.SetClient(testidp.ClientAuth{Method: "client_secret_basic", ClientID: "authz", Secret: "rotated"})
+		}},
+		{"non-JSON", func() {
+			idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "text/html", Body: "<html>login</html>"})
+		}},
+		{"JSON without active", func() {
+			idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "application/json", Body: `{"sub":"erin"}`})
+		}},
+		{"active as a string", func() {
+			idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "application/json", Body: `{"active":"true","sub":"erin"}`})
+		}},
+		{"JSON array", func() {
+			idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "application/json", Body: `[{"active":true}]`})
+		}},
 		{"body over the bound", func() {
 			idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "application/json", Body: `{"active":true,"pad":"` + strings.Repeat("x", 5000) + `"}`})
 		}},
@@ -281,7 +291,7 @@ func TestRevokedJWTIsDeniedAfterItsCachedResultExpires(t *testing.T) {
 	if got := idp.Introspections(); got != 1 {
 		t.Fatalf("a JWT of an issuer with introspect: made %d introspections, want 1", got)
 	}
-	idp.Revoke(tok) // global logout
+	idp.Revoke(tok)                                 // global logout
 	h.expect(h.check(withToken(tok)), "allow", 200) // served from the cache
 	time.Sleep(1100 * time.Millisecond)
 	h.expect(h.check(withToken(tok)), "invalid", 401)
