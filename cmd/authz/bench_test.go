@@ -111,4 +111,21 @@ func BenchmarkCheck(b *testing.B) {
 			runChecks(b, miss.srv.grpcLn.Addr().String(), func() *authv3.CheckRequest { return req }, "allow")
 		})
 	}
+
+	// Opaque tokens through RFC 7662 introspection at the loopback IdP.
+	ih := startWith(b, idp, introspectConfig)
+	ih.waitServing()
+	opaque := make([]*authv3.CheckRequest, pool)
+	for i := range opaque {
+		opaque[i] = benchRequest(idp.IssueOpaque(idp.Claims(fmt.Sprintf("user-%d", i), 3600e9, "orders:read", "orders-api")))
+	}
+	b.Run("introspection-hit", func(b *testing.B) {
+		var n atomic.Int64
+		runChecks(b, ih.srv.grpcLn.Addr().String(), func() *authv3.CheckRequest { return opaque[n.Add(1)%pool] }, "allow")
+	})
+	im := startWith(b, idp, strings.Replace(introspectConfig, "ttl: 30s", "ttl: 1ns", 1))
+	im.waitServing()
+	b.Run("introspection-miss", func(b *testing.B) {
+		runChecks(b, im.srv.grpcLn.Addr().String(), func() *authv3.CheckRequest { return opaque[0] }, "allow")
+	})
 }

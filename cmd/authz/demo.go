@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +28,12 @@ issuers:
     algorithms: [RS256, ES256]
     audiences: [orders-api]
     leeway: 5s
+introspection:
+  - name: demo-introspect
+    endpoint: %s/introspect
+    client_id: authz
+    client_secret_file: %s
+    timeout: 2s
 policies:
   default:
     headers: { sub: x-user-id, client_id: x-client-id, scope: x-scopes, "realm_access.roles": x-roles }
@@ -37,6 +44,13 @@ log: { format: text }
 `
 
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return runDemo(ctx, args, stdout, stderr)
+}
+
+// runDemo serves the demo until ctx ends.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	grpcAddr := fs.String("grpc-addr", "127.0.0.1:9191", "gRPC listen address")
@@ -50,7 +64,20 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer idp.Close()
-	cfg, err := config.Parse(fmt.Appendf(nil, demoConfig, *grpcAddr, *httpAddr, idp.Issuer(), idp.JWKSURL()))
+	// The introspection client secret comes from a file, as it should in
+	// production; the demo IdP knows it as "s3cret".
+	dir, err := os.MkdirTemp("", "authz-demo-")
+	if err != nil {
+		fmt.Fprintf(stderr, "authz demo: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	secretFile := filepath.Join(dir, "introspect-secret")
+	if err := os.WriteFile(secretFile, []byte("s3cret\n"), 0o600); err != nil {
+		fmt.Fprintf(stderr, "authz demo: %v\n", err)
+		return 1
+	}
+	cfg, err := config.Parse(fmt.Appendf(nil, demoConfig, *grpcAddr, *httpAddr, idp.Issuer(), idp.JWKSURL(), idp.Issuer(), secretFile))
 	if err != nil {
 		fmt.Fprintf(stderr, "authz demo: %v\n", err)
 		return 1
@@ -88,6 +115,12 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "export %s=%s\n", t.name, tok)
 	}
+	opaque := idp.Claims("carol", time.Hour, "orders:read", "orders-api")
+	opaque["username"] = "carol@example.com"
+	revoked := idp.IssueOpaque(opaque)
+	idp.Revoke(revoked)
+	fmt.Fprintf(stdout, "export DEMO_OPAQUE=%s\n", idp.IssueOpaque(opaque))
+	fmt.Fprintf(stdout, "export DEMO_OPAQUE_REVOKED=%s\n", revoked)
 	fmt.Fprintf(stdout, `
 # allow, with x-user-id, x-scopes and x-roles for the upstream:
 %[1]s check -addr $AUTHZ_ADDR -token "$DEMO_JWT"
@@ -99,14 +132,16 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 %[1]s check -addr $AUTHZ_ADDR
 # forbidden on the orders-write policy (needs scope orders:write): 403:
 %[1]s check -addr $AUTHZ_ADDR -policy orders-write -token "$DEMO_JWT_NO_SCOPE"
+# an opaque token, validated by RFC 7662 introspection at the demo IdP: allow:
+%[1]s check -addr $AUTHZ_ADDR -token "$DEMO_OPAQUE"
+# a revoked opaque token (the IdP answers active:false): invalid, 401:
+%[1]s check -addr $AUTHZ_ADDR -token "$DEMO_OPAQUE_REVOKED"
 # a client-sent x-user-id never reaches the upstream:
 %[1]s check -addr $AUTHZ_ADDR -token "$DEMO_JWT" -header x-user-id=mallory -json
 # readiness:
 curl -s $AUTHZ_HTTP/readyz
 `, bin)
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	if err := s.run(ctx); err != nil {
 		fmt.Fprintf(stderr, "authz demo: %v\n", err)
 		return 1

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The demo `make run` starts must work as its output says: every exported
+// token gets the outcome the comments promise.
+func TestDemo(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- runDemo(ctx, []string{"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0"}, pw, io.Discard)
+		pw.Close()
+	}()
+	env := map[string]string{}
+	sc := bufio.NewScanner(pr)
+	sc.Buffer(make([]byte, 64<<10), 64<<10)
+	for sc.Scan() {
+		line := sc.Text()
+		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok && strings.HasPrefix(line, "export ") {
+			env[k] = v
+		}
+		if strings.HasPrefix(line, "curl") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	for _, k := range []string{"AUTHZ_ADDR", "DEMO_JWT", "DEMO_JWT_ES256", "DEMO_JWT_EXPIRED", "DEMO_JWT_NO_SCOPE", "DEMO_OPAQUE", "DEMO_OPAQUE_REVOKED"} {
+		if env[k] == "" {
+			t.Fatalf("demo printed no %s", k)
+		}
+	}
+	cases := []struct {
+		args    []string
+		outcome string
+		code    int
+	}{
+		{[]string{"-token", env["DEMO_JWT"]}, "allow", 0},
+		{[]string{"-token", env["DEMO_JWT_ES256"]}, "allow", 0},
+		{[]string{"-token", env["DEMO_JWT_EXPIRED"]}, "invalid", 1},
+		{nil, "missing", 1},
+		{[]string{"-policy", "orders-write", "-token", env["DEMO_JWT_NO_SCOPE"]}, "forbidden", 1},
+		{[]string{"-token", env["DEMO_OPAQUE"]}, "allow", 0},
+		{[]string{"-token", env["DEMO_OPAQUE_REVOKED"]}, "invalid", 1},
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, c := range cases {
+		for {
+			var out bytes.Buffer
+			code := run(append([]string{"check", "-addr", env["AUTHZ_ADDR"], "-json"}, c.args...), &out, io.Discard)
+			var res checkResult
+			json.Unmarshal(out.Bytes(), &res)
+			if res.Outcome == "error" && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond) // keys still loading
+				continue
+			}
+			if code != c.code || res.Outcome != c.outcome {
+				t.Errorf("check %v: exit %d outcome %q, want %d %q", c.args[:min(len(c.args), 2)], code, res.Outcome, c.code, c.outcome)
+			}
+			break
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("demo exited %d", code)
+	}
+}
