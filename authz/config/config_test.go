@@ -68,3 +68,59 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 		})
 	}
 }
+
+const withIntrospection = minimal + `introspection:
+  - name: in-a
+    endpoint: https://idp.example.com/introspect
+    client_id: authz
+    client_secret: ${AUTHZ_TEST_SECRET}
+`
+
+func TestIntrospectionConfig(t *testing.T) {
+	t.Setenv("AUTHZ_TEST_SECRET", "from-env")
+	cfg, err := Parse([]byte(withIntrospection))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := cfg.Introspection[0]
+	if in.Secret != "from-env" || in.AuthMethod != "client_secret_basic" || in.Timeout != 2*time.Second || in.MaxResponseBytes != 1<<20 {
+		t.Errorf("introspection defaults: %+v", in)
+	}
+	if v := cfg.Policies["default"].Validators; len(v) != 2 || v[1] != "in-a" {
+		t.Errorf("the only endpoint should join the default policy: %v", v)
+	}
+
+	cases := []struct {
+		name string
+		yaml string
+		env  string
+		want string
+	}{
+		{"unset env secret", withIntrospection, "", "environment variable AUTHZ_TEST_SECRET is empty or unset"},
+		{"unknown auth method", withIntrospection + "    auth_method: mtls\n", "hunter2-secret-value", `"mtls": use client_secret_basic`},
+		{"two endpoints in one policy", withIntrospection + `  - name: in-b
+    endpoint: https://b.example.com/introspect
+    auth_method: bearer
+    client_secret: t
+`, "hunter2-secret-value", "no-such"},
+		{"issuer introspect unknown", strings.Replace(withIntrospection, "jwks_url: https://idp.example.com/jwks.json", "jwks_url: https://idp.example.com/jwks.json\n    introspect: nope", 1), "hunter2-secret-value", `unknown introspection endpoint "nope"`},
+		{"missing secret file", strings.Replace(withIntrospection, "client_secret: ${AUTHZ_TEST_SECRET}", "client_secret_file: /nonexistent/secret", 1), "hunter2-secret-value", "read secret file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("AUTHZ_TEST_SECRET", c.env)
+			y := c.yaml
+			if c.want == "no-such" {
+				y = strings.Replace(y, "policies:\n", "policies:\n  two:\n    validators: [in-a, in-b]\n", 1)
+				c.want = "policies.two.validators.1: a policy can name one introspection endpoint"
+			}
+			_, err := Parse([]byte(y))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want %q", err, c.want)
+			}
+			if c.env != "" && strings.Contains(err.Error(), c.env) {
+				t.Error("the error echoes the secret")
+			}
+		})
+	}
+}
