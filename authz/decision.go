@@ -1,5 +1,10 @@
 package authz
 
+import (
+	"context"
+	"time"
+)
+
 // Decision is the Authorizer's answer. Adapters render it for their protocol;
 // the status per outcome is configuration they read.
 type Decision struct {
@@ -25,4 +30,11 @@ type Decision struct {
 	Claims map[string]any
 	// RequiredScopes are named in WWW-Authenticate on a Forbidden outcome.
 	RequiredScopes []string
+}
+
+// Observer is told of every Check a door answers: the doors call it, the
+// telemetry package records metrics and the decision log.
+type Observer interface {
+	CheckStarted(door string)
+	CheckDone(ctx context.Context, d *Decision, door, requestID string, latency time.Duration)
 }

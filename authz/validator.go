@@ -33,3 +33,26 @@ type Result struct {
 	// Size approximates the bytes the result holds, for the cache's cost.
 	Size int
 }
+
+// ClaimsSize approximates the memory a decoded JSON value holds, for the
+// cache's cost accounting.
+func ClaimsSize(v any) int {
+	switch v := v.(type) {
+	case map[string]any:
+		n := 48
+		for k, e := range v {
+			n += len(k) + 16 + ClaimsSize(e)
+		}
+		return n
+	case []any:
+		n := 24
+		for _, e := range v {
+			n += 16 + ClaimsSize(e)
+		}
+		return n
+	case string:
+		return len(v) + 16
+	default:
+		return 16
+	}
+}

@@ -33,9 +33,14 @@ type TLS struct {
 	ClientCAFile string `yaml:"client_ca_file"`
 }
 
-// HTTP is the listener for /healthz and /readyz.
+// HTTP is the listener for forward auth (/check), /healthz, /readyz and /metrics.
 type HTTP struct {
 	Addr string `yaml:"addr"`
+	// CheckPath is the forward-auth endpoint (default /check); requests
+	// under CheckPath/ are Envoy's path-prefix mode.
+	CheckPath string `yaml:"check_path"`
+	// AllowStatus answers an allow (200 or 204; default 200).
+	AllowStatus int `yaml:"allow_status"`
 }
 
 // Cache bounds the validation-result cache.
@@ -136,8 +141,14 @@ type Outcome struct {
 	RetryAfter time.Duration `yaml:"retry_after"`
 }
 
-// Log configures the process logger.
+// Log configures the process logger and the decision log.
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
 	Format string `yaml:"format"` // json or text
+	// Allow logs allow decisions too, sampled at AllowSample (0..1, default 1).
+	// Non-allow decisions are always logged.
+	Allow       bool    `yaml:"allow"`
+	AllowSample float64 `yaml:"allow_sample"`
+	// Claims adds the token's claims to decision lines (personal data: off by default).
+	Claims bool `yaml:"claims"`
 }

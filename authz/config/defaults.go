@@ -15,6 +15,13 @@ func (c *Config) setDefaults() {
 	if c.HTTP.Addr == "" {
 		c.HTTP.Addr = ":8181"
 	}
+	if c.HTTP.CheckPath == "" {
+		c.HTTP.CheckPath = "/check"
+	}
+	defStatus(&c.HTTP.AllowStatus, 200)
+	if c.Log.AllowSample == 0 {
+		c.Log.AllowSample = 1
+	}
 	if c.Cache.MaxBytes == 0 {
 		c.Cache.MaxBytes = 256 << 20
 	}

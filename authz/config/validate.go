@@ -195,6 +195,15 @@ func (c *Config) validate() []fieldError {
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		add("log.level", "%q: use debug, info, warn or error", c.Log.Level)
 	}
+	if c.Log.AllowSample < 0 || c.Log.AllowSample > 1 {
+		add("log.allow_sample", "must be between 0 and 1")
+	}
+	if c.HTTP.AllowStatus != 200 && c.HTTP.AllowStatus != 204 {
+		add("http.allow_status", "%d: use 200 or 204", c.HTTP.AllowStatus)
+	}
+	if !strings.HasPrefix(c.HTTP.CheckPath, "/") || strings.HasSuffix(c.HTTP.CheckPath, "/") || slices.Contains([]string{"/healthz", "/readyz", "/metrics"}, c.HTTP.CheckPath) {
+		add("http.check_path", "%q: a path like /check, not ending in / and not /healthz, /readyz or /metrics", c.HTTP.CheckPath)
+	}
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		add("log.format", "%q: use json or text", c.Log.Format)
 	}

@@ -47,6 +47,8 @@ type Options struct {
 	Issuer    string
 	Audiences []string
 	Logger    *slog.Logger
+	// Observe, when set, is told each introspection's result class and latency.
+	Observe func(result string, elapsed time.Duration)
 }
 
 // Client introspects tokens at one endpoint.

@@ -3,6 +3,7 @@ package introspect
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,35 +16,15 @@ import (
 // invalid token; anything but a well-formed 200 answer is ErrUnavailable,
 // since it says nothing about the token (RFC 7662 §2.2–2.3).
 func (c *Client) Validate(ctx context.Context, token string) (*authz.Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
-	defer cancel()
-	resp, err := c.post(ctx, token)
+	start := time.Now()
+	claims, class, err := c.introspect(ctx, token)
+	if c.opts.Observe != nil {
+		c.opts.Observe(class, time.Since(start))
+	}
 	if err != nil {
-		return nil, c.unavailable("request: %v", err)
+		return nil, err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1))
-	if err != nil {
-		return nil, c.unavailable("read response: %v", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, c.unavailable("status %d", resp.StatusCode)
-	}
-	if int64(len(body)) > c.opts.MaxResponseBytes {
-		return nil, c.unavailable("response over %d bytes", c.opts.MaxResponseBytes)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(body, &claims); err != nil || claims == nil {
-		return nil, c.unavailable("response is not a JSON object")
-	}
-	active, ok := claims["active"].(bool)
-	if !ok {
-		return nil, c.unavailable("response has no boolean active member")
-	}
-	if !active {
-		return nil, fmt.Errorf("%w: inactive at %s", authz.ErrInvalidToken, c.opts.Name)
-	}
-	res := &authz.Result{Validator: c.opts.Name, Claims: claims, Size: len(body) * 3}
+	res := &authz.Result{Validator: c.opts.Name, Claims: claims, Size: authz.ClaimsSize(claims)}
 	if exp, ok := claims["exp"].(float64); ok {
 		res.Expiry = time.Unix(int64(exp), 0)
 		if !c.now().Before(res.Expiry) {
@@ -57,6 +38,63 @@ func (c *Client) Validate(ctx context.Context, token string) (*authz.Result, err
 		return nil, fmt.Errorf("%w: introspection aud not accepted by %s", authz.ErrInvalidToken, c.opts.Name)
 	}
 	return res, nil
+}
+
+// Result classes for metrics: a bounded set.
+const (
+	ResultActive      = "active"
+	ResultInactive    = "inactive"
+	ResultTimeout     = "timeout"
+	ResultConnection  = "connection_error"
+	ResultStatus4xx   = "status_4xx"
+	ResultStatus5xx   = "status_5xx"
+	ResultBadResponse = "bad_response"
+)
+
+// introspect asks the IdP and returns the answer's members for an active
+// token, with the answer's class.
+func (c *Client) introspect(ctx context.Context, token string) (map[string]any, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	resp, err := c.post(ctx, token)
+	if err != nil {
+		class := ResultConnection
+		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			class = ResultTimeout
+		}
+		return nil, class, c.unavailable("request: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1))
+	if err != nil {
+		class := ResultConnection
+		if ctx.Err() != nil {
+			class = ResultTimeout
+		}
+		return nil, class, c.unavailable("read response: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		class := ResultStatus5xx
+		if resp.StatusCode < 500 {
+			class = ResultStatus4xx
+		}
+		return nil, class, c.unavailable("status %d", resp.StatusCode)
+	}
+	if int64(len(body)) > c.opts.MaxResponseBytes {
+		return nil, ResultBadResponse, c.unavailable("response over %d bytes", c.opts.MaxResponseBytes)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(body, &claims); err != nil || claims == nil {
+		return nil, ResultBadResponse, c.unavailable("response is not a JSON object")
+	}
+	active, ok := claims["active"].(bool)
+	if !ok {
+		return nil, ResultBadResponse, c.unavailable("response has no boolean active member")
+	}
+	if !active {
+		return nil, ResultInactive, fmt.Errorf("%w: inactive at %s", authz.ErrInvalidToken, c.opts.Name)
+	}
+	return claims, ResultActive, nil
 }
 
 func (c *Client) unavailable(format string, args ...any) error {

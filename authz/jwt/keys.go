@@ -41,6 +41,8 @@ type KeysOptions struct {
 	MaxBytes int64
 	Client   *http.Client
 	Logger   *slog.Logger
+	// OnRefresh, when set, is told the result of every remote fetch.
+	OnRefresh func(err error)
 }
 
 // Keys holds one issuer's current key set and keeps it fresh.
@@ -167,6 +169,9 @@ func (k *Keys) refresh(ctx context.Context, rateLimited bool) {
 	k.mu.Unlock()
 
 	set, err := k.fetch(ctx)
+	if k.opts.OnRefresh != nil {
+		k.opts.OnRefresh(err)
+	}
 	if err != nil {
 		k.opts.Logger.Warn("jwks refresh failed, keeping last good keys", "issuer", k.opts.Issuer, "err", err)
 	} else {

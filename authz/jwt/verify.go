@@ -129,7 +129,7 @@ func (i *Issuer) validate(ctx context.Context, raw string, tok *josejwt.JSONWebT
 		Validator: i.opts.Name,
 		Claims:    claims,
 		Expiry:    std.Expiry.Time(),
-		Size:      estimateSize(claims),
+		Size:      authz.ClaimsSize(claims),
 	}
 	if i.opts.Introspect != nil {
 		live, err := i.opts.Introspect.Validate(ctx, raw)
@@ -213,26 +213,4 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
-}
-
-// estimateSize approximates the memory a claims map holds.
-func estimateSize(v any) int {
-	switch v := v.(type) {
-	case map[string]any:
-		n := 48
-		for k, e := range v {
-			n += len(k) + 16 + estimateSize(e)
-		}
-		return n
-	case []any:
-		n := 24
-		for _, e := range v {
-			n += 16 + estimateSize(e)
-		}
-		return n
-	case string:
-		return len(v) + 16
-	default:
-		return 16
-	}
 }

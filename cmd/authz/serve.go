@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/authz-dev/authz/authz/config"
+	"github.com/authz-dev/authz/authz/forwardauth"
 	"github.com/authz-dev/authz/envoy"
 )
 
@@ -55,7 +56,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
 	}
 	s.grpc = grpc.NewServer(opts...)
-	authv3.RegisterAuthorizationServer(s.grpc, envoy.NewServer(c.auth, c.answers, log))
+	authv3.RegisterAuthorizationServer(s.grpc, envoy.NewServer(c.auth, c.answers, c.observer))
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if cfg.GRPC.Reflection {
 		reflection.Register(s.grpc)
@@ -63,6 +64,10 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s.setServing(false)
 
 	mux := http.NewServeMux()
+	door := forwardauth.New(c.auth, forwardauth.Options{Path: cfg.HTTP.CheckPath, AllowStatus: cfg.HTTP.AllowStatus, Answers: c.answers, Observer: c.observer})
+	mux.Handle(cfg.HTTP.CheckPath, door)
+	mux.Handle(cfg.HTTP.CheckPath+"/", door)
+	mux.Handle("GET /metrics", c.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !s.ready.Load() {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -16,12 +17,15 @@ import (
 	"github.com/authz-dev/authz/authz/config"
 	"github.com/authz-dev/authz/authz/introspect"
 	"github.com/authz-dev/authz/authz/jwt"
+	"github.com/authz-dev/authz/authz/telemetry"
 )
 
 // core is the authorizer and the parts it owns.
 type core struct {
 	auth          *authz.Authorizer
 	answers       *authz.Answers
+	metrics       *telemetry.Metrics
+	observer      *telemetry.Observer
 	keys          []*jwt.Keys
 	issuers       []*jwt.Issuer
 	introspectors map[string]*introspect.Client
@@ -42,7 +46,18 @@ func (c *core) Close() {
 // buildCore turns a validated config into a running authorizer: key sets
 // start fetching here.
 func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
-	c := &core{answers: answersFrom(cfg), introspectors: map[string]*introspect.Client{}}
+	policies := policiesFrom(cfg)
+	names := make([]string, len(policies))
+	for i, p := range policies {
+		names[i] = p.Name
+	}
+	m := telemetry.NewMetrics(names)
+	c := &core{
+		answers:       answersFrom(cfg),
+		metrics:       m,
+		observer:      telemetry.NewObserver(log, m, telemetry.LogOptions{Allow: cfg.Log.Allow, AllowSample: cfg.Log.AllowSample, Claims: cfg.Log.Claims}),
+		introspectors: map[string]*introspect.Client{},
+	}
 	validators := map[string]authz.Validator{}
 	for _, ic := range cfg.Introspection {
 		tlsCfg, err := clientTLS(ic)
@@ -63,6 +78,9 @@ func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
 			Issuer:           ic.Issuer,
 			Audiences:        ic.Audiences,
 			Logger:           log.With("introspection", ic.Name),
+			Observe: func(result string, elapsed time.Duration) {
+				m.ObserveIntrospection(ic.Name, result, elapsed)
+			},
 		})
 		if err != nil {
 			c.Close()
@@ -83,6 +101,7 @@ func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
 			Timeout:    ic.Timeout,
 			Client:     client,
 			Logger:     log.With("issuer", ic.Name),
+			OnRefresh:  func(err error) { m.ObserveJWKSRefresh(ic.Name, err) },
 		})
 		if err != nil {
 			c.Close()
@@ -115,7 +134,7 @@ func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
 		return nil, err
 	}
 	opts := authz.Options{
-		Policies:      policiesFrom(cfg),
+		Policies:      policies,
 		CacheMaxBytes: cfg.Cache.MaxBytes,
 		TTL:           cfg.Cache.TTL,
 		NegativeTTL:   *cfg.Cache.NegativeTTL,
@@ -128,6 +147,7 @@ func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
 		c.Close()
 		return nil, err
 	}
+	m.WatchCache(c.auth.CacheStats)
 	return c, nil
 }
 

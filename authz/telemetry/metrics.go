@@ -1,0 +1,130 @@
+// Package telemetry is what operators see of authz: Prometheus metrics and
+// the decision log. Label values are bounded: no token, user or path ever
+// becomes a label.
+package telemetry
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/authz/cache"
+)
+
+// Metrics holds authz's collectors in a registry of its own.
+type Metrics struct {
+	registry      *prometheus.Registry
+	policies      map[string]bool
+	decisions     *prometheus.CounterVec
+	checkDuration *prometheus.HistogramVec
+	inFlight      *prometheus.GaugeVec
+	idpRequests   *prometheus.CounterVec
+	idpDuration   *prometheus.HistogramVec
+	jwksRefreshes *prometheus.CounterVec
+}
+
+// NewMetrics registers the collectors; policies are the configured policy
+// names, the only values the policy label takes (others become "unknown").
+func NewMetrics(policies []string) *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	latency := []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+	m := &Metrics{
+		registry: r,
+		policies: map[string]bool{},
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authz_decisions_total", Help: "Decisions by outcome and policy.",
+		}, []string{"outcome", "policy"}),
+		checkDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "authz_check_duration_seconds", Help: "Time to answer a Check, by door.", Buckets: latency,
+		}, []string{"door"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "authz_checks_in_flight", Help: "Checks being answered, by door.",
+		}, []string{"door"}),
+		idpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authz_idp_requests_total", Help: "Introspection requests by endpoint and result class.",
+		}, []string{"endpoint", "result"}),
+		idpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "authz_idp_request_duration_seconds", Help: "Introspection latency by endpoint.", Buckets: latency,
+		}, []string{"endpoint"}),
+		jwksRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authz_jwks_refreshes_total", Help: "JWKS fetches by issuer and result (ok or error).",
+		}, []string{"issuer", "result"}),
+	}
+	for _, p := range policies {
+		m.policies[p] = true
+	}
+	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes)
+	return m
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// Registry is where further collectors go.
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+func (m *Metrics) checkStarted(door string) { m.inFlight.WithLabelValues(door).Inc() }
+
+func (m *Metrics) checkDone(d *authz.Decision, door string, latency time.Duration) {
+	m.inFlight.WithLabelValues(door).Dec()
+	policy := d.Policy
+	if !m.policies[policy] {
+		policy = "unknown"
+	}
+	m.decisions.WithLabelValues(d.Outcome.String(), policy).Inc()
+	m.checkDuration.WithLabelValues(door).Observe(latency.Seconds())
+}
+
+// ObserveIntrospection records one introspection request.
+func (m *Metrics) ObserveIntrospection(endpoint, result string, elapsed time.Duration) {
+	m.idpRequests.WithLabelValues(endpoint, result).Inc()
+	m.idpDuration.WithLabelValues(endpoint).Observe(elapsed.Seconds())
+}
+
+// ObserveJWKSRefresh records one JWKS fetch.
+func (m *Metrics) ObserveJWKSRefresh(issuer string, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.jwksRefreshes.WithLabelValues(issuer, result).Inc()
+}
+
+// WatchCache exports the result cache's counters, read at scrape time.
+func (m *Metrics) WatchCache(stats func() cache.Stats) {
+	m.registry.MustRegister(&cacheCollector{stats: stats})
+}
+
+var (
+	cacheHits      = prometheus.NewDesc("authz_cache_hits_total", "Result cache hits.", nil, nil)
+	cacheMisses    = prometheus.NewDesc("authz_cache_misses_total", "Result cache misses.", nil, nil)
+	cacheEvictions = prometheus.NewDesc("authz_cache_evictions_total", "Entries evicted to stay under max_bytes.", nil, nil)
+	cacheCost      = prometheus.NewDesc("authz_cache_cost_bytes", "Bytes the cached results are charged.", nil, nil)
+	cacheLoads     = prometheus.NewDesc("authz_validations_total", "Validations run (cache misses that were not collapsed).", nil, nil)
+	cacheCollapsed = prometheus.NewDesc("authz_validations_collapsed_total", "Checks that shared another Check's in-flight validation.", nil, nil)
+)
+
+type cacheCollector struct{ stats func() cache.Stats }
+
+func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{cacheHits, cacheMisses, cacheEvictions, cacheCost, cacheLoads, cacheCollapsed} {
+		ch <- d
+	}
+}
+
+func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	ch <- prometheus.MustNewConstMetric(cacheHits, prometheus.CounterValue, float64(s.Hits))
+	ch <- prometheus.MustNewConstMetric(cacheMisses, prometheus.CounterValue, float64(s.Misses))
+	ch <- prometheus.MustNewConstMetric(cacheEvictions, prometheus.CounterValue, float64(s.Evictions))
+	ch <- prometheus.MustNewConstMetric(cacheCost, prometheus.GaugeValue, float64(s.Cost))
+	ch <- prometheus.MustNewConstMetric(cacheLoads, prometheus.CounterValue, float64(s.Loads))
+	ch <- prometheus.MustNewConstMetric(cacheCollapsed, prometheus.CounterValue, float64(s.Collapsed))
+}
