@@ -1,7 +1,11 @@
 GO ?= go
 BIN := bin/authz
 
-.PHONY: all build run test bench vet clean
+# Test dependencies from Debian, as command:package. `make test` installs the
+# missing ones when it runs as root (CI does), and says what to install otherwise.
+TEST_DEPS := nginx:nginx-light
+
+.PHONY: all build run test test-deps bench vet clean
 
 all: build
 
@@ -12,9 +16,24 @@ build:
 run: build
 	./$(BIN) demo
 
-test:
+test: test-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+test-deps:
+	@missing=""; \
+	for dep in $(TEST_DEPS); do \
+	  cmd=$${dep%%:*}; pkg=$${dep#*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || [ -x /usr/bin/$$cmd ] || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make test: installing$$missing (Debian packages the tests run for real)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends$$missing >/dev/null || exit 1; \
+	  else \
+	    echo "make test: the tests need$$missing; install with: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...

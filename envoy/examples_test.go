@@ -25,28 +25,37 @@ import (
 
 // The shipped Envoy example decodes strictly into a Bootstrap and passes
 // Envoy's own validation rules, so it cannot rot silently.
-func TestEnvoyExampleIsValidBootstrap(t *testing.T) {
-	docs := yamlDocs(t, "envoy.yaml")
-	if len(docs) != 1 {
-		t.Fatalf("want one document, got %d", len(docs))
-	}
-	js, err := json.Marshal(docs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bs bootstrapv3.Bootstrap
-	if err := protojson.Unmarshal(js, &bs); err != nil {
-		t.Fatalf("decode envoy.yaml: %v", err)
-	}
-	if err := validateDeep(&bs); err != nil {
-		t.Fatalf("validate envoy.yaml: %v", err)
-	}
-	// The ext_authz timeout must exceed authz's default IdP timeout (2s).
-	if !bytes.Contains(js, []byte(`"timeout":"3s"`)) {
-		t.Error("ext_authz grpc_service timeout must be set above authz's IdP timeout")
-	}
-	if !bytes.Contains(js, []byte(`"context_extensions":{"policy":"orders-write"}`)) {
-		t.Error("example must show a route choosing a policy")
+func TestEnvoyExamplesAreValidBootstraps(t *testing.T) {
+	for file, mustHave := range map[string][]string{
+		"envoy.yaml":      {`"context_extensions":{"policy":"orders-write"}`, `"envoy_grpc":`},
+		"envoy-http.yaml": {`"path_prefix":"/check"`, `"allowed_upstream_headers":`},
+	} {
+		t.Run(file, func(t *testing.T) {
+			docs := yamlDocs(t, file)
+			if len(docs) != 1 {
+				t.Fatalf("want one document, got %d", len(docs))
+			}
+			js, err := json.Marshal(docs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var bs bootstrapv3.Bootstrap
+			if err := protojson.Unmarshal(js, &bs); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if err := validateDeep(&bs); err != nil {
+				t.Fatalf("validate: %v", err)
+			}
+			// The ext_authz timeout must exceed authz's default IdP timeout (2s).
+			if !bytes.Contains(js, []byte(`"timeout":"3s"`)) {
+				t.Error("the ext_authz timeout must be set above authz's IdP timeout")
+			}
+			for _, m := range mustHave {
+				if !bytes.Contains(js, []byte(m)) {
+					t.Errorf("example lacks %s", m)
+				}
+			}
+		})
 	}
 }
 

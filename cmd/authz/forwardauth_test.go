@@ -1,0 +1,148 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authz-dev/authz/internal/testidp"
+)
+
+// forward sends a forward-auth request to authz's HTTP door.
+func (h *harness) forward(method, target string, headers map[string]string) *http.Response {
+	h.t.Helper()
+	req, err := http.NewRequest(method, "http://"+h.srv.httpLn.Addr().String()+target, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func TestForwardAuthDoor(t *testing.T) {
+	h := start(t)
+	tok := h.mint("rsa-1", h.validClaims())
+	readOnly := h.mint("rsa-1", h.idp.Claims("bob", time.Hour, "orders:read", "orders-api"))
+
+	resp := h.forward("GET", "/check", map[string]string{"Authorization": "Bearer " + tok, "X-Original-URI": "/orders/1", "X-Original-Method": "POST", "X-User-Id": "mallory"})
+	if resp.StatusCode != 200 || resp.Header.Get("X-User-Id") != "alice" || resp.Header.Get("X-Authz-Outcome") != "allow" {
+		t.Errorf("allow: %d %v", resp.StatusCode, resp.Header)
+	}
+	if rm := resp.Header.Get("X-Envoy-Auth-Headers-To-Remove"); !strings.Contains(rm, "x-email") || !strings.Contains(rm, "x_user_id") {
+		t.Errorf("headers to remove = %q", rm)
+	}
+
+	resp = h.forward("POST", "/check", nil)
+	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="authz"` || resp.Header.Get("X-Authz-Outcome") != "missing" {
+		t.Errorf("missing: %d %v", resp.StatusCode, resp.Header)
+	}
+
+	// The policy comes from the query parameter (set by the operator) before the header.
+	resp = h.forward("GET", "/check?policy=orders-write", map[string]string{"Authorization": "Bearer " + readOnly, "X-Authz-Policy": "default"})
+	if resp.StatusCode != 403 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `scope="orders:write"`) {
+		t.Errorf("forbidden by query policy: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp = h.forward("GET", "/check", map[string]string{"Authorization": "Bearer " + readOnly, "X-Authz-Policy": "orders-write"})
+	if resp.StatusCode != 403 {
+		t.Errorf("forbidden by header policy: %d", resp.StatusCode)
+	}
+
+	// Envoy's HTTP ext_authz path-prefix mode: /check/<original path>, original method.
+	resp = h.forward("DELETE", "/check/orders/1?x=1", map[string]string{"Authorization": "Bearer " + tok})
+	if resp.StatusCode != 200 {
+		t.Errorf("prefix mode: %d", resp.StatusCode)
+	}
+	resp = h.forward("GET", "/check", map[string]string{"Authorization": "Bearer " + tok + "x"})
+	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "invalid_token") {
+		t.Errorf("invalid: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+func TestForwardAuthAllowStatus204(t *testing.T) {
+	h := startWith(t, newIdP(t), strings.Replace(baseConfig, `http: { addr: "127.0.0.1:0" }`, `http: { addr: "127.0.0.1:0", allow_status: 204, check_path: /auth }`, 1))
+	h.waitServing()
+	resp := h.forward("GET", "/auth", map[string]string{"Authorization": "Bearer " + h.mint("ec-1", h.validClaims())})
+	if resp.StatusCode != 204 || resp.Header.Get("X-User-Id") != "alice" {
+		t.Errorf("got %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+func TestMetricsAndHealthEndpoints(t *testing.T) {
+	idp := newIdP(t)
+	h := startIntrospect(t, idp, introspectConfig)
+	tok := h.mint("rsa-1", h.validClaims())
+	h.check(withToken(tok))
+	h.check(withToken(tok))
+	h.check(withToken(tok), withPolicy("made-up-by-a-route"))
+	h.forward("GET", "/check", nil)
+	h.check(withToken(h.opaque("pat", time.Hour)))
+	idp.SetAnswer(&testidp.Answer{Status: 502})
+	h.check(withToken("op_other"))
+
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + h.srv.httpLn.Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{
+		`authz_decisions_total{outcome="allow",policy="default"} 3`,
+		`authz_decisions_total{outcome="error",policy="unknown"} 1`,
+		`authz_decisions_total{outcome="error",policy="default"} 1`,
+		`authz_decisions_total{outcome="missing",policy="default"} 1`,
+		`authz_check_duration_seconds_count{door="grpc"} 5`,
+		`authz_check_duration_seconds_count{door="http"} 1`,
+		`authz_checks_in_flight{door="grpc"} 0`,
+		`authz_idp_requests_total{endpoint="corp-introspect",result="active"} 1`,
+		`authz_idp_requests_total{endpoint="corp-introspect",result="status_5xx"} 1`,
+		`authz_jwks_refreshes_total{issuer="corp",result="ok"} 1`,
+		`authz_cache_hits_total`,
+		`authz_validations_total 3`,
+		`authz_cache_cost_bytes`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "made-up-by-a-route") || strings.Contains(body, "alice") {
+		t.Error("a label took an unbounded value")
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz: %d", code)
+	}
+	if code, _ := get("/readyz"); code != 200 {
+		t.Errorf("/readyz: %d", code)
+	}
+}
+
+func TestReadyzFollowsKeys(t *testing.T) {
+	dead := newIdP(t)
+	deadURL := dead.JWKSURL()
+	dead.Close()
+	h := startWith(t, newIdP(t), strings.Replace(baseConfig, "jwks_url: %[2]s", "jwks_url: "+deadURL, 1))
+	resp, err := http.Get("http://" + h.srv.httpLn.Addr().String() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d while no keys loaded, want 503", resp.StatusCode)
+	}
+}

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// nginxProfileConfig is introspectConfig with the nginx status profile.
+var nginxProfileConfig = strings.Replace(introspectConfig, "log: { level: debug }", `  orders-write:
+    require_scopes: [orders:write]
+outcomes:
+  invalid: { status: 403 }
+  error:   { status: 401 }
+log: { level: debug }`, 1)
+
+func findNginx(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return "/usr/sbin/nginx"
+	}
+	t.Fatal("nginx is not installed: run `make test` (it installs Debian's nginx-light as root) or apt-get install nginx-light")
+	return ""
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startNginx runs nginx with the shipped testdata/nginx config, pointed at
+// authzAddr and backendAddr, and returns its address. It is stopped when the
+// test ends, whatever happened.
+func startNginx(t *testing.T, authzAddr, backendAddr string) string {
+	t.Helper()
+	bin := findNginx(t)
+	dir := t.TempDir()
+	listen := freePort(t)
+	for _, name := range []string{"authz.conf", "authz-subrequest.conf", "authz-upstream-headers.conf"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "nginx", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := strings.NewReplacer("127.0.0.1:8181", authzAddr, "127.0.0.1:8000", backendAddr, "listen 127.0.0.1:8080", "listen "+listen).Replace(string(b))
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;" // workers must reach the test's private temp dir
+	}
+	main := fmt.Sprintf(`daemon off;
+master_process on;
+worker_processes 1;
+%[2]s
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log info;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  include %[1]s/authz.conf;
+}
+`, dir, user)
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(main), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start nginx: %v", err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		if t.Failed() {
+			if b, err := os.ReadFile(filepath.Join(dir, "error.log")); err == nil {
+				t.Logf("nginx error.log:\n%s", b)
+			}
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", listen)
+		if err == nil {
+			c.Close()
+			return listen
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("nginx did not start listening on %s:\n%s", listen, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// echoBackend answers every request with the headers it received, as JSON.
+func echoBackend(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(r.Header)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type nginxReply struct {
+	status   int
+	header   http.Header
+	upstream http.Header // what the backend saw, for a 200
+}
+
+func viaNginx(t *testing.T, addr, path string, headers map[string]string) nginxReply {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	r := nginxReply{status: resp.StatusCode, header: resp.Header}
+	if resp.StatusCode == 200 {
+		if err := json.Unmarshal(body, &r.upstream); err != nil {
+			t.Fatalf("backend reply %q: %v", body, err)
+		}
+	}
+	return r
+}
+
+func TestBehindNginx(t *testing.T) {
+	idp := newIdP(t)
+	h := startIntrospect(t, idp, nginxProfileConfig)
+	backend := echoBackend(t)
+	addr := startNginx(t, h.srv.httpLn.Addr().String(), strings.TrimPrefix(backend.URL, "http://"))
+
+	jwt := h.mint("rsa-1", h.validClaims())
+	r := viaNginx(t, addr, "/items/1", map[string]string{"Authorization": "Bearer " + jwt, "X-User-Id": "mallory", "X-Username": "root"})
+	if r.status != 200 {
+		t.Fatalf("valid token: status %d", r.status)
+	}
+	if got := r.upstream.Values("X-User-Id"); len(got) != 1 || got[0] != "alice" {
+		t.Errorf("backend saw X-User-Id %q, want exactly [alice]", got)
+	}
+	if got := r.upstream.Values("X-Username"); len(got) != 0 {
+		t.Errorf("a client-sent X-Username reached the backend although the token has no username: %q", got)
+	}
+	if got := r.upstream.Get("X-Scopes"); got != "orders:read orders:write" {
+		t.Errorf("backend saw X-Scopes %q", got)
+	}
+
+	opaque := h.opaque("quinn", time.Hour)
+	r = viaNginx(t, addr, "/items/2", map[string]string{"Authorization": "Bearer " + opaque})
+	if r.status != 200 || r.upstream.Get("X-Username") != "quinn@example.com" {
+		t.Errorf("opaque token: %d, X-Username %q", r.status, r.upstream.Get("X-Username"))
+	}
+
+	r = viaNginx(t, addr, "/items/1", nil)
+	if r.status != 401 || r.header.Get("WWW-Authenticate") != `Bearer realm="authz"` {
+		t.Errorf("missing: %d, WWW-Authenticate %q", r.status, r.header.Get("WWW-Authenticate"))
+	}
+
+	revoked := h.opaque("rita", time.Hour)
+	idp.Revoke(revoked)
+	r = viaNginx(t, addr, "/items/1", map[string]string{"Authorization": "Bearer " + revoked})
+	if r.status != 403 {
+		t.Errorf("inactive token: %d, want the profile's invalid status 403", r.status)
+	}
+
+	readOnly := h.mint("rsa-1", h.idp.Claims("bob", time.Hour, "orders:read", "orders-api"))
+	if r = viaNginx(t, addr, "/orders/7", map[string]string{"Authorization": "Bearer " + readOnly, "X-Authz-Policy": "default"}); r.status != 403 {
+		t.Errorf("orders-write route with a read-only token: %d, want 403", r.status)
+	}
+
+	idp.SetDown(true)
+	r = viaNginx(t, addr, "/items/1", map[string]string{"Authorization": "Bearer " + h.opaque("sam", time.Hour)})
+	if r.status != 401 || r.header.Get("WWW-Authenticate") != "" {
+		t.Errorf("IdP down: %d (WWW-Authenticate %q), want the profile's error status 401 without a challenge", r.status, r.header.Get("WWW-Authenticate"))
+	}
+	idp.SetDown(false)
+
+	// authz itself unreachable: nginx's own failure, mapped to 503.
+	h.stop()
+	if r = viaNginx(t, addr, "/items/1", map[string]string{"Authorization": "Bearer " + jwt}); r.status != 503 {
+		t.Errorf("authz down: %d, want 503", r.status)
+	}
+	h.done <- nil // stop already ran; let the cleanup's stop return
+}
