@@ -3,7 +3,7 @@ BIN := bin/authz
 
 # Test dependencies from Debian, as command:package. `make test` installs the
 # missing ones when it runs as root (CI does), and says what to install otherwise.
-TEST_DEPS := nginx:nginx-light
+TEST_DEPS := nginx:nginx-light redis-server:redis-server
 
 .PHONY: all build run test test-deps bench vet clean
 

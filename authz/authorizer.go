@@ -34,6 +34,8 @@ type Options struct {
 	CacheMaxBytes int64
 	TTL           time.Duration // upper bound for valid results; never past exp
 	NegativeTTL   time.Duration // for invalid results; 0 disables
+	// Shared is an optional tier shared by replicas, asked on a local miss.
+	Shared SharedCache
 }
 
 // Authorizer applies policies to requests.
@@ -41,6 +43,8 @@ type Authorizer struct {
 	policies    map[string]*compiledPolicy
 	jwt         Validator
 	cache       *cache.Cache[*verdict]
+	shared      SharedCache
+	scopes      []string // cache scopes: "" for JWTs, then each introspection endpoint
 	ttl, negTTL time.Duration
 	now         func() time.Time
 }
@@ -61,12 +65,17 @@ func New(opts Options) (*Authorizer, error) {
 		policies: make(map[string]*compiledPolicy, len(opts.Policies)),
 		jwt:      opts.JWT,
 		cache:    c,
+		shared:   opts.Shared,
+		scopes:   []string{""},
 		ttl:      opts.TTL,
 		negTTL:   opts.NegativeTTL,
 		now:      time.Now,
 	}
 	for _, p := range opts.Policies {
 		a.policies[p.Name] = compilePolicy(p, opts.Introspectors)
+	}
+	for name := range opts.Introspectors {
+		a.scopes = append(a.scopes, name)
 	}
 	return a, nil
 }
@@ -101,10 +110,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 
 	sum := sha256.Sum256([]byte(token))
 	d.TokenID = hex.EncodeToString(sum[:4])
-	// The key names the introspection endpoint the policy would ask: the
-	// same opaque string may be a token at one IdP and junk at another.
-	var buf [sha256.Size + 64]byte
-	key := string(append(append(buf[:0], sum[:]...), p.opaqueName...))
+	key := cacheKey(sum, p.opaqueName)
 
 	v, hit, err := a.cache.Load(ctx, key, func(ctx context.Context) (cache.Loaded[*verdict], error) {
 		return a.judge(ctx, token, p)
@@ -135,8 +141,30 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 	return d
 }
 
-// judge runs the validator for the token's shape and says how to cache its answer.
+// cacheKey is the token's hash and the scope it is judged in: the same
+// opaque string may be a token at one IdP and junk at another.
+func cacheKey(sum [sha256.Size]byte, scope string) string {
+	var buf [sha256.Size + 64]byte
+	return string(append(append(buf[:0], sum[:]...), scope...))
+}
+
+// judge finds the token's verdict in the shared tier or by validation, and
+// says how to cache it locally.
 func (a *Authorizer) judge(ctx context.Context, token string, p *compiledPolicy) (cache.Loaded[*verdict], error) {
+	if a.shared != nil {
+		if e, ok := a.shared.Get(ctx, token, p.opaqueName); ok {
+			return fromShared(e), nil
+		}
+	}
+	l, err := a.validate(ctx, token, p)
+	if err == nil && a.shared != nil && l.TTL > 0 {
+		a.shared.Set(ctx, token, p.opaqueName, toShared(l.Value, a.now().Add(l.TTL)))
+	}
+	return l, err
+}
+
+// validate runs the validator for the token's shape and says how to cache its answer.
+func (a *Authorizer) validate(ctx context.Context, token string, p *compiledPolicy) (cache.Loaded[*verdict], error) {
 	v := p.opaque
 	kind := "opaque"
 	if LooksLikeJWT(token) {
@@ -161,6 +189,42 @@ func (a *Authorizer) judge(ctx context.Context, token string, p *compiledPolicy)
 
 func (a *Authorizer) negative(err error) cache.Loaded[*verdict] {
 	return cache.Loaded[*verdict]{Value: &verdict{invalid: err}, Cost: int64(len(err.Error())), TTL: a.negTTL}
+}
+
+func fromShared(e SharedEntry) cache.Loaded[*verdict] {
+	ttl := time.Until(e.Until)
+	if e.Result != nil {
+		return cache.Loaded[*verdict]{Value: &verdict{res: e.Result}, Cost: int64(e.Result.Size), TTL: ttl}
+	}
+	err := fmt.Errorf("%w: %s", ErrInvalidToken, e.Invalid)
+	if e.Expired {
+		err = fmt.Errorf("%w: %w", ErrInvalidToken, ErrExpired)
+	}
+	return cache.Loaded[*verdict]{Value: &verdict{invalid: err}, Cost: int64(len(e.Invalid)), TTL: ttl}
+}
+
+func toShared(v *verdict, until time.Time) SharedEntry {
+	if v.res != nil {
+		return SharedEntry{Result: v.res, Until: until}
+	}
+	return SharedEntry{Invalid: strings.TrimPrefix(v.invalid.Error(), ErrInvalidToken.Error()+": "), Expired: errors.Is(v.invalid, ErrExpired), Until: until}
+}
+
+// Purge forgets a token here and, with a shared tier, everywhere: for a
+// global logout that must not wait out the cache TTL.
+func (a *Authorizer) Purge(ctx context.Context, token string) error {
+	a.Forget(sha256.Sum256([]byte(token)))
+	if a.shared == nil {
+		return nil
+	}
+	return a.shared.Purge(ctx, token, a.scopes)
+}
+
+// Forget drops this replica's cached results for the token with this SHA-256.
+func (a *Authorizer) Forget(sum [sha256.Size]byte) {
+	for _, s := range a.scopes {
+		a.cache.Delete(cacheKey(sum, s))
+	}
 }
 
 func (d Decision) fail(o Outcome, reason, description string) Decision {

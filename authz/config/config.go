@@ -8,6 +8,7 @@ import "time"
 type Config struct {
 	GRPC    GRPC     `yaml:"grpc"`
 	HTTP    HTTP     `yaml:"http"`
+	Admin   Admin    `yaml:"admin"`
 	Cache   Cache    `yaml:"cache"`
 	Issuers []Issuer `yaml:"issuers"`
 	// Introspection lists RFC 7662 endpoints for opaque (and revocable) tokens.
@@ -49,6 +50,39 @@ type Cache struct {
 	TTL      time.Duration `yaml:"ttl"`
 	// NegativeTTL caches invalid results; 0 disables. Unset means 5s.
 	NegativeTTL *time.Duration `yaml:"negative_ttl"`
+	// Redis is the optional tier shared by replicas.
+	Redis Redis `yaml:"redis"`
+}
+
+// Redis configures the shared cache tier; an empty Addr disables it.
+type Redis struct {
+	Addr     string `yaml:"addr"`
+	Username string `yaml:"username"`
+	// Password may be "${ENV_VAR}"; PasswordFile names a file holding it.
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	DB           int    `yaml:"db"`
+	TLS          bool   `yaml:"tls"`
+	CAFile       string `yaml:"ca_file"`
+	// Prefix starts every key and the purge channel (default "authz:").
+	Prefix string `yaml:"prefix"`
+	// Timeout bounds each Redis call (default 50ms).
+	Timeout  time.Duration `yaml:"timeout"`
+	PoolSize int           `yaml:"pool_size"`
+	// KeySaltFile holds the per-deployment secret (at least 16 bytes) that
+	// keys entries; every replica sharing the Redis needs the same one.
+	KeySaltFile string `yaml:"key_salt_file"`
+
+	// Resolved secrets; never printed.
+	Pass string `yaml:"-"`
+	Salt []byte `yaml:"-"`
+}
+
+// Admin is the listener for POST /admin/purge. It is off unless Addr is
+// set, and must be loopback unless it demands client certificates.
+type Admin struct {
+	Addr string `yaml:"addr"`
+	TLS  TLS    `yaml:"tls"`
 }
 
 // Issuer is one trusted JWT issuer.

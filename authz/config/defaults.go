@@ -28,6 +28,12 @@ func (c *Config) setDefaults() {
 	if c.Cache.TTL == 0 {
 		c.Cache.TTL = 30 * time.Second
 	}
+	if c.Cache.Redis.Prefix == "" {
+		c.Cache.Redis.Prefix = "authz:"
+	}
+	if c.Cache.Redis.Timeout == 0 {
+		c.Cache.Redis.Timeout = 50 * time.Millisecond
+	}
 	if c.Cache.NegativeTTL == nil {
 		d := 5 * time.Second
 		c.Cache.NegativeTTL = &d

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"sort"
@@ -23,6 +24,36 @@ func (c *Config) validate() []fieldError {
 	}
 	if *c.Cache.NegativeTTL < 0 {
 		add("cache.negative_ttl", "must not be negative")
+	}
+	if r := &c.Cache.Redis; r.Addr != "" {
+		pass, err := resolveSecret(r.Password, r.PasswordFile)
+		if err != nil {
+			add("cache.redis.password", "%v", err)
+		}
+		r.Pass = pass
+		if r.KeySaltFile == "" {
+			add("cache.redis.key_salt_file", "is required with cache.redis.addr: it keys the shared entries")
+		} else if salt, err := resolveSecret("", r.KeySaltFile); err != nil {
+			add("cache.redis.key_salt_file", "%v", err)
+		} else if len(salt) < 16 {
+			add("cache.redis.key_salt_file", "the salt must be at least 16 bytes")
+		} else {
+			r.Salt = []byte(salt)
+		}
+		if r.Timeout < 0 || r.PoolSize < 0 || r.DB < 0 {
+			add("cache.redis", "timeout, pool_size and db must not be negative")
+		}
+		if r.CAFile != "" && !r.TLS {
+			add("cache.redis.ca_file", "needs tls: true")
+		}
+	}
+	if a := c.Admin; a.Addr != "" {
+		if (a.TLS.CertFile == "") != (a.TLS.KeyFile == "") {
+			add("admin.tls", "cert_file and key_file go together")
+		}
+		if !isLoopback(a.Addr) && a.TLS.ClientCAFile == "" {
+			add("admin.addr", "%q is not a loopback address: set admin.tls with client_ca_file (mTLS) to expose purge", a.Addr)
+		}
 	}
 	tls := c.GRPC.TLS
 	if (tls.CertFile == "") != (tls.KeyFile == "") {
@@ -208,6 +239,19 @@ func (c *Config) validate() []fieldError {
 		add("log.format", "%q: use json or text", c.Log.Format)
 	}
 	return errs
+}
+
+// isLoopback reports whether addr (host:port) listens on loopback only.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // validHeaderName reports whether h is an RFC 9110 token that Envoy would

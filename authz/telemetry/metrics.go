@@ -25,6 +25,7 @@ type Metrics struct {
 	idpRequests   *prometheus.CounterVec
 	idpDuration   *prometheus.HistogramVec
 	jwksRefreshes *prometheus.CounterVec
+	redisFaults   *prometheus.CounterVec
 }
 
 // NewMetrics registers the collectors; policies are the configured policy
@@ -54,11 +55,14 @@ func NewMetrics(policies []string) *Metrics {
 		jwksRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authz_jwks_refreshes_total", Help: "JWKS fetches by issuer and result (ok or error).",
 		}, []string{"issuer", "result"}),
+		redisFaults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authz_redis_faults_total", Help: "Shared-cache faults by operation; each was answered as a miss.",
+		}, []string{"op"}),
 	}
 	for _, p := range policies {
 		m.policies[p] = true
 	}
-	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes)
+	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes, m.redisFaults)
 	return m
 }
 
@@ -96,6 +100,9 @@ func (m *Metrics) ObserveJWKSRefresh(issuer string, err error) {
 	}
 	m.jwksRefreshes.WithLabelValues(issuer, result).Inc()
 }
+
+// ObserveRedisFault records a shared-cache fault.
+func (m *Metrics) ObserveRedisFault(op string) { m.redisFaults.WithLabelValues(op).Inc() }
 
 // WatchCache exports the result cache's counters, read at scrape time.
 func (m *Metrics) WatchCache(stats func() cache.Stats) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"strings"
@@ -122,6 +123,25 @@ func BenchmarkCheck(b *testing.B) {
 	b.Run("introspection-hit", func(b *testing.B) {
 		var n atomic.Int64
 		runChecks(b, ih.srv.grpcLn.Addr().String(), func() *authv3.CheckRequest { return opaque[n.Add(1)%pool] }, "allow")
+	})
+	// L1 miss, L2 hit: each Check first forgets the token in memory, so it
+	// is read back from Redis (and opened) every time.
+	b.Run("redis-l2-hit", func(b *testing.B) {
+		rs := startRedisTB(b)
+		l2 := startWith(b, idp, sharedConfig(b, rs.addr))
+		l2.waitServing()
+		tok := idp.IssueOpaque(idp.Claims("l2", 3600e9, "orders:read", "orders-api"))
+		req := benchRequest(tok)
+		sum := sha256.Sum256([]byte(tok))
+		l2.expect(l2.check(withToken(tok)), "allow", 200)
+		n := idp.Introspections()
+		runChecks(b, l2.srv.grpcLn.Addr().String(), func() *authv3.CheckRequest {
+			l2.srv.core.auth.Forget(sum)
+			return req
+		}, "allow")
+		if got := idp.Introspections() - n; got != 0 {
+			b.Errorf("%d introspections: not an L2 hit", got)
+		}
 	})
 	im := startWith(b, idp, strings.Replace(introspectConfig, "ttl: 30s", "ttl: 1ns", 1))
 	im.waitServing()

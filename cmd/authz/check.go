@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -80,14 +77,12 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 
 	creds := insecure.NewCredentials()
 	if *caFile != "" {
-		pem, err := os.ReadFile(*caFile)
+		tlsCfg, err := clientTLS(*caFile, "", "")
 		if err != nil {
 			fmt.Fprintf(stderr, "authz check: %v\n", err)
 			return 2
 		}
-		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(pem)
-		creds = credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+		creds = credentials.NewTLS(tlsCfg)
 	}
 	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(creds))
 	if err != nil {

@@ -21,6 +21,7 @@ commands:
   validate -config FILE                                       check a config file and exit
   check    -addr HOST:PORT [-token T] [-header K=V]... [-path P] [-policy NAME] [-json]
                                                               ask a running authz about one request
+  purge    -addr HOST:PORT -token T [-ca F -cert F -key F]    forget a token on every replica (admin listener)
   demo     [-grpc-addr ADDR] [-http-addr ADDR]                run a demo IdP and authz on loopback
 `
 
@@ -42,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
+	case "purge":
+		return cmdPurge(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -36,7 +36,7 @@ func findNginx(t *testing.T) string {
 	return ""
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -33,9 +30,10 @@ type server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	http   *http.Server
+	admin  *http.Server
 	ready  atomic.Bool
 
-	grpcLn, httpLn net.Listener
+	grpcLn, httpLn, adminLn net.Listener
 }
 
 // newServer builds the server and binds its listeners (so a test can ask
@@ -87,7 +85,30 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		c.Close()
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP.Addr, err)
 	}
+	if cfg.Admin.Addr != "" {
+		s.admin = &http.Server{Handler: adminHandler(c.auth, log), ReadHeaderTimeout: 5 * time.Second}
+		if cfg.Admin.TLS.CertFile != "" {
+			if s.admin.TLSConfig, err = serverTLS(cfg.Admin.TLS); err != nil {
+				s.closeListeners()
+				c.Close()
+				return nil, fmt.Errorf("admin tls: %w", err)
+			}
+		}
+		if s.adminLn, err = net.Listen("tcp", cfg.Admin.Addr); err != nil {
+			s.closeListeners()
+			c.Close()
+			return nil, fmt.Errorf("listen admin %s: %w", cfg.Admin.Addr, err)
+		}
+	}
 	return s, nil
+}
+
+func (s *server) closeListeners() {
+	for _, ln := range []net.Listener{s.grpcLn, s.httpLn, s.adminLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
 }
 
 func (s *server) setServing(ok bool) {
@@ -104,7 +125,7 @@ func (s *server) setServing(ok bool) {
 // Checks finish (up to shutdown_grace), and the listeners close.
 func (s *server) run(ctx context.Context) error {
 	defer s.core.Close()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- s.grpc.Serve(s.grpcLn) }()
 	go func() {
 		if err := s.http.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
@@ -113,6 +134,20 @@ func (s *server) run(ctx context.Context) error {
 		}
 		errc <- nil
 	}()
+	if s.admin != nil {
+		go func() {
+			var err error
+			if s.admin.TLSConfig != nil {
+				err = s.admin.ServeTLS(s.adminLn, "", "")
+			} else {
+				err = s.admin.Serve(s.adminLn)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+		s.log.Info("admin listener", "addr", s.adminLn.Addr().String())
+	}
 	s.log.Info("serving", "grpc", s.grpcLn.Addr().String(), "http", s.httpLn.Addr().String())
 	go func() {
 		select {
@@ -143,27 +178,9 @@ func (s *server) run(ctx context.Context) error {
 	hctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	s.http.Shutdown(hctx)
+	if s.admin != nil {
+		s.admin.Shutdown(hctx)
+	}
 	s.log.Info("stopped")
 	return err
-}
-
-func serverTLS(c config.TLS) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("load grpc tls key pair: %w", err)
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if c.ClientCAFile != "" {
-		pem, err := os.ReadFile(c.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("read client ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client ca %s holds no PEM certificates", c.ClientCAFile)
-		}
-		cfg.ClientCAs = pool
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return cfg, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/authz-dev/authz/authz/config"
 	"github.com/authz-dev/authz/authz/introspect"
 	"github.com/authz-dev/authz/authz/jwt"
+	"github.com/authz-dev/authz/authz/rediscache"
 	"github.com/authz-dev/authz/authz/telemetry"
 )
 
@@ -29,6 +29,7 @@ type core struct {
 	keys          []*jwt.Keys
 	issuers       []*jwt.Issuer
 	introspectors map[string]*introspect.Client
+	shared        *rediscache.Cache
 }
 
 func (c *core) Close() {
@@ -37,6 +38,9 @@ func (c *core) Close() {
 	}
 	for _, in := range c.introspectors {
 		in.Close()
+	}
+	if c.shared != nil {
+		c.shared.Close()
 	}
 	if c.auth != nil {
 		c.auth.Close()
@@ -60,10 +64,10 @@ func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
 	}
 	validators := map[string]authz.Validator{}
 	for _, ic := range cfg.Introspection {
-		tlsCfg, err := clientTLS(ic)
+		tlsCfg, err := clientTLS(ic.CAFile, ic.CertFile, ic.KeyFile)
 		if err != nil {
 			c.Close()
-			return nil, err
+			return nil, fmt.Errorf("introspection %s: %w", ic.Name, err)
 		}
 		in, err := introspect.New(introspect.Options{
 			Name:             ic.Name,
@@ -143,11 +147,37 @@ func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
 	if len(c.issuers) > 0 {
 		opts.JWT = set
 	}
+	if rc := cfg.Cache.Redis; rc.Addr != "" {
+		var tlsCfg *tls.Config
+		if rc.TLS {
+			if tlsCfg, err = clientTLS(rc.CAFile, "", ""); err != nil {
+				c.Close()
+				return nil, fmt.Errorf("redis: %w", err)
+			}
+			if tlsCfg == nil {
+				tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+			}
+		}
+		c.shared, err = rediscache.New(rediscache.Options{
+			Addr: rc.Addr, Username: rc.Username, Password: rc.Pass, DB: rc.DB, TLS: tlsCfg,
+			Prefix: rc.Prefix, Timeout: rc.Timeout, PoolSize: rc.PoolSize, Salt: rc.Salt,
+			Logger:  log.With("cache", "redis"),
+			OnFault: m.ObserveRedisFault,
+		})
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		opts.Shared = c.shared
+	}
 	if c.auth, err = authz.New(opts); err != nil {
 		c.Close()
 		return nil, err
 	}
 	m.WatchCache(c.auth.CacheStats)
+	if c.shared != nil {
+		c.shared.Subscribe(c.auth.Forget)
+	}
 	return c, nil
 }
 
@@ -161,34 +191,6 @@ func (c *core) ready() <-chan struct{} {
 		close(ch)
 	}()
 	return ch
-}
-
-// clientTLS builds the TLS settings for an introspection endpoint: extra
-// roots and an optional client certificate.
-func clientTLS(ic config.Introspection) (*tls.Config, error) {
-	if ic.CAFile == "" && ic.CertFile == "" {
-		return nil, nil
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if ic.CAFile != "" {
-		pem, err := os.ReadFile(ic.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("introspection %s: read ca_file: %w", ic.Name, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("introspection %s: ca_file %s holds no PEM certificates", ic.Name, ic.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if ic.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(ic.CertFile, ic.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("introspection %s: load client certificate: %w", ic.Name, err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
 }
 
 func policiesFrom(cfg *config.Config) []*authz.Policy {

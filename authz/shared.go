@@ -1,0 +1,28 @@
+package authz
+
+import (
+	"context"
+	"time"
+)
+
+// SharedCache is an optional second cache tier shared by replicas. It is an
+// optimisation, never a dependency: implementations answer every fault of
+// their own (unreachable, slow, garbage) as a miss.
+type SharedCache interface {
+	// Get returns the entry for the token as judged in scope (the
+	// introspection endpoint name, "" for JWTs).
+	Get(ctx context.Context, token, scope string) (SharedEntry, bool)
+	Set(ctx context.Context, token, scope string, e SharedEntry)
+	// Purge removes the token's entries for every scope and tells the other
+	// replicas to drop theirs.
+	Purge(ctx context.Context, token string, scopes []string) error
+}
+
+// SharedEntry is a cached judgement as it travels between replicas.
+type SharedEntry struct {
+	Result  *Result // nil when the token is invalid
+	Invalid string  // why the token is invalid
+	Expired bool    // the token is invalid because it expired
+	// Until is when the entry stops being usable: never past the token's exp.
+	Until time.Time
+}

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// redisServer is a real redis-server on a loopback port, without persistence.
+type redisServer struct {
+	t    testing.TB
+	addr string
+	cmd  *exec.Cmd
+}
+
+func findRedis(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("redis-server"); err == nil {
+		return p
+	}
+	for _, p := range []string{"/usr/bin/redis-server", "/usr/sbin/redis-server"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	t.Fatal("redis-server is not installed: run `make test` (it installs Debian's redis-server as root) or apt-get install redis-server")
+	return ""
+}
+
+func startRedis(t *testing.T) *redisServer { return startRedisTB(t) }
+
+func startRedisTB(t testing.TB) *redisServer {
+	t.Helper()
+	r := &redisServer{t: t, addr: freePort(t)}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *redisServer) start() {
+	r.t.Helper()
+	_, port, _ := net.SplitHostPort(r.addr)
+	r.cmd = exec.Command(findRedis(r.t), "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatalf("start redis-server: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := redis.NewClient(&redis.Options{Addr: r.addr})
+		err := c.Ping(context.Background()).Err()
+		c.Close()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("redis-server did not answer on %s: %v", r.addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (r *redisServer) stop() {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	r.cmd.Wait()
+	r.cmd = nil
+}
+
+func (r *redisServer) client() *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: r.addr})
+	r.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// sharedConfig is introspectConfig with the Redis tier and an admin listener.
+func sharedConfig(t testing.TB, redisAddr string) string {
+	salt := filepath.Join(t.TempDir(), "salt")
+	if err := os.WriteFile(salt, []byte("0123456789abcdef-deployment-salt\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(introspectConfig, "cache: { ttl: 30s, negative_ttl: 5s }",
+		"cache:\n  ttl: 30s\n  negative_ttl: 5s\n  redis: { addr: \""+redisAddr+"\", key_salt_file: \""+salt+"\" }", 1)
+	return strings.Replace(cfg, `http: { addr: "127.0.0.1:0" }`, `http: { addr: "127.0.0.1:0" }`+"\nadmin: { addr: \"127.0.0.1:0\" }", 1)
+}
+
+func TestSharedCacheAcrossReplicas(t *testing.T) {
+	rs := startRedis(t)
+	idp := newIdP(t)
+	cfg := sharedConfig(t, rs.addr)
+	a := startIntrospect(t, idp, cfg)
+	b := startIntrospect(t, idp, cfg)
+
+	t.Run("a token introspected by A is served by B without asking the IdP", func(t *testing.T) {
+		tok := a.opaque("uma", time.Hour)
+		a.expect(a.check(withToken(tok)), "allow", 200)
+		n := idp.Introspections()
+		o := b.expect(b.check(withToken(tok)), "allow", 200)
+		if o.headers["x-user-id"] != "uma" {
+			t.Errorf("B's x-user-id = %q", o.headers["x-user-id"])
+		}
+		if got := idp.Introspections() - n; got != 0 {
+			t.Errorf("B asked the IdP %d times", got)
+		}
+	})
+	t.Run("an invalid result is shared too", func(t *testing.T) {
+		tok := a.opaque("vic", time.Hour)
+		idp.Revoke(tok)
+		a.expect(a.check(withToken(tok)), "invalid", 401)
+		n := idp.Introspections()
+		b.expect(b.check(withToken(tok)), "invalid", 401)
+		if got := idp.Introspections() - n; got != 0 {
+			t.Errorf("B asked the IdP %d times", got)
+		}
+	})
+	t.Run("JWT results are shared", func(t *testing.T) {
+		tok := a.mint("ec-1", a.validClaims())
+		a.expect(a.check(withToken(tok)), "allow", 200)
+		before := b.srv.core.issuers[0].Verifications()
+		b.expect(b.check(withToken(tok)), "allow", 200)
+		if got := b.srv.core.issuers[0].Verifications() - before; got != 0 {
+			t.Errorf("B verified the signature %d times", got)
+		}
+	})
+	t.Run("nothing readable at rest", func(t *testing.T) {
+		c := idp.Claims("wendy-secret-subject", time.Hour, "orders:read", "orders-api")
+		c["username"] = "wendy@private.example"
+		tok := idp.IssueOpaque(c)
+		a.expect(a.check(withToken(tok)), "allow", 200)
+		jwt := a.mint("rsa-1", a.validClaims())
+		a.expect(a.check(withToken(jwt)), "allow", 200)
+		rc := rs.client()
+		keys, err := rc.Keys(context.Background(), "*").Result()
+		if err != nil || len(keys) == 0 {
+			t.Fatalf("keys: %v %v", keys, err)
+		}
+		secrets := []string{tok, strings.TrimPrefix(tok, "op_"), jwt, strings.Split(jwt, ".")[1], "wendy-secret-subject", "wendy@private.example", "alice", "orders:read", "demo-client"}
+		for _, k := range keys {
+			v, _ := rc.Get(context.Background(), k).Bytes()
+			for _, s := range secrets {
+				if strings.Contains(k, s) || bytes.Contains(v, []byte(s)) {
+					t.Errorf("Redis key or value holds %q", s)
+				}
+			}
+		}
+	})
+	t.Run("the Redis TTL never passes exp", func(t *testing.T) {
+		c := idp.Claims("xena", time.Hour, "orders:read", "orders-api")
+		c["exp"] = time.Now().Add(5 * time.Second).Unix()
+		tok := idp.IssueOpaque(c)
+		rc := rs.client()
+		before, _ := rc.Keys(context.Background(), "*").Result()
+		a.expect(a.check(withToken(tok)), "allow", 200)
+		after, _ := rc.Keys(context.Background(), "*").Result()
+		if len(after) != len(before)+1 {
+			t.Fatalf("want one new key, got %d → %d", len(before), len(after))
+		}
+		for _, k := range after {
+			if slices.Contains(before, k) {
+				continue
+			}
+			ttl, err := rc.PTTL(context.Background(), k).Result()
+			if err != nil || ttl <= 0 || ttl > 5*time.Second {
+				t.Errorf("PTTL %v (err %v), want within the token's remaining 5s", ttl, err)
+			}
+		}
+	})
+	t.Run("a tampered value is ignored and revalidated", func(t *testing.T) {
+		tok := a.opaque("yara", time.Hour)
+		rc := rs.client()
+		before, _ := rc.Keys(context.Background(), "*").Result()
+		a.expect(a.check(withToken(tok)), "allow", 200)
+		after, _ := rc.Keys(context.Background(), "*").Result()
+		for _, k := range after {
+			if slices.Contains(before, k) {
+				continue
+			}
+			v, _ := rc.Get(context.Background(), k).Bytes()
+			v[len(v)-1] ^= 0xff
+			rc.Set(context.Background(), k, v, time.Minute)
+		}
+		c := startIntrospect(t, idp, cfg) // a replica with an empty memory
+		n := idp.Introspections()
+		c.expect(c.check(withToken(tok)), "allow", 200)
+		if got := idp.Introspections() - n; got != 1 {
+			t.Errorf("a tampered entry led to %d introspections, want 1 (revalidated)", got)
+		}
+		if c.srv.core.shared.Faults() == 0 {
+			t.Error("the tampered value was not counted as a fault")
+		}
+	})
+	t.Run("purge on A: B denies within a second", func(t *testing.T) {
+		tok := a.opaque("zoe", time.Hour)
+		a.expect(a.check(withToken(tok)), "allow", 200)
+		b.expect(b.check(withToken(tok)), "allow", 200)
+		idp.Revoke(tok) // the IdP now says inactive
+		var out, errOut bytes.Buffer
+		if code := run([]string{"purge", "-addr", a.srv.adminLn.Addr().String(), "-token", tok}, &out, &errOut); code != 0 {
+			t.Fatalf("authz purge: exit %d: %s %s", code, out.String(), errOut.String())
+		}
+		deadline := time.Now().Add(time.Second)
+		for read(b.check(withToken(tok))).name != "invalid" {
+			if time.Now().After(deadline) {
+				t.Fatal("B still allows a purged token after 1s")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		a.expect(a.check(withToken(tok)), "invalid", 401)
+	})
+	t.Run("Redis down: answers stay right; back: sharing resumes", func(t *testing.T) {
+		rs.stop()
+		tok := a.opaque("amy", time.Hour)
+		revoked := a.opaque("ben", time.Hour)
+		idp.Revoke(revoked)
+		a.expect(a.check(withToken(tok)), "allow", 200)
+		b.expect(b.check(withToken(tok)), "allow", 200) // from the IdP, not an error
+		a.expect(a.check(withToken(revoked)), "invalid", 401)
+		if a.srv.core.shared.Faults() == 0 {
+			t.Error("Redis faults were not counted")
+		}
+		if a.health().String() != "SERVING" {
+			t.Error("readiness must not depend on Redis")
+		}
+		rs.start()
+		tok2 := a.opaque("cal", time.Hour)
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			a.expect(a.check(withToken(tok2)), "allow", 200)
+			n := idp.Introspections()
+			b.expect(b.check(withToken(tok2)), "allow", 200)
+			if idp.Introspections() == n {
+				break // B was served from Redis
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("sharing did not resume after Redis came back")
+			}
+			tok2 = a.opaque(fmt.Sprintf("cal-%d", time.Now().UnixNano()), time.Hour)
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}
+
+func TestPurgeNeedsAToken(t *testing.T) {
+	rs := startRedis(t)
+	h := startIntrospect(t, newIdP(t), sharedConfig(t, rs.addr))
+	var out, errOut bytes.Buffer
+	if code := run([]string{"purge", "-addr", h.srv.adminLn.Addr().String(), "-token", ""}, &out, &errOut); code != 2 {
+		t.Errorf("exit %d without a token", code)
+	}
+	resp, err := httpPost("http://"+h.srv.adminLn.Addr().String()+"/admin/purge", "")
+	if err != nil || resp != 400 {
+		t.Errorf("empty purge: %d %v", resp, err)
+	}
+}
+
+func httpPost(url, form string) (int, error) {
+	resp, err := http.Post(url, "application/x-www-form-urlencoded", strings.NewReader(form))
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
