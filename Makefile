@@ -5,7 +5,7 @@ BIN := bin/authz
 # missing ones when it runs as root (CI does), and says what to install otherwise.
 TEST_DEPS := nginx:nginx-light redis-server:redis-server
 
-.PHONY: all build run test test-deps bench vet clean
+.PHONY: all build run test test-deps bench bench-load vet clean
 
 all: build
 
@@ -37,6 +37,12 @@ test-deps:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
+
+# authz against a no-op Check server, same load, one run, A/B rounds:
+# make bench-load LOAD_ARGS="-duration 5s -rounds 3"
+bench-load: build
+	$(GO) build -o bin/authz-load ./cmd/authz-load
+	./bin/authz-load -authz $(BIN) $(LOAD_ARGS)
 
 clean:
 	rm -rf bin

@@ -1,0 +1,379 @@
+// Command authz-load measures authz against a no-op Check server under the
+// same load, in one run, alternating A and B, and prints ratios: the only
+// numbers that mean something on a small shared machine.
+//
+//	authz-load -authz bin/authz                 # all scenarios, authz vs no-op
+//	authz-load -addr host:9191 -token "$TOKEN"  # one scenario against any deployment
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/authz-dev/authz/internal/testidp"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "noop" {
+		os.Exit(runNoop(os.Args[2:]))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout))
+}
+
+type options struct {
+	authzBin    string
+	addr        string
+	token       string
+	concurrency int
+	conns       int
+	duration    time.Duration
+	rounds      int
+	scenarios   string
+}
+
+func run(args []string, out io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("authz-load", flag.ExitOnError)
+	fs.StringVar(&o.authzBin, "authz", "bin/authz", "authz binary to start")
+	fs.StringVar(&o.addr, "addr", "", "measure a running authz at this address instead (with -token)")
+	fs.StringVar(&o.token, "token", "", "with -addr: the token to send (none: every Check is `missing`)")
+	fs.IntVar(&o.concurrency, "concurrency", 50, "concurrent Checks in flight")
+	fs.IntVar(&o.conns, "conns", 4, "gRPC connections the load is spread over")
+	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of one run")
+	fs.IntVar(&o.rounds, "rounds", 2, "A/B rounds per scenario")
+	fs.StringVar(&o.scenarios, "scenarios", "jwt-hit,jwt-miss-rs256,jwt-miss-es256,introspect-hit,introspect-miss,denial,stampede", "scenarios to run")
+	fs.Parse(args)
+	var err error
+	if o.addr != "" {
+		err = measureDeployment(o, out)
+	} else {
+		err = compare(o, out)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "authz-load: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// measureDeployment drives one scenario against an operator's own authz.
+func measureDeployment(o options, out io.Writer) error {
+	req := checkRequest(o.token)
+	wantOK := o.token != ""
+	r, err := drive(o.addr, o.concurrency, o.conns, o.duration*time.Duration(o.rounds), func(uint64) *authv3.CheckRequest { return req }, wantOK)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: %.0f Checks/s, p50 %s p90 %s p99 %s, %d unexpected outcomes of %d\n", o.addr, r.rps(), ms(r.pct(.5)), ms(r.pct(.9)), ms(r.pct(.99)), r.failures, r.requests)
+	return nil
+}
+
+// scenario is one kind of traffic: which authz instance, which requests.
+type scenario struct {
+	name   string
+	miss   bool // against the instance whose cache TTL is 1ns
+	reqs   []*authv3.CheckRequest
+	wantOK bool
+}
+
+func compare(o options, out io.Writer) error {
+	idp, err := testidp.New()
+	if err != nil {
+		return err
+	}
+	defer idp.Close()
+	dir, err := os.MkdirTemp("", "authz-load-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	fmt.Fprintf(out, "# minting tokens...\n")
+	scenarios, err := buildScenarios(idp, o.scenarios)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	noop, err := startProc("noop", "", self, "noop")
+	if err != nil {
+		return err
+	}
+	defer noop.stop()
+	hit, err := startAuthz(o.authzBin, dir, "hit", idp, "30s")
+	if err != nil {
+		return err
+	}
+	defer hit.stop()
+	miss, err := startAuthz(o.authzBin, dir, "miss", idp, "1ns")
+	if err != nil {
+		return err
+	}
+	defer miss.stop()
+
+	fmt.Fprintf(out, "# concurrency %d over %d connections, %v per run, %d A/B rounds; CPU is the server process's user+system time\n", o.concurrency, o.conns, o.duration, o.rounds)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tserver\tChecks/s\tp50\tp90\tp99\tCPU/Check\tfailures\t")
+	for _, sc := range scenarios {
+		target := hit
+		if sc.miss {
+			target = miss
+		}
+		// Warm the cache (and connections) so "hit" means hit.
+		if !sc.miss {
+			for _, r := range sc.reqs {
+				if _, err := checkOnce(target.addr, r); err != nil {
+					return err
+				}
+			}
+		}
+		var a, b []result
+		var aCPU, bCPU time.Duration
+		for range o.rounds {
+			for _, srv := range []*proc{target, noop} {
+				next := func(i uint64) *authv3.CheckRequest { return sc.reqs[i%uint64(len(sc.reqs))] }
+				want := sc.wantOK
+				if srv == noop {
+					want = true
+				}
+				c0 := srv.cpu()
+				r, err := drive(srv.addr, o.concurrency, o.conns, o.duration, next, want)
+				if err != nil {
+					return err
+				}
+				if srv == noop {
+					b, bCPU = append(b, r), bCPU+srv.cpu()-c0
+				} else {
+					a, aCPU = append(a, r), aCPU+srv.cpu()-c0
+				}
+			}
+		}
+		ra, rb := merge(a), merge(b)
+		row := func(server string, r result, cpu time.Duration) {
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%.1fµs\t%d\t\n", sc.name, server, r.requests2rps(), ms(r.pct(.5)), ms(r.pct(.9)), ms(r.pct(.99)), float64(cpu.Microseconds())/float64(r.requests), r.failures)
+		}
+		row("authz", ra, aCPU)
+		row("no-op", rb, bCPU)
+		fmt.Fprintf(tw, "%s\tauthz/no-op\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\t\n", sc.name, ra.requests2rps()/rb.requests2rps(),
+			ratio(ra.pct(.5), rb.pct(.5)), ratio(ra.pct(.9), rb.pct(.9)), ratio(ra.pct(.99), rb.pct(.99)),
+			(float64(aCPU)/float64(ra.requests))/(float64(bCPU)/float64(rb.requests)))
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "# authz RSS after the run: %.0f MiB (hit instance), %.0f MiB (miss instance)\n", hit.rssMiB(), miss.rssMiB())
+	if strings.Contains(o.scenarios, "stampede") {
+		n, err := stampede(idp, hit.addr, 1000)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "# stampede: 1000 concurrent first Checks of one new opaque token made %d introspection request(s)\n", n)
+	}
+	return nil
+}
+
+// requests2rps is Checks per second over the summed run time of the rounds.
+func (r result) requests2rps() float64 { return r.rps() }
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func buildScenarios(idp *testidp.IdP, names string) ([]scenario, error) {
+	want := map[string]bool{}
+	for _, n := range strings.Split(names, ",") {
+		want[strings.TrimSpace(n)] = true
+	}
+	mint := func(n int, kid string, ttl time.Duration) ([]*authv3.CheckRequest, error) {
+		reqs := make([]*authv3.CheckRequest, n)
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := idp.Claims(fmt.Sprintf("user-%d", i), ttl, "orders:read", "orders-api")
+				if ttl < 0 {
+					c["iat"], c["nbf"] = time.Now().Add(2*ttl).Unix(), time.Now().Add(2*ttl).Unix()
+				}
+				tok, err := idp.Mint(kid, c)
+				if err != nil {
+					errs <- err
+					return
+				}
+				reqs[i] = checkRequest(tok)
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		return reqs, <-errs
+	}
+	opaque := func(n int) []*authv3.CheckRequest {
+		reqs := make([]*authv3.CheckRequest, n)
+		for i := range reqs {
+			reqs[i] = checkRequest(idp.IssueOpaque(idp.Claims(fmt.Sprintf("user-%d", i), time.Hour, "orders:read", "orders-api")))
+		}
+		return reqs
+	}
+	var out []scenario
+	add := func(name string, miss bool, wantOK bool, reqs []*authv3.CheckRequest, err error) error {
+		if err != nil {
+			return err
+		}
+		out = append(out, scenario{name: name, miss: miss, reqs: reqs, wantOK: wantOK})
+		return nil
+	}
+	var err error
+	var reqs []*authv3.CheckRequest
+	if want["jwt-hit"] {
+		reqs, err = mint(1000, "ec-1", time.Hour)
+		if err = add("jwt-hit", false, true, reqs, err); err != nil {
+			return nil, err
+		}
+	}
+	if want["jwt-miss-rs256"] {
+		reqs, err = mint(2000, "rsa-1", time.Hour)
+		if err = add("jwt-miss-rs256", true, true, reqs, err); err != nil {
+			return nil, err
+		}
+	}
+	if want["jwt-miss-es256"] {
+		reqs, err = mint(2000, "ec-1", time.Hour)
+		if err = add("jwt-miss-es256", true, true, reqs, err); err != nil {
+			return nil, err
+		}
+	}
+	if want["introspect-hit"] {
+		add("introspect-hit", false, true, opaque(1000), nil)
+	}
+	if want["introspect-miss"] {
+		add("introspect-miss", true, true, opaque(2000), nil)
+	}
+	if want["denial"] {
+		reqs, err = mint(1000, "ec-1", -time.Hour) // expired: invalid, negatively cached
+		if err = add("denial", false, false, reqs, err); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// benchConfig: one issuer and one introspection endpoint at the load's IdP.
+const benchConfig = `
+grpc: { addr: "%s" }
+http: { addr: "%s" }
+cache: { ttl: %s, negative_ttl: 30s, max_bytes: 268435456 }
+issuers:
+  - name: bench
+    issuer: %s
+    jwks_url: %s
+    algorithms: [RS256, ES256]
+    audiences: [orders-api]
+introspection:
+  - name: bench-introspect
+    endpoint: %s/introspect
+    client_id: authz
+    client_secret: s3cret
+policies:
+  default:
+    headers: { sub: x-user-id, client_id: x-client-id, scope: x-scopes, email: x-email }
+log: { level: info }
+`
+
+func startAuthz(bin, dir, name string, idp *testidp.IdP, ttl string) (*proc, error) {
+	grpcAddr, httpAddr := freeAddr(), freeAddr()
+	path := filepath.Join(dir, name+".yaml")
+	cfg := fmt.Sprintf(benchConfig, grpcAddr, httpAddr, ttl, idp.Issuer(), idp.JWKSURL(), idp.Issuer())
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	return startProc("authz-"+name, grpcAddr, bin, "serve", "-config", path)
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// checkRequest is a realistic CheckRequest: method, host, path, a dozen
+// typical headers and the token.
+func checkRequest(token string) *authv3.CheckRequest {
+	h := map[string]string{
+		":authority": "shop.example", ":method": "GET", ":path": "/orders/1?expand=items", ":scheme": "https",
+		"accept": "application/json", "accept-encoding": "gzip, br", "accept-language": "en-GB,en;q=0.9",
+		"user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36", "x-forwarded-for": "203.0.113.7",
+		"x-forwarded-proto": "https", "x-request-id": "3f1b8c2e-9a1d-4f7e-8b6a-2c5d9e0f1a2b",
+		"x-envoy-expected-rq-timeout-ms": "15000", "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+	}
+	if token != "" {
+		h["authorization"] = "Bearer " + token
+	}
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+		Method: "GET", Path: "/orders/1?expand=items", Host: "shop.example", Scheme: "https", Protocol: "HTTP/2", Headers: h,
+	}}}}
+}
+
+func checkOnce(addr string, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return authv3.NewAuthorizationClient(conn).Check(ctx, req)
+}
+
+// stampede sends n concurrent first Checks of one new opaque token while the
+// IdP answers slowly, and returns how many introspections the IdP served.
+func stampede(idp *testidp.IdP, addr string, n int) (int64, error) {
+	req := checkRequest(idp.IssueOpaque(idp.Claims("stampede", time.Hour, "orders:read", "orders-api")))
+	idp.SetDelay(100 * time.Millisecond)
+	defer idp.SetDelay(0)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	client := authv3.NewAuthorizationClient(conn)
+	before := idp.Introspections()
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	var failed sync.Once
+	var ferr error
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, err := client.Check(ctx, req); err != nil {
+				failed.Do(func() { ferr = err })
+			}
+		}()
+	}
+	close(gate)
+	wg.Wait()
+	return idp.Introspections() - before, ferr
+}
