@@ -34,25 +34,46 @@ type Result struct {
 	Size int
 }
 
-// ClaimsSize approximates the memory a decoded JSON value holds, for the
-// cache's cost accounting.
+// ClaimsSize approximates the heap bytes a decoded JSON value holds, for
+// the cache's cost accounting: max_bytes is only a memory bound if costs
+// are close to what the Go runtime really allocates. The constants model Go's
+// maps (8-slot groups of 16-byte keys and 16-byte interface values, kept at
+// most 7/8 full), interface boxing of strings and numbers, and allocation
+// size classes; BenchmarkMillionTokens checks the model against RSS.
 func ClaimsSize(v any) int {
 	switch v := v.(type) {
 	case map[string]any:
-		n := 48
+		groups := (len(v)*8/7 + 7) / 8
+		n := 96 + groups*(8+8*32)
 		for k, e := range v {
-			n += len(k) + 16 + ClaimsSize(e)
+			n += roundAlloc(len(k)) + ClaimsSize(e)
 		}
 		return n
 	case []any:
-		n := 24
+		n := 16 + roundAlloc(16*cap(v))
 		for _, e := range v {
-			n += 16 + ClaimsSize(e)
+			n += ClaimsSize(e)
 		}
 		return n
 	case string:
-		return len(v) + 16
+		return 16 + roundAlloc(len(v)) // the boxed header and the bytes
+	case float64:
+		return 8
 	default:
-		return 16
+		return 0 // bools and nil are not allocated
+	}
+}
+
+// roundAlloc rounds n up to the allocator's smallest size classes.
+func roundAlloc(n int) int {
+	switch {
+	case n == 0:
+		return 0
+	case n <= 8:
+		return 8
+	case n <= 128:
+		return (n + 15) &^ 15
+	default:
+		return (n + 63) &^ 63
 	}
 }

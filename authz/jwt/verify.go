@@ -2,14 +2,13 @@ package jwt
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/authz-dev/authz/authz"
 )
@@ -76,11 +75,11 @@ func (i *Issuer) Name() string { return i.opts.Name }
 // Verifications counts signature verifications attempted.
 func (i *Issuer) Verifications() int64 { return i.verifications.Load() }
 
-func (i *Issuer) validate(ctx context.Context, raw string, tok *josejwt.JSONWebToken) (*authz.Result, error) {
-	if len(tok.Headers) != 1 {
+func (i *Issuer) validate(ctx context.Context, raw string, jws *jose.JSONWebSignature, claims map[string]any) (*authz.Result, error) {
+	if len(jws.Signatures) != 1 {
 		return nil, invalid("want exactly one signature")
 	}
-	h := tok.Headers[0]
+	h := jws.Signatures[0].Header
 	alg := jose.SignatureAlgorithm(h.Algorithm)
 	// The verifier picks the algorithm; the token only names it (RFC 8725 §3.1).
 	if !allowed(i.opts.Algorithms, alg) {
@@ -97,17 +96,15 @@ func (i *Issuer) validate(ctx context.Context, raw string, tok *josejwt.JSONWebT
 	if err != nil {
 		return nil, err
 	}
-	var (
-		std    josejwt.Claims
-		claims map[string]any
-		ok     bool
-	)
+	ok := false
 	for _, key := range keys {
 		if key.Algorithm != "" && key.Algorithm != h.Algorithm {
 			continue // a key bound to another algorithm (RFC 7517 §4.4)
 		}
 		i.verifications.Add(1)
-		if err := tok.Claims(key.Key, &std, &claims); err == nil {
+		// The claims were decoded from this very payload before routing;
+		// they count only once the signature over it verifies.
+		if _, err := jws.Verify(key.Key); err == nil {
 			ok = true
 			break
 		}
@@ -115,20 +112,14 @@ func (i *Issuer) validate(ctx context.Context, raw string, tok *josejwt.JSONWebT
 	if !ok {
 		return nil, invalid("signature does not verify with any key of issuer " + i.opts.Name)
 	}
-	if std.Expiry == nil {
-		return nil, invalid("no exp claim") // RFC 9068 §2.2: access tokens carry exp
-	}
-	expected := josejwt.Expected{Issuer: i.opts.Issuer, AnyAudience: i.opts.Audiences, Time: i.now()}
-	if err := std.ValidateWithLeeway(expected, i.opts.Leeway); err != nil {
-		if errors.Is(err, josejwt.ErrExpired) {
-			return nil, fmt.Errorf("%w: %w", authz.ErrInvalidToken, authz.ErrExpired)
-		}
-		return nil, invalid(strings.TrimPrefix(err.Error(), "go-jose/go-jose/jwt: validation failed, "))
+	exp, err := checkClaims(claims, i.opts.Issuer, i.opts.Audiences, i.now(), i.opts.Leeway)
+	if err != nil {
+		return nil, err
 	}
 	res := &authz.Result{
 		Validator: i.opts.Name,
 		Claims:    claims,
-		Expiry:    std.Expiry.Time(),
+		Expiry:    exp,
 		Size:      authz.ClaimsSize(claims),
 	}
 	if i.opts.Introspect != nil {
@@ -174,23 +165,25 @@ func (s *Set) Validate(ctx context.Context, token string) (*authz.Result, error)
 	if len(s.algorithms) == 0 {
 		return nil, invalid("no issuers configured")
 	}
-	// ParseSigned refuses any alg outside the union of the allow-lists,
-	// "none" and HMAC included, before anything else is looked at.
-	tok, err := josejwt.ParseSigned(token, s.algorithms)
+	// ParseSignedCompact refuses any alg outside the union of the
+	// allow-lists, "none" and HMAC included, before anything else is
+	// looked at.
+	jws, err := jose.ParseSignedCompact(token, s.algorithms)
 	if err != nil {
 		return nil, invalid("malformed or disallowed JWT: " + trimJose(err))
 	}
-	var peek struct {
-		Issuer string `json:"iss"`
+	// Decoded once, unverified, to route by iss; trusted only after the
+	// chosen issuer's key verifies the signature over these bytes.
+	var claims map[string]any
+	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims); err != nil || claims == nil {
+		return nil, invalid("claims are not a JSON object")
 	}
-	if err := tok.UnsafeClaimsWithoutVerification(&peek); err != nil {
-		return nil, invalid("undecodable claims")
-	}
-	iss, ok := s.byIssuer[peek.Issuer]
+	issClaim, _ := claims["iss"].(string)
+	iss, ok := s.byIssuer[issClaim]
 	if !ok {
-		return nil, invalid(fmt.Sprintf("untrusted issuer %q", truncate(peek.Issuer, 128)))
+		return nil, invalid(fmt.Sprintf("untrusted issuer %q", truncate(issClaim, 128)))
 	}
-	return iss.validate(ctx, token, tok)
+	return iss.validate(ctx, token, jws, claims)
 }
 
 func invalid(reason string) error { return fmt.Errorf("%w: %s", authz.ErrInvalidToken, reason) }

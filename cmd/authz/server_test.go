@@ -62,6 +62,7 @@ func TestEdDSAToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.idp.AddKey(key)
+	time.Sleep(20 * time.Millisecond) // past min_refresh_interval: the new kid triggers a refresh
 	h.expect(h.check(withToken(h.mint("ed-1", h.validClaims()))), "allow", 200)
 }
 
