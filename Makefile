@@ -35,7 +35,7 @@ test-deps:
 	  fi; \
 	fi
 
-bench:
+bench: test-deps
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
 
 # authz against a no-op Check server, same load, one run, A/B rounds:

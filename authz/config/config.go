@@ -42,6 +42,9 @@ type HTTP struct {
 	CheckPath string `yaml:"check_path"`
 	// AllowStatus answers an allow (200 or 204; default 200).
 	AllowStatus int `yaml:"allow_status"`
+	// Pprof serves /debug/pprof/ on this listener. Off by default: profiles
+	// reveal internals and cost CPU while taken.
+	Pprof bool `yaml:"pprof"`
 }
 
 // Cache bounds the validation-result cache.

@@ -146,3 +146,21 @@ func TestReadyzFollowsKeys(t *testing.T) {
 		t.Errorf("/readyz = %d while no keys loaded, want 503", resp.StatusCode)
 	}
 }
+
+func TestPprofIsOffByDefault(t *testing.T) {
+	off := start(t)
+	on := startWith(t, newIdP(t), strings.Replace(baseConfig, `http: { addr: "127.0.0.1:0" }`, `http: { addr: "127.0.0.1:0", pprof: true }`, 1))
+	for _, c := range []struct {
+		h    *harness
+		want int
+	}{{off, 404}, {on, 200}} {
+		resp, err := http.Get("http://" + c.h.srv.httpLn.Addr().String() + "/debug/pprof/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("/debug/pprof/: %d, want %d", resp.StatusCode, c.want)
+		}
+	}
+}
