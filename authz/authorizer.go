@@ -30,10 +30,13 @@ type Options struct {
 	// Introspectors judge opaque tokens, by name; a policy names at most
 	// one (an opaque token carries no issuer to choose by).
 	Introspectors map[string]Validator
-	// Cache bounds and lifetimes.
-	CacheMaxBytes int64
-	TTL           time.Duration // upper bound for valid results; never past exp
-	NegativeTTL   time.Duration // for invalid results; 0 disables
+	// Cache bounds and lifetimes. Invalid results live in a cache of their
+	// own, bounded by NegativeMaxBytes (default CacheMaxBytes/8), so junk
+	// tokens can never evict valid ones.
+	CacheMaxBytes    int64
+	NegativeMaxBytes int64
+	TTL              time.Duration // upper bound for valid results; never past exp
+	NegativeTTL      time.Duration // for invalid results; 0 disables
 	// Shared is an optional tier shared by replicas, asked on a local miss.
 	Shared SharedCache
 }
@@ -43,6 +46,7 @@ type Authorizer struct {
 	policies    map[string]*compiledPolicy
 	jwt         Validator
 	cache       *cache.Cache[*verdict]
+	neg         *cache.Cache[*verdict]
 	shared      SharedCache
 	scopes      []string // cache scopes: "" for JWTs, then each introspection endpoint
 	ttl, negTTL time.Duration
@@ -61,10 +65,20 @@ func New(opts Options) (*Authorizer, error) {
 	if err != nil {
 		return nil, err
 	}
+	negMax := opts.NegativeMaxBytes
+	if negMax <= 0 {
+		negMax = max(opts.CacheMaxBytes/8, 1<<20)
+	}
+	neg, err := cache.New[*verdict](cache.Options{MaxBytes: negMax})
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
 	a := &Authorizer{
 		policies: make(map[string]*compiledPolicy, len(opts.Policies)),
 		jwt:      opts.JWT,
 		cache:    c,
+		neg:      neg,
 		shared:   opts.Shared,
 		scopes:   []string{""},
 		ttl:      opts.TTL,
@@ -80,11 +94,18 @@ func New(opts Options) (*Authorizer, error) {
 	return a, nil
 }
 
-// Close releases the cache's goroutines.
-func (a *Authorizer) Close() { a.cache.Close() }
+// Close releases the caches' goroutines.
+func (a *Authorizer) Close() {
+	a.cache.Close()
+	a.neg.Close()
+}
 
-// CacheStats reports the result cache's counters.
+// CacheStats reports the result cache's counters (valid tokens, and every
+// validation run).
 func (a *Authorizer) CacheStats() cache.Stats { return a.cache.Stats() }
+
+// NegativeCacheStats reports the invalid-token cache's counters.
+func (a *Authorizer) NegativeCacheStats() cache.Stats { return a.neg.Stats() }
 
 // Authorize decides one request.
 func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
@@ -95,11 +116,15 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 	d := Decision{Policy: name}
 	p, ok := a.policies[name]
 	if !ok {
+		if def, ok := a.policies[DefaultPolicy]; ok {
+			d.FailRPC = def.FailRPC
+		}
 		// A route naming a policy we do not have is a configuration error
 		// between proxy and authorizer, not the client's fault.
 		return d.fail(Error, fmt.Sprintf("unknown policy %q", name), "authorization is misconfigured")
 	}
 
+	d.FailRPC = p.FailRPC
 	token, err := extractToken(req.Header, p.TokenSources)
 	switch {
 	case errors.Is(err, errNoToken):
@@ -112,9 +137,17 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 	d.TokenID = hex.EncodeToString(sum[:4])
 	key := cacheKey(sum, p.opaqueName)
 
-	v, hit, err := a.cache.Load(ctx, key, func(ctx context.Context) (cache.Loaded[*verdict], error) {
-		return a.judge(ctx, token, p)
-	})
+	v, hit := a.neg.Get(key)
+	if !hit {
+		v, hit, err = a.cache.Load(ctx, key, func(ctx context.Context) (cache.Loaded[*verdict], error) {
+			l, err := a.judge(ctx, token, p)
+			if err == nil && l.Value.invalid != nil {
+				a.neg.Store(key, l.Value, l.Cost, l.TTL)
+				l.TTL = 0 // never in the valid-token cache
+			}
+			return l, err
+		})
+	}
 	d.Cached = hit
 	if err != nil {
 		return d.fail(Error, err.Error(), "the access token could not be validated right now")
@@ -224,6 +257,7 @@ func (a *Authorizer) Purge(ctx context.Context, token string) error {
 func (a *Authorizer) Forget(sum [sha256.Size]byte) {
 	for _, s := range a.scopes {
 		a.cache.Delete(cacheKey(sum, s))
+		a.neg.Delete(cacheKey(sum, s))
 	}
 }
 

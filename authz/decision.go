@@ -30,6 +30,9 @@ type Decision struct {
 	Claims map[string]any
 	// RequiredScopes are named in WWW-Authenticate on a Forbidden outcome.
 	RequiredScopes []string
+	// FailRPC asks the gRPC door to fail the RPC rather than answer an
+	// Error outcome (the policy's error_mode: rpc_error).
+	FailRPC bool
 }
 
 // Observer is told of every Check a door answers: the doors call it, the

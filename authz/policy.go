@@ -15,6 +15,9 @@ type Policy struct {
 	MaxHeaderBytes   int
 	PayloadHeader    string
 	DynamicMetadata  bool
+	// FailRPC makes the gRPC door fail the Check RPC on an Error outcome
+	// instead of answering it, handing the decision to Envoy's failure policy.
+	FailRPC bool
 }
 
 // compiledPolicy is a Policy prepared for the hot path.

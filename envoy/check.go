@@ -5,6 +5,8 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/authz-dev/authz/authz"
 )
@@ -37,7 +39,11 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	s.obs.CheckStarted(Door)
 	r := toRequest(req)
 	d := s.auth.Authorize(ctx, r)
-	resp := toResponse(&d, s.answers)
 	s.obs.CheckDone(ctx, &d, Door, req.GetAttributes().GetRequest().GetHttp().GetHeaders()["x-request-id"], time.Since(start))
-	return resp, nil
+	if d.Outcome == authz.Error && d.FailRPC {
+		// A CheckResponse, even a denial, is final for Envoy; only a failed
+		// RPC lets failure_mode_allow and status_on_error apply.
+		return nil, status.Error(codes.Unavailable, "authz: "+d.Description)
+	}
+	return toResponse(&d, s.answers), nil
 }

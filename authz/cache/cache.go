@@ -110,6 +110,19 @@ func (c *Cache[V]) Load(ctx context.Context, key string, load func(context.Conte
 	}
 }
 
+// Get returns the value stored for key.
+func (c *Cache[V]) Get(key string) (V, bool) { return c.store.Get(key) }
+
+// Store keeps v for ttl and waits until a Get can see it; it is for the
+// miss path only.
+func (c *Cache[V]) Store(key string, v V, liveBytes int64, ttl time.Duration) {
+	if ttl <= 0 {
+		return
+	}
+	c.store.SetWithTTL(key, v, chargeFor(liveBytes), ttl)
+	c.store.Wait()
+}
+
 // Delete drops key.
 func (c *Cache[V]) Delete(key string) { c.store.Del(key) }
 

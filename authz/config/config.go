@@ -53,6 +53,9 @@ type Cache struct {
 	TTL      time.Duration `yaml:"ttl"`
 	// NegativeTTL caches invalid results; 0 disables. Unset means 5s.
 	NegativeTTL *time.Duration `yaml:"negative_ttl"`
+	// NegativeMaxBytes bounds the invalid-token cache, kept apart so junk
+	// tokens cannot evict valid ones (default max_bytes/8).
+	NegativeMaxBytes int64 `yaml:"negative_max_bytes"`
 	// Redis is the optional tier shared by replicas.
 	Redis Redis `yaml:"redis"`
 }
@@ -149,6 +152,10 @@ type Policy struct {
 	MaxHeaderBytes   int               `yaml:"max_header_bytes"`
 	PayloadHeader    *string           `yaml:"payload_header"`
 	DynamicMetadata  *bool             `yaml:"dynamic_metadata"`
+	// ErrorMode: respond (the error outcome is a CheckResponse with its
+	// status) or rpc_error (the Check RPC fails UNAVAILABLE, so Envoy's
+	// failure_mode_allow / status_on_error decide).
+	ErrorMode string `yaml:"error_mode"`
 }
 
 // TokenSource is one place to look for the token: a header (with an

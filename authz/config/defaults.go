@@ -118,6 +118,9 @@ func (c *Config) setPolicyDefaults() {
 		f := false
 		def.DynamicMetadata = &f
 	}
+	if def.ErrorMode == "" {
+		def.ErrorMode = "respond"
+	}
 	c.Policies[DefaultPolicy] = def
 	for name, p := range c.Policies {
 		if name == DefaultPolicy {
@@ -141,6 +144,9 @@ func (c *Config) setPolicyDefaults() {
 		}
 		if p.DynamicMetadata == nil {
 			p.DynamicMetadata = def.DynamicMetadata
+		}
+		if p.ErrorMode == "" {
+			p.ErrorMode = def.ErrorMode
 		}
 		c.Policies[name] = p
 	}

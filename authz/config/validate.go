@@ -19,6 +19,9 @@ func (c *Config) validate() []fieldError {
 	if c.Cache.MaxBytes < 1<<20 {
 		add("cache.max_bytes", "must be at least 1 MiB, got %d", c.Cache.MaxBytes)
 	}
+	if c.Cache.NegativeMaxBytes != 0 && c.Cache.NegativeMaxBytes < 1<<20 {
+		add("cache.negative_max_bytes", "must be at least 1 MiB, got %d", c.Cache.NegativeMaxBytes)
+	}
 	if c.Cache.TTL < 0 {
 		add("cache.ttl", "must not be negative")
 	}
@@ -200,6 +203,9 @@ func (c *Config) validate() []fieldError {
 				add(p+".headers."+claim, "header %q also carries claim %q", header, other)
 			}
 			seen[h] = claim
+		}
+		if pol.ErrorMode != "respond" && pol.ErrorMode != "rpc_error" {
+			add(p+".error_mode", "%q: use respond or rpc_error", pol.ErrorMode)
 		}
 		if pol.MaxHeaderBytes < 0 {
 			add(p+".max_header_bytes", "must not be negative")

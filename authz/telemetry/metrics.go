@@ -104,9 +104,10 @@ func (m *Metrics) ObserveJWKSRefresh(issuer string, err error) {
 // ObserveRedisFault records a shared-cache fault.
 func (m *Metrics) ObserveRedisFault(op string) { m.redisFaults.WithLabelValues(op).Inc() }
 
-// WatchCache exports the result cache's counters, read at scrape time.
-func (m *Metrics) WatchCache(stats func() cache.Stats) {
-	m.registry.MustRegister(&cacheCollector{stats: stats})
+// WatchCache exports the caches' counters, read at scrape time: stats for
+// valid tokens (and validations), neg for the invalid-token cache.
+func (m *Metrics) WatchCache(stats, neg func() cache.Stats) {
+	m.registry.MustRegister(&cacheCollector{stats: stats, neg: neg})
 }
 
 var (
@@ -116,12 +117,14 @@ var (
 	cacheCost      = prometheus.NewDesc("authz_cache_cost_bytes", "Bytes the cached results are charged.", nil, nil)
 	cacheLoads     = prometheus.NewDesc("authz_validations_total", "Validations run (cache misses that were not collapsed).", nil, nil)
 	cacheCollapsed = prometheus.NewDesc("authz_validations_collapsed_total", "Checks that shared another Check's in-flight validation.", nil, nil)
+	negativeCost   = prometheus.NewDesc("authz_negative_cache_cost_bytes", "Bytes the cached invalid results are charged.", nil, nil)
+	negativeHits   = prometheus.NewDesc("authz_negative_cache_hits_total", "Checks answered invalid from the negative cache.", nil, nil)
 )
 
-type cacheCollector struct{ stats func() cache.Stats }
+type cacheCollector struct{ stats, neg func() cache.Stats }
 
 func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{cacheHits, cacheMisses, cacheEvictions, cacheCost, cacheLoads, cacheCollapsed} {
+	for _, d := range []*prometheus.Desc{cacheHits, cacheMisses, cacheEvictions, cacheCost, cacheLoads, cacheCollapsed, negativeCost, negativeHits} {
 		ch <- d
 	}
 }
@@ -134,4 +137,7 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(cacheCost, prometheus.GaugeValue, float64(s.Cost))
 	ch <- prometheus.MustNewConstMetric(cacheLoads, prometheus.CounterValue, float64(s.Loads))
 	ch <- prometheus.MustNewConstMetric(cacheCollapsed, prometheus.CounterValue, float64(s.Collapsed))
+	n := c.neg()
+	ch <- prometheus.MustNewConstMetric(negativeCost, prometheus.GaugeValue, float64(n.Cost))
+	ch <- prometheus.MustNewConstMetric(negativeHits, prometheus.CounterValue, float64(n.Hits))
 }

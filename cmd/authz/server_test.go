@@ -18,7 +18,9 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/authz-dev/authz/internal/testidp"
 )
@@ -436,4 +438,28 @@ func TestGracefulShutdownFinishesInFlightChecks(t *testing.T) {
 		t.Errorf("run: %v", err)
 	}
 	h.done <- nil // for the cleanup's stop
+}
+
+func TestErrorMode(t *testing.T) {
+	idp := newIdP(t)
+	cfg := strings.Replace(introspectConfig, "log: { level: debug }", `  envoy-decides:
+    error_mode: rpc_error
+log: { level: debug }`, 1)
+	h := startIntrospect(t, idp, cfg)
+	idp.SetDown(true)
+	tok := h.opaque("eve", time.Hour)
+	// respond (default): the error is a CheckResponse with its 503.
+	h.expect(h.check(withToken(tok)), "error", 503)
+	// rpc_error: the RPC itself fails UNAVAILABLE, for Envoy's failure policy.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := h.client.Check(ctx, newCheckRequest(withToken(tok), withPolicy("envoy-decides")))
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("rpc_error policy: err %v, want UNAVAILABLE", err)
+	}
+	// Denials are still answered, whatever the error mode.
+	idp.SetDown(false)
+	revoked := h.opaque("fay", time.Hour)
+	idp.Revoke(revoked)
+	h.expect(h.check(withToken(revoked), withPolicy("envoy-decides")), "invalid", 401)
 }

@@ -138,11 +138,12 @@ func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
 		return nil, err
 	}
 	opts := authz.Options{
-		Policies:      policies,
-		CacheMaxBytes: cfg.Cache.MaxBytes,
-		TTL:           cfg.Cache.TTL,
-		NegativeTTL:   *cfg.Cache.NegativeTTL,
-		Introspectors: validators,
+		Policies:         policies,
+		CacheMaxBytes:    cfg.Cache.MaxBytes,
+		NegativeMaxBytes: cfg.Cache.NegativeMaxBytes,
+		TTL:              cfg.Cache.TTL,
+		NegativeTTL:      *cfg.Cache.NegativeTTL,
+		Introspectors:    validators,
 	}
 	if len(c.issuers) > 0 {
 		opts.JWT = set
@@ -174,7 +175,7 @@ func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
 		c.Close()
 		return nil, err
 	}
-	m.WatchCache(c.auth.CacheStats)
+	m.WatchCache(c.auth.CacheStats, c.auth.NegativeCacheStats)
 	if c.shared != nil {
 		c.shared.Subscribe(c.auth.Forget)
 	}
@@ -211,6 +212,7 @@ func policiesFrom(cfg *config.Config) []*authz.Policy {
 			MaxHeaderBytes:   pc.MaxHeaderBytes,
 			PayloadHeader:    strings.ToLower(*pc.PayloadHeader),
 			DynamicMetadata:  *pc.DynamicMetadata,
+			FailRPC:          pc.ErrorMode == "rpc_error",
 		}
 		for _, ts := range pc.TokenSources {
 			p.TokenSources = append(p.TokenSources, authz.TokenSource{Header: strings.ToLower(ts.Header), Scheme: ts.Scheme, Cookie: ts.Cookie})
