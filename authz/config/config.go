@@ -128,10 +128,12 @@ type Introspection struct {
 	// MaxResponseBytes bounds the answer (default 1 MiB).
 	MaxResponseBytes int64 `yaml:"max_response_bytes"`
 	// MaxConns sizes the keep-alive pool to the IdP (default 64).
-	MaxConns int    `yaml:"max_conns"`
-	CAFile   string `yaml:"ca_file"`
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
+	MaxConns int `yaml:"max_conns"`
+	// MaxInFlight bounds concurrent requests to the IdP (default 64).
+	MaxInFlight int    `yaml:"max_in_flight"`
+	CAFile      string `yaml:"ca_file"`
+	CertFile    string `yaml:"cert_file"`
+	KeyFile     string `yaml:"key_file"`
 	// Issuer and Audiences, when set, are checked against the response.
 	Issuer    string   `yaml:"issuer"`
 	Audiences []string `yaml:"audiences"`

@@ -62,6 +62,9 @@ func (c *Config) setDefaults() {
 		if in.MaxConns == 0 {
 			in.MaxConns = 64
 		}
+		if in.MaxInFlight == 0 {
+			in.MaxInFlight = 64
+		}
 	}
 	c.setPolicyDefaults()
 	o := &c.Outcomes

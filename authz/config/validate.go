@@ -143,7 +143,7 @@ func (c *Config) validate() []fieldError {
 		default:
 			add(p+".auth_method", "%q: use client_secret_basic, client_secret_post or bearer", in.AuthMethod)
 		}
-		if in.Timeout < 0 || in.MaxResponseBytes < 0 || in.MaxConns < 0 {
+		if in.Timeout < 0 || in.MaxResponseBytes < 0 || in.MaxConns < 0 || in.MaxInFlight < 0 {
 			add(p, "timeout, max_response_bytes and max_conns must not be negative")
 		}
 		if (in.CertFile == "") != (in.KeyFile == "") {

@@ -41,6 +41,10 @@ type Options struct {
 	MaxResponseBytes int64
 	// MaxConns sizes the keep-alive pool (default 64).
 	MaxConns int
+	// MaxInFlight bounds concurrent introspections (default 64): a slow IdP
+	// must not collect an unbounded queue. A Check that cannot start one
+	// within Timeout is an error.
+	MaxInFlight int
 	// TLS for the IdP connection: custom roots, client certificate.
 	TLS *tls.Config
 	// Issuer and Audiences, when set, must match the response's iss and aud.
@@ -54,6 +58,7 @@ type Options struct {
 // Client introspects tokens at one endpoint.
 type Client struct {
 	opts     Options
+	slots    chan struct{}
 	http     *http.Client
 	requests atomic.Int64
 	now      func() time.Time
@@ -81,6 +86,9 @@ func New(opts Options) (*Client, error) {
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = 64
 	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = 64
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -96,7 +104,8 @@ func New(opts Options) (*Client, error) {
 		ForceAttemptHTTP2:     true,
 	}
 	return &Client{
-		opts: opts,
+		opts:  opts,
+		slots: make(chan struct{}, opts.MaxInFlight),
 		// Redirects are not followed: an introspection endpoint that
 		// redirects is misconfigured, and following it would send the
 		// token and credentials elsewhere.

@@ -49,6 +49,7 @@ const (
 	ResultStatus4xx   = "status_4xx"
 	ResultStatus5xx   = "status_5xx"
 	ResultBadResponse = "bad_response"
+	ResultSaturated   = "saturated"
 )
 
 // introspect asks the IdP and returns the answer's members for an active
@@ -56,6 +57,12 @@ const (
 func (c *Client) introspect(ctx context.Context, token string) (map[string]any, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
+	select {
+	case c.slots <- struct{}{}:
+		defer func() { <-c.slots }()
+	case <-ctx.Done():
+		return nil, ResultSaturated, c.unavailable("%d introspections already in flight", cap(c.slots))
+	}
 	resp, err := c.post(ctx, token)
 	if err != nil {
 		class := ResultConnection

@@ -78,6 +78,7 @@ func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
 			Timeout:          ic.Timeout,
 			MaxResponseBytes: ic.MaxResponseBytes,
 			MaxConns:         ic.MaxConns,
+			MaxInFlight:      ic.MaxInFlight,
 			TLS:              tlsCfg,
 			Issuer:           ic.Issuer,
 			Audiences:        ic.Audiences,

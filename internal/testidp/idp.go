@@ -45,6 +45,8 @@ type IdP struct {
 	revoked        map[string]bool
 	protocolErrors []string
 	introspections atomic.Int64
+	inFlight       atomic.Int64
+	maxInFlight    atomic.Int64
 }
 
 // New starts an IdP on a loopback port with an RSA key "rsa-1" (RS256) and
@@ -153,11 +155,15 @@ func (idp *IdP) KeySet() jose.JSONWebKeySet {
 	return set
 }
 
-func (idp *IdP) isDown(w http.ResponseWriter) bool {
+func (idp *IdP) isDown(w http.ResponseWriter, r *http.Request) bool {
 	idp.mu.Lock()
 	down, delay := idp.down, idp.delay
 	idp.mu.Unlock()
-	time.Sleep(delay)
+	select {
+	case <-time.After(delay):
+	case <-r.Context().Done(): // the caller gave up and closed the connection
+		return true
+	}
 	if down {
 		http.Error(w, "unavailable", http.StatusServiceUnavailable)
 	}
@@ -166,7 +172,7 @@ func (idp *IdP) isDown(w http.ResponseWriter) bool {
 
 func (idp *IdP) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	idp.jwksHits.Add(1)
-	if idp.isDown(w) {
+	if idp.isDown(w, r) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -175,7 +181,7 @@ func (idp *IdP) serveJWKS(w http.ResponseWriter, r *http.Request) {
 
 func (idp *IdP) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	idp.discovery.Add(1)
-	if idp.isDown(w) {
+	if idp.isDown(w, r) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

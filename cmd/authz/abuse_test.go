@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/authz-dev/authz/internal/testidp"
+)
+
+func TestAbusiveRequests(t *testing.T) {
+	h := start(t)
+	tok := h.mint("rsa-1", h.validClaims())
+	big := strings.Repeat("a", 64<<10)
+
+	t.Run("a 64 KiB header beside a valid token", func(t *testing.T) {
+		h.expect(h.check(withToken(tok), withHeader("x-big", big)), "allow", 200)
+	})
+	t.Run("a 64 KiB Authorization header", func(t *testing.T) {
+		h.expect(h.check(withToken(big)), "invalid", 401)
+	})
+	t.Run("10,000 headers", func(t *testing.T) {
+		many := func(r *authv3.CheckRequest) {
+			for i := range 10_000 {
+				r.Attributes.Request.Http.Headers[fmt.Sprintf("x-h-%d", i)] = "v"
+			}
+		}
+		h.expect(h.check(withToken(tok), many), "allow", 200)
+		kv := make([]string, 0, 20_002)
+		for i := range 10_000 {
+			kv = append(kv, fmt.Sprintf("x-h-%d", i), "v")
+		}
+		kv = append(kv, "authorization", "Bearer "+tok)
+		h.expect(h.check(withHeaderMap(kv...)), "allow", 200)
+	})
+	t.Run("a 1 MiB token", func(t *testing.T) {
+		h.expect(h.check(withToken(strings.Repeat("x", 1<<20))), "invalid", 401)
+	})
+	t.Run("a JWT with a 1 MiB payload", func(t *testing.T) {
+		c := h.validClaims()
+		c["pad"] = strings.Repeat("p", 1<<20)
+		h.expect(h.check(withToken(h.mint("ec-1", c))), "invalid", 401)
+	})
+}
+
+func TestChangingKidsKeepJWKSFetchesRateLimited(t *testing.T) {
+	idp := newIdP(t)
+	h := startWith(t, idp, strings.Replace(baseConfig, "min_refresh_interval: 10ms", "min_refresh_interval: 100ms", 1))
+	h.waitServing()
+	before := idp.JWKSFetches()
+	start := time.Now()
+	for i := 0; time.Since(start) < time.Second; i++ {
+		stranger, _ := testidp.NewKey(fmt.Sprintf("kid-%d", i), jose.ES256)
+		forged, _ := testidp.Sign(stranger, h.validClaims())
+		h.expect(h.check(withToken(forged)), "invalid", 401)
+	}
+	elapsed := time.Since(start)
+	allowed := int64(elapsed/(100*time.Millisecond)) + 1
+	if got := idp.JWKSFetches() - before; got > allowed {
+		t.Errorf("%d JWKS fetches in %v with min_refresh_interval 100ms, want at most %d", got, elapsed, allowed)
+	}
+}
+
+func TestSlowIdPCannotQueueUnboundedIntrospections(t *testing.T) {
+	idp := newIdP(t)
+	cfg := strings.Replace(introspectConfig, "    timeout: 500ms\n", "    timeout: 300ms\n    max_in_flight: 4\n", 1)
+	h := startIntrospect(t, idp, cfg)
+	idp.SetDelay(2 * time.Second)
+	const n = 50
+	tokens := make([]string, n)
+	for i := range tokens {
+		tokens[i] = h.opaque(fmt.Sprintf("slow-%d", i), time.Hour)
+	}
+	var wg sync.WaitGroup
+	outcomes := make(chan string, n)
+	for _, tok := range tokens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			resp, err := h.client.Check(ctx, newCheckRequest(withToken(tok)))
+			if err != nil {
+				outcomes <- err.Error()
+				return
+			}
+			outcomes <- read(resp).name
+		}()
+	}
+	wg.Wait()
+	close(outcomes)
+	for o := range outcomes {
+		if o != "error" {
+			t.Errorf("a Check against a saturated IdP got %q, want error", o)
+		}
+	}
+	if m := idp.MaxInFlight(); m > 4 {
+		t.Errorf("the IdP saw %d introspections at once, want at most max_in_flight 4", m)
+	}
+	if !strings.Contains(h.logs.String(), "introspections already in flight") {
+		t.Error("saturation is not named in the decision log")
+	}
+}
