@@ -45,8 +45,6 @@ type IdP struct {
 	revoked        map[string]bool
 	protocolErrors []string
 	introspections atomic.Int64
-	inFlight       atomic.Int64
-	maxInFlight    atomic.Int64
 }
 
 // New starts an IdP on a loopback port with an RSA key "rsa-1" (RS256) and
