@@ -5,7 +5,12 @@ BIN := bin/authz
 # missing ones when it runs as root (CI does), and says what to install otherwise.
 TEST_DEPS := nginx:nginx-light redis-server:redis-server
 
-.PHONY: all build run test test-deps bench bench-load vet clean
+# Fuzz targets as package:Target. CI runs each for 10s; `make fuzz` longer.
+FUZZ_TARGETS := ./authz:FuzzExtractToken ./authz:FuzzRenderHeaders ./authz/jwt:FuzzValidate \
+	./authz/introspect:FuzzDecodeAnswer ./authz/config:FuzzParse
+FUZZTIME ?= 2m
+
+.PHONY: all build run test test-deps bench bench-load fuzz vet clean
 
 all: build
 
@@ -43,6 +48,13 @@ bench: test-deps
 bench-load: build
 	$(GO) build -o bin/authz-load ./cmd/authz-load
 	./bin/authz-load -authz $(BIN) $(LOAD_ARGS)
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t#*:}; \
+	  echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+	  $(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
 
 clean:
 	rm -rf bin

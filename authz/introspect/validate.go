@@ -80,12 +80,19 @@ func (c *Client) introspect(ctx context.Context, token string) (map[string]any, 
 		}
 		return nil, class, c.unavailable("read response: %v", err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	return c.decodeAnswer(resp.StatusCode, body)
+}
+
+// decodeAnswer maps the IdP's answer to the token's claims (active), an
+// ErrInvalidToken (inactive), or ErrUnavailable (anything else: RFC 7662
+// §2.2 makes a 200 JSON object with a boolean "active" the only answer).
+func (c *Client) decodeAnswer(status int, body []byte) (map[string]any, string, error) {
+	if status != http.StatusOK {
 		class := ResultStatus5xx
-		if resp.StatusCode < 500 {
+		if status < 500 {
 			class = ResultStatus4xx
 		}
-		return nil, class, c.unavailable("status %d", resp.StatusCode)
+		return nil, class, c.unavailable("status %d", status)
 	}
 	if int64(len(body)) > c.opts.MaxResponseBytes {
 		return nil, ResultBadResponse, c.unavailable("response over %d bytes", c.opts.MaxResponseBytes)
