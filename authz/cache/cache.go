@@ -133,7 +133,8 @@ type Stats struct {
 	Hits      uint64
 	Misses    uint64
 	Evictions uint64
-	Cost      int64 // cost currently held
+	Dropped   uint64 // writes ristretto dropped (full buffers) or rejected (admission)
+	Cost      int64  // cost currently held
 }
 
 // Stats returns the cache's counters.
@@ -145,6 +146,7 @@ func (c *Cache[V]) Stats() Stats {
 		Hits:      m.Hits(),
 		Misses:    m.Misses(),
 		Evictions: m.KeysEvicted(),
+		Dropped:   m.SetsDropped() + m.SetsRejected(),
 		Cost:      c.store.MaxCost() - c.store.RemainingCost(),
 	}
 }

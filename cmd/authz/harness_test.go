@@ -74,7 +74,9 @@ func startWith(t testing.TB, idp *testidp.IdP, cfgText string) *harness {
 		t.Fatalf("config: %v", err)
 	}
 	logs := &syncBuffer{}
-	srv, err := newServer(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.Log.Level))
+	srv, err := newServer(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})))
 	if err != nil {
 		t.Fatalf("newServer: %v", err)
 	}
