@@ -39,7 +39,19 @@ type Options struct {
 	NegativeTTL      time.Duration // for invalid results; 0 disables
 	// Shared is an optional tier shared by replicas, asked on a local miss.
 	Shared SharedCache
+	// Answers is how the doors answer each outcome.
+	Answers *Answers
+	// Stamps fingerprint each validator's settings (by issuer or endpoint
+	// name, and "jwt" for the set of issuers). A cached result whose
+	// validator's stamp has changed is judged again.
+	Stamps map[string]string
+	// Reuse takes over the caches of the Authorizer a reload replaces, so
+	// results whose validators did not change survive the reload.
+	Reuse *Authorizer
 }
+
+// JWTRoute names, in Stamps, the route of every JWT-shaped token.
+const JWTRoute = "jwt"
 
 // Authorizer applies policies to requests.
 type Authorizer struct {
@@ -48,6 +60,8 @@ type Authorizer struct {
 	cache       *cache.Cache[*verdict]
 	neg         *cache.Cache[*verdict]
 	shared      SharedCache
+	answers     *Answers
+	stamps      map[string]string
 	scopes      []string // cache scopes: "" for JWTs, then each introspection endpoint
 	ttl, negTTL time.Duration
 	now         func() time.Time
@@ -57,22 +71,35 @@ type Authorizer struct {
 type verdict struct {
 	res     *Result // nil when invalid
 	invalid error
+	// route and stamp name the validator (or token route) that judged, and
+	// its settings then: a reload that changes them makes the verdict stale.
+	route, stamp string
 }
 
-// New returns an Authorizer; Close releases its cache.
+// New returns an Authorizer; Close releases its caches.
 func New(opts Options) (*Authorizer, error) {
-	c, err := cache.New[*verdict](cache.Options{MaxBytes: opts.CacheMaxBytes})
-	if err != nil {
-		return nil, err
-	}
 	negMax := opts.NegativeMaxBytes
 	if negMax <= 0 {
 		negMax = max(opts.CacheMaxBytes/8, 1<<20)
 	}
-	neg, err := cache.New[*verdict](cache.Options{MaxBytes: negMax})
-	if err != nil {
-		c.Close()
-		return nil, err
+	var c, neg *cache.Cache[*verdict]
+	if r := opts.Reuse; r != nil {
+		c, neg = r.cache, r.neg
+		c.SetMaxBytes(opts.CacheMaxBytes)
+		neg.SetMaxBytes(negMax)
+	} else {
+		var err error
+		if c, err = cache.New[*verdict](cache.Options{MaxBytes: opts.CacheMaxBytes}); err != nil {
+			return nil, err
+		}
+		if neg, err = cache.New[*verdict](cache.Options{MaxBytes: negMax}); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	answers := opts.Answers
+	if answers == nil {
+		answers = &Answers{Header: "x-authz-outcome", Realm: "authz", ByOutcome: [len(Outcomes)]Answer{{Status: 200}, {Status: 401}, {Status: 401}, {Status: 403}, {Status: 503}}}
 	}
 	a := &Authorizer{
 		policies: make(map[string]*compiledPolicy, len(opts.Policies)),
@@ -80,6 +107,8 @@ func New(opts Options) (*Authorizer, error) {
 		cache:    c,
 		neg:      neg,
 		shared:   opts.Shared,
+		answers:  answers,
+		stamps:   opts.Stamps,
 		scopes:   []string{""},
 		ttl:      opts.TTL,
 		negTTL:   opts.NegativeTTL,
@@ -99,6 +128,9 @@ func (a *Authorizer) Close() {
 	a.cache.Close()
 	a.neg.Close()
 }
+
+// Answers says how the doors answer each outcome.
+func (a *Authorizer) Answers() *Answers { return a.answers }
 
 // CacheStats reports the result cache's counters (valid tokens, and every
 // validation run).
@@ -137,16 +169,12 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 	d.TokenID = hex.EncodeToString(sum[:4])
 	key := cacheKey(sum, p.opaqueName)
 
-	v, hit := a.neg.Get(key)
-	if !hit {
-		v, hit, err = a.cache.Load(ctx, key, func(ctx context.Context) (cache.Loaded[*verdict], error) {
-			l, err := a.judge(ctx, token, p)
-			if err == nil && l.Value.invalid != nil {
-				a.neg.Store(key, l.Value, l.Cost, l.TTL)
-				l.TTL = 0 // never in the valid-token cache
-			}
-			return l, err
-		})
+	v, hit, err := a.lookup(ctx, key, token, p)
+	if err == nil && a.stamps[v.route] != v.stamp {
+		// Judged under settings a reload has since changed.
+		a.cache.Delete(key)
+		a.neg.Delete(key)
+		v, hit, err = a.lookup(ctx, key, token, p)
 	}
 	d.Cached = hit
 	if err != nil {
@@ -174,6 +202,25 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 	return d
 }
 
+// lookup finds the token's verdict in the caches, or judges it once for
+// every concurrent caller.
+func (a *Authorizer) lookup(ctx context.Context, key, token string, p *compiledPolicy) (*verdict, bool, error) {
+	if v, ok := a.neg.Get(key); ok {
+		return v, true, nil
+	}
+	return a.cache.Load(ctx, key, func(ctx context.Context) (cache.Loaded[*verdict], error) {
+		l, err := a.judge(ctx, token, p)
+		if err != nil {
+			return l, err
+		}
+		if l.Value.invalid != nil {
+			a.neg.Store(key, l.Value, l.Cost, l.TTL)
+			l.TTL = 0 // never in the valid-token cache
+		}
+		return l, nil
+	})
+}
+
 // cacheKey is the token's hash and the scope it is judged in: the same
 // opaque string may be a token at one IdP and junk at another.
 func cacheKey(sum [sha256.Size]byte, scope string) string {
@@ -186,10 +233,15 @@ func cacheKey(sum [sha256.Size]byte, scope string) string {
 func (a *Authorizer) judge(ctx context.Context, token string, p *compiledPolicy) (cache.Loaded[*verdict], error) {
 	if a.shared != nil {
 		if e, ok := a.shared.Get(ctx, token, p.opaqueName); ok {
-			return fromShared(e), nil
+			l := fromShared(e)
+			a.stamp(l.Value, token, p)
+			return l, nil
 		}
 	}
 	l, err := a.validate(ctx, token, p)
+	if err == nil {
+		a.stamp(l.Value, token, p)
+	}
 	if err == nil && a.shared != nil && l.TTL > 0 {
 		a.shared.Set(ctx, token, p.opaqueName, toShared(l.Value, a.now().Add(l.TTL)))
 	}
@@ -218,6 +270,19 @@ func (a *Authorizer) validate(ctx context.Context, token string, p *compiledPoli
 		ttl = min(ttl, res.Expiry.Sub(a.now()))
 	}
 	return cache.Loaded[*verdict]{Value: &verdict{res: res}, Cost: int64(res.Size), TTL: ttl}, nil
+}
+
+// stamp records which validator judged v, and its settings.
+func (a *Authorizer) stamp(v *verdict, token string, p *compiledPolicy) {
+	switch {
+	case v.res != nil:
+		v.route = v.res.Validator
+	case LooksLikeJWT(token):
+		v.route = JWTRoute
+	default:
+		v.route = p.opaqueName
+	}
+	v.stamp = a.stamps[v.route]
 }
 
 func (a *Authorizer) negative(err error) cache.Loaded[*verdict] {

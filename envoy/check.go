@@ -11,9 +11,11 @@ import (
 	"github.com/authz-dev/authz/authz"
 )
 
-// Authorizer is what the door needs from the core.
+// Authorizer is what the door needs from the core: decisions, and how to
+// answer them (both may change with a config reload).
 type Authorizer interface {
 	Authorize(ctx context.Context, req *authz.Request) authz.Decision
+	Answers() *authz.Answers
 }
 
 // Door names this door in metrics and logs.
@@ -22,14 +24,13 @@ const Door = "grpc"
 // Server implements envoy.service.auth.v3.Authorization.
 type Server struct {
 	authv3.UnimplementedAuthorizationServer
-	auth    Authorizer
-	answers *authz.Answers
-	obs     authz.Observer
+	auth Authorizer
+	obs  authz.Observer
 }
 
 // NewServer returns the gRPC door over auth.
-func NewServer(auth Authorizer, answers *authz.Answers, obs authz.Observer) *Server {
-	return &Server{auth: auth, answers: answers, obs: obs}
+func NewServer(auth Authorizer, obs authz.Observer) *Server {
+	return &Server{auth: auth, obs: obs}
 }
 
 // Check answers one ext_authz Check. Every decision, errors included, is
@@ -45,5 +46,5 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		// RPC lets failure_mode_allow and status_on_error apply.
 		return nil, status.Error(codes.Unavailable, "authz: "+d.Description)
 	}
-	return toResponse(&d, s.answers), nil
+	return toResponse(&d, s.auth.Answers()), nil
 }

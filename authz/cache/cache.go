@@ -110,6 +110,9 @@ func (c *Cache[V]) Load(ctx context.Context, key string, load func(context.Conte
 	}
 }
 
+// SetMaxBytes changes the bound (a reload); entries over it are evicted.
+func (c *Cache[V]) SetMaxBytes(n int64) { c.store.UpdateMaxCost(n) }
+
 // Get returns the value stored for key.
 func (c *Cache[V]) Get(key string) (V, bool) { return c.store.Get(key) }
 

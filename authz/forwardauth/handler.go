@@ -15,9 +15,11 @@ import (
 // Door names this door in metrics and logs.
 const Door = "http"
 
-// Authorizer is what the door needs from the core.
+// Authorizer is what the door needs from the core: decisions, and how to
+// answer them (both may change with a config reload).
 type Authorizer interface {
 	Authorize(ctx context.Context, req *authz.Request) authz.Decision
+	Answers() *authz.Answers
 }
 
 // Options configure the door.
@@ -27,7 +29,6 @@ type Options struct {
 	Path string
 	// AllowStatus answers an allow decision (200 or 204).
 	AllowStatus int
-	Answers     *authz.Answers
 	Observer    authz.Observer
 }
 
@@ -96,7 +97,7 @@ func (h *Handler) toRequest(r *http.Request) *authz.Request {
 }
 
 func (h *Handler) write(w http.ResponseWriter, d *authz.Decision) {
-	ans := h.opts.Answers
+	ans := h.auth.Answers()
 	hdr := w.Header()
 	hdr.Set(ans.Header, d.Outcome.String())
 	hdr.Set("Cache-Control", "no-store")

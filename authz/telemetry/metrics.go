@@ -5,6 +5,7 @@ package telemetry
 
 import (
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,7 +19,7 @@ import (
 // Metrics holds authz's collectors in a registry of its own.
 type Metrics struct {
 	registry      *prometheus.Registry
-	policies      map[string]bool
+	policies      atomic.Pointer[map[string]bool]
 	decisions     *prometheus.CounterVec
 	checkDuration *prometheus.HistogramVec
 	inFlight      *prometheus.GaugeVec
@@ -31,12 +32,26 @@ type Metrics struct {
 // NewMetrics registers the collectors; policies are the configured policy
 // names, the only values the policy label takes (others become "unknown").
 func NewMetrics(policies []string) *Metrics {
+	m := newMetrics()
+	m.SetPolicies(policies)
+	return m
+}
+
+// SetPolicies replaces the policy names the policy label may take (a reload).
+func (m *Metrics) SetPolicies(names []string) {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	m.policies.Store(&set)
+}
+
+func newMetrics() *Metrics {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	latency := []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 	m := &Metrics{
 		registry: r,
-		policies: map[string]bool{},
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authz_decisions_total", Help: "Decisions by outcome and policy.",
 		}, []string{"outcome", "policy"}),
@@ -59,9 +74,6 @@ func NewMetrics(policies []string) *Metrics {
 			Name: "authz_redis_faults_total", Help: "Shared-cache faults by operation; each was answered as a miss.",
 		}, []string{"op"}),
 	}
-	for _, p := range policies {
-		m.policies[p] = true
-	}
 	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes, m.redisFaults)
 	return m
 }
@@ -79,7 +91,7 @@ func (m *Metrics) checkStarted(door string) { m.inFlight.WithLabelValues(door).I
 func (m *Metrics) checkDone(d *authz.Decision, door string, latency time.Duration) {
 	m.inFlight.WithLabelValues(door).Dec()
 	policy := d.Policy
-	if !m.policies[policy] {
+	if !(*m.policies.Load())[policy] {
 		policy = "unknown"
 	}
 	m.decisions.WithLabelValues(d.Outcome.String(), policy).Inc()

@@ -136,7 +136,7 @@ func BenchmarkCheck(b *testing.B) {
 		l2.expect(l2.check(withToken(tok)), "allow", 200)
 		n := idp.Introspections()
 		runChecks(b, l2.srv.grpcLn.Addr().String(), func() *authv3.CheckRequest {
-			l2.srv.core.auth.Forget(sum)
+			l2.srv.current().auth.Forget(sum)
 			return req
 		}, "allow")
 		if got := idp.Introspections() - n; got != 0 {

@@ -130,9 +130,9 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 	t.Run("JWT results are shared", func(t *testing.T) {
 		tok := a.mint("ec-1", a.validClaims())
 		a.expect(a.check(withToken(tok)), "allow", 200)
-		before := b.srv.core.issuers[0].Verifications()
+		before := b.srv.current().issuers[0].Verifications()
 		b.expect(b.check(withToken(tok)), "allow", 200)
-		if got := b.srv.core.issuers[0].Verifications() - before; got != 0 {
+		if got := b.srv.current().issuers[0].Verifications() - before; got != 0 {
 			t.Errorf("B verified the signature %d times", got)
 		}
 	})
@@ -199,7 +199,7 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 		if got := idp.Introspections() - n; got != 1 {
 			t.Errorf("a tampered entry led to %d introspections, want 1 (revalidated)", got)
 		}
-		if c.srv.core.shared.Faults() == 0 {
+		if c.srv.current().shared.Faults() == 0 {
 			t.Error("the tampered value was not counted as a fault")
 		}
 	})
@@ -229,7 +229,7 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 		a.expect(a.check(withToken(tok)), "allow", 200)
 		b.expect(b.check(withToken(tok)), "allow", 200) // from the IdP, not an error
 		a.expect(a.check(withToken(revoked)), "invalid", 401)
-		if a.srv.core.shared.Faults() == 0 {
+		if a.srv.current().shared.Faults() == 0 {
 			t.Error("Redis faults were not counted")
 		}
 		if a.health().String() != "SERVING" {

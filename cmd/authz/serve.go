@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,17 +19,21 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/authz-dev/authz/authz/cache"
 	"github.com/authz-dev/authz/authz/config"
 	"github.com/authz-dev/authz/authz/forwardauth"
+	"github.com/authz-dev/authz/authz/telemetry"
 	"github.com/authz-dev/authz/envoy"
 )
 
 // server is a running authz: the core behind its gRPC and HTTP listeners.
 type server struct {
-	cfg    *config.Config
-	log    *slog.Logger
-	core   *core
-	grpc   *grpc.Server
+	cfg      *config.Config // as started: listeners do not change on reload
+	log      *slog.Logger
+	metrics  *telemetry.Metrics
+	live     live
+	reloadMu sync.Mutex
+	grpc     *grpc.Server
 	health *health.Server
 	http   *http.Server
 	admin  *http.Server
@@ -40,11 +45,17 @@ type server struct {
 // newServer builds the server and binds its listeners (so a test can ask
 // for port 0 and read the address back).
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
-	c, err := buildCore(cfg, log)
+	m := telemetry.NewMetrics(nil)
+	c, err := buildCore(cfg, log, m, nil)
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, log: log, core: c, health: health.NewServer()}
+	s := &server{cfg: cfg, log: log, metrics: m, health: health.NewServer()}
+	s.live.cur.Store(c)
+	m.WatchCache(
+		func() cache.Stats { return s.live.cur.Load().auth.CacheStats() },
+		func() cache.Stats { return s.live.cur.Load().auth.NegativeCacheStats() },
+	)
 	var opts []grpc.ServerOption
 	if cfg.GRPC.TLS.CertFile != "" {
 		tlsCfg, err := serverTLS(cfg.GRPC.TLS)
@@ -55,7 +66,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
 	}
 	s.grpc = grpc.NewServer(opts...)
-	authv3.RegisterAuthorizationServer(s.grpc, envoy.NewServer(c.auth, c.answers, c.observer))
+	authv3.RegisterAuthorizationServer(s.grpc, envoy.NewServer(&s.live, &s.live))
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if cfg.GRPC.Reflection {
 		reflection.Register(s.grpc)
@@ -63,10 +74,10 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s.setServing(false)
 
 	mux := http.NewServeMux()
-	door := forwardauth.New(c.auth, forwardauth.Options{Path: cfg.HTTP.CheckPath, AllowStatus: cfg.HTTP.AllowStatus, Answers: c.answers, Observer: c.observer})
+	door := forwardauth.New(&s.live, forwardauth.Options{Path: cfg.HTTP.CheckPath, AllowStatus: cfg.HTTP.AllowStatus, Observer: &s.live})
 	mux.Handle(cfg.HTTP.CheckPath, door)
 	mux.Handle(cfg.HTTP.CheckPath+"/", door)
-	mux.Handle("GET /metrics", c.metrics.Handler())
+	mux.Handle("GET /metrics", m.Handler())
 	if cfg.HTTP.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -94,7 +105,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP.Addr, err)
 	}
 	if cfg.Admin.Addr != "" {
-		s.admin = &http.Server{Handler: adminHandler(c.auth, log), ReadHeaderTimeout: 5 * time.Second}
+		s.admin = &http.Server{Handler: adminHandler(&s.live, log), ReadHeaderTimeout: 5 * time.Second}
 		if cfg.Admin.TLS.CertFile != "" {
 			if s.admin.TLSConfig, err = serverTLS(cfg.Admin.TLS); err != nil {
 				s.closeListeners()
@@ -132,7 +143,7 @@ func (s *server) setServing(ok bool) {
 // run serves until ctx ends, then drains: health turns NOT_SERVING, in-flight
 // Checks finish (up to shutdown_grace), and the listeners close.
 func (s *server) run(ctx context.Context) error {
-	defer s.core.Close()
+	defer func() { s.live.cur.Load().Close() }()
 	errc := make(chan error, 3)
 	go func() { errc <- s.grpc.Serve(s.grpcLn) }()
 	go func() {
@@ -158,11 +169,9 @@ func (s *server) run(ctx context.Context) error {
 	}
 	s.log.Info("serving", "grpc", s.grpcLn.Addr().String(), "http", s.httpLn.Addr().String())
 	go func() {
-		select {
-		case <-s.core.ready():
+		if s.live.cur.Load().waitReady(ctx) == nil {
 			s.setServing(true)
 			s.log.Info("ready: keys loaded for every issuer")
-		case <-ctx.Done():
 		}
 	}()
 

@@ -301,7 +301,7 @@ func TestJWKSNeverReachableIsErrorNotInvalid(t *testing.T) {
 	}
 	// Errors are never cached: the next Check asks again (and still fails).
 	h.expect(h.check(withToken(tok)), "error", 503)
-	if loads := h.srv.core.auth.CacheStats().Loads; loads != 2 {
+	if loads := h.srv.current().auth.CacheStats().Loads; loads != 2 {
 		t.Errorf("validations = %d, want 2 (errors are not cached)", loads)
 	}
 }
@@ -341,7 +341,7 @@ func TestConcurrentChecksOfOneNewTokenVerifyOnce(t *testing.T) {
 	h.idp.SetDelay(300 * time.Millisecond)
 	time.Sleep(20 * time.Millisecond) // past min_refresh_interval
 	tok := h.mint("rotated", h.validClaims())
-	before, fetchesBefore := h.srv.core.issuers[0].Verifications(), h.idp.JWKSFetches()
+	before, fetchesBefore := h.srv.current().issuers[0].Verifications(), h.idp.JWKSFetches()
 	const n = 1000
 	var wg sync.WaitGroup
 	startGate := make(chan struct{})
@@ -369,13 +369,13 @@ func TestConcurrentChecksOfOneNewTokenVerifyOnce(t *testing.T) {
 	for e := range errs {
 		t.Fatalf("a concurrent Check failed: %s", e)
 	}
-	if got := h.srv.core.issuers[0].Verifications() - before; got != 1 {
+	if got := h.srv.current().issuers[0].Verifications() - before; got != 1 {
 		t.Errorf("%d signature verifications for %d concurrent Checks of one token, want 1", got, n)
 	}
 	if got := h.idp.JWKSFetches() - fetchesBefore; got != 1 {
 		t.Errorf("%d JWKS fetches, want 1", got)
 	}
-	if st := h.srv.core.auth.CacheStats(); st.Collapsed < n/2 {
+	if st := h.srv.current().auth.CacheStats(); st.Collapsed < n/2 {
 		t.Errorf("only %d of %d Checks shared the in-flight validation", st.Collapsed, n)
 	}
 }
@@ -388,7 +388,7 @@ func TestCacheNeverServesAfterExp(t *testing.T) {
 	tok := h.mint("rsa-1", c)
 	h.expect(h.check(withToken(tok)), "allow", 200)
 	h.expect(h.check(withToken(tok)), "allow", 200) // from the cache
-	if st := h.srv.core.auth.CacheStats(); st.Loads != 1 {
+	if st := h.srv.current().auth.CacheStats(); st.Loads != 1 {
 		t.Fatalf("loads = %d, want 1 (second Check from the cache)", st.Loads)
 	}
 	time.Sleep(time.Until(exp) + 50*time.Millisecond)

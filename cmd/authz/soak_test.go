@@ -139,15 +139,15 @@ func TestSoak(t *testing.T) {
 	}
 	wg.Wait()
 
-	loadsBefore := h.srv.core.auth.CacheStats().Loads
+	loadsBefore := h.srv.current().auth.CacheStats().Loads
 	for _, tok := range validTokens[:100] {
 		h.expect(h.check(withToken(tok)), "allow", 200)
 	}
-	relearned := h.srv.core.auth.CacheStats().Loads - loadsBefore
+	relearned := h.srv.current().auth.CacheStats().Loads - loadsBefore
 
 	// Idle keep-alive connections to the IdP are a pool, not a leak: close
 	// them, then let the gRPC streams wind down.
-	for _, in := range h.srv.core.introspectors {
+	for _, in := range h.srv.current().introspectors {
 		in.Close()
 	}
 	var goroutinesAfter int
@@ -158,7 +158,7 @@ func TestSoak(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	st, neg := h.srv.core.auth.CacheStats(), h.srv.core.auth.NegativeCacheStats()
+	st, neg := h.srv.current().auth.CacheStats(), h.srv.current().auth.NegativeCacheStats()
 	rssAfter := rssMiB()
 	t.Logf("soak: %d Checks, %d RPC errors; RSS %.0f → %.0f MiB; goroutines %d → %d; cache cost %d KiB (max 32768), negative cost %d KiB (max 2048), %d negative evictions",
 		total.Load(), rpcErrors.Load(), rssBefore, rssAfter, goroutinesBefore, goroutinesAfter, st.Cost>>10, neg.Cost>>10, neg.Evictions)

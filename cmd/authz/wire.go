@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -20,53 +25,68 @@ import (
 	"github.com/authz-dev/authz/authz/telemetry"
 )
 
-// core is the authorizer and the parts it owns.
+// core is the authorizer and the parts it owns. A reload builds a new core
+// beside the running one, taking over what did not change.
 type core struct {
+	cfg           *config.Config
 	auth          *authz.Authorizer
-	answers       *authz.Answers
-	metrics       *telemetry.Metrics
 	observer      *telemetry.Observer
-	keys          []*jwt.Keys
+	keys          map[string]*jwt.Keys // by issuer name
 	issuers       []*jwt.Issuer
 	introspectors map[string]*introspect.Client
 	shared        *rediscache.Cache
 }
 
+// Close stops everything the core owns (at shutdown).
 func (c *core) Close() {
-	for _, k := range c.keys {
-		k.Close()
-	}
-	for _, in := range c.introspectors {
-		in.Close()
-	}
-	if c.shared != nil {
-		c.shared.Close()
-	}
+	c.retire(nil)
 	if c.auth != nil {
 		c.auth.Close()
 	}
 }
 
-// buildCore turns a validated config into a running authorizer: key sets
-// start fetching here.
-func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
+// retire stops the parts of c that next did not take over. The caches
+// always pass to the next core.
+func (c *core) retire(next *core) {
+	for name, k := range c.keys {
+		if next == nil || next.keys[name] != k {
+			k.Close()
+		}
+	}
+	for _, in := range c.introspectors {
+		in.Close()
+	}
+	if c.shared != nil && (next == nil || next.shared != c.shared) {
+		c.shared.Close()
+	}
+}
+
+// buildCore turns a validated config into a running authorizer; key sets
+// start fetching here. With prev (a reload), key sets whose source did not
+// change, the shared tier if its settings did not change, and the caches
+// are taken over from prev.
+func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev *core) (c *core, err error) {
 	policies := policiesFrom(cfg)
 	names := make([]string, len(policies))
 	for i, p := range policies {
 		names[i] = p.Name
 	}
-	m := telemetry.NewMetrics(names)
-	c := &core{
-		answers:       answersFrom(cfg),
-		metrics:       m,
+	m.SetPolicies(names)
+	c = &core{
+		cfg:           cfg,
 		observer:      telemetry.NewObserver(log, m, telemetry.LogOptions{Allow: cfg.Log.Allow, AllowSample: cfg.Log.AllowSample, Claims: cfg.Log.Claims}),
+		keys:          map[string]*jwt.Keys{},
 		introspectors: map[string]*introspect.Client{},
 	}
+	defer func() {
+		if err != nil {
+			c.retire(prev) // what was taken over stays with prev
+		}
+	}()
 	validators := map[string]authz.Validator{}
 	for _, ic := range cfg.Introspection {
 		tlsCfg, err := clientTLS(ic.CAFile, ic.CertFile, ic.KeyFile)
 		if err != nil {
-			c.Close()
 			return nil, fmt.Errorf("introspection %s: %w", ic.Name, err)
 		}
 		in, err := introspect.New(introspect.Options{
@@ -88,7 +108,6 @@ func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
 			},
 		})
 		if err != nil {
-			c.Close()
 			return nil, err
 		}
 		c.introspectors[ic.Name] = in
@@ -96,23 +115,25 @@ func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
 	}
 	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	for _, ic := range cfg.Issuers {
-		keys, err := jwt.NewKeys(jwt.KeysOptions{
-			URL:        ic.JWKSURL,
-			Discovery:  ic.Discovery,
-			Issuer:     ic.Issuer,
-			File:       ic.JWKSFile,
-			Refresh:    ic.RefreshInterval,
-			MinRefresh: ic.MinRefreshInterval,
-			Timeout:    ic.Timeout,
-			Client:     client,
-			Logger:     log.With("issuer", ic.Name),
-			OnRefresh:  func(err error) { m.ObserveJWKSRefresh(ic.Name, err) },
-		})
-		if err != nil {
-			c.Close()
-			return nil, fmt.Errorf("issuer %s: %w", ic.Name, err)
+		keys := prev.sameKeys(ic)
+		if keys == nil {
+			keys, err = jwt.NewKeys(jwt.KeysOptions{
+				URL:        ic.JWKSURL,
+				Discovery:  ic.Discovery,
+				Issuer:     ic.Issuer,
+				File:       ic.JWKSFile,
+				Refresh:    ic.RefreshInterval,
+				MinRefresh: ic.MinRefreshInterval,
+				Timeout:    ic.Timeout,
+				Client:     client,
+				Logger:     log.With("issuer", ic.Name),
+				OnRefresh:  func(err error) { m.ObserveJWKSRefresh(ic.Name, err) },
+			})
+			if err != nil {
+				return nil, fmt.Errorf("issuer %s: %w", ic.Name, err)
+			}
 		}
-		c.keys = append(c.keys, keys)
+		c.keys[ic.Name] = keys
 		algs := make([]jose.SignatureAlgorithm, len(ic.Algorithms))
 		for i, a := range ic.Algorithms {
 			algs[i] = jose.SignatureAlgorithm(a)
@@ -128,14 +149,12 @@ func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
 			Introspect:  validators[ic.Introspect], // nil when unset
 		})
 		if err != nil {
-			c.Close()
 			return nil, err
 		}
 		c.issuers = append(c.issuers, is)
 	}
 	set, err := jwt.NewSet(c.issuers...)
 	if err != nil {
-		c.Close()
 		return nil, err
 	}
 	opts := authz.Options{
@@ -145,54 +164,104 @@ func buildCore(cfg *config.Config, log *slog.Logger) (*core, error) {
 		TTL:              cfg.Cache.TTL,
 		NegativeTTL:      *cfg.Cache.NegativeTTL,
 		Introspectors:    validators,
+		Answers:          answersFrom(cfg),
+		Stamps:           stamps(cfg),
+	}
+	if prev != nil {
+		opts.Reuse = prev.auth
 	}
 	if len(c.issuers) > 0 {
 		opts.JWT = set
 	}
 	if rc := cfg.Cache.Redis; rc.Addr != "" {
-		var tlsCfg *tls.Config
-		if rc.TLS {
-			if tlsCfg, err = clientTLS(rc.CAFile, "", ""); err != nil {
-				c.Close()
-				return nil, fmt.Errorf("redis: %w", err)
-			}
-			if tlsCfg == nil {
-				tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
-			}
-		}
-		c.shared, err = rediscache.New(rediscache.Options{
-			Addr: rc.Addr, Username: rc.Username, Password: rc.Pass, DB: rc.DB, TLS: tlsCfg,
-			Prefix: rc.Prefix, Timeout: rc.Timeout, PoolSize: rc.PoolSize, Salt: rc.Salt,
-			Logger:  log.With("cache", "redis"),
-			OnFault: m.ObserveRedisFault,
-		})
-		if err != nil {
-			c.Close()
+		if prev != nil && prev.shared != nil && reflect.DeepEqual(prev.cfg.Cache.Redis, rc) {
+			c.shared = prev.shared
+		} else if c.shared, err = newShared(rc, log, m); err != nil {
 			return nil, err
 		}
 		opts.Shared = c.shared
 	}
 	if c.auth, err = authz.New(opts); err != nil {
-		c.Close()
 		return nil, err
 	}
-	m.WatchCache(c.auth.CacheStats, c.auth.NegativeCacheStats)
-	if c.shared != nil {
+	if c.shared != nil && (prev == nil || prev.shared != c.shared) {
 		c.shared.Subscribe(c.auth.Forget)
 	}
 	return c, nil
 }
 
-// ready is closed once every issuer's keys have loaded.
-func (c *core) ready() <-chan struct{} {
-	ch := make(chan struct{})
-	go func() {
-		for _, k := range c.keys {
-			<-k.Ready()
+// sameKeys returns prev's key set for an issuer whose key source is
+// unchanged, so a reload neither refetches it nor waits for it.
+func (prev *core) sameKeys(ic config.Issuer) *jwt.Keys {
+	if prev == nil {
+		return nil
+	}
+	for _, old := range prev.cfg.Issuers {
+		if old.Name == ic.Name && old.Issuer == ic.Issuer && old.JWKSURL == ic.JWKSURL && old.Discovery == ic.Discovery &&
+			old.JWKSFile == ic.JWKSFile && old.RefreshInterval == ic.RefreshInterval &&
+			old.MinRefreshInterval == ic.MinRefreshInterval && old.Timeout == ic.Timeout {
+			return prev.keys[ic.Name]
 		}
-		close(ch)
-	}()
-	return ch
+	}
+	return nil
+}
+
+// stamps fingerprints each validator's settings; the cache uses them to
+// tell results that survive a reload from those it must judge again.
+func stamps(cfg *config.Config) map[string]string {
+	endpoints := map[string]config.Introspection{}
+	for _, in := range cfg.Introspection {
+		endpoints[in.Name] = in
+	}
+	out := map[string]string{}
+	all := sha256.New()
+	for _, is := range cfg.Issuers {
+		fp := fingerprint(is, endpoints[is.Introspect])
+		out[is.Name] = fp
+		all.Write([]byte(fp))
+	}
+	out[authz.JWTRoute] = hex.EncodeToString(all.Sum(nil))
+	for _, in := range cfg.Introspection {
+		out[in.Name] = fingerprint(in)
+	}
+	return out
+}
+
+func fingerprint(parts ...any) string {
+	b, _ := json.Marshal(parts) // plain config structs: cannot fail
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func newShared(rc config.Redis, log *slog.Logger, m *telemetry.Metrics) (*rediscache.Cache, error) {
+	var tlsCfg *tls.Config
+	if rc.TLS {
+		var err error
+		if tlsCfg, err = clientTLS(rc.CAFile, "", ""); err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+		if tlsCfg == nil {
+			tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+	}
+	return rediscache.New(rediscache.Options{
+		Addr: rc.Addr, Username: rc.Username, Password: rc.Pass, DB: rc.DB, TLS: tlsCfg,
+		Prefix: rc.Prefix, Timeout: rc.Timeout, PoolSize: rc.PoolSize, Salt: rc.Salt,
+		Logger:  log.With("cache", "redis"),
+		OnFault: m.ObserveRedisFault,
+	})
+}
+
+// waitReady returns once every issuer's keys have loaded, or ctx's error.
+func (c *core) waitReady(ctx context.Context) error {
+	for name, k := range c.keys {
+		select {
+		case <-k.Ready():
+		case <-ctx.Done():
+			return fmt.Errorf("keys of issuer %s not loaded: %w", name, ctx.Err())
+		}
+	}
+	return nil
 }
 
 func policiesFrom(cfg *config.Config) []*authz.Policy {

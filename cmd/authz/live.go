@@ -1,0 +1,33 @@
+package main
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/authz-dev/authz/authz"
+)
+
+// live is the core currently serving. The doors hold live, not a core, so
+// a reload swaps the core between two Checks: a Check in flight finishes on
+// the core it started with.
+type live struct{ cur atomic.Pointer[core] }
+
+func (l *live) Authorize(ctx context.Context, req *authz.Request) authz.Decision {
+	return l.cur.Load().auth.Authorize(ctx, req)
+}
+
+func (l *live) Answers() *authz.Answers { return l.cur.Load().auth.Answers() }
+
+func (l *live) Purge(ctx context.Context, token string) error {
+	return l.cur.Load().auth.Purge(ctx, token)
+}
+
+func (l *live) CheckStarted(door string) { l.cur.Load().observer.CheckStarted(door) }
+
+func (l *live) CheckDone(ctx context.Context, d *authz.Decision, door, requestID string, latency time.Duration) {
+	l.cur.Load().observer.CheckDone(ctx, d, door, requestID, latency)
+}
+
+// current is the core serving now.
+func (s *server) current() *core { return s.live.cur.Load() }
