@@ -82,7 +82,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "authz demo: %v\n", err)
 		return 1
 	}
-	s, err := newServer(cfg, newLogger(cfg.Log))
+	s, err := newServer(cfg, newLogger(cfg.Log, stderr))
 	if err != nil {
 		fmt.Fprintf(stderr, "authz demo: %v\n", err)
 		return 1

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/authz-dev/authz/authz/config"
 )
@@ -17,7 +18,9 @@ import (
 const usage = `usage: authz <command> [flags]
 
 commands:
-  serve    -config FILE [-grpc-addr ADDR] [-http-addr ADDR]   serve Envoy ext_authz (gRPC) and health (HTTP)
+  serve    -config FILE [-grpc-addr ADDR] [-http-addr ADDR] [-watch]
+                                                              serve Envoy ext_authz (gRPC) and forward auth (HTTP);
+                                                              SIGHUP (or -watch) reloads the config file
   validate -config FILE                                       check a config file and exit
   check    -addr HOST:PORT [-token T] [-header K=V]... [-path P] [-policy NAME] [-json]
                                                               ask a running authz about one request
@@ -59,6 +62,7 @@ func cmdServe(args []string, stderr io.Writer) int {
 	path := fs.String("config", "", "config file (YAML)")
 	grpcAddr := fs.String("grpc-addr", "", "override grpc.addr")
 	httpAddr := fs.String("http-addr", "", "override http.addr")
+	watch := fs.Bool("watch", false, "reload the config file when it changes (besides SIGHUP)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -66,13 +70,18 @@ func cmdServe(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "authz serve: -config is required")
 		return 2
 	}
+	// Registered before anything else, so a SIGHUP during start-up is a
+	// reload, not the default "terminate".
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, err := config.Load(*path)
 	if err != nil {
 		fmt.Fprintf(stderr, "authz serve: %v\n", err)
 		return 1
 	}
 	overrideAddrs(cfg, *grpcAddr, *httpAddr)
-	log := newLogger(cfg.Log)
+	log := newLogger(cfg.Log, stderr)
 	s, err := newServer(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "authz serve: %v\n", err)
@@ -80,6 +89,31 @@ func cmdServe(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// A reload keeps the command line's listener overrides: only the file's
+	// other settings change.
+	reload := func() {
+		if next, err := config.Load(*path); err != nil {
+			log.Error("config reload rejected, keeping the running config", "err", err)
+		} else {
+			overrideAddrs(next, *grpcAddr, *httpAddr)
+			if err := s.reload(next); err != nil {
+				log.Error("config reload failed, keeping the running config", "err", err)
+			}
+		}
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload()
+			}
+		}
+	}()
+	if *watch {
+		go watchFile(ctx, *path, time.Second, reload)
+	}
 	if err := s.run(ctx); err != nil {
 		fmt.Fprintf(stderr, "authz serve: %v\n", err)
 		return 1

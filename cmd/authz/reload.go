@@ -12,22 +12,7 @@ import (
 
 // reloadReadyTimeout bounds how long a reload waits for the key sets of new
 // or changed issuers before giving up and keeping the running config.
-const reloadReadyTimeout = 10 * time.Second
-
-// reloadFile reads and validates the config file and swaps it in. A file
-// that does not validate is rejected and the running config keeps serving.
-func (s *server) reloadFile(path string) error {
-	cfg, err := config.Load(path)
-	if err != nil {
-		s.log.Error("config reload rejected, keeping the running config", "err", err)
-		return err
-	}
-	if err := s.reload(cfg); err != nil {
-		s.log.Error("config reload failed, keeping the running config", "err", err)
-		return err
-	}
-	return nil
-}
+var reloadReadyTimeout = 10 * time.Second
 
 // reload builds a core from cfg beside the running one, waits for its
 // keys, and swaps it in atomically. Listeners and their TLS settings stay
@@ -77,10 +62,10 @@ func needsRestart(running, next *config.Config) []string {
 	return out
 }
 
-// watchFile reloads path whenever its modification time changes, until
+// watchFile calls reload whenever path's modification time changes, until
 // ctx ends: for deployments that update a mounted ConfigMap without
 // sending SIGHUP.
-func (s *server) watchFile(ctx context.Context, path string, every time.Duration) {
+func watchFile(ctx context.Context, path string, every time.Duration, reload func()) {
 	last := modTime(path)
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -91,7 +76,7 @@ func (s *server) watchFile(ctx context.Context, path string, every time.Duration
 		case <-t.C:
 			if m := modTime(path); !m.Equal(last) {
 				last = m
-				s.reloadFile(path)
+				reload()
 			}
 		}
 	}

@@ -34,10 +34,10 @@ type server struct {
 	live     live
 	reloadMu sync.Mutex
 	grpc     *grpc.Server
-	health *health.Server
-	http   *http.Server
-	admin  *http.Server
-	ready  atomic.Bool
+	health   *health.Server
+	http     *http.Server
+	admin    *http.Server
+	ready    atomic.Bool
 
 	grpcLn, httpLn, adminLn net.Listener
 }

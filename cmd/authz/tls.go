@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/authz-dev/authz/authz/config"
 )
@@ -22,13 +24,16 @@ func certPool(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// serverTLS is TLS for a listener, mTLS when a client CA is given.
+// serverTLS is TLS for a listener, mTLS when a client CA is given. The
+// certificate is reread when its files change, so a rotated certificate is
+// served without a restart.
 func serverTLS(c config.TLS) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("load tls key pair: %w", err)
+	r := &certReloader{certFile: c.CertFile, keyFile: c.KeyFile}
+	if err := r.load(); err != nil {
+		return nil, err
 	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	cfg := &tls.Config{GetCertificate: r.get, MinVersion: tls.VersionTLS12}
+	var err error
 	if c.ClientCAFile != "" {
 		if cfg.ClientCAs, err = certPool(c.ClientCAFile); err != nil {
 			return nil, fmt.Errorf("client ca: %w", err)
@@ -60,4 +65,46 @@ func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return cfg, nil
+}
+
+// certReloader serves a certificate from files, rereading them when their
+// modification time changes (checked at most once a second).
+type certReloader struct {
+	certFile, keyFile string
+
+	mu      sync.Mutex
+	cert    *tls.Certificate
+	mod     time.Time
+	checked time.Time
+}
+
+func (r *certReloader) load() error {
+	mod := latest(modTime(r.certFile), modTime(r.keyFile))
+	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	if err != nil {
+		return fmt.Errorf("load tls key pair: %w", err)
+	}
+	r.cert, r.mod = &cert, mod
+	return nil
+}
+
+func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now := time.Now(); now.Sub(r.checked) >= time.Second {
+		r.checked = now
+		if latest(modTime(r.certFile), modTime(r.keyFile)).After(r.mod) {
+			// A half-written pair fails to load: keep serving the old
+			// one and try again on a later handshake.
+			_ = r.load()
+		}
+	}
+	return r.cert, nil
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/authz-dev/authz/authz/config"
+)
+
+func (h *harness) reload(cfgText string) error {
+	h.t.Helper()
+	cfg, err := config.Parse(fmt.Appendf(nil, cfgText, h.idp.Issuer(), h.idp.JWKSURL()))
+	if err != nil {
+		h.t.Fatalf("config: %v", err)
+	}
+	// Keep the listeners the harness started with (port 0 → real ports).
+	cfg.GRPC, cfg.HTTP, cfg.Admin = h.srv.cfg.GRPC, h.srv.cfg.HTTP, h.srv.cfg.Admin
+	return h.srv.reload(cfg)
+}
+
+func TestReloadSwapsConfigWithoutFailingAnInFlightCheck(t *testing.T) {
+	h := start(t)
+	tok := h.mint("rsa-1", h.validClaims())
+	expired := h.mint("rsa-1", h.idp.Claims("old", -time.Hour, "", "orders-api"))
+
+	var stop atomic.Bool
+	var checks, failures atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				resp, err := h.client.Check(ctx, newCheckRequest(withToken(tok)))
+				cancel()
+				checks.Add(1)
+				if err != nil || read(resp).name != "allow" {
+					failures.Add(1)
+				}
+			}
+		}()
+	}
+	variants := []struct {
+		cfg           string
+		header        string
+		invalidStatus int
+	}{
+		{strings.NewReplacer("sub: x-user-id", "sub: x-subject", "log: { level: debug }", "outcomes: { invalid: { status: 403 } }\nlog: { level: debug }").Replace(baseConfig), "x-subject", 403},
+		{baseConfig, "x-user-id", 401},
+	}
+	for i := range 6 {
+		v := variants[i%2]
+		if err := h.reload(v.cfg); err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+		o := h.expect(h.check(withToken(tok)), "allow", 200)
+		if o.headers[v.header] != "alice" {
+			t.Errorf("reload %d: %s = %q, want alice", i, v.header, o.headers[v.header])
+		}
+		h.expect(h.check(withToken(expired)), "invalid", v.invalidStatus)
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+	if failures.Load() > 0 || checks.Load() == 0 {
+		t.Errorf("%d of %d Checks failed across 6 reloads", failures.Load(), checks.Load())
+	}
+}
+
+func TestReloadKeepsTheCacheWhereItStillMeansTheSame(t *testing.T) {
+	idp := newIdP(t)
+	h := startIntrospect(t, idp, introspectConfig)
+	jwtTok := h.mint("rsa-1", h.validClaims())
+	opaque := h.opaque("olive", time.Hour)
+	h.expect(h.check(withToken(jwtTok)), "allow", 200)
+	h.expect(h.check(withToken(opaque)), "allow", 200)
+	loads := func() int64 { return h.srv.current().auth.CacheStats().Loads }
+	base := loads()
+
+	// Only an outcome status changes: every cached result still holds.
+	if err := h.reload(strings.Replace(introspectConfig, "log: { level: debug }", "outcomes: { error: { status: 502 } }\nlog: { level: debug }", 1)); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(h.check(withToken(jwtTok)), "allow", 200)
+	h.expect(h.check(withToken(opaque)), "allow", 200)
+	if got := loads() - base; got != 0 {
+		t.Errorf("%d revalidations after a reload that changed no validator", got)
+	}
+
+	// The introspection endpoint's settings change: opaque results are
+	// judged again, JWT results stay.
+	n := idp.Introspections()
+	if err := h.reload(strings.Replace(introspectConfig, "timeout: 500ms", "timeout: 400ms", 1)); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(h.check(withToken(jwtTok)), "allow", 200)
+	h.expect(h.check(withToken(opaque)), "allow", 200)
+	if got := loads() - base; got != 1 {
+		t.Errorf("%d revalidations, want 1 (the opaque token only)", got)
+	}
+	if idp.Introspections() != n+1 {
+		t.Errorf("the opaque token was not introspected again")
+	}
+
+	// The issuer's audiences change to exclude the token: its cached allow
+	// must not outlive the settings it was judged under.
+	if err := h.reload(strings.Replace(introspectConfig, "audiences: [orders-api]", "audiences: [billing-api]", 1)); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(h.check(withToken(jwtTok)), "invalid", 401)
+}
+
+func TestReloadWaitsForNewKeysAndRejectsWhatCannotLoad(t *testing.T) {
+	h := start(t)
+	tok := h.mint("rsa-1", h.validClaims())
+	dead := newIdP(t)
+	deadURL := dead.JWKSURL()
+	dead.Close()
+	old := reloadReadyTimeout
+	t.Cleanup(func() { reloadReadyTimeout = old })
+	reloadReadyTimeout = 300 * time.Millisecond
+	err := h.reload(strings.Replace(baseConfig, "jwks_url: %[2]s", "jwks_url: "+deadURL, 1))
+	if err == nil {
+		t.Fatal("a config whose keys cannot load was swapped in")
+	}
+	h.expect(h.check(withToken(tok)), "allow", 200) // the old config serves on
+}
+
+// TestServeReloadsOnSIGHUP runs `authz serve` as a user does and signals it.
+func TestServeReloadsOnSIGHUP(t *testing.T) {
+	idp := newIdP(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "authz.yaml")
+	grpcAddr, httpAddr := freePort(t), freePort(t)
+	write := func(cfg string) {
+		text := fmt.Sprintf(cfg, idp.Issuer(), idp.JWKSURL())
+		text = strings.Replace(text, `grpc: { addr: "127.0.0.1:0" }`, `grpc: { addr: "`+grpcAddr+`" }`, 1)
+		text = strings.Replace(text, `http: { addr: "127.0.0.1:0" }`, `http: { addr: "`+httpAddr+`" }`, 1)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(baseConfig)
+	logs := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run([]string{"serve", "-config", path}, io.Discard, logs) }()
+	t.Cleanup(func() {
+		syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("serve exited %d:\n%s", code, logs)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("serve did not stop on SIGTERM")
+		}
+	})
+	expired := idp.Claims("old", -time.Hour, "", "orders-api")
+	tok, _ := idp.Mint("rsa-1", expired)
+	status := func() int {
+		var buf syncBuffer
+		run([]string{"check", "-addr", grpcAddr, "-json", "-token", tok}, &buf, io.Discard)
+		var res checkResult
+		json.Unmarshal([]byte(buf.String()), &res)
+		return res.Status
+	}
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10s; logs:\n%s", what, logs)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	eventually("serving", func() bool { return strings.Contains(logs.String(), "ready: keys loaded") })
+	if s := status(); s != 401 {
+		t.Fatalf("invalid status %d, want 401", s)
+	}
+
+	write(strings.Replace(baseConfig, "log: { level: debug }", "outcomes: { invalid: { status: 403 } }\nlog: { level: debug }", 1))
+	syscall.Kill(syscall.Getpid(), syscall.SIGHUP)
+	eventually("SIGHUP applies the new status", func() bool { return status() == 403 })
+
+	os.WriteFile(path, []byte("grpc: { addr: \""+grpcAddr+"\" }\nissuers: [{ name: x, nope: 1 }]\n"), 0o600)
+	syscall.Kill(syscall.Getpid(), syscall.SIGHUP)
+	eventually("a bad file is rejected with its error", func() bool {
+		return strings.Contains(logs.String(), "config reload rejected") && strings.Contains(logs.String(), `unknown key \"nope\"`)
+	})
+	if s := status(); s != 403 {
+		t.Errorf("after a rejected reload the status is %d, want the running 403", s)
+	}
+
+	write(strings.Replace(strings.Replace(baseConfig, "log: { level: debug }", "outcomes: { invalid: { status: 403 } }\nlog: { level: debug }", 1), `http: { addr: "127.0.0.1:0" }`, `http: { addr: "127.0.0.1:1" }`, 1))
+	syscall.Kill(syscall.Getpid(), syscall.SIGHUP)
+	eventually("a listener change is reported as needing a restart", func() bool {
+		return strings.Contains(logs.String(), "needs a restart") && strings.Contains(logs.String(), `"field":"http"`)
+	})
+}
+
+func TestTLSCertificateRotation(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t)
+	certFile, keyFile := filepath.Join(dir, "srv.pem"), filepath.Join(dir, "srv.key")
+	issue := func(cn string) {
+		c, k := ca.issue(t, cn, x509.ExtKeyUsageServerAuth)
+		os.WriteFile(certFile, c, 0o600)
+		os.WriteFile(keyFile, k, 0o600)
+	}
+	issue("authz-one")
+	cfg := strings.Replace(baseConfig, `grpc: { addr: "127.0.0.1:0" }`, `grpc: { addr: "127.0.0.1:0", tls: { cert_file: "`+certFile+`", key_file: "`+keyFile+`" } }`, 1)
+	h := startWith(t, newIdP(t), cfg)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.pem)
+	served := func() string {
+		var cn string
+		tlsCfg := &tls.Config{RootCAs: pool, VerifyConnection: func(cs tls.ConnectionState) error {
+			cn = cs.PeerCertificates[0].Subject.CommonName
+			return nil
+		}}
+		conn, err := grpc.NewClient(h.srv.grpcLn.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if _, err := authv3.NewAuthorizationClient(conn).Check(ctx, newCheckRequest()); err != nil {
+			t.Fatal(err)
+		}
+		return cn
+	}
+	if cn := served(); cn != "authz-one" {
+		t.Fatalf("served %q", cn)
+	}
+	time.Sleep(1100 * time.Millisecond) // a newer modification time, past the once-a-second check
+	issue("authz-two")
+	if cn := served(); cn != "authz-two" {
+		t.Errorf("after rotating the files the server still presents %q", cn)
+	}
+}
