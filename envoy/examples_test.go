@@ -7,8 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/authz-dev/authz/authz/config"
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -165,5 +170,93 @@ func reencode(t *testing.T, in, out any) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(out); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The Kubernetes manifests must agree with the config they ship and keep
+// the hardening they promise.
+func TestKubernetesManifests(t *testing.T) {
+	docs := yamlDocs(t, "kubernetes.yaml")
+	byKind := map[string]map[string]any{}
+	for _, d := range docs {
+		m := d.(map[string]any)
+		byKind[m["kind"].(string)] = m
+	}
+	for _, k := range []string{"ConfigMap", "Deployment", "Service", "PodDisruptionBudget"} {
+		if byKind[k] == nil {
+			t.Fatalf("no %s", k)
+		}
+	}
+	t.Setenv("INTROSPECT_CLIENT_SECRET", "from-the-secret")
+	cfgText := byKind["ConfigMap"]["data"].(map[string]any)["authz.yaml"].(string)
+	cfg, err := config.Parse([]byte(cfgText))
+	if err != nil {
+		t.Fatalf("the ConfigMap's authz.yaml: %v", err)
+	}
+
+	var dep struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					SecurityContext struct {
+						RunAsNonRoot bool `json:"runAsNonRoot"`
+					} `json:"securityContext"`
+					TerminationGracePeriodSeconds int `json:"terminationGracePeriodSeconds"`
+					Containers                    []struct {
+						Args  []string
+						Ports []struct {
+							Name          string
+							ContainerPort int `json:"containerPort"`
+						}
+						ReadinessProbe struct {
+							GRPC struct {
+								Port    int
+								Service string
+							} `json:"grpc"`
+						} `json:"readinessProbe"`
+						LivenessProbe struct {
+							HTTPGet struct{ Path, Port string } `json:"httpGet"`
+						} `json:"livenessProbe"`
+						Resources struct {
+							Limits struct{ Memory string }
+						}
+						SecurityContext struct {
+							AllowPrivilegeEscalation *bool `json:"allowPrivilegeEscalation"`
+							ReadOnlyRootFilesystem   bool  `json:"readOnlyRootFilesystem"`
+						} `json:"securityContext"`
+					}
+				}
+			}
+		}
+	}
+	reencode(t, byKind["Deployment"], &dep)
+	pod := dep.Spec.Template.Spec
+	c := pod.Containers[0]
+	ports := map[string]int{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	if fmt.Sprintf(":%d", ports["grpc"]) != cfg.GRPC.Addr || fmt.Sprintf(":%d", ports["http"]) != cfg.HTTP.Addr {
+		t.Errorf("container ports %v do not match grpc.addr %s / http.addr %s", ports, cfg.GRPC.Addr, cfg.HTTP.Addr)
+	}
+	if c.ReadinessProbe.GRPC.Port != ports["grpc"] || c.ReadinessProbe.GRPC.Service != "envoy.service.auth.v3.Authorization" {
+		t.Errorf("readiness must be gRPC health of the Authorization service: %+v", c.ReadinessProbe)
+	}
+	if c.LivenessProbe.HTTPGet.Path != "/healthz" || c.LivenessProbe.HTTPGet.Port != "http" {
+		t.Errorf("liveness must be /healthz on the http port: %+v", c.LivenessProbe)
+	}
+	if !pod.SecurityContext.RunAsNonRoot || !c.SecurityContext.ReadOnlyRootFilesystem || c.SecurityContext.AllowPrivilegeEscalation == nil || *c.SecurityContext.AllowPrivilegeEscalation {
+		t.Error("the pod must run as non-root, read-only, without privilege escalation")
+	}
+	if grace := time.Duration(pod.TerminationGracePeriodSeconds) * time.Second; grace <= cfg.GRPC.ShutdownGrace {
+		t.Errorf("terminationGracePeriodSeconds %v must exceed grpc.shutdown_grace %v", grace, cfg.GRPC.ShutdownGrace)
+	}
+	limit, ok := strings.CutSuffix(c.Resources.Limits.Memory, "Mi")
+	mi, _ := strconv.Atoi(limit)
+	if !ok || int64(mi)<<20 < cfg.Cache.MaxBytes+cfg.Cache.MaxBytes/8+64<<20 {
+		t.Errorf("memory limit %s leaves no room above cache.max_bytes %d (+ negative cache + 64 MiB)", c.Resources.Limits.Memory, cfg.Cache.MaxBytes)
+	}
+	if !slices.Contains(c.Args, "-watch") {
+		t.Error("a mounted ConfigMap changes in place: serve needs -watch")
 	}
 }

@@ -1,0 +1,15 @@
+# authz as a static binary on a distroless base, running as a non-root user.
+# docker build -t authz . && docker run -v $PWD/authz.yaml:/etc/authz/authz.yaml authz
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/authz ./cmd/authz
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/authz /usr/local/bin/authz
+USER nonroot:nonroot
+EXPOSE 9191 8181
+ENTRYPOINT ["/usr/local/bin/authz"]
+CMD ["serve", "-config", "/etc/authz/authz.yaml", "-watch"]
