@@ -2,6 +2,7 @@ package authz
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -93,15 +94,16 @@ func hasScopes(claims map[string]any, required []string) bool {
 		have = appendStrings(have, s)
 	}
 	for _, r := range required {
-		if !containsString(have, r) {
+		if !slices.Contains(have, r) {
 			return false
 		}
 	}
 	return true
 }
 
-// hasAnyAudience reports whether "aud" (string or array) names one of want.
-func hasAnyAudience(claims map[string]any, want []string) bool {
+// HasAnyAudience reports whether the "aud" claim (a string or an array,
+// RFC 7519 §4.1.3) names one of want; an empty want is always met.
+func HasAnyAudience(claims map[string]any, want []string) bool {
 	if len(want) == 0 {
 		return true
 	}
@@ -113,7 +115,7 @@ func hasAnyAudience(claims map[string]any, want []string) bool {
 		have = appendStrings(nil, a)
 	}
 	for _, w := range want {
-		if containsString(have, w) {
+		if slices.Contains(have, w) {
 			return true
 		}
 	}
@@ -127,13 +129,4 @@ func appendStrings(dst []string, vs []any) []string {
 		}
 	}
 	return dst
-}
-
-func containsString(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }

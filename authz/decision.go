@@ -22,8 +22,8 @@ type Decision struct {
 	Cached bool
 
 	// Headers are set on the upstream request (overwriting), RemoveHeaders
-	// removed from it. Both are filled for every decision that reached a
-	// policy, so a client can never pass its own claim headers upstream.
+	// removed from it. On an allow every mapped header is in one or the
+	// other, so a client can never pass its own claim headers upstream.
 	Headers       []HeaderValue
 	RemoveHeaders []string
 	// Claims are exported as dynamic metadata when the policy asks for it.

@@ -51,7 +51,7 @@ func (p *compiledPolicy) check(res *Result) (reason string, ok bool) {
 	if !hasScopes(res.Claims, p.RequireScopes) {
 		return "insufficient scope", false
 	}
-	if !hasAnyAudience(res.Claims, p.RequireAudiences) {
+	if !HasAnyAudience(res.Claims, p.RequireAudiences) {
 		return "audience not accepted by policy", false
 	}
 	return "", true

@@ -3,6 +3,7 @@
 package envoy
 
 import (
+	"slices"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -48,18 +49,9 @@ func (h checkHeader) Values(name string) []string {
 		if raw := hv.GetRawValue(); len(raw) > 0 {
 			v = string(raw)
 		}
-		if !contains(out, v) {
+		if !slices.Contains(out, v) {
 			out = append(out, v)
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }

@@ -34,7 +34,7 @@ func (c *Client) Validate(ctx context.Context, token string) (*authz.Result, err
 	if c.opts.Issuer != "" && claims["iss"] != c.opts.Issuer {
 		return nil, fmt.Errorf("%w: introspection iss does not match %s", authz.ErrInvalidToken, c.opts.Name)
 	}
-	if len(c.opts.Audiences) > 0 && !anyAudience(claims["aud"], c.opts.Audiences) {
+	if !authz.HasAnyAudience(claims, c.opts.Audiences) {
 		return nil, fmt.Errorf("%w: introspection aud not accepted by %s", authz.ErrInvalidToken, c.opts.Name)
 	}
 	return res, nil
@@ -113,22 +113,4 @@ func (c *Client) decodeAnswer(status int, body []byte) (map[string]any, string, 
 
 func (c *Client) unavailable(format string, args ...any) error {
 	return fmt.Errorf("%w: introspect %s: %s", authz.ErrUnavailable, c.opts.Name, fmt.Sprintf(format, args...))
-}
-
-func anyAudience(aud any, want []string) bool {
-	switch a := aud.(type) {
-	case string:
-		for _, w := range want {
-			if a == w {
-				return true
-			}
-		}
-	case []any:
-		for _, e := range a {
-			if s, ok := e.(string); ok && anyAudience(s, want) {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -15,7 +15,7 @@ func checkClaims(claims map[string]any, issuer string, audiences []string, now t
 	if iss, _ := claims["iss"].(string); iss != issuer {
 		return time.Time{}, invalid("iss does not match")
 	}
-	if len(audiences) > 0 && !audienceMatches(claims["aud"], audiences) {
+	if !authz.HasAnyAudience(claims, audiences) {
 		return time.Time{}, invalid("aud does not name an accepted audience")
 	}
 	exp, ok, err := numericDate(claims, "exp")
@@ -52,22 +52,4 @@ func numericDate(claims map[string]any, name string) (time.Time, bool, error) {
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)), true, nil
-}
-
-func audienceMatches(aud any, want []string) bool {
-	switch a := aud.(type) {
-	case string:
-		for _, w := range want {
-			if a == w {
-				return true
-			}
-		}
-	case []any:
-		for _, e := range a {
-			if s, ok := e.(string); ok && audienceMatches(s, want) {
-				return true
-			}
-		}
-	}
-	return false
 }

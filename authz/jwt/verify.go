@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -62,7 +63,7 @@ func NewIssuer(opts IssuerOptions) (*Issuer, error) {
 		return nil, fmt.Errorf("issuer %s: no algorithms", opts.Name)
 	}
 	for _, a := range opts.Algorithms {
-		if !allowed(Algorithms, a) {
+		if !slices.Contains(Algorithms, a) {
 			return nil, fmt.Errorf("issuer %s: algorithm %q not allowed", opts.Name, a)
 		}
 	}
@@ -82,7 +83,7 @@ func (i *Issuer) validate(ctx context.Context, raw string, jws *jose.JSONWebSign
 	h := jws.Signatures[0].Header
 	alg := jose.SignatureAlgorithm(h.Algorithm)
 	// The verifier picks the algorithm; the token only names it (RFC 8725 §3.1).
-	if !allowed(i.opts.Algorithms, alg) {
+	if !slices.Contains(i.opts.Algorithms, alg) {
 		return nil, invalid(fmt.Sprintf("algorithm %q not allowed for issuer %s", h.Algorithm, i.opts.Name))
 	}
 	if want := i.opts.RequireType; want != "" {
@@ -152,7 +153,7 @@ func NewSet(issuers ...*Issuer) (*Set, error) {
 		}
 		s.byIssuer[i.opts.Issuer] = i
 		for _, a := range i.opts.Algorithms {
-			if !allowed(s.algorithms, a) {
+			if !slices.Contains(s.algorithms, a) {
 				s.algorithms = append(s.algorithms, a)
 			}
 		}
@@ -187,15 +188,6 @@ func (s *Set) Validate(ctx context.Context, token string) (*authz.Result, error)
 }
 
 func invalid(reason string) error { return fmt.Errorf("%w: %s", authz.ErrInvalidToken, reason) }
-
-func allowed(list []jose.SignatureAlgorithm, a jose.SignatureAlgorithm) bool {
-	for _, l := range list {
-		if l == a {
-			return true
-		}
-	}
-	return false
-}
 
 func trimJose(err error) string {
 	return truncate(strings.TrimPrefix(err.Error(), "go-jose/go-jose: "), 200)
