@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
 	"github.com/authz-dev/authz/internal/testidp"
 )
@@ -161,6 +164,30 @@ func TestPprofIsOffByDefault(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != c.want {
 			t.Errorf("/debug/pprof/: %d, want %d", resp.StatusCode, c.want)
+		}
+	}
+}
+
+func TestReflectionIsOptIn(t *testing.T) {
+	for _, c := range []struct {
+		cfg  string
+		want bool
+	}{
+		{baseConfig, false},
+		{strings.Replace(baseConfig, `grpc: { addr: "127.0.0.1:0" }`, `grpc: { addr: "127.0.0.1:0", reflection: true }`, 1), true},
+	} {
+		h := startWith(t, newIdP(t), c.cfg)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		stream, err := reflectionpb.NewServerReflectionClient(h.conn).ServerReflectionInfo(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}})
+		resp, err := stream.Recv()
+		cancel()
+		got := err == nil && strings.Contains(resp.String(), "envoy.service.auth.v3.Authorization")
+		if got != c.want {
+			t.Errorf("reflection answered %v (err %v), want %v", got, err, c.want)
 		}
 	}
 }
