@@ -136,8 +136,7 @@ type Stats struct {
 	Hits      uint64
 	Misses    uint64
 	Evictions uint64
-	Dropped   uint64 // writes ristretto dropped (full buffers) or rejected (admission)
-	Cost      int64  // cost currently held
+	Cost      int64 // cost currently held
 }
 
 // Stats returns the cache's counters.
@@ -149,7 +148,6 @@ func (c *Cache[V]) Stats() Stats {
 		Hits:      m.Hits(),
 		Misses:    m.Misses(),
 		Evictions: m.KeysEvicted(),
-		Dropped:   m.SetsDropped() + m.SetsRejected(),
 		Cost:      c.store.MaxCost() - c.store.RemainingCost(),
 	}
 }

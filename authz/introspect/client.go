@@ -114,9 +114,6 @@ func New(opts Options) (*Client, error) {
 	}, nil
 }
 
-// Name returns the endpoint's configured name.
-func (c *Client) Name() string { return c.opts.Name }
-
 // Requests counts introspection requests sent, retries included.
 func (c *Client) Requests() int64 { return c.requests.Load() }
 

@@ -47,10 +47,9 @@ type KeysOptions struct {
 
 // Keys holds one issuer's current key set and keeps it fresh.
 type Keys struct {
-	opts    KeysOptions
-	set     atomic.Pointer[jose.JSONWebKeySet]
-	remote  bool
-	fetches atomic.Int64
+	opts   KeysOptions
+	set    atomic.Pointer[jose.JSONWebKeySet]
+	remote bool
 
 	mu          sync.Mutex
 	lastAttempt time.Time
@@ -102,9 +101,6 @@ func NewKeys(opts KeysOptions) (*Keys, error) {
 
 // Ready is closed once a key set has loaded (from the URL or the fallback file).
 func (k *Keys) Ready() <-chan struct{} { return k.ready }
-
-// Fetches counts remote fetch attempts.
-func (k *Keys) Fetches() int64 { return k.fetches.Load() }
 
 // Close stops the background refresh.
 func (k *Keys) Close() {
@@ -192,7 +188,6 @@ func (k *Keys) lastError() error {
 }
 
 func (k *Keys) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
-	k.fetches.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, k.opts.Timeout)
 	defer cancel()
 	k.mu.Lock()

@@ -70,9 +70,6 @@ func NewIssuer(opts IssuerOptions) (*Issuer, error) {
 	return &Issuer{opts: opts, now: time.Now}, nil
 }
 
-// Name returns the issuer's configured name.
-func (i *Issuer) Name() string { return i.opts.Name }
-
 // Verifications counts signature verifications attempted.
 func (i *Issuer) Verifications() int64 { return i.verifications.Load() }
 

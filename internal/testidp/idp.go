@@ -32,12 +32,11 @@ type Key struct {
 type IdP struct {
 	Server *httptest.Server
 
-	mu        sync.Mutex
-	keys      []Key // published and usable for signing
-	down      bool
-	delay     time.Duration
-	jwksHits  atomic.Int64
-	discovery atomic.Int64
+	mu       sync.Mutex
+	keys     []Key // published and usable for signing
+	down     bool
+	delay    time.Duration
+	jwksHits atomic.Int64
 
 	client         ClientAuth
 	answer         *Answer
@@ -178,7 +177,6 @@ func (idp *IdP) serveJWKS(w http.ResponseWriter, r *http.Request) {
 }
 
 func (idp *IdP) serveDiscovery(w http.ResponseWriter, r *http.Request) {
-	idp.discovery.Add(1)
 	if idp.isDown(w, r) {
 		return
 	}
