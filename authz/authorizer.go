@@ -148,12 +148,15 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 	d := Decision{Policy: name}
 	p, ok := a.policies[name]
 	if !ok {
+		// The name may have come from a request: bounded and cleaned
+		// before it reaches a log line or an answer.
+		d.Policy = loggablePolicyName(name)
 		if def, ok := a.policies[DefaultPolicy]; ok {
 			d.FailRPC = def.FailRPC
 		}
 		// A route naming a policy we do not have is a configuration error
 		// between proxy and authorizer, not the client's fault.
-		return d.fail(Error, fmt.Sprintf("unknown policy %q", name), "authorization is misconfigured")
+		return d.fail(Error, fmt.Sprintf("unknown policy %q", d.Policy), "authorization is misconfigured")
 	}
 
 	d.FailRPC = p.FailRPC
@@ -192,10 +195,12 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 	}
 	if reason, ok := p.check(res); !ok {
 		d.RequiredScopes = p.RequireScopes
-		return d.fail(Forbidden, reason, reason)
+		// The reason may name internal issuers: the log has it, the client
+		// gets only the class (and the scope challenge).
+		return d.fail(Forbidden, reason, "the access token does not grant access to this resource")
 	}
 	d.Outcome = Allow
-	p.headers.render(res.Claims, &d)
+	p.headers.render(res.Claims, req.Header, &d)
 	if p.DynamicMetadata {
 		d.Claims = res.Claims
 	}
@@ -235,7 +240,11 @@ func (a *Authorizer) judge(ctx context.Context, token string, p *compiledPolicy)
 		if e, ok := a.shared.Get(ctx, token, p.opaqueName); ok {
 			l := fromShared(e)
 			a.stamp(l.Value, token, p)
-			return l, nil
+			if e.Stamp == l.Value.stamp {
+				return l, nil
+			}
+			// Judged under other settings (before a reload, or by a
+			// replica on another config): judge again and overwrite.
 		}
 	}
 	l, err := a.validate(ctx, token, p)
@@ -303,9 +312,9 @@ func fromShared(e SharedEntry) cache.Loaded[*verdict] {
 
 func toShared(v *verdict, until time.Time) SharedEntry {
 	if v.res != nil {
-		return SharedEntry{Result: v.res, Until: until}
+		return SharedEntry{Result: v.res, Until: until, Stamp: v.stamp}
 	}
-	return SharedEntry{Invalid: strings.TrimPrefix(v.invalid.Error(), ErrInvalidToken.Error()+": "), Expired: errors.Is(v.invalid, ErrExpired), Until: until}
+	return SharedEntry{Invalid: strings.TrimPrefix(v.invalid.Error(), ErrInvalidToken.Error()+": "), Expired: errors.Is(v.invalid, ErrExpired), Until: until, Stamp: v.stamp}
 }
 
 // Purge forgets a token here and, with a shared tier, everywhere: for a
@@ -324,6 +333,30 @@ func (a *Authorizer) Forget(sum [sha256.Size]byte) {
 		a.cache.Delete(cacheKey(sum, s))
 		a.neg.Delete(cacheKey(sum, s))
 	}
+}
+
+// maxPolicyNameBytes bounds a policy name taken from a request.
+const maxPolicyNameBytes = 64
+
+// loggablePolicyName keeps at most maxPolicyNameBytes of name and replaces
+// every byte outside [A-Za-z0-9._:/-] with '_'.
+func loggablePolicyName(name string) string {
+	truncated := len(name) > maxPolicyNameBytes
+	if truncated {
+		name = name[:maxPolicyNameBytes]
+	}
+	b := []byte(name)
+	for i, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte("._:/-", c) >= 0:
+		default:
+			b[i] = '_'
+		}
+	}
+	if truncated {
+		return string(b) + "..."
+	}
+	return string(b)
 }
 
 func (d Decision) fail(o Outcome, reason, description string) Decision {

@@ -37,12 +37,21 @@ func renderClaim(v any, sep string) string {
 	case string:
 		return v
 	case []any:
+		// An item holding the separator would read as two items upstream
+		// (["user,admin"] against ["user","admin"]); it is dropped so the
+		// upstream can trust the split.
 		var b strings.Builder
-		for i, e := range v {
-			if i > 0 {
+		n := 0
+		for _, e := range v {
+			s := renderScalar(e)
+			if sep != "" && strings.Contains(s, sep) {
+				continue
+			}
+			if n > 0 {
 				b.WriteString(sep)
 			}
-			b.WriteString(renderScalar(e))
+			b.WriteString(s)
+			n++
 		}
 		return b.String()
 	default:

@@ -53,7 +53,7 @@ func FuzzRenderHeaders(f *testing.F) {
 			return
 		}
 		var d Decision
-		plan.render(claims, &d)
+		plan.render(claims, nil, &d)
 		seen := map[string]bool{}
 		for _, h := range d.Headers {
 			if len(h.Value) > p.MaxHeaderBytes || h.Value == "" {

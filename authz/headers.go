@@ -3,6 +3,7 @@ package authz
 import (
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 )
 
@@ -25,6 +26,8 @@ type headerPlan struct {
 	separator string
 	maxBytes  int
 	payload   string // header for the whole payload (base64url JSON); "" = none
+	// owned are the lower-case names of every header the plan sets.
+	owned []string
 	// alwaysRemove holds the underscore spellings of every mapped header:
 	// some upstream stacks fold x_user_id into x-user-id, so a client could
 	// smuggle a claim header under that name.
@@ -40,6 +43,7 @@ func newHeaderPlan(p *Policy) headerPlan {
 	if p.PayloadHeader != "" {
 		names = append(names, p.PayloadHeader)
 	}
+	hp.owned = names
 	for _, n := range names {
 		if u := strings.ReplaceAll(n, "-", "_"); u != n {
 			hp.alwaysRemove = append(hp.alwaysRemove, u)
@@ -49,11 +53,15 @@ func newHeaderPlan(p *Policy) headerPlan {
 }
 
 // render fills d's headers from claims: every mapped header is either set
-// (overwriting whatever the client sent) or removed, never left alone.
-func (hp *headerPlan) render(claims map[string]any, d *Decision) {
+// (overwriting whatever the client sent) or removed, never left alone, and
+// every other spelling of it the request carries is removed.
+func (hp *headerPlan) render(claims map[string]any, req Header, d *Decision) {
 	d.Headers = make([]HeaderValue, 0, len(hp.entries)+1)
 	d.RemoveHeaders = make([]string, 0, len(hp.entries)+len(hp.alwaysRemove)+1)
 	d.RemoveHeaders = append(d.RemoveHeaders, hp.alwaysRemove...)
+	if req != nil && len(hp.owned) > 0 {
+		req.Names(func(name string) { d.RemoveHeaders = hp.appendSpelling(d.RemoveHeaders, name) })
+	}
 	for _, e := range hp.entries {
 		v, ok := lookupClaim(claims, e.Claim)
 		if ok {
@@ -73,6 +81,49 @@ func (hp *headerPlan) render(claims map[string]any, d *Decision) {
 		}
 		d.RemoveHeaders = append(d.RemoveHeaders, hp.payload)
 	}
+}
+
+// appendSpelling adds name to remove when it is another spelling of an
+// owned header: CGI-style servers (Rack, WSGI, PHP) fold x-user_id,
+// X_User-Id and x-user-id alike into HTTP_X_USER_ID, so every mix of '-'
+// and '_' in any case must go. The exact owned name is set or removed by
+// the plan itself.
+func (hp *headerPlan) appendSpelling(remove []string, name string) []string {
+	for _, own := range hp.owned {
+		if len(name) != len(own) || name == own || !sameHeaderName(name, own) {
+			continue
+		}
+		lower := strings.ToLower(name)
+		if lower != own && !slices.Contains(remove, lower) {
+			remove = append(remove, lower)
+		}
+		return remove
+	}
+	return remove
+}
+
+// sameHeaderName compares header names case-insensitively with '-' and '_'
+// as one character.
+func sameHeaderName(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == '_' {
+			x = '-'
+		}
+		if y == '_' {
+			y = '-'
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // sanitizeHeaderValue drops control characters other than tab (CR, LF and

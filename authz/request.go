@@ -17,6 +17,9 @@ type Request struct {
 type Header interface {
 	// Values returns every value of the named header (lower-case name), in order.
 	Values(name string) []string
+	// Names calls fn with the name of every header the request carries, in
+	// any case, so the core can find spellings of the headers it owns.
+	Names(fn func(name string))
 }
 
 // MapHeader is a Header held in a map with lower-case keys.
@@ -24,3 +27,10 @@ type MapHeader map[string][]string
 
 // Values implements Header.
 func (h MapHeader) Values(name string) []string { return h[name] }
+
+// Names implements Header.
+func (h MapHeader) Names(fn func(name string)) {
+	for name := range h {
+		fn(name)
+	}
+}

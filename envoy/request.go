@@ -36,6 +36,15 @@ type checkHeader struct {
 	list []*corev3.HeaderValue
 }
 
+func (h checkHeader) Names(fn func(name string)) {
+	for name := range h.m {
+		fn(name)
+	}
+	for _, hv := range h.list {
+		fn(hv.GetKey())
+	}
+}
+
 func (h checkHeader) Values(name string) []string {
 	var out []string
 	if v, ok := h.m[name]; ok {

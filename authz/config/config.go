@@ -16,6 +16,10 @@ type Config struct {
 	Policies      map[string]Policy `yaml:"policies"`
 	Outcomes      Outcomes          `yaml:"outcomes"`
 	Log           Log               `yaml:"log"`
+
+	// Warnings are settings that are valid but risky, each with its line;
+	// `authz validate` prints them and serve logs them.
+	Warnings []string `yaml:"-"`
 }
 
 // GRPC is the Envoy ext_authz listener.
@@ -45,6 +49,16 @@ type HTTP struct {
 	// Pprof serves /debug/pprof/ on this listener. Off by default: profiles
 	// reveal internals and cost CPU while taken.
 	Pprof bool `yaml:"pprof"`
+	// PolicyFrom says where a forward-auth request may name its policy:
+	// header (X-Authz-Policy, default), query (?policy= on the exact check
+	// path only) or none. Whichever it is, the proxy's config must write it.
+	PolicyFrom string `yaml:"policy_from"`
+	// Timeouts of the HTTP and admin listeners: reading a whole request
+	// (default 10s), writing an answer (default 60s, above a 30s pprof
+	// profile) and keeping an idle keep-alive connection (default 60s).
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	IdleTimeout  time.Duration `yaml:"idle_timeout"`
 }
 
 // Cache bounds the validation-result cache.
@@ -137,6 +151,11 @@ type Introspection struct {
 	// Issuer and Audiences, when set, are checked against the response.
 	Issuer    string   `yaml:"issuer"`
 	Audiences []string `yaml:"audiences"`
+	// TokenTypes are the values accepted in an answer's token_use, typ and
+	// token_type members, compared case-insensitively; an answer naming
+	// anything else (a refresh or ID token) is invalid. Default:
+	// introspect.DefaultTokenTypes.
+	TokenTypes []string `yaml:"token_types"`
 
 	// Secret is the resolved client secret; never printed.
 	Secret string `yaml:"-"`

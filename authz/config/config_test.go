@@ -52,6 +52,9 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 		{"unknown validator", minimal + "  other:\n    validators: [nope]\n", []string{"line 12", "policies.other.validators.0", `unknown validator "nope"`}},
 		{"status out of range", minimal + "outcomes:\n  error: { status: 200 }\n", []string{"line 12", "outcomes.error.status"}},
 		{"claim onto host", strings.Replace(minimal, "x-user-id", "host", 1), []string{"policies.default.headers.sub", "cannot carry a claim"}},
+		{"admin off loopback with only a client CA", minimal + "admin:\n  addr: 0.0.0.0:9292\n  tls: { client_ca_file: /ca.pem }\n", []string{"line 12", "admin.addr", "cert_file, key_file and client_ca_file", "admin.tls.client_ca_file", "plain HTTP"}},
+		{"admin off loopback with a certificate but no client CA", minimal + "admin:\n  addr: 10.0.0.1:9292\n  tls: { cert_file: /c.pem, key_file: /k.pem }\n", []string{"line 12", "admin.addr", "client_ca_file"}},
+		{"policy_from unknown", minimal + "http: { policy_from: cookie }\n", []string{"line 11", "http.policy_from"}},
 		{"duplicate issuer", minimal[:strings.Index(minimal, "policies:")] + "  - name: b\n    issuer: https://idp.example.com/\n    jwks_file: /x\n", []string{"issuers.1.issuer", "also the issuer of corp"}},
 	}
 	for _, c := range cases {

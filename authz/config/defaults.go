@@ -19,6 +19,12 @@ func (c *Config) setDefaults() {
 		c.HTTP.CheckPath = "/check"
 	}
 	defStatus(&c.HTTP.AllowStatus, 200)
+	if c.HTTP.PolicyFrom == "" {
+		c.HTTP.PolicyFrom = "header"
+	}
+	defDuration(&c.HTTP.ReadTimeout, 10*time.Second)
+	defDuration(&c.HTTP.WriteTimeout, 60*time.Second)
+	defDuration(&c.HTTP.IdleTimeout, 60*time.Second)
 	if c.Log.AllowSample == 0 {
 		c.Log.AllowSample = 1
 	}
@@ -65,6 +71,7 @@ func (c *Config) setDefaults() {
 		if in.MaxInFlight == 0 {
 			in.MaxInFlight = 64
 		}
+
 	}
 	c.setPolicyDefaults()
 	o := &c.Outcomes
@@ -158,6 +165,12 @@ func (c *Config) setPolicyDefaults() {
 func inherit[T any](dst *[]T, from []T) {
 	if *dst == nil {
 		*dst = from
+	}
+}
+
+func defDuration(d *time.Duration, v time.Duration) {
+	if *d == 0 {
+		*d = v
 	}
 }
 

@@ -46,6 +46,9 @@ func Parse(data []byte) (*Config, error) {
 		}
 		return nil, errors.New(strings.Join(msgs, "\n"))
 	}
+	for _, w := range cfg.warnings() {
+		cfg.Warnings = append(cfg.Warnings, w.withLine(&root))
+	}
 	return &cfg, nil
 }
 

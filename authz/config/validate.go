@@ -54,8 +54,11 @@ func (c *Config) validate() []fieldError {
 		if (a.TLS.CertFile == "") != (a.TLS.KeyFile == "") {
 			add("admin.tls", "cert_file and key_file go together")
 		}
-		if !isLoopback(a.Addr) && a.TLS.ClientCAFile == "" {
-			add("admin.addr", "%q is not a loopback address: set admin.tls with client_ca_file (mTLS) to expose purge", a.Addr)
+		if a.TLS.ClientCAFile != "" && a.TLS.CertFile == "" {
+			add("admin.tls.client_ca_file", "needs cert_file and key_file: without them the listener would serve plain HTTP")
+		}
+		if !isLoopback(a.Addr) && (a.TLS.ClientCAFile == "" || a.TLS.CertFile == "" || a.TLS.KeyFile == "") {
+			add("admin.addr", "%q is not a loopback address: set admin.tls cert_file, key_file and client_ca_file (mTLS) to expose purge", a.Addr)
 		}
 	}
 	tls := c.GRPC.TLS
@@ -149,6 +152,11 @@ func (c *Config) validate() []fieldError {
 		if (in.CertFile == "") != (in.KeyFile == "") {
 			add(p, "cert_file and key_file go together")
 		}
+		for j, tt := range in.TokenTypes {
+			if strings.TrimSpace(tt) == "" {
+				add(fmt.Sprintf("%s.token_types.%d", p, j), "must not be empty")
+			}
+		}
 	}
 	for i, is := range c.Issuers {
 		if is.Introspect != "" && !endpoints[is.Introspect] {
@@ -241,10 +249,34 @@ func (c *Config) validate() []fieldError {
 	if !strings.HasPrefix(c.HTTP.CheckPath, "/") || strings.HasSuffix(c.HTTP.CheckPath, "/") || slices.Contains([]string{"/healthz", "/readyz", "/metrics"}, c.HTTP.CheckPath) {
 		add("http.check_path", "%q: a path like /check, not ending in / and not /healthz, /readyz or /metrics", c.HTTP.CheckPath)
 	}
+	if !slices.Contains([]string{"header", "query", "none"}, c.HTTP.PolicyFrom) {
+		add("http.policy_from", "%q: use header, query or none", c.HTTP.PolicyFrom)
+	}
+	if c.HTTP.ReadTimeout < 0 || c.HTTP.WriteTimeout < 0 || c.HTTP.IdleTimeout < 0 {
+		add("http", "read_timeout, write_timeout and idle_timeout must not be negative")
+	}
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		add("log.format", "%q: use json or text", c.Log.Format)
 	}
 	return errs
+}
+
+// warnings names settings that are valid but let a client force an outcome.
+func (c *Config) warnings() []fieldError {
+	var out []fieldError
+	names := make([]string, 0, len(c.Policies))
+	for name := range c.Policies {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if c.Policies[name].ErrorMode == "rpc_error" {
+			out = append(out, fieldError{path: "policies." + name + ".error_mode", msg: "rpc_error hands the error outcome to Envoy: " +
+				"with failure_mode_allow: true a client can force fail-open (junk opaque tokens that saturate max_in_flight, " +
+				"unknown kids while the JWKS is unreachable); keep failure_mode_allow false or use respond"})
+		}
+	}
+	return out
 }
 
 // isLoopback reports whether addr (host:port) listens on loopback only.

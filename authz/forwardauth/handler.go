@@ -29,8 +29,22 @@ type Options struct {
 	Path string
 	// AllowStatus answers an allow decision (200 or 204).
 	AllowStatus int
-	Observer    authz.Observer
+	// PolicyFrom says where a request may name its policy: PolicyFromHeader
+	// (default), PolicyFromQuery or PolicyFromNone.
+	PolicyFrom string
+	Observer   authz.Observer
 }
+
+// Where a policy name may come from. Each is written by the operator in the
+// proxy's config, never by the client: the proxy must set (or clear) the
+// header, and the query is read only on the exact check path, where nginx's
+// auth_request sends the URI its config names. In Envoy's path-prefix mode
+// the query after the prefix is the client's own and is never read.
+const (
+	PolicyFromHeader = "header"
+	PolicyFromQuery  = "query"
+	PolicyFromNone   = "none"
+)
 
 // Handler answers forward-auth requests.
 type Handler struct {
@@ -46,12 +60,13 @@ func New(auth Authorizer, opts Options) *Handler {
 	if opts.AllowStatus == 0 {
 		opts.AllowStatus = http.StatusOK
 	}
+	if opts.PolicyFrom == "" {
+		opts.PolicyFrom = PolicyFromHeader
+	}
 	return &Handler{auth: auth, opts: opts}
 }
 
-// PolicyParam and PolicyHeader pick a policy per request. The query
-// parameter wins: it is written by the operator in the proxy's config,
-// whereas a header may have come from the client unless the proxy sets it.
+// PolicyParam and PolicyHeader name a policy per request, as Options.PolicyFrom allows.
 const (
 	PolicyParam  = "policy"
 	PolicyHeader = "X-Authz-Policy"
@@ -75,16 +90,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // (X-Original-Method, X-Original-URI) and Traefik/Caddy (X-Forwarded-*),
 // falling back to Envoy's path-prefix mode.
 func (h *Handler) toRequest(r *http.Request) *authz.Request {
-	policy := r.URL.Query().Get(PolicyParam)
-	if policy == "" {
-		policy = r.Header.Get(PolicyHeader)
-	}
 	method := firstOf(r.Header.Get("X-Original-Method"), r.Header.Get("X-Forwarded-Method"), r.Method)
 	path := firstOf(r.Header.Get("X-Original-URI"), r.Header.Get("X-Forwarded-Uri"))
-	if path == "" {
+	prefixMode := r.URL.Path != h.opts.Path
+	if path == "" && prefixMode {
+		// Envoy appends the client's whole :path, query included.
 		path = strings.TrimPrefix(r.URL.Path, h.opts.Path)
-		if path == "" {
-			path = "/"
+		if r.URL.RawQuery != "" {
+			path += "?" + r.URL.RawQuery
+		}
+	}
+	if path == "" {
+		path = "/"
+	}
+	var policy string
+	switch h.opts.PolicyFrom {
+	case PolicyFromHeader:
+		policy = r.Header.Get(PolicyHeader)
+	case PolicyFromQuery:
+		if !prefixMode {
+			policy = r.URL.Query().Get(PolicyParam)
 		}
 	}
 	return &authz.Request{
@@ -126,6 +151,12 @@ func (h *Handler) write(w http.ResponseWriter, d *authz.Decision) {
 type header http.Header
 
 func (h header) Values(name string) []string { return http.Header(h).Values(name) }
+
+func (h header) Names(fn func(name string)) {
+	for name := range h {
+		fn(name)
+	}
+}
 
 func firstOf(vs ...string) string {
 	for _, v := range vs {

@@ -50,10 +50,23 @@ type Options struct {
 	// Issuer and Audiences, when set, must match the response's iss and aud.
 	Issuer    string
 	Audiences []string
-	Logger    *slog.Logger
+	// TokenTypes are the values an answer's token_use, typ and token_type
+	// members may hold (case-insensitive); default DefaultTokenTypes.
+	TokenTypes []string
+	Logger     *slog.Logger
 	// Observe, when set, is told each introspection's result class and latency.
 	Observe func(result string, elapsed time.Duration)
 }
+
+// DefaultTokenTypes are the token_use / typ / token_type values an answer
+// may carry for an access token, as IdPs spell them: RFC 7662's token_type
+// holds the RFC 6749 §7.1 type (Bearer, DPoP, N_A), Hydra and Cognito put
+// the kind in token_use (access_token, access), Keycloak in typ (Bearer).
+// A refresh or ID token names itself otherwise and must not pass.
+var DefaultTokenTypes = []string{"access_token", "access", "bearer", "dpop", "n_a", "at+jwt", "urn:ietf:params:oauth:token-type:access_token"}
+
+// tokenTypeMembers are the answer members that say what kind of token it is.
+var tokenTypeMembers = []string{"token_use", "typ", "token_type"}
 
 // Client introspects tokens at one endpoint.
 type Client struct {
@@ -69,6 +82,9 @@ func New(opts Options) (*Client, error) {
 	u, err := url.Parse(opts.Endpoint)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("introspection %s: endpoint %q is not an http(s) URL", opts.Name, opts.Endpoint)
+	}
+	if opts.TokenTypes == nil {
+		opts.TokenTypes = DefaultTokenTypes
 	}
 	switch opts.AuthMethod {
 	case "":

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/authz-dev/authz/authz"
@@ -25,10 +28,26 @@ func (c *Client) Validate(ctx context.Context, token string) (*authz.Result, err
 		return nil, err
 	}
 	res := &authz.Result{Validator: c.opts.Name, Claims: claims, Size: authz.ClaimsSize(claims)}
-	if exp, ok := claims["exp"].(float64); ok {
+	if v, present := claims["exp"]; present {
+		exp, ok := v.(float64)
+		if !ok || math.IsNaN(exp) || math.IsInf(exp, 0) || exp < 0 || exp > 1e11 {
+			// Cached for the full TTL it would outlive the token: the IdP
+			// answered something unusable, like a non-boolean active.
+			return nil, c.unavailable("exp is not a NumericDate")
+		}
 		res.Expiry = time.Unix(int64(exp), 0)
 		if !c.now().Before(res.Expiry) {
 			return nil, fmt.Errorf("%w: %w (introspection exp)", authz.ErrInvalidToken, authz.ErrExpired)
+		}
+	}
+	for _, m := range tokenTypeMembers {
+		v, present := claims[m]
+		if !present {
+			continue
+		}
+		s, _ := v.(string)
+		if !slices.ContainsFunc(c.opts.TokenTypes, func(t string) bool { return strings.EqualFold(t, s) }) {
+			return nil, fmt.Errorf("%w: introspection %s %q is not an accepted token type at %s", authz.ErrInvalidToken, m, truncate(s, 64), c.opts.Name)
 		}
 	}
 	if c.opts.Issuer != "" && claims["iss"] != c.opts.Issuer {
@@ -113,4 +132,11 @@ func (c *Client) decodeAnswer(status int, body []byte) (map[string]any, string, 
 
 func (c *Client) unavailable(format string, args ...any) error {
 	return fmt.Errorf("%w: introspect %s: %s", authz.ErrUnavailable, c.opts.Name, fmt.Sprintf(format, args...))
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }

@@ -79,9 +79,14 @@ func NewKeys(opts KeysOptions) (*Keys, error) {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = 1 << 20
 	}
-	if opts.Client == nil {
-		opts.Client = &http.Client{}
+	client := &http.Client{}
+	if opts.Client != nil {
+		*client = *opts.Client
 	}
+	// A redirect could carry the key fetch to a host the operator never
+	// named; an IdP that moved its keys is a config change, not a hop.
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	opts.Client = client
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -233,6 +238,12 @@ func (k *Keys) discover(ctx context.Context) (string, error) {
 	}
 	if doc.JWKSURI == "" {
 		return "", fmt.Errorf("oidc discovery %s: no jwks_uri", url)
+	}
+	// An https issuer's keys must come over https too: a plain-http
+	// jwks_uri would let anyone on the path swap the keys. An http issuer
+	// (loopback, tests) was configured so on purpose and keeps http.
+	if strings.HasPrefix(strings.ToLower(k.opts.Issuer), "https://") && !strings.HasPrefix(strings.ToLower(doc.JWKSURI), "https://") {
+		return "", fmt.Errorf("oidc discovery %s: jwks_uri %q is not https for an https issuer", url, doc.JWKSURI)
 	}
 	return doc.JWKSURI, nil
 }

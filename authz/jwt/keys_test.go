@@ -2,8 +2,11 @@ package jwt
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authz-dev/authz/internal/testidp"
 )
@@ -38,4 +41,68 @@ func TestParseKeySetKeepsOnlyPublicSigningKeys(t *testing.T) {
 	if _, err := parseKeySet([]byte(`<html>`)); err == nil {
 		t.Error("garbage must be refused")
 	}
+}
+
+// waitLoaded reports whether k loads a key set within a second, and the
+// last fetch error.
+func waitLoaded(k *Keys) (bool, error) {
+	select {
+	case <-k.Ready():
+		return true, nil
+	case <-time.After(time.Second):
+		return false, k.lastError()
+	}
+}
+
+func TestKeyFetchesStayWhereTheOperatorPointed(t *testing.T) {
+	idp, err := testidp.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idp.Close()
+	jwks, _ := json.Marshal(idp.KeySet())
+
+	t.Run("an https issuer's discovery may not name a plain-http jwks_uri", func(t *testing.T) {
+		var srv *httptest.Server
+		srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			json.NewEncoder(w).Encode(map[string]string{"issuer": srv.URL, "jwks_uri": idp.JWKSURL()})
+		}))
+		defer srv.Close()
+		k, err := NewKeys(KeysOptions{Discovery: true, Issuer: srv.URL, Client: srv.Client(), Refresh: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Close()
+		if ok, err := waitLoaded(k); ok || err == nil || !strings.Contains(err.Error(), "not https") {
+			t.Errorf("loaded %v, err %v", ok, err)
+		}
+	})
+	t.Run("an http issuer configured so on purpose keeps http", func(t *testing.T) {
+		k, err := NewKeys(KeysOptions{Discovery: true, Issuer: idp.Issuer(), Refresh: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Close()
+		if ok, err := waitLoaded(k); !ok {
+			t.Errorf("not loaded: %v", err)
+		}
+	})
+	t.Run("redirects are not followed", func(t *testing.T) {
+		var served int
+		target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served++; w.Write(jwks) }))
+		defer target.Close()
+		redirect := httptest.NewServer(http.RedirectHandler(target.URL+"/jwks.json", http.StatusFound))
+		defer redirect.Close()
+		k, err := NewKeys(KeysOptions{URL: redirect.URL + "/jwks.json", Refresh: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Close()
+		if ok, err := waitLoaded(k); ok || err == nil || !strings.Contains(err.Error(), "status 302") {
+			t.Errorf("loaded %v, err %v", ok, err)
+		}
+		if served != 0 {
+			t.Errorf("the redirect target was asked %d times", served)
+		}
+	})
 }

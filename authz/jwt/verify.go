@@ -117,8 +117,10 @@ func (i *Issuer) validate(ctx context.Context, raw string, jws *jose.JSONWebSign
 	res := &authz.Result{
 		Validator: i.opts.Name,
 		Claims:    claims,
-		Expiry:    exp,
-		Size:      authz.ClaimsSize(claims),
+		// Leeway is granted past exp too: a token accepted within it must
+		// also be served, and cached no longer than exp + leeway.
+		Expiry: exp.Add(i.opts.Leeway),
+		Size:   authz.ClaimsSize(claims),
 	}
 	if i.opts.Introspect != nil {
 		live, err := i.opts.Introspect.Validate(ctx, raw)

@@ -65,6 +65,15 @@ func TestValidateCommand(t *testing.T) {
 	if code := run([]string{"validate", "-config", good}, &out, &errOut); code != 0 {
 		t.Errorf("good config: exit %d: %s", code, errOut.String())
 	}
+	if strings.Contains(errOut.String(), "warning") {
+		t.Errorf("good config warned: %s", errOut.String())
+	}
+	risky := filepath.Join(dir, "risky.yaml")
+	os.WriteFile(risky, []byte("issuers:\n  - { name: a, issuer: https://a/, jwks_file: /x }\npolicies:\n  default:\n    error_mode: rpc_error\n"), 0o600)
+	errOut.Reset()
+	if code := run([]string{"validate", "-config", risky}, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "warning: line 5: policies.default.error_mode") || !strings.Contains(errOut.String(), "failure_mode_allow") {
+		t.Errorf("rpc_error: exit %d, stderr %q", code, errOut.String())
+	}
 	errOut.Reset()
 	if code := run([]string{"validate", "-config", bad}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), `line 2: unknown key "audience"`) {
 		t.Errorf("bad config: exit %d: %s", code, errOut.String())

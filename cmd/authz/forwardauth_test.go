@@ -50,14 +50,10 @@ func TestForwardAuthDoor(t *testing.T) {
 		t.Errorf("missing: %d %v", resp.StatusCode, resp.Header)
 	}
 
-	// The policy comes from the query parameter (set by the operator) before the header.
-	resp = h.forward("GET", "/check?policy=orders-write", map[string]string{"Authorization": "Bearer " + readOnly, "X-Authz-Policy": "default"})
-	if resp.StatusCode != 403 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `scope="orders:write"`) {
-		t.Errorf("forbidden by query policy: %d %v", resp.StatusCode, resp.Header)
-	}
+	// The policy comes from the header the proxy sets (http.policy_from: header, the default).
 	resp = h.forward("GET", "/check", map[string]string{"Authorization": "Bearer " + readOnly, "X-Authz-Policy": "orders-write"})
-	if resp.StatusCode != 403 {
-		t.Errorf("forbidden by header policy: %d", resp.StatusCode)
+	if resp.StatusCode != 403 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `scope="orders:write"`) {
+		t.Errorf("forbidden by header policy: %d %v", resp.StatusCode, resp.Header)
 	}
 
 	// Envoy's HTTP ext_authz path-prefix mode: /check/<original path>, original method.

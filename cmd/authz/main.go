@@ -112,7 +112,7 @@ func cmdServe(args []string, stderr io.Writer) int {
 		}
 	}()
 	if *watch {
-		go watchFile(ctx, *path, time.Second, reload)
+		go watchFiles(ctx, func() []string { return s.watchedFiles(*path) }, time.Second, reload)
 	}
 	if err := s.run(ctx); err != nil {
 		fmt.Fprintf(stderr, "authz serve: %v\n", err)
@@ -141,9 +141,13 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "authz validate: -config is required")
 		return 2
 	}
-	if _, err := config.Load(*path); err != nil {
+	cfg, err := config.Load(*path)
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, "warning:", w)
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *path)
 	return 0

@@ -17,7 +17,9 @@ import (
 )
 
 // nginxProfileConfig is introspectConfig with the nginx status profile.
-var nginxProfileConfig = strings.Replace(introspectConfig, "log: { level: debug }", `  orders-write:
+// The shipped nginx config names policies in the check URI it writes
+// itself (auth_request never sends the client's query), so http.policy_from is query.
+var nginxProfileConfig = strings.Replace(strings.Replace(introspectConfig, `http: { addr: "127.0.0.1:0" }`, `http: { addr: "127.0.0.1:0", policy_from: query }`, 1), "log: { level: debug }", `  orders-write:
     require_scopes: [orders:write]
 outcomes:
   invalid: { status: 403 }
@@ -205,6 +207,16 @@ func TestBehindNginx(t *testing.T) {
 	readOnly := h.mint("rsa-1", h.idp.Claims("bob", time.Hour, "orders:read", "orders-api"))
 	if r = viaNginx(t, addr, "/orders/7", map[string]string{"Authorization": "Bearer " + readOnly, "X-Authz-Policy": "default"}); r.status != 403 {
 		t.Errorf("orders-write route with a read-only token: %d, want 403", r.status)
+	}
+	if r = viaNginx(t, addr, "/orders/7?policy=default", map[string]string{"Authorization": "Bearer " + readOnly}); r.status != 403 {
+		t.Errorf("the client's own ?policy=default on the orders-write route: %d, want 403", r.status)
+	}
+	// Mixed spellings of claim headers never reach the backend.
+	r = viaNginx(t, addr, "/items/1", map[string]string{"Authorization": "Bearer " + jwt, "X-User_Id": "mallory", "X_User-Id": "mallory"})
+	for name := range r.upstream {
+		if strings.EqualFold(strings.ReplaceAll(name, "_", "-"), "x-user-id") && r.upstream.Get(name) != "alice" {
+			t.Errorf("backend saw %s: %q", name, r.upstream.Get(name))
+		}
 	}
 
 	idp.SetDown(true)

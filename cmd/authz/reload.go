@@ -62,11 +62,15 @@ func needsRestart(running, next *config.Config) []string {
 	return out
 }
 
-// watchFile calls reload whenever path's modification time changes, until
-// ctx ends: for deployments that update a mounted ConfigMap without
-// sending SIGHUP.
-func watchFile(ctx context.Context, path string, every time.Duration, reload func()) {
-	last := modTime(path)
+// watchFiles calls reload whenever the modification time of one of the
+// files changes, until ctx ends: for deployments that update a mounted
+// ConfigMap or key file without sending SIGHUP. files is asked again on
+// every tick, since a reload may name other files.
+func watchFiles(ctx context.Context, files func() []string, every time.Duration, reload func()) {
+	seen := map[string]time.Time{}
+	for _, f := range files() {
+		seen[f] = modTime(f)
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -74,12 +78,26 @@ func watchFile(ctx context.Context, path string, every time.Duration, reload fun
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if m := modTime(path); !m.Equal(last) {
-				last = m
+			changed := false
+			next := map[string]time.Time{}
+			for _, f := range files() {
+				m := modTime(f)
+				next[f] = m
+				if last, ok := seen[f]; ok && !m.Equal(last) {
+					changed = true
+				}
+			}
+			seen = next
+			if changed {
 				reload()
 			}
 		}
 	}
+}
+
+// watchedFiles are the config file and the files the running config reads.
+func (s *server) watchedFiles(configPath string) []string {
+	return append([]string{configPath}, s.live.cur.Load().watchedFiles()...)
 }
 
 func modTime(path string) time.Time {

@@ -74,7 +74,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s.setServing(false)
 
 	mux := http.NewServeMux()
-	door := forwardauth.New(&s.live, forwardauth.Options{Path: cfg.HTTP.CheckPath, AllowStatus: cfg.HTTP.AllowStatus, Observer: &s.live})
+	door := forwardauth.New(&s.live, forwardauth.Options{Path: cfg.HTTP.CheckPath, AllowStatus: cfg.HTTP.AllowStatus, PolicyFrom: cfg.HTTP.PolicyFrom, Observer: &s.live})
 	mux.Handle(cfg.HTTP.CheckPath, door)
 	mux.Handle(cfg.HTTP.CheckPath+"/", door)
 	mux.Handle("GET /metrics", m.Handler())
@@ -93,7 +93,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.http = newHTTPServer(mux, cfg.HTTP)
 
 	if s.grpcLn, err = net.Listen("tcp", cfg.GRPC.Addr); err != nil {
 		c.Close()
@@ -105,7 +105,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP.Addr, err)
 	}
 	if cfg.Admin.Addr != "" {
-		s.admin = &http.Server{Handler: adminHandler(&s.live, log), ReadHeaderTimeout: 5 * time.Second}
+		s.admin = newHTTPServer(adminHandler(&s.live, log), cfg.HTTP)
 		if cfg.Admin.TLS.CertFile != "" {
 			if s.admin.TLSConfig, err = serverTLS(cfg.Admin.TLS); err != nil {
 				s.closeListeners()
@@ -120,6 +120,19 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		}
 	}
 	return s, nil
+}
+
+// newHTTPServer bounds every phase of a connection, so idle keep-alive
+// connections and slow clients cannot pile up.
+func newHTTPServer(h http.Handler, c config.HTTP) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: min(5*time.Second, c.ReadTimeout),
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		MaxHeaderBytes:    1 << 20,
+	}
 }
 
 func (s *server) closeListeners() {
@@ -166,6 +179,9 @@ func (s *server) run(ctx context.Context) error {
 			}
 		}()
 		s.log.Info("admin listener", "addr", s.adminLn.Addr().String())
+	}
+	for _, w := range s.cfg.Warnings {
+		s.log.Warn("risky config", "warning", w)
 	}
 	s.log.Info("serving", "grpc", s.grpcLn.Addr().String(), "http", s.httpLn.Addr().String())
 	go func() {

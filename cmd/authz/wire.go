@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -28,10 +29,14 @@ import (
 // core is the authorizer and the parts it owns. A reload builds a new core
 // beside the running one, taking over what did not change.
 type core struct {
-	cfg           *config.Config
-	auth          *authz.Authorizer
-	observer      *telemetry.Observer
-	keys          map[string]*jwt.Keys // by issuer name
+	cfg      *config.Config
+	auth     *authz.Authorizer
+	observer *telemetry.Observer
+	keys     map[string]*jwt.Keys // by issuer name
+	// keyFiles are the SHA-256 digests of the issuers' jwks_file contents
+	// at build time, by issuer name: a key removed from the file is a
+	// changed key set, whatever the path.
+	keyFiles      map[string]string
 	issuers       []*jwt.Issuer
 	introspectors map[string]*introspect.Client
 	shared        *rediscache.Cache
@@ -76,6 +81,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 		cfg:           cfg,
 		observer:      telemetry.NewObserver(log, m, telemetry.LogOptions{Allow: cfg.Log.Allow, AllowSample: cfg.Log.AllowSample, Claims: cfg.Log.Claims}),
 		keys:          map[string]*jwt.Keys{},
+		keyFiles:      keyFileDigests(cfg),
 		introspectors: map[string]*introspect.Client{},
 	}
 	defer func() {
@@ -102,6 +108,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 			TLS:              tlsCfg,
 			Issuer:           ic.Issuer,
 			Audiences:        ic.Audiences,
+			TokenTypes:       ic.TokenTypes,
 			Logger:           log.With("introspection", ic.Name),
 			Observe: func(result string, elapsed time.Duration) {
 				m.ObserveIntrospection(ic.Name, result, elapsed)
@@ -115,7 +122,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 	}
 	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	for _, ic := range cfg.Issuers {
-		keys := prev.sameKeys(ic)
+		keys := prev.sameKeys(ic, c.keyFiles[ic.Name])
 		if keys == nil {
 			keys, err = jwt.NewKeys(jwt.KeysOptions{
 				URL:        ic.JWKSURL,
@@ -165,7 +172,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 		NegativeTTL:      *cfg.Cache.NegativeTTL,
 		Introspectors:    validators,
 		Answers:          answersFrom(cfg),
-		Stamps:           stamps(cfg),
+		Stamps:           stamps(cfg, c.keyFiles),
 	}
 	if prev != nil {
 		opts.Reuse = prev.auth
@@ -192,13 +199,13 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 
 // sameKeys returns prev's key set for an issuer whose key source is
 // unchanged, so a reload neither refetches it nor waits for it.
-func (prev *core) sameKeys(ic config.Issuer) *jwt.Keys {
+func (prev *core) sameKeys(ic config.Issuer, fileDigest string) *jwt.Keys {
 	if prev == nil {
 		return nil
 	}
 	for _, old := range prev.cfg.Issuers {
 		if old.Name == ic.Name && old.Issuer == ic.Issuer && old.JWKSURL == ic.JWKSURL && old.Discovery == ic.Discovery &&
-			old.JWKSFile == ic.JWKSFile && old.RefreshInterval == ic.RefreshInterval &&
+			old.JWKSFile == ic.JWKSFile && prev.keyFiles[ic.Name] == fileDigest && old.RefreshInterval == ic.RefreshInterval &&
 			old.MinRefreshInterval == ic.MinRefreshInterval && old.Timeout == ic.Timeout {
 			return prev.keys[ic.Name]
 		}
@@ -208,7 +215,7 @@ func (prev *core) sameKeys(ic config.Issuer) *jwt.Keys {
 
 // stamps fingerprints each validator's settings; the cache uses them to
 // tell results that survive a reload from those it must judge again.
-func stamps(cfg *config.Config) map[string]string {
+func stamps(cfg *config.Config, keyFiles map[string]string) map[string]string {
 	endpoints := map[string]config.Introspection{}
 	for _, in := range cfg.Introspection {
 		endpoints[in.Name] = in
@@ -216,13 +223,40 @@ func stamps(cfg *config.Config) map[string]string {
 	out := map[string]string{}
 	all := sha256.New()
 	for _, is := range cfg.Issuers {
-		fp := fingerprint(is, endpoints[is.Introspect])
+		fp := fingerprint(is, endpoints[is.Introspect], keyFiles[is.Name])
 		out[is.Name] = fp
 		all.Write([]byte(fp))
 	}
 	out[authz.JWTRoute] = hex.EncodeToString(all.Sum(nil))
 	for _, in := range cfg.Introspection {
 		out[in.Name] = fingerprint(in)
+	}
+	return out
+}
+
+// keyFileDigests reads every issuer's jwks_file. A file that cannot be
+// read gets no digest; building its key set reports the error.
+func keyFileDigests(cfg *config.Config) map[string]string {
+	out := map[string]string{}
+	for _, is := range cfg.Issuers {
+		if is.JWKSFile == "" {
+			continue
+		}
+		if b, err := os.ReadFile(is.JWKSFile); err == nil {
+			sum := sha256.Sum256(b)
+			out[is.Name] = hex.EncodeToString(sum[:])
+		}
+	}
+	return out
+}
+
+// watchedFiles are the files a reload reads besides the config itself.
+func (c *core) watchedFiles() []string {
+	var out []string
+	for _, is := range c.cfg.Issuers {
+		if is.JWKSFile != "" {
+			out = append(out, is.JWKSFile)
+		}
 	}
 	return out
 }

@@ -147,7 +147,9 @@ func (idp *IdP) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	out := maps.Clone(claims)
 	out["active"] = true
-	out["token_type"] = "Bearer"
+	if _, ok := out["token_type"]; !ok {
+		out["token_type"] = "Bearer" // RFC 7662 §2.2, the RFC 6749 type
+	}
 	json.NewEncoder(w).Encode(out)
 }
 
