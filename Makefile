@@ -9,7 +9,7 @@ TEST_DEPS := nginx:nginx-light redis-server:redis-server
 # duration: a duration races the fuzz coordinator's own deadline in Go 1.26
 # (golang/go#75804) and fails with "context deadline exceeded" on no input.
 FUZZ_TARGETS := ./authz:FuzzExtractToken ./authz:FuzzRenderHeaders ./authz/jwt:FuzzValidate \
-	./authz/introspect:FuzzDecodeAnswer ./authz/config:FuzzParse
+	./authz/introspect:FuzzDecodeAnswer ./config:FuzzParse
 FUZZTIME ?= 1000000x
 
 .PHONY: all build run test test-deps bench bench-load fuzz soak vet clean
@@ -54,7 +54,7 @@ bench-load: build
 # ~1,000,000 Checks of mixed tokens, then leak and bound checks (CI runs a
 # 20-second version inside make test).
 soak: test-deps
-	$(GO) test -run='^TestSoak$$' -count=1 -v -timeout=30m ./cmd/authz -args -soak-checks=1000000
+	$(GO) test -run='^TestSoak$$' -count=1 -v -timeout=30m ./server -args -soak-checks=1000000
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

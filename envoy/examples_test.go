@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authz-dev/authz/authz/config"
+	"github.com/authz-dev/authz/config"
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"

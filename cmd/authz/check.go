@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/authz-dev/authz/envoy"
+	"github.com/authz-dev/authz/server"
 )
 
 type headerFlags []string
@@ -77,7 +78,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 
 	creds := insecure.NewCredentials()
 	if *caFile != "" {
-		tlsCfg, err := clientTLS(*caFile, "", "")
+		tlsCfg, err := server.ClientTLS(*caFile, "", "")
 		if err != nil {
 			fmt.Fprintf(stderr, "authz check: %v\n", err)
 			return 2

@@ -2,20 +2,25 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/authz-dev/authz/internal/testidp"
+	"time"
 )
 
 func TestCheckCommand(t *testing.T) {
-	h := start(t)
-	addr := h.srv.grpcLn.Addr().String()
-	tok := h.mint("rsa-1", h.validClaims())
+	idp := newIdP(t)
+	addr := startServer(t, idp).GRPCAddr().String()
+	mint := func(c map[string]any) string {
+		tok, err := idp.Mint("rsa-1", c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	tok := mint(idp.Claims("alice", time.Hour, "orders:read orders:write", "orders-api"))
 	cases := []struct {
 		name    string
 		args    []string
@@ -26,7 +31,7 @@ func TestCheckCommand(t *testing.T) {
 		{"allow", []string{"-token", tok, "-header", "x-user-id=mallory"}, 0, "allow", 200},
 		{"missing", nil, 1, "missing", 401},
 		{"invalid", []string{"-token", tok + "x"}, 1, "invalid", 401},
-		{"forbidden", []string{"-token", h.mint("rsa-1", h.idp.Claims("bob", 3600e9, "orders:read", "orders-api")), "-policy", "orders-write"}, 1, "forbidden", 403},
+		{"forbidden", []string{"-token", mint(idp.Claims("bob", time.Hour, "orders:read", "orders-api")), "-policy", "orders-write"}, 1, "forbidden", 403},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -80,31 +85,16 @@ func TestValidateCommand(t *testing.T) {
 	}
 }
 
-func TestTypAndPayloadHeaderAndRetryAfter(t *testing.T) {
-	idp := newIdP(t)
-	cfg := strings.Replace(baseConfig, "    leeway: 0s\n", "    leeway: 0s\n    typ: at+jwt\n", 1)
-	cfg = strings.Replace(cfg, "    dynamic_metadata: true\n", "    dynamic_metadata: true\n    payload_header: x-jwt-payload\n", 1)
-	cfg = strings.Replace(cfg, "log: { level: debug }", "outcomes:\n  error: { status: 503, retry_after: 2s }\n  invalid: { status: 403 }\nlog: { level: debug }", 1)
-	h := startWith(t, idp, cfg)
-	h.waitServing()
-	o := h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
-	payload, err := base64.RawURLEncoding.DecodeString(o.headers["x-jwt-payload"])
-	var claims map[string]any
-	if err != nil || json.Unmarshal(payload, &claims) != nil || claims["sub"] != "alice" {
-		t.Errorf("x-jwt-payload = %q", o.headers["x-jwt-payload"])
+func TestPurgeCommand(t *testing.T) {
+	s := startServer(t, newIdP(t))
+	var out, errOut bytes.Buffer
+	if code := run([]string{"purge", "-addr", s.AdminAddr().String(), "-token", "some-token"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), `200 {"purged":true}`) {
+		t.Errorf("purge: exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
 	}
-	// A plain JWT (typ JWT) is refused when the issuer demands at+jwt; the
-	// configured invalid status applies.
-	key, _ := idp.SigningKey("rsa-1")
-	plain, err := testidp.SignTyped(key, "JWT", h.validClaims())
-	if err != nil {
-		t.Fatal(err)
+	if code := run([]string{"purge", "-addr", s.AdminAddr().String()}, &out, &errOut); code != 2 {
+		t.Errorf("exit %d without a token, want 2", code)
 	}
-	h.expect(h.check(withToken(plain)), "invalid", 403)
-	appTyp, _ := testidp.SignTyped(key, "application/at+jwt", h.validClaims())
-	h.expect(h.check(withToken(appTyp)), "allow", 200)
-	o = h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims())), withPolicy("nope")), "error", 503)
-	if o.headers["retry-after"] != "2" {
-		t.Errorf("retry-after = %q", o.headers["retry-after"])
+	if code := run([]string{"purge", "-addr", "127.0.0.1:1", "-token", "t"}, &out, &errOut); code != 2 {
+		t.Errorf("exit %d when the admin listener is unreachable, want 2", code)
 	}
 }

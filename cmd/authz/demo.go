@@ -12,8 +12,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/authz-dev/authz/authz/config"
+	"github.com/authz-dev/authz/config"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/server"
 )
 
 // demoConfig wires one issuer (the in-process IdP) and two policies.
@@ -82,7 +83,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "authz demo: %v\n", err)
 		return 1
 	}
-	s, err := newServer(cfg, newLogger(cfg.Log, stderr))
+	s, err := server.New(cfg, server.NewLogger(cfg.Log, stderr))
 	if err != nil {
 		fmt.Fprintf(stderr, "authz demo: %v\n", err)
 		return 1
@@ -103,10 +104,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		{"DEMO_JWT_NO_SCOPE", "rsa-1", noScope},
 	}
 	bin := binName()
-	fmt.Fprintf(stdout, "# authz demo: an IdP at %s and authz on %s (gRPC) and %s (HTTP).\n", idp.Issuer(), s.grpcLn.Addr(), s.httpLn.Addr())
+	fmt.Fprintf(stdout, "# authz demo: an IdP at %s and authz on %s (gRPC) and %s (HTTP).\n", idp.Issuer(), s.GRPCAddr(), s.HTTPAddr())
 	fmt.Fprintf(stdout, "# Paste these into another shell, then try the checks below. Ctrl-C stops the demo.\n")
-	fmt.Fprintf(stdout, "export AUTHZ_ADDR=%s\n", s.grpcLn.Addr())
-	fmt.Fprintf(stdout, "export AUTHZ_HTTP=http://%s\n", s.httpLn.Addr())
+	fmt.Fprintf(stdout, "export AUTHZ_ADDR=%s\n", s.GRPCAddr())
+	fmt.Fprintf(stdout, "export AUTHZ_HTTP=http://%s\n", s.HTTPAddr())
 	for _, t := range tokens {
 		tok, err := idp.Mint(t.kid, t.claims)
 		if err != nil {
@@ -142,7 +143,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 curl -s $AUTHZ_HTTP/readyz
 `, bin)
 
-	if err := s.run(ctx); err != nil {
+	if err := s.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "authz demo: %v\n", err)
 		return 1
 	}

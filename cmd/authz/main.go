@@ -10,9 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/authz-dev/authz/authz/config"
+	"github.com/authz-dev/authz/config"
+	"github.com/authz-dev/authz/server"
 )
 
 const usage = `usage: authz <command> [flags]
@@ -75,46 +75,28 @@ func cmdServe(args []string, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	cfg, err := config.Load(*path)
+	load := func() (*config.Config, error) {
+		cfg, err := config.Load(*path)
+		if err == nil {
+			// A reload keeps the command line's listener overrides.
+			overrideAddrs(cfg, *grpcAddr, *httpAddr)
+		}
+		return cfg, err
+	}
+	cfg, err := load()
 	if err != nil {
 		fmt.Fprintf(stderr, "authz serve: %v\n", err)
 		return 1
 	}
-	overrideAddrs(cfg, *grpcAddr, *httpAddr)
-	log := newLogger(cfg.Log, stderr)
-	s, err := newServer(cfg, log)
+	s, err := server.New(cfg, server.NewLogger(cfg.Log, stderr))
 	if err != nil {
 		fmt.Fprintf(stderr, "authz serve: %v\n", err)
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	// A reload keeps the command line's listener overrides: only the file's
-	// other settings change.
-	reload := func() {
-		if next, err := config.Load(*path); err != nil {
-			log.Error("config reload rejected, keeping the running config", "err", err)
-		} else {
-			overrideAddrs(next, *grpcAddr, *httpAddr)
-			if err := s.reload(next); err != nil {
-				log.Error("config reload failed, keeping the running config", "err", err)
-			}
-		}
-	}
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				reload()
-			}
-		}
-	}()
-	if *watch {
-		go watchFiles(ctx, func() []string { return s.watchedFiles(*path) }, time.Second, reload)
-	}
-	if err := s.run(ctx); err != nil {
+	go s.Follow(ctx, *path, load, hup, *watch)
+	if err := s.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "authz serve: %v\n", err)
 		return 1
 	}

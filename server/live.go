@@ -1,7 +1,8 @@
-package main
+package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +24,10 @@ func (l *live) Purge(ctx context.Context, token string) error {
 	return l.cur.Load().auth.Purge(ctx, token)
 }
 
+// Forget drops a purged token from the core serving now: a subscription
+// bound to one core would miss the cache scopes a later reload adds.
+func (l *live) Forget(sum [sha256.Size]byte) { l.cur.Load().auth.Forget(sum) }
+
 func (l *live) CheckStarted(door string) { l.cur.Load().observer.CheckStarted(door) }
 
 func (l *live) CheckDone(ctx context.Context, d *authz.Decision, door, requestID string, latency time.Duration) {
@@ -30,4 +35,4 @@ func (l *live) CheckDone(ctx context.Context, d *authz.Decision, door, requestID
 }
 
 // current is the core serving now.
-func (s *server) current() *core { return s.live.cur.Load() }
+func (s *Server) current() *core { return s.live.cur.Load() }

@@ -1,4 +1,4 @@
-package main
+package server
 
 // Regression tests for the security review's findings (issue 10): each
 // fails on the code the review probed and passes after the fix.
@@ -22,7 +22,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/authz-dev/authz/authz/config"
+	"github.com/authz-dev/authz/config"
 )
 
 func withHTTP(cfg, http string) string {
@@ -115,13 +115,13 @@ func TestReloadRereadsJWKSFile(t *testing.T) {
 	t.Run("-watch watches the key files", func(t *testing.T) {
 		cfgPath := filepath.Join(dir, "authz.yaml")
 		os.WriteFile(cfgPath, []byte("# config"), 0o600)
-		if got := h.srv.watchedFiles(cfgPath); !slices.Equal(got, []string{cfgPath, file}) {
+		if got := h.srv.WatchedFiles(cfgPath); !slices.Equal(got, []string{cfgPath, file}) {
 			t.Fatalf("watched files %q", got)
 		}
 		var reloads atomic.Int64
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		go watchFiles(ctx, func() []string { return h.srv.watchedFiles(cfgPath) }, 10*time.Millisecond, func() { reloads.Add(1) })
+		go WatchFiles(ctx, func() []string { return h.srv.WatchedFiles(cfgPath) }, 10*time.Millisecond, func() { reloads.Add(1) })
 		time.Sleep(50 * time.Millisecond)
 		later := time.Now().Add(time.Minute)
 		os.Chtimes(file, later, later)

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -462,4 +462,33 @@ log: { level: debug }`, 1)
 	revoked := h.opaque("fay", time.Hour)
 	idp.Revoke(revoked)
 	h.expect(h.check(withToken(revoked), withPolicy("envoy-decides")), "invalid", 401)
+}
+
+func TestTypAndPayloadHeaderAndRetryAfter(t *testing.T) {
+	idp := newIdP(t)
+	cfg := strings.Replace(baseConfig, "    leeway: 0s\n", "    leeway: 0s\n    typ: at+jwt\n", 1)
+	cfg = strings.Replace(cfg, "    dynamic_metadata: true\n", "    dynamic_metadata: true\n    payload_header: x-jwt-payload\n", 1)
+	cfg = strings.Replace(cfg, "log: { level: debug }", "outcomes:\n  error: { status: 503, retry_after: 2s }\n  invalid: { status: 403 }\nlog: { level: debug }", 1)
+	h := startWith(t, idp, cfg)
+	h.waitServing()
+	o := h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
+	payload, err := base64.RawURLEncoding.DecodeString(o.headers["x-jwt-payload"])
+	var claims map[string]any
+	if err != nil || json.Unmarshal(payload, &claims) != nil || claims["sub"] != "alice" {
+		t.Errorf("x-jwt-payload = %q", o.headers["x-jwt-payload"])
+	}
+	// A plain JWT (typ JWT) is refused when the issuer demands at+jwt; the
+	// configured invalid status applies.
+	key, _ := idp.SigningKey("rsa-1")
+	plain, err := testidp.SignTyped(key, "JWT", h.validClaims())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.expect(h.check(withToken(plain)), "invalid", 403)
+	appTyp, _ := testidp.SignTyped(key, "application/at+jwt", h.validClaims())
+	h.expect(h.check(withToken(appTyp)), "allow", 200)
+	o = h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims())), withPolicy("nope")), "error", 503)
+	if o.headers["retry-after"] != "2" {
+		t.Errorf("retry-after = %q", o.headers["retry-after"])
+	}
 }

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -7,24 +7,24 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/authz-dev/authz/authz/config"
+	"github.com/authz-dev/authz/config"
 )
 
 // reloadReadyTimeout bounds how long a reload waits for the key sets of new
 // or changed issuers before giving up and keeping the running config.
 var reloadReadyTimeout = 10 * time.Second
 
-// reload builds a core from cfg beside the running one, waits for its
+// Reload builds a core from cfg beside the running one, waits for its
 // keys, and swaps it in atomically. Listeners and their TLS settings stay
 // as they started; changes to them are reported as needing a restart.
-func (s *server) reload(cfg *config.Config) error {
+func (s *Server) Reload(cfg *config.Config) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	for _, field := range needsRestart(s.cfg, cfg) {
 		s.log.Warn("config change needs a restart to take effect; the running value stays", "field", field)
 	}
 	prev := s.live.cur.Load()
-	next, err := buildCore(cfg, s.log, s.metrics, prev)
+	next, err := buildCore(cfg, s.log, s.metrics, prev, s.live.Forget)
 	if err != nil {
 		return err
 	}
@@ -62,11 +62,39 @@ func needsRestart(running, next *config.Config) []string {
 	return out
 }
 
-// watchFiles calls reload whenever the modification time of one of the
+// Follow reloads the config from load on every signal from hup and, with
+// watch, whenever configPath or a file the running config reads changes,
+// until ctx ends. A config that fails to load or to build is logged and the
+// running one keeps serving.
+func (s *Server) Follow(ctx context.Context, configPath string, load func() (*config.Config, error), hup <-chan os.Signal, watch bool) {
+	reload := func() {
+		next, err := load()
+		if err != nil {
+			s.log.Error("config reload rejected, keeping the running config", "err", err)
+			return
+		}
+		if err := s.Reload(next); err != nil {
+			s.log.Error("config reload failed, keeping the running config", "err", err)
+		}
+	}
+	if watch {
+		go WatchFiles(ctx, func() []string { return s.WatchedFiles(configPath) }, time.Second, reload)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			reload()
+		}
+	}
+}
+
+// WatchFiles calls reload whenever the modification time of one of the
 // files changes, until ctx ends: for deployments that update a mounted
 // ConfigMap or key file without sending SIGHUP. files is asked again on
 // every tick, since a reload may name other files.
-func watchFiles(ctx context.Context, files func() []string, every time.Duration, reload func()) {
+func WatchFiles(ctx context.Context, files func() []string, every time.Duration, reload func()) {
 	seen := map[string]time.Time{}
 	for _, f := range files() {
 		seen[f] = modTime(f)
@@ -96,7 +124,7 @@ func watchFiles(ctx context.Context, files func() []string, every time.Duration,
 }
 
 // watchedFiles are the config file and the files the running config reads.
-func (s *server) watchedFiles(configPath string) []string {
+func (s *Server) WatchedFiles(configPath string) []string {
 	return append([]string{configPath}, s.live.cur.Load().watchedFiles()...)
 }
 

@@ -1,6 +1,6 @@
 //go:build race
 
-package main
+package server
 
 // raceEnabled: the race detector multiplies memory use (shadow memory).
 const raceEnabled = true

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -20,14 +20,14 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/authz-dev/authz/authz/cache"
-	"github.com/authz-dev/authz/authz/config"
-	"github.com/authz-dev/authz/authz/forwardauth"
-	"github.com/authz-dev/authz/authz/telemetry"
+	"github.com/authz-dev/authz/config"
 	"github.com/authz-dev/authz/envoy"
+	"github.com/authz-dev/authz/forwardauth"
+	"github.com/authz-dev/authz/telemetry"
 )
 
-// server is a running authz: the core behind its gRPC and HTTP listeners.
-type server struct {
+// Server is a running authz: the core behind its gRPC and HTTP listeners.
+type Server struct {
 	cfg      *config.Config // as started: listeners do not change on reload
 	log      *slog.Logger
 	metrics  *telemetry.Metrics
@@ -42,15 +42,15 @@ type server struct {
 	grpcLn, httpLn, adminLn net.Listener
 }
 
-// newServer builds the server and binds its listeners (so a test can ask
+// New builds the server and binds its listeners (so a test can ask
 // for port 0 and read the address back).
-func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
+func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	m := telemetry.NewMetrics(nil)
-	c, err := buildCore(cfg, log, m, nil)
+	s := &Server{cfg: cfg, log: log, metrics: m, health: health.NewServer()}
+	c, err := buildCore(cfg, log, m, nil, s.live.Forget)
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, log: log, metrics: m, health: health.NewServer()}
 	s.live.cur.Store(c)
 	m.WatchCache(
 		func() cache.Stats { return s.live.cur.Load().auth.CacheStats() },
@@ -135,7 +135,21 @@ func newHTTPServer(h http.Handler, c config.HTTP) *http.Server {
 	}
 }
 
-func (s *server) closeListeners() {
+// GRPCAddr is where the gRPC listener is bound.
+func (s *Server) GRPCAddr() net.Addr { return s.grpcLn.Addr() }
+
+// HTTPAddr is where the HTTP listener is bound.
+func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
+
+// AdminAddr is where the admin listener is bound; nil when it is off.
+func (s *Server) AdminAddr() net.Addr {
+	if s.adminLn == nil {
+		return nil
+	}
+	return s.adminLn.Addr()
+}
+
+func (s *Server) closeListeners() {
 	for _, ln := range []net.Listener{s.grpcLn, s.httpLn, s.adminLn} {
 		if ln != nil {
 			ln.Close()
@@ -143,7 +157,7 @@ func (s *server) closeListeners() {
 	}
 }
 
-func (s *server) setServing(ok bool) {
+func (s *Server) setServing(ok bool) {
 	st := healthpb.HealthCheckResponse_NOT_SERVING
 	if ok {
 		st = healthpb.HealthCheckResponse_SERVING
@@ -153,9 +167,9 @@ func (s *server) setServing(ok bool) {
 	s.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, st)
 }
 
-// run serves until ctx ends, then drains: health turns NOT_SERVING, in-flight
+// Run serves until ctx ends, then drains: health turns NOT_SERVING, in-flight
 // Checks finish (up to shutdown_grace), and the listeners close.
-func (s *server) run(ctx context.Context) error {
+func (s *Server) Run(ctx context.Context) error {
 	defer func() { s.live.cur.Load().Close() }()
 	errc := make(chan error, 3)
 	go func() { errc <- s.grpc.Serve(s.grpcLn) }()

@@ -1,18 +1,15 @@
-package main
+package server
 
 import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,7 +18,7 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
-	"github.com/authz-dev/authz/authz/config"
+	"github.com/authz-dev/authz/config"
 )
 
 func (h *harness) reload(cfgText string) error {
@@ -32,7 +29,7 @@ func (h *harness) reload(cfgText string) error {
 	}
 	// Keep the listeners the harness started with (port 0 → real ports).
 	cfg.GRPC, cfg.HTTP, cfg.Admin = h.srv.cfg.GRPC, h.srv.cfg.HTTP, h.srv.cfg.Admin
-	return h.srv.reload(cfg)
+	return h.srv.Reload(cfg)
 }
 
 func TestReloadSwapsConfigWithoutFailingAnInFlightCheck(t *testing.T) {
@@ -142,79 +139,6 @@ func TestReloadWaitsForNewKeysAndRejectsWhatCannotLoad(t *testing.T) {
 		t.Fatal("a config whose keys cannot load was swapped in")
 	}
 	h.expect(h.check(withToken(tok)), "allow", 200) // the old config serves on
-}
-
-// TestServeReloadsOnSIGHUP runs `authz serve` as a user does and signals it.
-func TestServeReloadsOnSIGHUP(t *testing.T) {
-	idp := newIdP(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "authz.yaml")
-	grpcAddr, httpAddr := freePort(t), freePort(t)
-	write := func(cfg string) {
-		text := fmt.Sprintf(cfg, idp.Issuer(), idp.JWKSURL())
-		text = strings.Replace(text, `grpc: { addr: "127.0.0.1:0" }`, `grpc: { addr: "`+grpcAddr+`" }`, 1)
-		text = strings.Replace(text, `http: { addr: "127.0.0.1:0" }`, `http: { addr: "`+httpAddr+`" }`, 1)
-		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(baseConfig)
-	logs := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() { done <- run([]string{"serve", "-config", path}, io.Discard, logs) }()
-	t.Cleanup(func() {
-		syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("serve exited %d:\n%s", code, logs)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("serve did not stop on SIGTERM")
-		}
-	})
-	expired := idp.Claims("old", -time.Hour, "", "orders-api")
-	tok, _ := idp.Mint("rsa-1", expired)
-	status := func() int {
-		var buf syncBuffer
-		run([]string{"check", "-addr", grpcAddr, "-json", "-token", tok}, &buf, io.Discard)
-		var res checkResult
-		json.Unmarshal([]byte(buf.String()), &res)
-		return res.Status
-	}
-	eventually := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 10s; logs:\n%s", what, logs)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	eventually("serving", func() bool { return strings.Contains(logs.String(), "ready: keys loaded") })
-	if s := status(); s != 401 {
-		t.Fatalf("invalid status %d, want 401", s)
-	}
-
-	write(strings.Replace(baseConfig, "log: { level: debug }", "outcomes: { invalid: { status: 403 } }\nlog: { level: debug }", 1))
-	syscall.Kill(syscall.Getpid(), syscall.SIGHUP)
-	eventually("SIGHUP applies the new status", func() bool { return status() == 403 })
-
-	os.WriteFile(path, []byte("grpc: { addr: \""+grpcAddr+"\" }\nissuers: [{ name: x, nope: 1 }]\n"), 0o600)
-	syscall.Kill(syscall.Getpid(), syscall.SIGHUP)
-	eventually("a bad file is rejected with its error", func() bool {
-		return strings.Contains(logs.String(), "config reload rejected") && strings.Contains(logs.String(), `unknown key \"nope\"`)
-	})
-	if s := status(); s != 403 {
-		t.Errorf("after a rejected reload the status is %d, want the running 403", s)
-	}
-
-	write(strings.Replace(strings.Replace(baseConfig, "log: { level: debug }", "outcomes: { invalid: { status: 403 } }\nlog: { level: debug }", 1), `http: { addr: "127.0.0.1:0" }`, `http: { addr: "127.0.0.1:1" }`, 1))
-	syscall.Kill(syscall.Getpid(), syscall.SIGHUP)
-	eventually("a listener change is reported as needing a restart", func() bool {
-		return strings.Contains(logs.String(), "needs a restart") && strings.Contains(logs.String(), `"field":"http"`)
-	})
 }
 
 func TestTLSCertificateRotation(t *testing.T) {

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/authz-dev/authz/authz/config"
+	"github.com/authz-dev/authz/config"
 	"github.com/authz-dev/authz/internal/testidp"
 )
 
@@ -24,7 +24,7 @@ import (
 type harness struct {
 	t      testing.TB
 	idp    *testidp.IdP
-	srv    *server
+	srv    *Server
 	conn   *grpc.ClientConn
 	client authv3.AuthorizationClient
 	logs   *syncBuffer
@@ -76,13 +76,13 @@ func startWith(t testing.TB, idp *testidp.IdP, cfgText string) *harness {
 	logs := &syncBuffer{}
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.Log.Level))
-	srv, err := newServer(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})))
+	srv, err := New(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})))
 	if err != nil {
 		t.Fatalf("newServer: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, idp: idp, srv: srv, logs: logs, cancel: cancel, done: make(chan error, 1)}
-	go func() { h.done <- srv.run(ctx) }()
+	go func() { h.done <- srv.Run(ctx) }()
 	h.conn, err = grpc.NewClient(srv.grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"encoding/json"
@@ -57,7 +57,7 @@ func startNginx(t *testing.T, authzAddr, backendAddr string) string {
 	dir := t.TempDir()
 	listen := freePort(t)
 	for _, name := range []string{"authz.conf", "authz-subrequest.conf", "authz-upstream-headers.conf"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "nginx", name))
+		b, err := os.ReadFile(filepath.Join("..", "testdata", "nginx", name))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"crypto/tls"
@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/authz-dev/authz/authz/config"
+	"github.com/authz-dev/authz/config"
 )
 
 // certPool reads a PEM bundle of CA certificates.
@@ -43,9 +43,9 @@ func serverTLS(c config.TLS) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// clientTLS is TLS to a server: extra roots and an optional client
+// ClientTLS is TLS to a server: extra roots and an optional client
 // certificate. Nil when nothing differs from the system defaults.
-func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	if caFile == "" && certFile == "" {
 		return nil, nil
 	}

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -19,11 +19,11 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/authz-dev/authz/authz"
-	"github.com/authz-dev/authz/authz/config"
 	"github.com/authz-dev/authz/authz/introspect"
 	"github.com/authz-dev/authz/authz/jwt"
 	"github.com/authz-dev/authz/authz/rediscache"
-	"github.com/authz-dev/authz/authz/telemetry"
+	"github.com/authz-dev/authz/config"
+	"github.com/authz-dev/authz/telemetry"
 )
 
 // core is the authorizer and the parts it owns. A reload builds a new core
@@ -69,8 +69,9 @@ func (c *core) retire(next *core) {
 // buildCore turns a validated config into a running authorizer; key sets
 // start fetching here. With prev (a reload), key sets whose source did not
 // change, the shared tier if its settings did not change, and the caches
-// are taken over from prev.
-func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev *core) (c *core, err error) {
+// are taken over from prev. A new shared tier sends purges from other
+// replicas to forget, which must reach whichever core serves then.
+func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev *core, forget func([sha256.Size]byte)) (c *core, err error) {
 	policies := policiesFrom(cfg)
 	names := make([]string, len(policies))
 	for i, p := range policies {
@@ -91,7 +92,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 	}()
 	validators := map[string]authz.Validator{}
 	for _, ic := range cfg.Introspection {
-		tlsCfg, err := clientTLS(ic.CAFile, ic.CertFile, ic.KeyFile)
+		tlsCfg, err := ClientTLS(ic.CAFile, ic.CertFile, ic.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("introspection %s: %w", ic.Name, err)
 		}
@@ -192,7 +193,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 		return nil, err
 	}
 	if c.shared != nil && (prev == nil || prev.shared != c.shared) {
-		c.shared.Subscribe(c.auth.Forget)
+		c.shared.Subscribe(forget)
 	}
 	return c, nil
 }
@@ -271,7 +272,7 @@ func newShared(rc config.Redis, log *slog.Logger, m *telemetry.Metrics) (*redisc
 	var tlsCfg *tls.Config
 	if rc.TLS {
 		var err error
-		if tlsCfg, err = clientTLS(rc.CAFile, "", ""); err != nil {
+		if tlsCfg, err = ClientTLS(rc.CAFile, "", ""); err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
 		if tlsCfg == nil {
@@ -344,7 +345,8 @@ func answersFrom(cfg *config.Config) *authz.Answers {
 	return a
 }
 
-func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
+// NewLogger is the process logger the config asks for.
+func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Level)) // validated with the config
 	opts := &slog.HandlerOptions{Level: level}

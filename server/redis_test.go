@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -208,9 +209,8 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 		a.expect(a.check(withToken(tok)), "allow", 200)
 		b.expect(b.check(withToken(tok)), "allow", 200)
 		idp.Revoke(tok) // the IdP now says inactive
-		var out, errOut bytes.Buffer
-		if code := run([]string{"purge", "-addr", a.srv.adminLn.Addr().String(), "-token", tok}, &out, &errOut); code != 0 {
-			t.Fatalf("authz purge: exit %d: %s %s", code, out.String(), errOut.String())
+		if code, err := httpPost("http://"+a.srv.adminLn.Addr().String()+"/admin/purge", "token="+url.QueryEscape(tok)); err != nil || code != 200 {
+			t.Fatalf("POST /admin/purge: %d %v", code, err)
 		}
 		deadline := time.Now().Add(time.Second)
 		for read(b.check(withToken(tok))).name != "invalid" {
@@ -257,10 +257,6 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 func TestPurgeNeedsAToken(t *testing.T) {
 	rs := startRedis(t)
 	h := startIntrospect(t, newIdP(t), sharedConfig(t, rs.addr))
-	var out, errOut bytes.Buffer
-	if code := run([]string{"purge", "-addr", h.srv.adminLn.Addr().String(), "-token", ""}, &out, &errOut); code != 2 {
-		t.Errorf("exit %d without a token", code)
-	}
 	resp, err := httpPost("http://"+h.srv.adminLn.Addr().String()+"/admin/purge", "")
 	if err != nil || resp != 400 {
 		t.Errorf("empty purge: %d %v", resp, err)
@@ -274,4 +270,39 @@ func httpPost(url, form string) (int, error) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// A purge from another replica reaches cache scopes a reload added: the
+// subscription follows the core serving now, not the first one.
+func TestPurgeReachesScopesAReloadAdded(t *testing.T) {
+	rs := startRedis(t)
+	idp := newIdP(t)
+	cfg := sharedConfig(t, rs.addr)
+	a := startIntrospect(t, idp, cfg)
+	b := startIntrospect(t, idp, cfg)
+	second := strings.Replace(cfg, "policies:", `  - name: second
+    endpoint: %[1]s/introspect
+    client_id: authz
+    client_secret: s3cret
+policies:
+  via-second:
+    validators: [second]`, 1)
+	for _, h := range []*harness{a, b} {
+		if err := h.reload(second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok := b.opaque("pia", time.Hour)
+	b.expect(b.check(withToken(tok), withPolicy("via-second")), "allow", 200)
+	idp.Revoke(tok)
+	if code, err := httpPost("http://"+a.srv.adminLn.Addr().String()+"/admin/purge", "token="+url.QueryEscape(tok)); err != nil || code != 200 {
+		t.Fatalf("POST /admin/purge: %d %v", code, err)
+	}
+	deadline := time.Now().Add(time.Second)
+	for read(b.check(withToken(tok), withPolicy("via-second"))).name != "invalid" {
+		if time.Now().After(deadline) {
+			t.Fatal("B still allows, under the scope its reload added, a token purged on A")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

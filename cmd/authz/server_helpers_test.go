@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authz-dev/authz/config"
+	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/server"
+)
+
+// commandConfig is what the subcommands' tests serve; %[1]s is the
+// issuer, %[2]s the JWKS URL, %[3]s and %[4]s the gRPC and HTTP addresses.
+const commandConfig = `
+grpc: { addr: "%[3]s" }
+http: { addr: "%[4]s" }
+admin: { addr: "127.0.0.1:0" }
+issuers:
+  - { name: corp, issuer: "%[1]s", jwks_url: "%[2]s", audiences: [orders-api], leeway: 0s }
+policies:
+  default:
+    headers: { sub: x-user-id }
+  orders-write:
+    require_scopes: [orders:write]
+log: { level: debug }
+`
+
+func newIdP(t *testing.T) *testidp.IdP {
+	t.Helper()
+	idp, err := testidp.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(idp.Close)
+	return idp
+}
+
+// startServer runs a server the subcommands can talk to, until the test ends.
+func startServer(t *testing.T, idp *testidp.IdP) *server.Server {
+	t.Helper()
+	cfg, err := config.Parse(fmt.Appendf(nil, commandConfig, idp.Issuer(), idp.JWKSURL(), "127.0.0.1:0", "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := server.New(cfg, server.NewLogger(cfg.Log, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return s
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// eventually fails the test unless cond holds within 10s.
+func eventually(t *testing.T, what string, logs fmt.Stringer, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s; logs:\n%s", what, logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
