@@ -17,15 +17,23 @@ type Answer struct {
 // configuration, so the nginx profile (inactive → 403, error → 401) is a
 // config change, not a code change.
 type Answers struct {
-	// Header names the response header that carries the outcome name.
-	Header string
+	// OutcomeHeader names the response header that carries the outcome name.
+	OutcomeHeader string
 	// Realm goes into WWW-Authenticate.
 	Realm string
 	// ByOutcome is indexed by Outcome.
 	ByOutcome [len(Outcomes)]Answer
 }
 
-// Status returns the HTTP status for outcome o.
+// DefaultAnswers are the statuses of DESIGN.md's outcome table.
+func DefaultAnswers() *Answers {
+	return &Answers{OutcomeHeader: "x-authz-outcome", Realm: "authz", ByOutcome: [len(Outcomes)]Answer{
+		Allow: {Status: 200}, Missing: {Status: 401}, Invalid: {Status: 401}, Forbidden: {Status: 403}, Error: {Status: 503},
+	}}
+}
+
+// Status returns the HTTP status for outcome o; for Allow, what the HTTP
+// door answers (200, or 204).
 func (a *Answers) Status(o Outcome) int { return a.ByOutcome[o].Status }
 
 // RetryAfter returns the Retry-After value for d, or "".
@@ -65,6 +73,7 @@ func (a *Answers) Body(d *Decision) []byte {
 	if desc == "" {
 		desc = defaultDescriptions[d.Outcome]
 	}
+	// Two strings always marshal.
 	b, _ := json.Marshal(struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`

@@ -111,3 +111,44 @@ func TestUnknownPolicyIsError(t *testing.T) {
 		t.Errorf("got %v %q", d.Outcome, d.Reason)
 	}
 }
+
+func TestOneJWTIsJudgedOnceWhateverThePolicysIntrospector(t *testing.T) {
+	jwtV := &countingValidator{results: map[string]*Result{}}
+	introA, introB := &countingValidator{}, &countingValidator{}
+	bearer := []TokenSource{{Header: "authorization", Scheme: "Bearer"}}
+	a, err := New(Options{
+		Policies: []*Policy{
+			{Name: "a", TokenSources: bearer, Validators: []string{"corp", "intro-a"}},
+			{Name: "b", TokenSources: bearer, Validators: []string{"corp", "intro-b"}},
+			{Name: "none", TokenSources: bearer, Validators: []string{"corp"}},
+		},
+		JWT:           jwtV,
+		Introspectors: map[string]Validator{"intro-a": introA, "intro-b": introB},
+		CacheMaxBytes: 1 << 20, TTL: time.Minute, NegativeTTL: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	// A JWT-shaped token: header {"alg":"RS256"}.
+	tok := "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln"
+	jwtV.results[tok] = &Result{Validator: "corp", Claims: map[string]any{"sub": "a"}, Expiry: time.Now().Add(time.Hour)}
+	if d := a.Authorize(context.Background(), req("a", tok)); d.Outcome != Allow {
+		t.Fatalf("policy a: %v %s", d.Outcome, d.Reason)
+	}
+	// ristretto admits writes asynchronously (a read straight after a
+	// write may miss); once admitted, every policy must hit the one entry.
+	time.Sleep(50 * time.Millisecond)
+	before := jwtV.calls.Load()
+	for _, p := range []string{"b", "none", "a"} {
+		if d := a.Authorize(context.Background(), req(p, tok)); d.Outcome != Allow || !d.Cached {
+			t.Errorf("policy %s: %v cached=%v", p, d.Outcome, d.Cached)
+		}
+	}
+	if got := jwtV.calls.Load() - before; got != 0 {
+		t.Errorf("a cached JWT was validated %d more times across policies with different introspectors", got)
+	}
+	if introA.calls.Load()+introB.calls.Load() != 0 {
+		t.Error("a JWT was sent to an introspection endpoint")
+	}
+}

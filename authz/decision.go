@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -40,4 +41,44 @@ type Decision struct {
 type Observer interface {
 	CheckStarted(door string)
 	CheckDone(ctx context.Context, d *Decision, door, requestID string, latency time.Duration)
+}
+
+func (d Decision) fail(o Outcome, reason, description string) Decision {
+	d.Outcome = o
+	d.Reason = reason
+	d.Description = description
+	return d
+}
+
+// publicReason keeps the client's error_description coarse: whether the
+// token expired is useful to a client; which check failed helps an attacker.
+func publicReason(expired bool) string {
+	if expired {
+		return "the access token expired"
+	}
+	return "the access token is invalid"
+}
+
+// maxPolicyNameBytes bounds a policy name taken from a request.
+const maxPolicyNameBytes = 64
+
+// loggablePolicyName keeps at most maxPolicyNameBytes of name and replaces
+// every byte outside [A-Za-z0-9._:/-] with '_'.
+func loggablePolicyName(name string) string {
+	truncated := len(name) > maxPolicyNameBytes
+	if truncated {
+		name = name[:maxPolicyNameBytes]
+	}
+	b := []byte(name)
+	for i, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte("._:/-", c) >= 0:
+		default:
+			b[i] = '_'
+		}
+	}
+	if truncated {
+		return string(b) + "..."
+	}
+	return string(b)
 }

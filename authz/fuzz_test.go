@@ -31,7 +31,7 @@ func FuzzExtractToken(f *testing.F) {
 		default:
 			t.Fatalf("undefined error %v", err)
 		}
-		LooksLikeJWT(authorization) // must not panic on anything
+		looksLikeJWT(authorization) // must not panic on anything
 	})
 }
 

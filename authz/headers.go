@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -151,4 +152,80 @@ func sanitizeHeaderValue(s string, maxBytes int) (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// lookupClaim follows a dotted path ("realm_access.roles") through nested
+// objects. A claim whose own name contains a dot (as some IdPs emit, e.g.
+// "https://example.com/roles") is found by trying the whole remaining path
+// as one key first.
+func lookupClaim(claims map[string]any, path string) (any, bool) {
+	if v, ok := claims[path]; ok {
+		return v, v != nil
+	}
+	for i := 0; i < len(path); i++ {
+		if path[i] != '.' {
+			continue
+		}
+		inner, ok := claims[path[:i]].(map[string]any)
+		if !ok {
+			continue
+		}
+		if v, ok := lookupClaim(inner, path[i+1:]); ok {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// renderClaim turns a claim into a header value: strings as they are,
+// numbers without exponent, arrays joined by sep, objects as compact JSON.
+func renderClaim(v any, sep string) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []any:
+		// An item holding the separator would read as two items upstream
+		// (["user,admin"] against ["user","admin"]); it is dropped so the
+		// upstream can trust the split.
+		var b strings.Builder
+		n := 0
+		for _, e := range v {
+			s := renderScalar(e)
+			if sep != "" && strings.Contains(s, sep) {
+				continue
+			}
+			if n > 0 {
+				b.WriteString(sep)
+			}
+			b.WriteString(s)
+			n++
+		}
+		return b.String()
+	default:
+		return renderScalar(v)
+	}
+}
+
+func renderScalar(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case json.Number:
+		if f, err := v.Float64(); err == nil {
+			return strconv.FormatFloat(f, 'f', -1, 64)
+		}
+		return v.String()
+	case bool:
+		return strconv.FormatBool(v)
+	case nil:
+		return ""
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}
 }

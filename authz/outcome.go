@@ -31,13 +31,3 @@ func (o Outcome) String() string {
 	}
 	return fmt.Sprintf("outcome(%d)", uint8(o))
 }
-
-// ParseOutcome returns the outcome with the given name.
-func ParseOutcome(name string) (Outcome, bool) {
-	for i, n := range outcomeNames {
-		if n == name {
-			return Outcome(i), true
-		}
-	}
-	return 0, false
-}

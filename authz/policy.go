@@ -25,18 +25,18 @@ type compiledPolicy struct {
 	*Policy
 	validators map[string]bool
 	headers    headerPlan
-	// opaque judges tokens that are not JWTs: the one introspection
+	// introspector judges tokens that are not JWTs: the one introspection
 	// endpoint among the policy's validators, if any.
-	opaque     Validator
-	opaqueName string
+	introspector     Validator
+	introspectorName string
 }
 
 func compilePolicy(p *Policy, introspectors map[string]Validator) *compiledPolicy {
 	cp := &compiledPolicy{Policy: p, validators: make(map[string]bool, len(p.Validators)), headers: newHeaderPlan(p)}
 	for _, v := range p.Validators {
 		cp.validators[v] = true
-		if in, ok := introspectors[v]; ok && cp.opaque == nil {
-			cp.opaque, cp.opaqueName = in, v
+		if in, ok := introspectors[v]; ok && cp.introspector == nil {
+			cp.introspector, cp.introspectorName = in, v
 		}
 	}
 	return cp

@@ -25,8 +25,8 @@ type SharedEntry struct {
 	Expired bool    // the token is invalid because it expired
 	// Until is when the entry stops being usable: never past the token's exp.
 	Until time.Time
-	// Stamp fingerprints the settings of the validator that judged: a
+	// Fingerprint names the settings of the validator that judged: a
 	// replica whose validator differs (a reload, a rolling config change)
 	// judges the token again instead of trusting the entry.
-	Stamp string
+	Fingerprint string
 }

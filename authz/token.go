@@ -1,6 +1,9 @@
 package authz
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -93,4 +96,24 @@ func cutScheme(v, scheme string) (string, bool) {
 		return "", false // e.g. "Bearerx": another scheme
 	}
 	return strings.TrimLeft(rest, " \t"), true
+}
+
+// looksLikeJWT reports whether token is three base64url parts whose first
+// decodes to a JSON object: the JWS compact serialization (RFC 7515 §7.1).
+func looksLikeJWT(token string) bool {
+	h, rest, ok := strings.Cut(token, ".")
+	if !ok {
+		return false
+	}
+	payload, sig, ok := strings.Cut(rest, ".")
+	if !ok || strings.Contains(sig, ".") || payload == "" || h == "" || len(h) > 2048 {
+		return false
+	}
+	var buf [1536]byte
+	n, err := base64.RawURLEncoding.Decode(buf[:], []byte(h))
+	if err != nil {
+		return false
+	}
+	b := bytes.TrimSpace(buf[:n])
+	return len(b) > 0 && b[0] == '{' && json.Valid(b)
 }

@@ -120,8 +120,8 @@ func TestLooksLikeJWT(t *testing.T) {
 		"bm90IGpzb24.eyJzdWIiOiJhIn0.c2ln":          false, // header is not JSON
 	}
 	for tok, want := range cases {
-		if got := LooksLikeJWT(tok); got != want {
-			t.Errorf("LooksLikeJWT(%q) = %v, want %v", tok, got, want)
+		if got := looksLikeJWT(tok); got != want {
+			t.Errorf("looksLikeJWT(%q) = %v, want %v", tok, got, want)
 		}
 	}
 }

@@ -17,6 +17,9 @@ type Validator interface {
 // for someone else, or inactive. Such results are negatively cached.
 var ErrInvalidToken = errors.New("invalid token")
 
+// ErrExpired marks an expired token (wraps ErrInvalidToken in validators).
+var ErrExpired = errors.New("token expired")
+
 // ErrUnavailable marks a failure to judge a token: the IdP or the JWKS could
 // not be reached or answered nonsense. Never cached, never allowed.
 var ErrUnavailable = errors.New("validation unavailable")

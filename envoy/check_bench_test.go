@@ -25,7 +25,7 @@ func BenchmarkConvert(b *testing.B) {
 		Headers:       []authz.HeaderValue{{Name: "x-user-id", Value: "alice"}, {Name: "x-scopes", Value: "orders:read"}, {Name: "x-client-id", Value: "web"}},
 		RemoveHeaders: []string{"x_user_id", "x_scopes", "x_client_id", "x-email"},
 	}
-	ans := &authz.Answers{Header: "x-authz-outcome", Realm: "authz"}
+	ans := &authz.Answers{OutcomeHeader: "x-authz-outcome", Realm: "authz"}
 	ans.ByOutcome[authz.Allow] = authz.Answer{Status: 200}
 	b.ReportAllocs()
 	for b.Loop() {

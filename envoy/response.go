@@ -11,10 +11,6 @@ import (
 	"github.com/authz-dev/authz/authz"
 )
 
-// MetadataNamespace is where later filters find the claims; Envoy files
-// CheckResponse.dynamic_metadata under the ext_authz filter's name.
-const MetadataNamespace = "envoy.filters.http.ext_authz"
-
 var grpcCodes = [...]codes.Code{
 	authz.Allow:     codes.OK,
 	authz.Missing:   codes.Unauthenticated,
@@ -30,7 +26,7 @@ func toResponse(d *authz.Decision, ans *authz.Answers) *authv3.CheckResponse {
 	resp := &authv3.CheckResponse{Status: &status.Status{Code: int32(code), Message: d.Outcome.String()}}
 	if d.Outcome == authz.Allow {
 		headers := make([]*corev3.HeaderValueOption, 0, len(d.Headers)+1)
-		headers = append(headers, overwrite(ans.Header, d.Outcome.String()))
+		headers = append(headers, overwrite(ans.OutcomeHeader, d.Outcome.String()))
 		for _, h := range d.Headers {
 			headers = append(headers, overwrite(h.Name, h.Value))
 		}
@@ -41,6 +37,10 @@ func toResponse(d *authz.Decision, ans *authz.Answers) *authv3.CheckResponse {
 		if d.Claims != nil {
 			// Set on the CheckResponse, never on the deprecated
 			// ok_response.dynamic_metadata, which would override it.
+			// Later filters find it under envoy.filters.http.ext_authz.
+			// Claims decoded from JSON always convert; should one not,
+			// the request still passes, without metadata, rather than
+			// failing an allowed request over an optional extra.
 			if claims, err := structpb.NewStruct(d.Claims); err == nil {
 				resp.DynamicMetadata = claims
 			}
@@ -48,7 +48,7 @@ func toResponse(d *authz.Decision, ans *authz.Answers) *authv3.CheckResponse {
 		return resp
 	}
 	headers := []*corev3.HeaderValueOption{
-		overwrite(ans.Header, d.Outcome.String()),
+		overwrite(ans.OutcomeHeader, d.Outcome.String()),
 		overwrite("content-type", "application/json"),
 	}
 	if c := ans.WWWAuthenticate(d); c != "" {

@@ -27,8 +27,6 @@ type Options struct {
 	// Path is where the door listens; requests under Path+"/" are Envoy's
 	// path-prefix mode, where the original path follows the prefix.
 	Path string
-	// AllowStatus answers an allow decision (200 or 204).
-	AllowStatus int
 	// PolicyFrom says where a request may name its policy: PolicyFromHeader
 	// (default), PolicyFromQuery or PolicyFromNone.
 	PolicyFrom string
@@ -56,9 +54,6 @@ type Handler struct {
 func New(auth Authorizer, opts Options) *Handler {
 	if opts.Path == "" {
 		opts.Path = "/check"
-	}
-	if opts.AllowStatus == 0 {
-		opts.AllowStatus = http.StatusOK
 	}
 	if opts.PolicyFrom == "" {
 		opts.PolicyFrom = PolicyFromHeader
@@ -124,7 +119,7 @@ func (h *Handler) toRequest(r *http.Request) *authz.Request {
 func (h *Handler) write(w http.ResponseWriter, d *authz.Decision) {
 	ans := h.auth.Answers()
 	hdr := w.Header()
-	hdr.Set(ans.Header, d.Outcome.String())
+	hdr.Set(ans.OutcomeHeader, d.Outcome.String())
 	hdr.Set("Cache-Control", "no-store")
 	if d.Outcome == authz.Allow {
 		for _, v := range d.Headers {
@@ -133,7 +128,7 @@ func (h *Handler) write(w http.ResponseWriter, d *authz.Decision) {
 		if len(d.RemoveHeaders) > 0 {
 			hdr.Set(HeadersToRemoveHeader, strings.Join(d.RemoveHeaders, ","))
 		}
-		w.WriteHeader(h.opts.AllowStatus)
+		w.WriteHeader(ans.Status(authz.Allow))
 		return
 	}
 	if c := ans.WWWAuthenticate(d); c != "" {

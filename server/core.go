@@ -110,7 +110,6 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 			Issuer:           ic.Issuer,
 			Audiences:        ic.Audiences,
 			TokenTypes:       ic.TokenTypes,
-			Logger:           log.With("introspection", ic.Name),
 			Observe: func(result string, elapsed time.Duration) {
 				m.ObserveIntrospection(ic.Name, result, elapsed)
 			},
@@ -173,7 +172,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 		NegativeTTL:      *cfg.Cache.NegativeTTL,
 		Introspectors:    validators,
 		Answers:          answersFrom(cfg),
-		Stamps:           stamps(cfg, c.keyFiles),
+		Fingerprints:     fingerprints(cfg, c.keyFiles),
 	}
 	if prev != nil {
 		opts.Reuse = prev.auth
@@ -214,9 +213,9 @@ func (prev *core) sameKeys(ic config.Issuer, fileDigest string) *jwt.Keys {
 	return nil
 }
 
-// stamps fingerprints each validator's settings; the cache uses them to
-// tell results that survive a reload from those it must judge again.
-func stamps(cfg *config.Config, keyFiles map[string]string) map[string]string {
+// fingerprints fingerprints each validator's settings; the cache uses them
+// to tell results that survive a reload from those it must judge again.
+func fingerprints(cfg *config.Config, keyFiles map[string]string) map[string]string {
 	endpoints := map[string]config.Introspection{}
 	for _, in := range cfg.Introspection {
 		endpoints[in.Name] = in
@@ -228,7 +227,7 @@ func stamps(cfg *config.Config, keyFiles map[string]string) map[string]string {
 		out[is.Name] = fp
 		all.Write([]byte(fp))
 	}
-	out[authz.JWTRoute] = hex.EncodeToString(all.Sum(nil))
+	out[authz.JWTSet] = hex.EncodeToString(all.Sum(nil))
 	for _, in := range cfg.Introspection {
 		out[in.Name] = fingerprint(in)
 	}
@@ -337,8 +336,8 @@ func policiesFrom(cfg *config.Config) []*authz.Policy {
 
 func answersFrom(cfg *config.Config) *authz.Answers {
 	o := cfg.Outcomes
-	a := &authz.Answers{Header: strings.ToLower(o.Header), Realm: o.Realm}
-	a.ByOutcome[authz.Allow] = authz.Answer{Status: http.StatusOK}
+	a := &authz.Answers{OutcomeHeader: strings.ToLower(o.Header), Realm: o.Realm}
+	a.ByOutcome[authz.Allow] = authz.Answer{Status: cfg.HTTP.AllowStatus}
 	for out, oc := range map[authz.Outcome]config.Outcome{authz.Missing: o.Missing, authz.Invalid: o.Invalid, authz.Forbidden: o.Forbidden, authz.Error: o.Error} {
 		a.ByOutcome[out] = authz.Answer{Status: oc.Status, RetryAfter: oc.RetryAfter}
 	}

@@ -135,25 +135,6 @@ func TestIntrospectionFailuresAreErrorsNeverCached(t *testing.T) {
 	}
 }
 
-func TestIntrospectionConnectionFailureRetriesOnce(t *testing.T) {
-	idp := newIdP(t)
-	dead := newIdP(t)
-	deadURL := dead.IntrospectionURL()
-	dead.Close()
-	h := startIntrospect(t, idp, strings.Replace(introspectConfig, "endpoint: %[1]s/introspect", "endpoint: "+deadURL, 1))
-	client := h.srv.current().introspectors["corp-introspect"]
-	h.expect(h.check(withToken("op_x")), "error", 503)
-	if got := client.Requests(); got != 2 {
-		t.Errorf("%d attempts on a refused connection, want 2 (one retry)", got)
-	}
-	h2 := startIntrospect(t, idp, introspectConfig)
-	idp.SetAnswer(&testidp.Answer{Status: 500})
-	h2.expect(h2.check(withToken("op_y")), "error", 503)
-	if got := h2.srv.current().introspectors["corp-introspect"].Requests(); got != 1 {
-		t.Errorf("%d attempts on a 500, want 1 (no retry after an answer)", got)
-	}
-}
-
 func TestIntrospectionTLS(t *testing.T) {
 	idp, err := testidp.NewTLS()
 	if err != nil {

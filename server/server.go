@@ -74,7 +74,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s.setServing(false)
 
 	mux := http.NewServeMux()
-	door := forwardauth.New(&s.live, forwardauth.Options{Path: cfg.HTTP.CheckPath, AllowStatus: cfg.HTTP.AllowStatus, PolicyFrom: cfg.HTTP.PolicyFrom, Observer: &s.live})
+	door := forwardauth.New(&s.live, forwardauth.Options{Path: cfg.HTTP.CheckPath, PolicyFrom: cfg.HTTP.PolicyFrom, Observer: &s.live})
 	mux.Handle(cfg.HTTP.CheckPath, door)
 	mux.Handle(cfg.HTTP.CheckPath+"/", door)
 	mux.Handle("GET /metrics", m.Handler())
@@ -224,6 +224,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	hctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
+	// Shutdown's error is the deadline passing with connections still
+	// open; the process is stopping either way.
 	s.http.Shutdown(hctx)
 	if s.admin != nil {
 		s.admin.Shutdown(hctx)

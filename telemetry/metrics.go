@@ -84,7 +84,6 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Registry is where further collectors go.
-func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
 
 func (m *Metrics) checkStarted(door string) { m.inFlight.WithLabelValues(door).Inc() }
 

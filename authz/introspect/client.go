@@ -8,14 +8,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -53,7 +49,6 @@ type Options struct {
 	// TokenTypes are the values an answer's token_use, typ and token_type
 	// members may hold (case-insensitive); default DefaultTokenTypes.
 	TokenTypes []string
-	Logger     *slog.Logger
 	// Observe, when set, is told each introspection's result class and latency.
 	Observe func(result string, elapsed time.Duration)
 }
@@ -70,11 +65,10 @@ var tokenTypeMembers = []string{"token_use", "typ", "token_type"}
 
 // Client introspects tokens at one endpoint.
 type Client struct {
-	opts     Options
-	slots    chan struct{}
-	http     *http.Client
-	requests atomic.Int64
-	now      func() time.Time
+	opts  Options
+	slots chan struct{}
+	http  *http.Client
+	now   func() time.Time
 }
 
 // New returns a Client with its own connection pool.
@@ -105,9 +99,6 @@ func New(opts Options) (*Client, error) {
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = 64
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
 	transport := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second}).DialContext,
@@ -129,9 +120,6 @@ func New(opts Options) (*Client, error) {
 		now:  time.Now,
 	}, nil
 }
-
-// Requests counts introspection requests sent, retries included.
-func (c *Client) Requests() int64 { return c.requests.Load() }
 
 // Close drops idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
@@ -161,7 +149,6 @@ func (c *Client) post(ctx context.Context, token string) (*http.Response, error)
 		case Bearer:
 			req.Header.Set("Authorization", "Bearer "+c.opts.ClientSecret)
 		}
-		c.requests.Add(1)
 		resp, err = c.http.Do(req)
 		if err == nil || ctx.Err() != nil || !connectionFailed(err) {
 			break
@@ -170,13 +157,15 @@ func (c *Client) post(ctx context.Context, token string) (*http.Response, error)
 	return resp, err
 }
 
-// connectionFailed reports errors where the request cannot have reached
-// the IdP's handler: refused or reset connections, or a pooled connection
-// the IdP had closed.
+// connectionFailed reports a transport failure before any HTTP answer:
+// refused, reset or closed connections, however the transport words them
+// ("server closed idle connection" has no sentinel). Introspection has no
+// side effects (RFC 7662 §2), so a retry is safe even if the first request
+// reached the IdP; a timeout is not retried, the deadline is spent.
 func connectionFailed(err error) bool {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false
 	}
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	return !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
 }

@@ -88,7 +88,7 @@ func (c *Client) introspect(ctx context.Context, token string) (map[string]any, 
 		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 			class = ResultTimeout
 		}
-		return nil, class, c.unavailable("request: %v", err)
+		return nil, class, c.unavailable("request: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1))
@@ -97,7 +97,7 @@ func (c *Client) introspect(ctx context.Context, token string) (map[string]any, 
 		if ctx.Err() != nil {
 			class = ResultTimeout
 		}
-		return nil, class, c.unavailable("read response: %v", err)
+		return nil, class, c.unavailable("read response: %w", err)
 	}
 	return c.decodeAnswer(resp.StatusCode, body)
 }
@@ -131,7 +131,7 @@ func (c *Client) decodeAnswer(status int, body []byte) (map[string]any, string, 
 }
 
 func (c *Client) unavailable(format string, args ...any) error {
-	return fmt.Errorf("%w: introspect %s: %s", authz.ErrUnavailable, c.opts.Name, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: introspect %s: %w", authz.ErrUnavailable, c.opts.Name, fmt.Errorf(format, args...))
 }
 
 func truncate(s string, n int) string {

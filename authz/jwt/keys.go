@@ -337,12 +337,12 @@ func (k *Keys) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, error
 	}
 	lastErr := k.lastError()
 	if k.set.Load() == nil {
-		return nil, fmt.Errorf("%w: no keys loaded for issuer %s: %v", authz.ErrUnavailable, k.opts.Issuer, lastErr)
+		return nil, fmt.Errorf("%w: no keys loaded for issuer %s: %w", authz.ErrUnavailable, k.opts.Issuer, lastErr)
 	}
 	if lastErr != nil {
 		// We cannot tell a key rotated in at the IdP from a forged kid while
 		// the JWKS is unreachable.
-		return nil, fmt.Errorf("%w: unknown kid %q and jwks unreachable: %v", authz.ErrUnavailable, kid, lastErr)
+		return nil, fmt.Errorf("%w: unknown kid %q and jwks unreachable: %w", authz.ErrUnavailable, kid, lastErr)
 	}
 	return nil, fmt.Errorf("%w: unknown kid %q", authz.ErrInvalidToken, kid)
 }

@@ -48,20 +48,20 @@ func valueKey(salt []byte, token string) ([]byte, error) {
 
 // plain is a SharedEntry as sealed.
 type plain struct {
-	Validator string         `json:"v,omitempty"`
-	Claims    map[string]any `json:"c,omitempty"`
-	Expiry    int64          `json:"e,omitempty"` // token exp, unix ms
-	Size      int            `json:"s,omitempty"`
-	Invalid   string         `json:"i,omitempty"`
-	Expired   bool           `json:"x,omitempty"`
-	Until     int64          `json:"u"` // unix ms
-	Stamp     string         `json:"t,omitempty"`
+	Validator   string         `json:"v,omitempty"`
+	Claims      map[string]any `json:"c,omitempty"`
+	Expiry      int64          `json:"e,omitempty"` // token exp, unix ms
+	Size        int            `json:"s,omitempty"`
+	Invalid     string         `json:"i,omitempty"`
+	Expired     bool           `json:"x,omitempty"`
+	Until       int64          `json:"u"` // unix ms
+	Fingerprint string         `json:"t,omitempty"`
 }
 
 // seal returns version || nonce || AES-256-GCM(entry), with the lookup key
 // as additional data so a value moved under another key does not open.
 func seal(salt []byte, token, key string, e authz.SharedEntry) ([]byte, error) {
-	p := plain{Invalid: e.Invalid, Expired: e.Expired, Until: e.Until.UnixMilli(), Stamp: e.Stamp}
+	p := plain{Invalid: e.Invalid, Expired: e.Expired, Until: e.Until.UnixMilli(), Fingerprint: e.Fingerprint}
 	if r := e.Result; r != nil {
 		p.Validator, p.Claims, p.Size = r.Validator, r.Claims, r.Size
 		if !r.Expiry.IsZero() {
@@ -104,7 +104,7 @@ func open(salt []byte, token, key string, b []byte) (authz.SharedEntry, error) {
 	if err := json.Unmarshal(msg, &p); err != nil {
 		return authz.SharedEntry{}, errBadValue
 	}
-	e := authz.SharedEntry{Invalid: p.Invalid, Expired: p.Expired, Until: time.UnixMilli(p.Until), Stamp: p.Stamp}
+	e := authz.SharedEntry{Invalid: p.Invalid, Expired: p.Expired, Until: time.UnixMilli(p.Until), Fingerprint: p.Fingerprint}
 	if p.Invalid == "" {
 		if p.Validator == "" {
 			return authz.SharedEntry{}, errBadValue

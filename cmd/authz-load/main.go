@@ -165,11 +165,11 @@ func compare(o options, out io.Writer) error {
 		}
 		ra, rb := merge(a), merge(b)
 		row := func(server string, r result, cpu time.Duration) {
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%.1fµs\t%d\t\n", sc.name, server, r.requests2rps(), ms(r.pct(.5)), ms(r.pct(.9)), ms(r.pct(.99)), float64(cpu.Microseconds())/float64(r.requests), r.failures)
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%.1fµs\t%d\t\n", sc.name, server, r.rps(), ms(r.pct(.5)), ms(r.pct(.9)), ms(r.pct(.99)), float64(cpu.Microseconds())/float64(r.requests), r.failures)
 		}
 		row("authz", ra, aCPU)
 		row("no-op", rb, bCPU)
-		fmt.Fprintf(tw, "%s\tauthz/no-op\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\t\n", sc.name, ra.requests2rps()/rb.requests2rps(),
+		fmt.Fprintf(tw, "%s\tauthz/no-op\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\t\n", sc.name, ra.rps()/rb.rps(),
 			ratio(ra.pct(.5), rb.pct(.5)), ratio(ra.pct(.9), rb.pct(.9)), ratio(ra.pct(.99), rb.pct(.99)),
 			(float64(aCPU)/float64(ra.requests))/(float64(bCPU)/float64(rb.requests)))
 	}
@@ -184,9 +184,6 @@ func compare(o options, out io.Writer) error {
 	}
 	return nil
 }
-
-// requests2rps is Checks per second over the summed run time of the rounds.
-func (r result) requests2rps() float64 { return r.rps() }
 
 func ratio(a, b time.Duration) float64 {
 	if b == 0 {

@@ -1,0 +1,183 @@
+package authz
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/authz-dev/authz/authz/cache"
+)
+
+// verdict is the cached, policy-independent judgement of one token.
+type verdict struct {
+	res *Result // nil when the token is invalid
+	// reason says why the token is invalid; expired marks the one reason
+	// the client is told about.
+	reason  string
+	expired bool
+	// validator names who judged (an issuer, an introspection endpoint, or
+	// JWTSet for a JWT no issuer vouched for), and fingerprint its settings
+	// then: a reload that changes them makes the verdict stale.
+	validator, fingerprint string
+}
+
+// JWTSet names, in Options.Fingerprints, the set of issuers that judges
+// every JWT-shaped token: a JWT no issuer vouches for is invalid under it.
+const JWTSet = "jwt"
+
+// scope is where a token's verdict is cached: JWTs are judged by issuer
+// alone, whichever policy asks; an opaque string may be a token at one
+// introspection endpoint and junk at another, so it is judged per endpoint.
+func scope(isJWT bool, p *compiledPolicy) string {
+	if isJWT {
+		return ""
+	}
+	return p.introspectorName
+}
+
+// cacheKey is the token's hash and the scope it is judged in.
+func cacheKey(sum [sha256.Size]byte, scope string) string {
+	var buf [sha256.Size + 64]byte
+	return string(append(append(buf[:0], sum[:]...), scope...))
+}
+
+// lookup finds the token's verdict in the caches, or judges it once for
+// every concurrent caller. A cached verdict whose validator has changed
+// since (a reload) is dropped and judged again.
+func (a *Authorizer) lookup(ctx context.Context, sum [sha256.Size]byte, token string, isJWT bool, p *compiledPolicy) (*verdict, bool, error) {
+	key := cacheKey(sum, scope(isJWT, p))
+	v, hit, err := a.lookupOnce(ctx, key, token, isJWT, p)
+	if err == nil && !a.current(v) {
+		a.cache.Delete(key)
+		a.negative.Delete(key)
+		v, hit, err = a.lookupOnce(ctx, key, token, isJWT, p)
+	}
+	return v, hit, err
+}
+
+func (a *Authorizer) lookupOnce(ctx context.Context, key, token string, isJWT bool, p *compiledPolicy) (*verdict, bool, error) {
+	if v, ok := a.negative.Get(key); ok {
+		return v, true, nil
+	}
+	return a.cache.Load(ctx, key, func(ctx context.Context) (cache.Loaded[*verdict], error) {
+		l, err := a.judge(ctx, token, isJWT, p)
+		if err != nil {
+			return l, err
+		}
+		if l.Value.res == nil {
+			a.negative.Store(key, l.Value, l.Cost, l.TTL)
+			l.TTL = 0 // never in the valid-token cache
+		}
+		return l, nil
+	})
+}
+
+// current reports whether v was judged under the settings its validator has now.
+func (a *Authorizer) current(v *verdict) bool {
+	return a.fingerprints[v.validator] == v.fingerprint
+}
+
+// judge finds the token's verdict in the shared tier or by validation, and
+// says how to cache it locally.
+func (a *Authorizer) judge(ctx context.Context, token string, isJWT bool, p *compiledPolicy) (cache.Loaded[*verdict], error) {
+	sc := scope(isJWT, p)
+	if a.shared != nil {
+		if e, ok := a.shared.Get(ctx, token, sc); ok {
+			l := a.fromShared(e, isJWT, p)
+			if a.current(l.Value) {
+				return l, nil
+			}
+			// Judged under other settings (before a reload, or by a
+			// replica on another config): judge again and overwrite.
+		}
+	}
+	l, err := a.validate(ctx, token, isJWT, p)
+	if err != nil {
+		return l, err
+	}
+	if a.shared != nil && l.TTL > 0 {
+		a.shared.Set(ctx, token, sc, a.toShared(l.Value, a.now().Add(l.TTL)))
+	}
+	return l, nil
+}
+
+// validate runs the validator for the token's shape and says how to cache its answer.
+func (a *Authorizer) validate(ctx context.Context, token string, isJWT bool, p *compiledPolicy) (cache.Loaded[*verdict], error) {
+	v, kind := p.introspector, "opaque"
+	if isJWT {
+		v, kind = a.jwt, "JWT"
+	}
+	if v == nil {
+		return a.invalid(fmt.Errorf("%w: %s tokens are not accepted", ErrInvalidToken, kind), isJWT, p), nil
+	}
+	res, err := v.Validate(ctx, token)
+	switch {
+	case errors.Is(err, ErrInvalidToken):
+		return a.invalid(err, isJWT, p), nil
+	case err != nil:
+		return cache.Loaded[*verdict]{}, err
+	}
+	ttl := a.ttl
+	if !res.Expiry.IsZero() {
+		ttl = min(ttl, res.Expiry.Sub(a.now()))
+	}
+	vd := &verdict{res: res}
+	a.sign(vd, isJWT, p)
+	return cache.Loaded[*verdict]{Value: vd, Cost: int64(res.Size), TTL: ttl}, nil
+}
+
+// invalid is the verdict on a token the validator refused, cached for the negative TTL.
+func (a *Authorizer) invalid(err error, isJWT bool, p *compiledPolicy) cache.Loaded[*verdict] {
+	v := &verdict{reason: err.Error(), expired: errors.Is(err, ErrExpired)}
+	a.sign(v, isJWT, p)
+	return cache.Loaded[*verdict]{Value: v, Cost: int64(len(v.reason)), TTL: a.negTTL}
+}
+
+// sign records which validator judged v, and its settings now.
+func (a *Authorizer) sign(v *verdict, isJWT bool, p *compiledPolicy) {
+	switch {
+	case v.res != nil:
+		v.validator = v.res.Validator
+	case isJWT:
+		v.validator = JWTSet
+	default:
+		v.validator = p.introspectorName
+	}
+	v.fingerprint = a.fingerprints[v.validator]
+}
+
+func (a *Authorizer) fromShared(e SharedEntry, isJWT bool, p *compiledPolicy) cache.Loaded[*verdict] {
+	ttl := time.Until(e.Until)
+	v := &verdict{res: e.Result, reason: e.Invalid, expired: e.Expired}
+	a.sign(v, isJWT, p)
+	v.fingerprint = e.Fingerprint // as the judging replica had it
+	cost := int64(len(e.Invalid))
+	if e.Result != nil {
+		cost = int64(e.Result.Size)
+	}
+	return cache.Loaded[*verdict]{Value: v, Cost: cost, TTL: ttl}
+}
+
+func (a *Authorizer) toShared(v *verdict, until time.Time) SharedEntry {
+	return SharedEntry{Result: v.res, Invalid: v.reason, Expired: v.expired, Until: until, Fingerprint: v.fingerprint}
+}
+
+// Purge forgets a token here and, with a shared tier, everywhere: for a
+// global logout that must not wait out the cache TTL.
+func (a *Authorizer) Purge(ctx context.Context, token string) error {
+	a.Forget(sha256.Sum256([]byte(token)))
+	if a.shared == nil {
+		return nil
+	}
+	return a.shared.Purge(ctx, token, a.scopes)
+}
+
+// Forget drops this replica's cached results for the token with this SHA-256.
+func (a *Authorizer) Forget(sum [sha256.Size]byte) {
+	for _, s := range a.scopes {
+		a.cache.Delete(cacheKey(sum, s))
+		a.negative.Delete(cacheKey(sum, s))
+	}
+}
