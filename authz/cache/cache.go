@@ -77,7 +77,9 @@ func (c *Cache[V]) Load(ctx context.Context, key string, load func(context.Conte
 	if v, ok := c.store.Get(key); ok {
 		return v, true, nil
 	}
+	led := false // set only in the caller whose function runs the flight
 	ch := c.group.DoChan(key, func() (any, error) {
+		led = true
 		// A flight that finished just before ours may have stored the value.
 		if v, ok := c.store.Get(key); ok {
 			return v, nil
@@ -98,7 +100,9 @@ func (c *Cache[V]) Load(ctx context.Context, key string, load func(context.Conte
 	})
 	select {
 	case r := <-ch:
-		if r.Shared {
+		// singleflight marks the leader's result shared too; only the
+		// callers that waited on another's flight were collapsed.
+		if r.Shared && !led {
 			c.collapsed.Add(1)
 		}
 		if r.Err != nil {

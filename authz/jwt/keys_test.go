@@ -1,13 +1,19 @@
 package jwt
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/internal/testidp"
 )
 
@@ -105,4 +111,82 @@ func TestKeyFetchesStayWhereTheOperatorPointed(t *testing.T) {
 			t.Errorf("the redirect target was asked %d times", served)
 		}
 	})
+}
+
+func TestUnknownKidRefreshesAtMostOncePerInterval(t *testing.T) {
+	idp, err := testidp.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idp.Close()
+	k, err := NewKeys(KeysOptions{URL: idp.JWKSURL(), Refresh: time.Hour, MinRefresh: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if ok, err := waitLoaded(k); !ok {
+		t.Fatal(err)
+	}
+	time.Sleep(350 * time.Millisecond) // past the interval of the first fetch
+	before := idp.JWKSFetches()
+	for i := range 50 {
+		if _, err := k.lookup(context.Background(), fmt.Sprintf("forged-%d", i)); !errors.Is(err, authz.ErrInvalidToken) {
+			t.Fatalf("forged kid: %v, want invalid", err)
+		}
+	}
+	if got := idp.JWKSFetches() - before; got != 1 {
+		t.Errorf("50 unknown kids fetched the JWKS %d times, want 1", got)
+	}
+}
+
+func TestKeysSurviveAnUnreachableJWKS(t *testing.T) {
+	idp, err := testidp.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idp.Close()
+	k, err := NewKeys(KeysOptions{URL: idp.JWKSURL(), Refresh: time.Hour, MinRefresh: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if ok, err := waitLoaded(k); !ok {
+		t.Fatal(err)
+	}
+	idp.SetDown(true)
+	time.Sleep(5 * time.Millisecond)
+	if keys, err := k.lookup(context.Background(), "rsa-1"); err != nil || len(keys) != 1 {
+		t.Errorf("a known kid while the JWKS is down: %v", err)
+	}
+	// An unknown kid cannot be told from a rotated-in key while the JWKS
+	// is down: unavailable, not invalid.
+	if _, err := k.lookup(context.Background(), "new-kid"); !errors.Is(err, authz.ErrUnavailable) {
+		t.Errorf("unknown kid while down: %v, want unavailable", err)
+	}
+}
+
+func TestFallbackFileServesUntilTheURLAnswers(t *testing.T) {
+	idp, err := testidp.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idp.Close()
+	file := filepath.Join(t.TempDir(), "jwks.json")
+	b, _ := json.Marshal(idp.KeySet())
+	os.WriteFile(file, b, 0o600)
+	idp.SetDown(true)
+	k, err := NewKeys(KeysOptions{URL: idp.JWKSURL(), File: file, Refresh: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if ok, err := waitLoaded(k); !ok {
+		t.Fatalf("the fallback file did not load: %v", err)
+	}
+	if keys, err := k.lookup(context.Background(), "ec-1"); err != nil || len(keys) != 1 {
+		t.Errorf("ec-1 from the file: %v", err)
+	}
+	if _, err := NewKeys(KeysOptions{File: filepath.Join(t.TempDir(), "missing.json")}); err == nil {
+		t.Error("a file-only key set that cannot be read must fail at once")
+	}
 }

@@ -1,0 +1,128 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func newCache(t *testing.T, maxBytes int64) *Cache[string] {
+	t.Helper()
+	c, err := New[string](Options{MaxBytes: maxBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func TestConcurrentLoadsOfOneKeyRunOnce(t *testing.T) {
+	c := newCache(t, 1<<20)
+	release := make(chan struct{})
+	var loads atomic.Int64
+	load := func(context.Context) (Loaded[string], error) {
+		loads.Add(1)
+		<-release
+		return Loaded[string]{Value: "v", Cost: 10, TTL: time.Minute}, nil
+	}
+	const n = 100
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if v, _, err := c.Load(context.Background(), "k", load); err != nil || v != "v" {
+				t.Errorf("got %q, %v", v, err)
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // every caller is waiting on the one load
+	close(release)
+	wg.Wait()
+	if loads.Load() != 1 {
+		t.Errorf("%d loads for %d concurrent callers, want 1", loads.Load(), n)
+	}
+	if s := c.Stats(); s.Loads != 1 || s.Collapsed != n-1 {
+		t.Errorf("stats %+v", s)
+	}
+	if _, hit, _ := c.Load(context.Background(), "k", load); !hit {
+		t.Error("the loaded value was not stored")
+	}
+}
+
+func TestErrorsAreNeverStored(t *testing.T) {
+	c := newCache(t, 1<<20)
+	boom := errors.New("idp down")
+	calls := 0
+	load := func(context.Context) (Loaded[string], error) {
+		calls++
+		return Loaded[string]{}, boom
+	}
+	for range 3 {
+		if _, _, err := c.Load(context.Background(), "k", load); !errors.Is(err, boom) {
+			t.Fatalf("err %v", err)
+		}
+	}
+	if calls != 3 {
+		t.Errorf("%d loads, want 3: an error must not be cached", calls)
+	}
+}
+
+func TestZeroTTLIsNotStoredAndTTLExpires(t *testing.T) {
+	c := newCache(t, 1<<20)
+	c.Load(context.Background(), "zero", func(context.Context) (Loaded[string], error) {
+		return Loaded[string]{Value: "v", TTL: 0}, nil
+	})
+	if _, ok := c.Get("zero"); ok {
+		t.Error("a zero TTL was stored")
+	}
+	c.Store("short", "v", 1, 50*time.Millisecond)
+	if _, ok := c.Get("short"); !ok {
+		t.Fatal("Store is not visible to Get")
+	}
+	time.Sleep(2 * time.Second) // ristretto expires on a one-second bucket
+	if _, ok := c.Get("short"); ok {
+		t.Error("an expired entry is still served")
+	}
+}
+
+func TestACallerGivingUpDoesNotFailTheLoad(t *testing.T) {
+	c := newCache(t, 1<<20)
+	release := make(chan struct{})
+	var loadCtxErr atomic.Value
+	load := func(ctx context.Context) (Loaded[string], error) {
+		<-release
+		loadCtxErr.Store(ctx.Err() != nil)
+		return Loaded[string]{Value: "v", Cost: 1, TTL: time.Minute}, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { _, _, err := c.Load(ctx, "k", load); errc <- err }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("the impatient caller got %v", err)
+	}
+	close(release)
+	v, _, err := c.Load(context.Background(), "k", load)
+	if err != nil || v != "v" || loadCtxErr.Load() != false {
+		t.Errorf("got %q %v; the load saw a cancelled context: %v", v, err, loadCtxErr.Load())
+	}
+}
+
+func TestCostIsBounded(t *testing.T) {
+	const maxBytes = 1 << 20
+	c := newCache(t, maxBytes)
+	for i := range 20000 {
+		c.Store(string(rune(i))+"-key", "v", 1024, time.Minute)
+	}
+	if s := c.Stats(); s.Cost > maxBytes {
+		t.Errorf("cost %d over max_bytes %d", s.Cost, maxBytes)
+	}
+	if _, err := New[string](Options{}); err == nil {
+		t.Error("a cache without a bound was created")
+	}
+}
