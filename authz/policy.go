@@ -1,5 +1,7 @@
 package authz
 
+import "strings"
+
 // Policy is what a route demands of a token and what it forwards upstream.
 // Routes pick a policy by name (Envoy's context_extensions["policy"]).
 type Policy struct {
@@ -32,6 +34,7 @@ type compiledPolicy struct {
 }
 
 func compilePolicy(p *Policy, introspectors map[string]Validator) *compiledPolicy {
+	p = withLowerCaseHeaders(p)
 	cp := &compiledPolicy{Policy: p, validators: make(map[string]bool, len(p.Validators)), headers: newHeaderPlan(p)}
 	for _, v := range p.Validators {
 		cp.validators[v] = true
@@ -40,6 +43,25 @@ func compilePolicy(p *Policy, introspectors map[string]Validator) *compiledPolic
 		}
 	}
 	return cp
+}
+
+// withLowerCaseHeaders returns a copy of p whose header names are lower
+// case: Envoy hands headers over lower-cased, and the core compares names
+// as they are.
+func withLowerCaseHeaders(p *Policy) *Policy {
+	c := *p
+	c.PayloadHeader = strings.ToLower(p.PayloadHeader)
+	c.TokenSources = make([]TokenSource, len(p.TokenSources))
+	for i, ts := range p.TokenSources {
+		ts.Header = strings.ToLower(ts.Header)
+		c.TokenSources[i] = ts
+	}
+	c.Headers = make([]ClaimHeader, len(p.Headers))
+	for i, h := range p.Headers {
+		h.Header = strings.ToLower(h.Header)
+		c.Headers[i] = h
+	}
+	return &c
 }
 
 // check applies the policy's demands to a valid token's result; it reruns on

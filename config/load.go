@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -39,14 +40,15 @@ func Parse(data []byte) (*Config, error) {
 		return nil, cleanYAMLError(err)
 	}
 	cfg.setDefaults()
-	if errs := cfg.validate(); len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
+	p := cfg.validate()
+	if len(p.errs) > 0 {
+		msgs := make([]string, len(p.errs))
+		for i, e := range p.errs {
 			msgs[i] = e.withLine(&root)
 		}
 		return nil, errors.New(strings.Join(msgs, "\n"))
 	}
-	for _, w := range cfg.warnings() {
+	for _, w := range p.warnings {
 		cfg.Warnings = append(cfg.Warnings, w.withLine(&root))
 	}
 	return &cfg, nil
@@ -74,6 +76,27 @@ func cleanYAMLError(err error) error {
 type fieldError struct {
 	path string
 	msg  string
+}
+
+func newFieldError(path, format string, args ...any) fieldError {
+	return fieldError{path: path, msg: fmt.Sprintf(format, args...)}
+}
+
+// pathOf joins keys and indexes into a key path ("issuers.0.jwks_url").
+func pathOf(parts ...any) string {
+	s := make([]string, len(parts))
+	for i, p := range parts {
+		s[i] = fmt.Sprint(p)
+	}
+	return strings.Join(s, ".")
+}
+
+// setDefault sets *v to def when it is the zero value.
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 func (e fieldError) withLine(root *yaml.Node) string {
@@ -114,4 +137,35 @@ func lineOf(root *yaml.Node, path string) int {
 		n = next
 	}
 	return line
+}
+
+var envRef = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
+
+// resolveSecret returns the secret named by value ("${ENV_VAR}" or a literal)
+// or file. Errors name the variable or file, never the secret.
+func resolveSecret(value, file string) (string, error) {
+	switch {
+	case value != "" && file != "":
+		return "", fmt.Errorf("set the secret or its file, not both")
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read secret file: %w", err)
+		}
+		s := strings.TrimRight(string(b), "\r\n")
+		if s == "" {
+			return "", fmt.Errorf("secret file %s is empty", file)
+		}
+		return s, nil
+	case value != "":
+		if m := envRef.FindStringSubmatch(value); m != nil {
+			s := os.Getenv(m[1])
+			if s == "" {
+				return "", fmt.Errorf("environment variable %s is empty or unset", m[1])
+			}
+			return s, nil
+		}
+		return value, nil
+	}
+	return "", nil
 }

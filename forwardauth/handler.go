@@ -61,6 +61,10 @@ func New(auth Authorizer, opts Options) *Handler {
 	return &Handler{auth: auth, opts: opts}
 }
 
+// Path is where the door answers; requests under Path+"/" are Envoy's
+// path-prefix mode.
+func (h *Handler) Path() string { return h.opts.Path }
+
 // PolicyParam and PolicyHeader name a policy per request, as Options.PolicyFrom allows.
 const (
 	PolicyParam  = "policy"

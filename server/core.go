@@ -4,13 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -197,59 +194,6 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 	return c, nil
 }
 
-// sameKeys returns prev's key set for an issuer whose key source is
-// unchanged, so a reload neither refetches it nor waits for it.
-func (prev *core) sameKeys(ic config.Issuer, fileDigest string) *jwt.Keys {
-	if prev == nil {
-		return nil
-	}
-	for _, old := range prev.cfg.Issuers {
-		if old.Name == ic.Name && old.Issuer == ic.Issuer && old.JWKSURL == ic.JWKSURL && old.Discovery == ic.Discovery &&
-			old.JWKSFile == ic.JWKSFile && prev.keyFiles[ic.Name] == fileDigest && old.RefreshInterval == ic.RefreshInterval &&
-			old.MinRefreshInterval == ic.MinRefreshInterval && old.Timeout == ic.Timeout {
-			return prev.keys[ic.Name]
-		}
-	}
-	return nil
-}
-
-// fingerprints fingerprints each validator's settings; the cache uses them
-// to tell results that survive a reload from those it must judge again.
-func fingerprints(cfg *config.Config, keyFiles map[string]string) map[string]string {
-	endpoints := map[string]config.Introspection{}
-	for _, in := range cfg.Introspection {
-		endpoints[in.Name] = in
-	}
-	out := map[string]string{}
-	all := sha256.New()
-	for _, is := range cfg.Issuers {
-		fp := fingerprint(is, endpoints[is.Introspect], keyFiles[is.Name])
-		out[is.Name] = fp
-		all.Write([]byte(fp))
-	}
-	out[authz.JWTSet] = hex.EncodeToString(all.Sum(nil))
-	for _, in := range cfg.Introspection {
-		out[in.Name] = fingerprint(in)
-	}
-	return out
-}
-
-// keyFileDigests reads every issuer's jwks_file. A file that cannot be
-// read gets no digest; building its key set reports the error.
-func keyFileDigests(cfg *config.Config) map[string]string {
-	out := map[string]string{}
-	for _, is := range cfg.Issuers {
-		if is.JWKSFile == "" {
-			continue
-		}
-		if b, err := os.ReadFile(is.JWKSFile); err == nil {
-			sum := sha256.Sum256(b)
-			out[is.Name] = hex.EncodeToString(sum[:])
-		}
-	}
-	return out
-}
-
 // watchedFiles are the files a reload reads besides the config itself.
 func (c *core) watchedFiles() []string {
 	var out []string
@@ -259,12 +203,6 @@ func (c *core) watchedFiles() []string {
 		}
 	}
 	return out
-}
-
-func fingerprint(parts ...any) string {
-	b, _ := json.Marshal(parts) // plain config structs: cannot fail
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
 }
 
 func newShared(rc config.Redis, log *slog.Logger, m *telemetry.Metrics) (*rediscache.Cache, error) {
@@ -314,12 +252,12 @@ func policiesFrom(cfg *config.Config) []*authz.Policy {
 			RequireAudiences: pc.RequireAudiences,
 			HeaderSeparator:  *pc.HeaderSeparator,
 			MaxHeaderBytes:   pc.MaxHeaderBytes,
-			PayloadHeader:    strings.ToLower(*pc.PayloadHeader),
+			PayloadHeader:    *pc.PayloadHeader,
 			DynamicMetadata:  *pc.DynamicMetadata,
 			FailRPC:          pc.ErrorMode == "rpc_error",
 		}
 		for _, ts := range pc.TokenSources {
-			p.TokenSources = append(p.TokenSources, authz.TokenSource{Header: strings.ToLower(ts.Header), Scheme: ts.Scheme, Cookie: ts.Cookie})
+			p.TokenSources = append(p.TokenSources, authz.TokenSource{Header: ts.Header, Scheme: ts.Scheme, Cookie: ts.Cookie})
 		}
 		claims := make([]string, 0, len(pc.Headers))
 		for claim := range pc.Headers {
@@ -327,7 +265,7 @@ func policiesFrom(cfg *config.Config) []*authz.Policy {
 		}
 		sort.Strings(claims)
 		for _, claim := range claims {
-			p.Headers = append(p.Headers, authz.ClaimHeader{Claim: claim, Header: strings.ToLower(pc.Headers[claim])})
+			p.Headers = append(p.Headers, authz.ClaimHeader{Claim: claim, Header: pc.Headers[claim]})
 		}
 		out = append(out, p)
 	}
@@ -336,10 +274,21 @@ func policiesFrom(cfg *config.Config) []*authz.Policy {
 
 func answersFrom(cfg *config.Config) *authz.Answers {
 	o := cfg.Outcomes
-	a := &authz.Answers{OutcomeHeader: strings.ToLower(o.Header), Realm: o.Realm}
-	a.ByOutcome[authz.Allow] = authz.Answer{Status: cfg.HTTP.AllowStatus}
+	a := authz.DefaultAnswers()
+	if o.Header != "" {
+		a.OutcomeHeader = strings.ToLower(o.Header)
+	}
+	if o.Realm != "" {
+		a.Realm = o.Realm
+	}
+	if s := cfg.HTTP.AllowStatus; s != 0 {
+		a.ByOutcome[authz.Allow].Status = s
+	}
 	for out, oc := range map[authz.Outcome]config.Outcome{authz.Missing: o.Missing, authz.Invalid: o.Invalid, authz.Forbidden: o.Forbidden, authz.Error: o.Error} {
-		a.ByOutcome[out] = authz.Answer{Status: oc.Status, RetryAfter: oc.RetryAfter}
+		if oc.Status != 0 {
+			a.ByOutcome[out].Status = oc.Status
+		}
+		a.ByOutcome[out].RetryAfter = oc.RetryAfter
 	}
 	return a
 }

@@ -75,8 +75,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 
 	mux := http.NewServeMux()
 	door := forwardauth.New(&s.live, forwardauth.Options{Path: cfg.HTTP.CheckPath, PolicyFrom: cfg.HTTP.PolicyFrom, Observer: &s.live})
-	mux.Handle(cfg.HTTP.CheckPath, door)
-	mux.Handle(cfg.HTTP.CheckPath+"/", door)
+	mux.Handle(door.Path(), door)
+	mux.Handle(door.Path()+"/", door)
 	mux.Handle("GET /metrics", m.Handler())
 	if cfg.HTTP.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -23,6 +23,10 @@ var Algorithms = []jose.SignatureAlgorithm{
 	jose.EdDSA,
 }
 
+// DefaultAlgorithms are allowed when an issuer names none: what IdPs sign
+// access tokens with by default.
+var DefaultAlgorithms = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
+
 // IssuerOptions configure one trusted issuer.
 type IssuerOptions struct {
 	// Name identifies the issuer in config, policies and logs.
@@ -31,7 +35,8 @@ type IssuerOptions struct {
 	Issuer string
 	// Audiences: the token's "aud" must name one of them (none = not checked).
 	Audiences []string
-	// Algorithms allowed for this issuer; a subset of Algorithms.
+	// Algorithms allowed for this issuer; a subset of Algorithms
+	// (default DefaultAlgorithms).
 	Algorithms []jose.SignatureAlgorithm
 	// Leeway for exp, nbf and iat.
 	Leeway time.Duration
@@ -60,7 +65,7 @@ func NewIssuer(opts IssuerOptions) (*Issuer, error) {
 		return nil, fmt.Errorf("issuer %s: no keys", opts.Name)
 	}
 	if len(opts.Algorithms) == 0 {
-		return nil, fmt.Errorf("issuer %s: no algorithms", opts.Name)
+		opts.Algorithms = DefaultAlgorithms
 	}
 	for _, a := range opts.Algorithms {
 		if !slices.Contains(Algorithms, a) {

@@ -1,0 +1,92 @@
+package config
+
+import "time"
+
+// Cache bounds the validation-result cache.
+type Cache struct {
+	MaxBytes int64         `yaml:"max_bytes"`
+	TTL      time.Duration `yaml:"ttl"`
+	// NegativeTTL caches invalid results; 0 disables. Unset means 5s.
+	NegativeTTL *time.Duration `yaml:"negative_ttl"`
+	// NegativeMaxBytes bounds the invalid-token cache, kept apart so junk
+	// tokens cannot evict valid ones (default max_bytes/8).
+	NegativeMaxBytes int64 `yaml:"negative_max_bytes"`
+	// Redis is the optional tier shared by replicas.
+	Redis Redis `yaml:"redis"`
+}
+
+// Redis configures the shared cache tier; an empty Addr disables it.
+// Prefix and Timeout default in the rediscache package.
+type Redis struct {
+	Addr     string `yaml:"addr"`
+	Username string `yaml:"username"`
+	// Password may be "${ENV_VAR}"; PasswordFile names a file holding it.
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	DB           int    `yaml:"db"`
+	TLS          bool   `yaml:"tls"`
+	CAFile       string `yaml:"ca_file"`
+	// Prefix starts every key and the purge channel (default "authz:").
+	Prefix string `yaml:"prefix"`
+	// Timeout bounds each Redis call (default 50ms).
+	Timeout  time.Duration `yaml:"timeout"`
+	PoolSize int           `yaml:"pool_size"`
+	// KeySaltFile holds the per-deployment secret (at least 16 bytes) that
+	// keys entries; every replica sharing the Redis needs the same one.
+	KeySaltFile string `yaml:"key_salt_file"`
+
+	// Resolved secrets; never printed.
+	Pass string `yaml:"-"`
+	Salt []byte `yaml:"-"`
+}
+
+func (c *Cache) setDefaults() {
+	setDefault(&c.MaxBytes, 256<<20)
+	setDefault(&c.TTL, 30*time.Second)
+	if c.NegativeTTL == nil {
+		d := 5 * time.Second
+		c.NegativeTTL = &d
+	}
+}
+
+func (c *Cache) validate(p *problems) {
+	if c.MaxBytes < 1<<20 {
+		p.add("cache.max_bytes", "must be at least 1 MiB, got %d", c.MaxBytes)
+	}
+	if c.NegativeMaxBytes != 0 && c.NegativeMaxBytes < 1<<20 {
+		p.add("cache.negative_max_bytes", "must be at least 1 MiB, got %d", c.NegativeMaxBytes)
+	}
+	if c.TTL < 0 {
+		p.add("cache.ttl", "must not be negative")
+	}
+	if *c.NegativeTTL < 0 {
+		p.add("cache.negative_ttl", "must not be negative")
+	}
+	c.Redis.validate(p)
+}
+
+func (r *Redis) validate(p *problems) {
+	if r.Addr == "" {
+		return
+	}
+	pass, err := resolveSecret(r.Password, r.PasswordFile)
+	if err != nil {
+		p.add("cache.redis.password", "%v", err)
+	}
+	r.Pass = pass
+	if r.KeySaltFile == "" {
+		p.add("cache.redis.key_salt_file", "is required with cache.redis.addr: it keys the shared entries")
+	} else if salt, err := resolveSecret("", r.KeySaltFile); err != nil {
+		p.add("cache.redis.key_salt_file", "%v", err)
+	} else if len(salt) < 16 {
+		p.add("cache.redis.key_salt_file", "the salt must be at least 16 bytes")
+	} else {
+		r.Salt = []byte(salt)
+	}
+	if r.Timeout < 0 || r.PoolSize < 0 || r.DB < 0 {
+		p.add("cache.redis", "timeout, pool_size and db must not be negative")
+	}
+	if r.CAFile != "" && !r.TLS {
+		p.add("cache.redis.ca_file", "needs tls: true")
+	}
+}

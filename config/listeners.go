@@ -1,0 +1,119 @@
+package config
+
+import (
+	"net"
+	"slices"
+	"strings"
+	"time"
+)
+
+// GRPC is the Envoy ext_authz listener.
+type GRPC struct {
+	Addr       string `yaml:"addr"`
+	TLS        TLS    `yaml:"tls"`
+	Reflection bool   `yaml:"reflection"`
+	// ShutdownGrace bounds how long in-flight Checks may finish on SIGTERM.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+}
+
+// TLS enables TLS with CertFile and KeyFile, and mTLS with ClientCAFile.
+type TLS struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// HTTP is the listener for forward auth (/check), /healthz, /readyz and /metrics.
+type HTTP struct {
+	Addr string `yaml:"addr"`
+	// CheckPath is the forward-auth endpoint (the door's default: /check);
+	// requests under CheckPath/ are Envoy's path-prefix mode.
+	CheckPath string `yaml:"check_path"`
+	// AllowStatus answers an allow (200 or 204; the answers' default: 200).
+	AllowStatus int `yaml:"allow_status"`
+	// Pprof serves /debug/pprof/ on this listener. Off by default: profiles
+	// reveal internals and cost CPU while taken.
+	Pprof bool `yaml:"pprof"`
+	// PolicyFrom says where a forward-auth request may name its policy:
+	// header (X-Authz-Policy, the door's default), query (?policy= on the
+	// exact check path only) or none. Whichever it is, the proxy's config
+	// must write it.
+	PolicyFrom string `yaml:"policy_from"`
+	// Timeouts of the HTTP and admin listeners: reading a whole request
+	// (default 10s), writing an answer (default 60s, above a 30s pprof
+	// profile) and keeping an idle keep-alive connection (default 60s).
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	IdleTimeout  time.Duration `yaml:"idle_timeout"`
+}
+
+// Admin is the listener for POST /admin/purge. It is off unless Addr is
+// set, and must be loopback unless it demands client certificates.
+type Admin struct {
+	Addr string `yaml:"addr"`
+	TLS  TLS    `yaml:"tls"`
+}
+
+func (g *GRPC) setDefaults() {
+	setDefault(&g.Addr, ":9191")
+	setDefault(&g.ShutdownGrace, 15*time.Second)
+}
+
+func (g *GRPC) validate(p *problems) {
+	if (g.TLS.CertFile == "") != (g.TLS.KeyFile == "") {
+		p.add("grpc.tls", "cert_file and key_file go together")
+	}
+	if g.TLS.ClientCAFile != "" && g.TLS.CertFile == "" {
+		p.add("grpc.tls.client_ca_file", "needs cert_file and key_file")
+	}
+}
+
+func (h *HTTP) setDefaults() {
+	setDefault(&h.Addr, ":8181")
+	setDefault(&h.ReadTimeout, 10*time.Second)
+	setDefault(&h.WriteTimeout, 60*time.Second)
+	setDefault(&h.IdleTimeout, 60*time.Second)
+}
+
+func (h *HTTP) validate(p *problems) {
+	if h.AllowStatus != 0 && h.AllowStatus != 200 && h.AllowStatus != 204 {
+		p.add("http.allow_status", "%d: use 200 or 204", h.AllowStatus)
+	}
+	if h.CheckPath != "" && (!strings.HasPrefix(h.CheckPath, "/") || strings.HasSuffix(h.CheckPath, "/") || slices.Contains([]string{"/healthz", "/readyz", "/metrics"}, h.CheckPath)) {
+		p.add("http.check_path", "%q: a path like /check, not ending in / and not /healthz, /readyz or /metrics", h.CheckPath)
+	}
+	if !slices.Contains([]string{"", "header", "query", "none"}, h.PolicyFrom) {
+		p.add("http.policy_from", "%q: use header, query or none", h.PolicyFrom)
+	}
+	if h.ReadTimeout < 0 || h.WriteTimeout < 0 || h.IdleTimeout < 0 {
+		p.add("http", "read_timeout, write_timeout and idle_timeout must not be negative")
+	}
+}
+
+func (a *Admin) validate(p *problems) {
+	if a.Addr == "" {
+		return
+	}
+	if (a.TLS.CertFile == "") != (a.TLS.KeyFile == "") {
+		p.add("admin.tls", "cert_file and key_file go together")
+	}
+	if a.TLS.ClientCAFile != "" && a.TLS.CertFile == "" {
+		p.add("admin.tls.client_ca_file", "needs cert_file and key_file: without them the listener would serve plain HTTP")
+	}
+	if !isLoopback(a.Addr) && (a.TLS.ClientCAFile == "" || a.TLS.CertFile == "" || a.TLS.KeyFile == "") {
+		p.add("admin.addr", "%q is not a loopback address: set admin.tls cert_file, key_file and client_ca_file (mTLS) to expose purge", a.Addr)
+	}
+}
+
+// isLoopback reports whether addr (host:port) listens on loopback only.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,195 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Policy is what a route demands and forwards. Fields left out are taken
+// from the "default" policy.
+type Policy struct {
+	TokenSources     []TokenSource     `yaml:"token_sources"`
+	Validators       []string          `yaml:"validators"`
+	RequireScopes    []string          `yaml:"require_scopes"`
+	RequireAudiences []string          `yaml:"require_audiences"`
+	Headers          map[string]string `yaml:"headers"` // claim path → header
+	HeaderSeparator  *string           `yaml:"header_separator"`
+	MaxHeaderBytes   int               `yaml:"max_header_bytes"`
+	PayloadHeader    *string           `yaml:"payload_header"`
+	DynamicMetadata  *bool             `yaml:"dynamic_metadata"`
+	// ErrorMode: respond (the error outcome is a CheckResponse with its
+	// status) or rpc_error (the Check RPC fails UNAVAILABLE, so Envoy's
+	// failure_mode_allow / status_on_error decide).
+	ErrorMode string `yaml:"error_mode"`
+}
+
+// TokenSource is one place to look for the token: a header (with an
+// optional scheme such as Bearer) or a cookie.
+type TokenSource struct {
+	Header string `yaml:"header"`
+	Scheme string `yaml:"scheme"`
+	Cookie string `yaml:"cookie"`
+}
+
+// setPolicyDefaults fills the default policy's unset fields, then every
+// other policy's unset fields from the default policy.
+func (c *Config) setPolicyDefaults() {
+	if c.Policies == nil {
+		c.Policies = map[string]Policy{}
+	}
+	def := c.Policies[DefaultPolicy]
+	if def.TokenSources == nil {
+		def.TokenSources = []TokenSource{{Header: "authorization", Scheme: "Bearer"}}
+	}
+	if def.Validators == nil {
+		for _, is := range c.Issuers {
+			def.Validators = append(def.Validators, is.Name)
+		}
+		// Opaque tokens carry no issuer, so a policy can ask only one
+		// endpoint: the default takes the only one there is.
+		if len(c.Introspection) == 1 {
+			def.Validators = append(def.Validators, c.Introspection[0].Name)
+		}
+	}
+	if def.HeaderSeparator == nil {
+		sep := ","
+		def.HeaderSeparator = &sep
+	}
+	if def.MaxHeaderBytes == 0 {
+		def.MaxHeaderBytes = 4096
+	}
+	if def.PayloadHeader == nil {
+		none := ""
+		def.PayloadHeader = &none
+	}
+	if def.DynamicMetadata == nil {
+		f := false
+		def.DynamicMetadata = &f
+	}
+	if def.ErrorMode == "" {
+		def.ErrorMode = "respond"
+	}
+	c.Policies[DefaultPolicy] = def
+	for name, p := range c.Policies {
+		if name == DefaultPolicy {
+			continue
+		}
+		inherit(&p.TokenSources, def.TokenSources)
+		inherit(&p.Validators, def.Validators)
+		inherit(&p.RequireScopes, def.RequireScopes)
+		inherit(&p.RequireAudiences, def.RequireAudiences)
+		if p.Headers == nil {
+			p.Headers = def.Headers
+		}
+		if p.HeaderSeparator == nil {
+			p.HeaderSeparator = def.HeaderSeparator
+		}
+		if p.MaxHeaderBytes == 0 {
+			p.MaxHeaderBytes = def.MaxHeaderBytes
+		}
+		if p.PayloadHeader == nil {
+			p.PayloadHeader = def.PayloadHeader
+		}
+		if p.DynamicMetadata == nil {
+			p.DynamicMetadata = def.DynamicMetadata
+		}
+		if p.ErrorMode == "" {
+			p.ErrorMode = def.ErrorMode
+		}
+		c.Policies[name] = p
+	}
+}
+
+func inherit[T any](dst *[]T, from []T) {
+	if *dst == nil {
+		*dst = from
+	}
+}
+
+// validatePolicies checks every policy against the validators there are.
+func validatePolicies(policies map[string]Policy, issuers, endpoints map[string]bool, p *problems) {
+	policyNames := make([]string, 0, len(policies))
+	for name := range policies {
+		policyNames = append(policyNames, name)
+	}
+	sort.Strings(policyNames)
+	for _, name := range policyNames {
+		pol := policies[name]
+		pp := "policies." + name
+		if len(pol.TokenSources) == 0 {
+			p.add(pp+".token_sources", "needs at least one source")
+		}
+		for i, ts := range pol.TokenSources {
+			sp := fmt.Sprintf("%s.token_sources.%d", pp, i)
+			switch {
+			case (ts.Header == "") == (ts.Cookie == ""):
+				p.add(sp, "set exactly one of header or cookie")
+			case ts.Cookie != "" && ts.Scheme != "":
+				p.add(sp+".scheme", "only applies to a header")
+			case ts.Header != "" && !validHeaderName(ts.Header):
+				p.add(sp+".header", "%q is not a valid header name", ts.Header)
+			}
+		}
+		if len(pol.Validators) == 0 {
+			p.add(pp+".validators", "no validators: configure issuers or list them here")
+		}
+		opaque := 0
+		for i, v := range pol.Validators {
+			if endpoints[v] {
+				if opaque++; opaque == 2 {
+					p.add(fmt.Sprintf("%s.validators.%d", pp, i), "a policy can name one introspection endpoint: opaque tokens carry no issuer to choose by")
+				}
+				continue
+			}
+			if !issuers[v] {
+				p.add(fmt.Sprintf("%s.validators.%d", pp, i), "unknown validator %q", v)
+			}
+		}
+		seen := map[string]string{}
+		for claim, header := range pol.Headers {
+			h := strings.ToLower(header)
+			if !validHeaderName(h) || h == "host" || h == "authorization" {
+				p.add(pp+".headers."+claim, "%q cannot carry a claim", header)
+			}
+			if other, dup := seen[h]; dup {
+				p.add(pp+".headers."+claim, "header %q also carries claim %q", header, other)
+			}
+			seen[h] = claim
+		}
+		if pol.ErrorMode != "respond" && pol.ErrorMode != "rpc_error" {
+			p.add(pp+".error_mode", "%q: use respond or rpc_error", pol.ErrorMode)
+		}
+		if pol.MaxHeaderBytes < 0 {
+			p.add(pp+".max_header_bytes", "must not be negative")
+		}
+		if ph := *pol.PayloadHeader; ph != "" && !validHeaderName(strings.ToLower(ph)) {
+			p.add(pp+".payload_header", "%q is not a valid header name", ph)
+		}
+	}
+	for _, name := range policyNames {
+		if policies[name].ErrorMode == "rpc_error" {
+			p.warn("policies."+name+".error_mode", "rpc_error hands the error outcome to Envoy: "+
+				"with failure_mode_allow: true a client can force fail-open (junk opaque tokens that saturate max_in_flight, "+
+				"unknown kids while the JWKS is unreachable); keep failure_mode_allow false or use respond")
+		}
+	}
+}
+
+// validHeaderName reports whether h is an RFC 9110 token that Envoy would
+// let us set (no pseudo-headers).
+func validHeaderName(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c >= 'A' && c <= 'Z':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
