@@ -54,6 +54,25 @@ func Parse(data []byte) (*Config, error) {
 	return &cfg, nil
 }
 
+// Complete fills the defaults of a config built as a Go value (tests,
+// embedders) and validates it; errors name the field path, without lines.
+func Complete(cfg *Config) error {
+	cfg.setDefaults()
+	p := cfg.validate()
+	if len(p.errs) > 0 {
+		msgs := make([]string, len(p.errs))
+		for i, e := range p.errs {
+			msgs[i] = e.path + ": " + e.msg
+		}
+		return errors.New(strings.Join(msgs, "\n"))
+	}
+	cfg.Warnings = nil
+	for _, w := range p.warnings {
+		cfg.Warnings = append(cfg.Warnings, w.path+": "+w.msg)
+	}
+	return nil
+}
+
 // cleanYAMLError drops the Go type names yaml.v3 puts in its messages
 // ("field foo not found in type config.Issuer" → "unknown key foo").
 func cleanYAMLError(err error) error {

@@ -51,7 +51,9 @@ func TestAbusiveRequests(t *testing.T) {
 
 func TestChangingKidsKeepJWKSFetchesRateLimited(t *testing.T) {
 	idp := newIdP(t)
-	h := startWith(t, idp, strings.Replace(baseConfig, "min_refresh_interval: 10ms", "min_refresh_interval: 100ms", 1))
+	cfg := baseConfig(idp)
+	cfg.Issuers[0].MinRefreshInterval = 100 * time.Millisecond
+	h := startWith(t, idp, cfg)
 	h.waitServing()
 	before := idp.JWKSFetches()
 	start := time.Now()
@@ -69,7 +71,8 @@ func TestChangingKidsKeepJWKSFetchesRateLimited(t *testing.T) {
 
 func TestSlowIdPCannotQueueUnboundedIntrospections(t *testing.T) {
 	idp := newIdP(t)
-	cfg := strings.Replace(introspectConfig, "    timeout: 500ms\n", "    timeout: 300ms\n    max_in_flight: 4\n", 1)
+	cfg := introspectConfig(idp)
+	cfg.Introspection[0].Timeout, cfg.Introspection[0].MaxInFlight = 300*time.Millisecond, 4
 	h := startIntrospect(t, idp, cfg)
 	idp.SetDelay(2 * time.Second)
 	const n = 50

@@ -5,9 +5,9 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net"
-	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -90,7 +90,7 @@ func BenchmarkCheck(b *testing.B) {
 	})
 
 	idp := newIdP(b)
-	h := startWith(b, idp, baseConfig)
+	h := startWith(b, idp, baseConfig(idp))
 	h.waitServing()
 	const pool = 1000
 	tokens := make([]*authv3.CheckRequest, pool)
@@ -104,7 +104,9 @@ func BenchmarkCheck(b *testing.B) {
 
 	// A cache TTL of 1ns makes every Check a miss with the same token: the
 	// whole validation path, signature verification included.
-	miss := startWith(b, idp, strings.Replace(baseConfig, "ttl: 30s", "ttl: 1ns", 1))
+	missCfg := baseConfig(idp)
+	missCfg.Cache.TTL = time.Nanosecond
+	miss := startWith(b, idp, missCfg)
 	miss.waitServing()
 	for _, kid := range []string{"rsa-1", "ec-1"} {
 		req := benchRequest(miss.mint(kid, idp.Claims("alice", 3600e9, "orders:read", "orders-api")))
@@ -114,7 +116,7 @@ func BenchmarkCheck(b *testing.B) {
 	}
 
 	// Opaque tokens through RFC 7662 introspection at the loopback IdP.
-	ih := startWith(b, idp, introspectConfig)
+	ih := startWith(b, idp, introspectConfig(idp))
 	ih.waitServing()
 	opaque := make([]*authv3.CheckRequest, pool)
 	for i := range opaque {
@@ -128,7 +130,7 @@ func BenchmarkCheck(b *testing.B) {
 	// is read back from Redis (and opened) every time.
 	b.Run("redis-l2-hit", func(b *testing.B) {
 		rs := startRedisTB(b)
-		l2 := startWith(b, idp, sharedConfig(b, rs.addr))
+		l2 := startWith(b, idp, sharedConfig(b, idp, rs.addr))
 		l2.waitServing()
 		tok := idp.IssueOpaque(idp.Claims("l2", 3600e9, "orders:read", "orders-api"))
 		req := benchRequest(tok)
@@ -143,7 +145,9 @@ func BenchmarkCheck(b *testing.B) {
 			b.Errorf("%d introspections: not an L2 hit", got)
 		}
 	})
-	im := startWith(b, idp, strings.Replace(introspectConfig, "ttl: 30s", "ttl: 1ns", 1))
+	imCfg := introspectConfig(idp)
+	imCfg.Cache.TTL = time.Nanosecond
+	im := startWith(b, idp, imCfg)
 	im.waitServing()
 	b.Run("introspection-miss", func(b *testing.B) {
 		runChecks(b, im.srv.grpcLn.Addr().String(), func() *authv3.CheckRequest { return opaque[0] }, "allow")

@@ -68,7 +68,10 @@ func TestForwardAuthDoor(t *testing.T) {
 }
 
 func TestForwardAuthAllowStatus204(t *testing.T) {
-	h := startWith(t, newIdP(t), strings.Replace(baseConfig, `http: { addr: "127.0.0.1:0" }`, `http: { addr: "127.0.0.1:0", allow_status: 204, check_path: /auth }`, 1))
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.HTTP.AllowStatus, cfg.HTTP.CheckPath = 204, "/auth"
+	h := startWith(t, idp, cfg)
 	h.waitServing()
 	resp := h.forward("GET", "/auth", map[string]string{"Authorization": "Bearer " + h.mint("ec-1", h.validClaims())})
 	if resp.StatusCode != 204 || resp.Header.Get("X-User-Id") != "alice" {
@@ -78,7 +81,7 @@ func TestForwardAuthAllowStatus204(t *testing.T) {
 
 func TestMetricsAndHealthEndpoints(t *testing.T) {
 	idp := newIdP(t)
-	h := startIntrospect(t, idp, introspectConfig)
+	h := startIntrospect(t, idp, introspectConfig(idp))
 	tok := h.mint("rsa-1", h.validClaims())
 	h.check(withToken(tok))
 	h.check(withToken(tok))
@@ -135,7 +138,10 @@ func TestReadyzFollowsKeys(t *testing.T) {
 	dead := newIdP(t)
 	deadURL := dead.JWKSURL()
 	dead.Close()
-	h := startWith(t, newIdP(t), strings.Replace(baseConfig, "jwks_url: %[2]s", "jwks_url: "+deadURL, 1))
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.Issuers[0].JWKSURL = deadURL
+	h := startWith(t, idp, cfg)
 	resp, err := http.Get("http://" + h.srv.httpLn.Addr().String() + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +154,10 @@ func TestReadyzFollowsKeys(t *testing.T) {
 
 func TestPprofIsOffByDefault(t *testing.T) {
 	off := start(t)
-	on := startWith(t, newIdP(t), strings.Replace(baseConfig, `http: { addr: "127.0.0.1:0" }`, `http: { addr: "127.0.0.1:0", pprof: true }`, 1))
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.HTTP.Pprof = true
+	on := startWith(t, idp, cfg)
 	for _, c := range []struct {
 		h    *harness
 		want int
@@ -165,14 +174,11 @@ func TestPprofIsOffByDefault(t *testing.T) {
 }
 
 func TestReflectionIsOptIn(t *testing.T) {
-	for _, c := range []struct {
-		cfg  string
-		want bool
-	}{
-		{baseConfig, false},
-		{strings.Replace(baseConfig, `grpc: { addr: "127.0.0.1:0" }`, `grpc: { addr: "127.0.0.1:0", reflection: true }`, 1), true},
-	} {
-		h := startWith(t, newIdP(t), c.cfg)
+	for _, want := range []bool{false, true} {
+		idp := newIdP(t)
+		cfg := baseConfig(idp)
+		cfg.GRPC.Reflection = want
+		h := startWith(t, idp, cfg)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		stream, err := reflectionpb.NewServerReflectionClient(h.conn).ServerReflectionInfo(ctx)
 		if err != nil {
@@ -182,8 +188,8 @@ func TestReflectionIsOptIn(t *testing.T) {
 		resp, err := stream.Recv()
 		cancel()
 		got := err == nil && strings.Contains(resp.String(), "envoy.service.auth.v3.Authorization")
-		if got != c.want {
-			t.Errorf("reflection answered %v (err %v), want %v", got, err, c.want)
+		if got != want {
+			t.Errorf("reflection answered %v (err %v), want %v", got, err, want)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -32,29 +31,31 @@ type harness struct {
 	done   chan error
 }
 
-// baseConfig is a complete config; %[1]s is the issuer, %[2]s the JWKS URL.
-const baseConfig = `
-grpc: { addr: "127.0.0.1:0" }
-http: { addr: "127.0.0.1:0" }
-cache: { ttl: 30s, negative_ttl: 5s }
-issuers:
-  - name: corp
-    issuer: %[1]s
-    jwks_url: %[2]s
-    algorithms: [RS256, ES256, EdDSA]
-    audiences: [orders-api]
-    leeway: 0s
-    min_refresh_interval: 10ms
-policies:
-  default:
-    headers: { sub: x-user-id, scope: x-scopes, "realm_access.roles": x-roles, email: x-email, exp: x-exp }
-    dynamic_metadata: true
-  orders-write:
-    require_scopes: [orders:write]
-  cookie:
-    token_sources: [{ header: authorization, scheme: Bearer }, { cookie: access_token }]
-log: { level: debug }
-`
+func ptr[T any](v T) *T { return &v }
+
+// baseConfig is a complete config against idp, built fresh on every call
+// so a test can change any field before starting a server with it.
+func baseConfig(idp *testidp.IdP) *config.Config {
+	return &config.Config{
+		GRPC:  config.GRPC{Addr: "127.0.0.1:0"},
+		HTTP:  config.HTTP{Addr: "127.0.0.1:0"},
+		Cache: config.Cache{TTL: 30 * time.Second, NegativeTTL: ptr(5 * time.Second)},
+		Issuers: []config.Issuer{{
+			Name: "corp", Issuer: idp.Issuer(), JWKSURL: idp.JWKSURL(),
+			Algorithms: []string{"RS256", "ES256", "EdDSA"}, Audiences: []string{"orders-api"},
+			Leeway: ptr(time.Duration(0)), MinRefreshInterval: 10 * time.Millisecond,
+		}},
+		Policies: map[string]config.Policy{
+			"default": {
+				Headers:         map[string]string{"sub": "x-user-id", "scope": "x-scopes", "realm_access.roles": "x-roles", "email": "x-email", "exp": "x-exp"},
+				DynamicMetadata: ptr(true),
+			},
+			"orders-write": {RequireScopes: []string{"orders:write"}},
+			"cookie":       {TokenSources: []config.TokenSource{{Header: "authorization", Scheme: "Bearer"}, {Cookie: "access_token"}}},
+		},
+		Log: config.Log{Level: "debug"},
+	}
+}
 
 func newIdP(t testing.TB) *testidp.IdP {
 	t.Helper()
@@ -66,11 +67,10 @@ func newIdP(t testing.TB) *testidp.IdP {
 	return idp
 }
 
-// startWith starts authz with cfgText (a format with the IdP's issuer and JWKS URL).
-func startWith(t testing.TB, idp *testidp.IdP, cfgText string) *harness {
+// startWith starts authz with cfg.
+func startWith(t testing.TB, idp *testidp.IdP, cfg *config.Config) *harness {
 	t.Helper()
-	cfg, err := config.Parse(fmt.Appendf(nil, cfgText, idp.Issuer(), idp.JWKSURL()))
-	if err != nil {
+	if err := config.Complete(cfg); err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	logs := &syncBuffer{}
@@ -94,7 +94,8 @@ func startWith(t testing.TB, idp *testidp.IdP, cfgText string) *harness {
 
 func start(t *testing.T) *harness {
 	t.Helper()
-	h := startWith(t, newIdP(t), baseConfig)
+	idp := newIdP(t)
+	h := startWith(t, idp, baseConfig(idp))
 	h.waitServing()
 	return h
 }

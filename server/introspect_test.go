@@ -14,34 +14,32 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/authz-dev/authz/config"
 	"github.com/authz-dev/authz/internal/testidp"
 )
 
-// introspectConfig adds an RFC 7662 endpoint at the IdP (%[1]s/introspect).
-const introspectConfig = `
-grpc: { addr: "127.0.0.1:0" }
-http: { addr: "127.0.0.1:0" }
-cache: { ttl: 30s, negative_ttl: 5s }
-issuers:
-  - name: corp
-    issuer: %[1]s
-    jwks_url: %[2]s
-    audiences: [orders-api]
-    leeway: 0s
-introspection:
-  - name: corp-introspect
-    endpoint: %[1]s/introspect
-    client_id: authz
-    client_secret: s3cret
-    timeout: 500ms
-    max_response_bytes: 4096
-policies:
-  default:
-    headers: { sub: x-user-id, username: x-username, scope: x-scopes, client_id: x-client-id }
-log: { level: debug }
-`
+// introspectConfig adds an RFC 7662 endpoint at the IdP.
+func introspectConfig(idp *testidp.IdP) *config.Config {
+	return &config.Config{
+		GRPC:  config.GRPC{Addr: "127.0.0.1:0"},
+		HTTP:  config.HTTP{Addr: "127.0.0.1:0"},
+		Cache: config.Cache{TTL: 30 * time.Second, NegativeTTL: ptr(5 * time.Second)},
+		Issuers: []config.Issuer{{
+			Name: "corp", Issuer: idp.Issuer(), JWKSURL: idp.JWKSURL(),
+			Audiences: []string{"orders-api"}, Leeway: ptr(time.Duration(0)),
+		}},
+		Introspection: []config.Introspection{{
+			Name: "corp-introspect", Endpoint: idp.IntrospectionURL(), ClientID: "authz", ClientSecret: "s3cret",
+			Timeout: 500 * time.Millisecond, MaxResponseBytes: 4096,
+		}},
+		Policies: map[string]config.Policy{
+			"default": {Headers: map[string]string{"sub": "x-user-id", "username": "x-username", "scope": "x-scopes", "client_id": "x-client-id"}},
+		},
+		Log: config.Log{Level: "debug"},
+	}
+}
 
-func startIntrospect(t *testing.T, idp *testidp.IdP, cfg string) *harness {
+func startIntrospect(t *testing.T, idp *testidp.IdP, cfg *config.Config) *harness {
 	t.Helper()
 	h := startWith(t, idp, cfg)
 	h.waitServing()
@@ -55,7 +53,8 @@ func (h *harness) opaque(sub string, ttl time.Duration) string {
 }
 
 func TestIntrospectionActiveAndInactive(t *testing.T) {
-	h := startIntrospect(t, newIdP(t), introspectConfig)
+	idp := newIdP(t)
+	h := startIntrospect(t, idp, introspectConfig(idp))
 	tok := h.opaque("carol", time.Hour)
 	o := h.expect(h.check(withToken(tok)), "allow", 200)
 	for k, v := range map[string]string{"x-user-id": "carol", "x-username": "carol@example.com", "x-scopes": "orders:read", "x-client-id": "demo-client"} {
@@ -74,7 +73,7 @@ func TestIntrospectionActiveAndInactive(t *testing.T) {
 
 func TestIntrospectionFailuresAreErrorsNeverCached(t *testing.T) {
 	idp := newIdP(t)
-	h := startIntrospect(t, idp, introspectConfig)
+	h := startIntrospect(t, idp, introspectConfig(idp))
 	tok := h.opaque("erin", time.Hour)
 	cases := []struct {
 		name  string
@@ -145,41 +144,48 @@ func TestIntrospectionTLS(t *testing.T) {
 	dir := t.TempDir()
 	jwks := filepath.Join(dir, "jwks.json")
 	os.WriteFile(jwks, []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"k"}]}`), 0o600)
-	cfg := strings.Replace(introspectConfig, "jwks_url: %[2]s", "jwks_file: "+jwks+"\n    # %[2]s", 1)
+	jwksFromFile := func() *config.Config {
+		cfg := introspectConfig(idp)
+		cfg.Issuers[0].JWKSURL, cfg.Issuers[0].JWKSFile = "", jwks
+		return cfg
+	}
 	t.Run("untrusted certificate is an error", func(t *testing.T) {
-		h := startIntrospect(t, idp, cfg)
+		h := startIntrospect(t, idp, jwksFromFile())
 		h.expect(h.check(withToken(h.opaque("frank", time.Hour))), "error", 503)
 	})
 	t.Run("trusted through ca_file", func(t *testing.T) {
 		ca := filepath.Join(dir, "ca.pem")
 		os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: idp.Server.Certificate().Raw}), 0o600)
-		h := startIntrospect(t, idp, strings.Replace(cfg, "    timeout: 500ms\n", "    timeout: 500ms\n    ca_file: "+ca+"\n", 1))
+		cfg := jwksFromFile()
+		cfg.Introspection[0].CAFile = ca
+		h := startIntrospect(t, idp, cfg)
 		h.expect(h.check(withToken(h.opaque("frank", time.Hour))), "allow", 200)
 	})
 }
 
 func TestIntrospectionClientAuthMethods(t *testing.T) {
 	cases := []struct {
-		name   string
-		auth   testidp.ClientAuth
-		config string
+		name                     string
+		auth                     testidp.ClientAuth
+		method, clientID, secret string
 	}{
 		// RFC 6749 §2.3.1: characters outside the unreserved set are
 		// form-urlencoded before Basic; the IdP decodes and compares.
 		{"client_secret_basic", testidp.ClientAuth{Method: "client_secret_basic", ClientID: "authz:svc", Secret: "p@ss w/rd%+:"},
-			// (%% because the harness formats the config text)
-			"    client_id: \"authz:svc\"\n    client_secret: \"p@ss w/rd%%+:\"\n    auth_method: client_secret_basic\n"},
+			"client_secret_basic", "authz:svc", "p@ss w/rd%+:"},
 		{"client_secret_post", testidp.ClientAuth{Method: "client_secret_post", ClientID: "authz", Secret: "p@ss w/rd"},
-			"    client_id: authz\n    client_secret: \"p@ss w/rd\"\n    auth_method: client_secret_post\n"},
+			"client_secret_post", "authz", "p@ss w/rd"},
 		{"bearer from env", testidp.ClientAuth{Method: "bearer", Secret: "static-token-123"},
-			"    client_secret: ${AUTHZ_TEST_INTROSPECT_TOKEN}\n    auth_method: bearer\n"},
+			"bearer", "", "${AUTHZ_TEST_INTROSPECT_TOKEN}"},
 	}
 	t.Setenv("AUTHZ_TEST_INTROSPECT_TOKEN", "static-token-123")
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			idp := newIdP(t)
 			idp.SetClient(c.auth)
-			cfg := strings.Replace(introspectConfig, "    client_id: authz\n    client_secret: s3cret\n", c.config, 1)
+			cfg := introspectConfig(idp)
+			in := &cfg.Introspection[0]
+			in.AuthMethod, in.ClientID, in.ClientSecret = c.method, c.clientID, c.secret
 			h := startIntrospect(t, idp, cfg)
 			if o := read(h.check(withToken(h.opaque("gina", time.Hour)))); o.name != "allow" {
 				t.Fatalf("outcome %s; idp errors %v; logs %s", o.name, idp.ProtocolErrors(), h.logs)
@@ -193,14 +199,18 @@ func TestIntrospectionClientAuthMethods(t *testing.T) {
 		idp := newIdP(t)
 		file := filepath.Join(t.TempDir(), "secret")
 		os.WriteFile(file, []byte("s3cret\n"), 0o600)
-		h := startIntrospect(t, idp, strings.Replace(introspectConfig, "client_secret: s3cret", "client_secret_file: "+file, 1))
+		cfg := introspectConfig(idp)
+		cfg.Introspection[0].ClientSecret, cfg.Introspection[0].ClientSecretFile = "", file
+		h := startIntrospect(t, idp, cfg)
 		h.expect(h.check(withToken(h.opaque("hank", time.Hour))), "allow", 200)
 	})
 }
 
 func TestIntrospectionCachingAndStampede(t *testing.T) {
 	idp := newIdP(t)
-	h := startIntrospect(t, idp, strings.Replace(introspectConfig, "ttl: 30s", "ttl: 1s", 1))
+	cfg := introspectConfig(idp)
+	cfg.Cache.TTL = time.Second
+	h := startIntrospect(t, idp, cfg)
 	tok := h.opaque("ivan", time.Hour)
 	idp.SetDelay(200 * time.Millisecond) // every Check arrives while the first is asking
 	before := idp.Introspections()
@@ -240,7 +250,7 @@ func TestIntrospectionCachingAndStampede(t *testing.T) {
 
 func TestIntrospectionExpBoundsTheCache(t *testing.T) {
 	idp := newIdP(t)
-	h := startIntrospect(t, idp, introspectConfig) // cache.ttl 30s
+	h := startIntrospect(t, idp, introspectConfig(idp)) // cache.ttl 30s
 	exp := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
 	c := idp.Claims("judy", time.Hour, "orders:read", "orders-api")
 	c["exp"] = exp.Unix()
@@ -264,8 +274,9 @@ func TestIntrospectionExpBoundsTheCache(t *testing.T) {
 
 func TestRevokedJWTIsDeniedAfterItsCachedResultExpires(t *testing.T) {
 	idp := newIdP(t)
-	cfg := strings.Replace(introspectConfig, "ttl: 30s", "ttl: 1s", 1)
-	cfg = strings.Replace(cfg, "    leeway: 0s\n", "    leeway: 0s\n    introspect: corp-introspect\n", 1)
+	cfg := introspectConfig(idp)
+	cfg.Cache.TTL = time.Second
+	cfg.Issuers[0].Introspect = "corp-introspect"
 	h := startIntrospect(t, idp, cfg)
 	tok := h.mint("rsa-1", h.validClaims())
 	h.expect(h.check(withToken(tok)), "allow", 200)
@@ -284,7 +295,7 @@ func TestRevokedJWTIsDeniedAfterItsCachedResultExpires(t *testing.T) {
 
 func TestIntrospectedTokenNeverLogged(t *testing.T) {
 	idp := newIdP(t)
-	h := startIntrospect(t, idp, introspectConfig)
+	h := startIntrospect(t, idp, introspectConfig(idp))
 	good := h.opaque("liam", time.Hour)
 	revoked := h.opaque("mia", time.Hour)
 	idp.Revoke(revoked)

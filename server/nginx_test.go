@@ -14,17 +14,21 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/authz-dev/authz/config"
+	"github.com/authz-dev/authz/internal/testidp"
 )
 
 // nginxProfileConfig is introspectConfig with the nginx status profile.
 // The shipped nginx config names policies in the check URI it writes
 // itself (auth_request never sends the client's query), so http.policy_from is query.
-var nginxProfileConfig = strings.Replace(strings.Replace(introspectConfig, `http: { addr: "127.0.0.1:0" }`, `http: { addr: "127.0.0.1:0", policy_from: query }`, 1), "log: { level: debug }", `  orders-write:
-    require_scopes: [orders:write]
-outcomes:
-  invalid: { status: 403 }
-  error:   { status: 401 }
-log: { level: debug }`, 1)
+func nginxProfileConfig(idp *testidp.IdP) *config.Config {
+	cfg := introspectConfig(idp)
+	cfg.HTTP.PolicyFrom = "query"
+	cfg.Policies["orders-write"] = config.Policy{RequireScopes: []string{"orders:write"}}
+	cfg.Outcomes.Invalid.Status, cfg.Outcomes.Error.Status = 403, 401
+	return cfg
+}
 
 func findNginx(t *testing.T) string {
 	t.Helper()
@@ -167,7 +171,7 @@ func viaNginx(t *testing.T, addr, path string, headers map[string]string) nginxR
 
 func TestBehindNginx(t *testing.T) {
 	idp := newIdP(t)
-	h := startIntrospect(t, idp, nginxProfileConfig)
+	h := startIntrospect(t, idp, nginxProfileConfig(idp))
 	backend := echoBackend(t)
 	addr := startNginx(t, h.srv.httpLn.Addr().String(), strings.TrimPrefix(backend.URL, "http://"))
 

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authz-dev/authz/config"
+	"github.com/authz-dev/authz/internal/testidp"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -89,22 +91,22 @@ func (r *redisServer) client() *redis.Client {
 }
 
 // sharedConfig is introspectConfig with the Redis tier and an admin listener.
-func sharedConfig(t testing.TB, redisAddr string) string {
+func sharedConfig(t testing.TB, idp *testidp.IdP, redisAddr string) *config.Config {
 	salt := filepath.Join(t.TempDir(), "salt")
 	if err := os.WriteFile(salt, []byte("0123456789abcdef-deployment-salt\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := strings.Replace(introspectConfig, "cache: { ttl: 30s, negative_ttl: 5s }",
-		"cache:\n  ttl: 30s\n  negative_ttl: 5s\n  redis: { addr: \""+redisAddr+"\", key_salt_file: \""+salt+"\" }", 1)
-	return strings.Replace(cfg, `http: { addr: "127.0.0.1:0" }`, `http: { addr: "127.0.0.1:0" }`+"\nadmin: { addr: \"127.0.0.1:0\" }", 1)
+	cfg := introspectConfig(idp)
+	cfg.Cache.Redis = config.Redis{Addr: redisAddr, KeySaltFile: salt}
+	cfg.Admin.Addr = "127.0.0.1:0"
+	return cfg
 }
 
 func TestSharedCacheAcrossReplicas(t *testing.T) {
 	rs := startRedis(t)
 	idp := newIdP(t)
-	cfg := sharedConfig(t, rs.addr)
-	a := startIntrospect(t, idp, cfg)
-	b := startIntrospect(t, idp, cfg)
+	a := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr))
+	b := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr))
 
 	t.Run("a token introspected by A is served by B without asking the IdP", func(t *testing.T) {
 		tok := a.opaque("uma", time.Hour)
@@ -194,7 +196,7 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 			v[len(v)-1] ^= 0xff
 			rc.Set(context.Background(), k, v, time.Minute)
 		}
-		c := startIntrospect(t, idp, cfg) // a replica with an empty memory
+		c := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr)) // a replica with an empty memory
 		n := idp.Introspections()
 		c.expect(c.check(withToken(tok)), "allow", 200)
 		if got := idp.Introspections() - n; got != 1 {
@@ -256,7 +258,8 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 
 func TestPurgeNeedsAToken(t *testing.T) {
 	rs := startRedis(t)
-	h := startIntrospect(t, newIdP(t), sharedConfig(t, rs.addr))
+	idp := newIdP(t)
+	h := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr))
 	resp, err := httpPost("http://"+h.srv.adminLn.Addr().String()+"/admin/purge", "")
 	if err != nil || resp != 400 {
 		t.Errorf("empty purge: %d %v", resp, err)
@@ -277,16 +280,11 @@ func httpPost(url, form string) (int, error) {
 func TestPurgeReachesScopesAReloadAdded(t *testing.T) {
 	rs := startRedis(t)
 	idp := newIdP(t)
-	cfg := sharedConfig(t, rs.addr)
-	a := startIntrospect(t, idp, cfg)
-	b := startIntrospect(t, idp, cfg)
-	second := strings.Replace(cfg, "policies:", `  - name: second
-    endpoint: %[1]s/introspect
-    client_id: authz
-    client_secret: s3cret
-policies:
-  via-second:
-    validators: [second]`, 1)
+	a := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr))
+	b := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr))
+	second := sharedConfig(t, idp, rs.addr)
+	second.Introspection = append(second.Introspection, config.Introspection{Name: "second", Endpoint: idp.IntrospectionURL(), ClientID: "authz", ClientSecret: "s3cret"})
+	second.Policies["via-second"] = config.Policy{Validators: []string{"second"}}
 	for _, h := range []*harness{a, b} {
 		if err := h.reload(second); err != nil {
 			t.Fatal(err)

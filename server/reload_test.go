@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,15 +19,15 @@ import (
 	"github.com/authz-dev/authz/config"
 )
 
-func (h *harness) reload(cfgText string) error {
+func (h *harness) reload(cfg *config.Config) error {
 	h.t.Helper()
-	cfg, err := config.Parse(fmt.Appendf(nil, cfgText, h.idp.Issuer(), h.idp.JWKSURL()))
-	if err != nil {
+	c := *cfg // the listeners change below; the caller's value stays as it is
+	if err := config.Complete(&c); err != nil {
 		h.t.Fatalf("config: %v", err)
 	}
 	// Keep the listeners the harness started with (port 0 → real ports).
-	cfg.GRPC, cfg.HTTP, cfg.Admin = h.srv.cfg.GRPC, h.srv.cfg.HTTP, h.srv.cfg.Admin
-	return h.srv.Reload(cfg)
+	c.GRPC, c.HTTP, c.Admin = h.srv.cfg.GRPC, h.srv.cfg.HTTP, h.srv.cfg.Admin
+	return h.srv.Reload(&c)
 }
 
 func TestReloadSwapsConfigWithoutFailingAnInFlightCheck(t *testing.T) {
@@ -55,13 +53,16 @@ func TestReloadSwapsConfigWithoutFailingAnInFlightCheck(t *testing.T) {
 			}
 		}()
 	}
+	subject := baseConfig(h.idp)
+	subject.Policies["default"].Headers["sub"] = "x-subject"
+	subject.Outcomes.Invalid.Status = 403
 	variants := []struct {
-		cfg           string
+		cfg           *config.Config
 		header        string
 		invalidStatus int
 	}{
-		{strings.NewReplacer("sub: x-user-id", "sub: x-subject", "log: { level: debug }", "outcomes: { invalid: { status: 403 } }\nlog: { level: debug }").Replace(baseConfig), "x-subject", 403},
-		{baseConfig, "x-user-id", 401},
+		{subject, "x-subject", 403},
+		{baseConfig(h.idp), "x-user-id", 401},
 	}
 	for i := range 6 {
 		v := variants[i%2]
@@ -84,7 +85,7 @@ func TestReloadSwapsConfigWithoutFailingAnInFlightCheck(t *testing.T) {
 
 func TestReloadKeepsTheCacheWhereItStillMeansTheSame(t *testing.T) {
 	idp := newIdP(t)
-	h := startIntrospect(t, idp, introspectConfig)
+	h := startIntrospect(t, idp, introspectConfig(idp))
 	jwtTok := h.mint("rsa-1", h.validClaims())
 	opaque := h.opaque("olive", time.Hour)
 	h.expect(h.check(withToken(jwtTok)), "allow", 200)
@@ -93,7 +94,9 @@ func TestReloadKeepsTheCacheWhereItStillMeansTheSame(t *testing.T) {
 	base := loads()
 
 	// Only an outcome status changes: every cached result still holds.
-	if err := h.reload(strings.Replace(introspectConfig, "log: { level: debug }", "outcomes: { error: { status: 502 } }\nlog: { level: debug }", 1)); err != nil {
+	cfg := introspectConfig(idp)
+	cfg.Outcomes.Error.Status = 502
+	if err := h.reload(cfg); err != nil {
 		t.Fatal(err)
 	}
 	h.expect(h.check(withToken(jwtTok)), "allow", 200)
@@ -105,7 +108,9 @@ func TestReloadKeepsTheCacheWhereItStillMeansTheSame(t *testing.T) {
 	// The introspection endpoint's settings change: opaque results are
 	// judged again, JWT results stay.
 	n := idp.Introspections()
-	if err := h.reload(strings.Replace(introspectConfig, "timeout: 500ms", "timeout: 400ms", 1)); err != nil {
+	cfg = introspectConfig(idp)
+	cfg.Introspection[0].Timeout = 400 * time.Millisecond
+	if err := h.reload(cfg); err != nil {
 		t.Fatal(err)
 	}
 	h.expect(h.check(withToken(jwtTok)), "allow", 200)
@@ -119,7 +124,9 @@ func TestReloadKeepsTheCacheWhereItStillMeansTheSame(t *testing.T) {
 
 	// The issuer's audiences change to exclude the token: its cached allow
 	// must not outlive the settings it was judged under.
-	if err := h.reload(strings.Replace(introspectConfig, "audiences: [orders-api]", "audiences: [billing-api]", 1)); err != nil {
+	cfg = introspectConfig(idp)
+	cfg.Issuers[0].Audiences = []string{"billing-api"}
+	if err := h.reload(cfg); err != nil {
 		t.Fatal(err)
 	}
 	h.expect(h.check(withToken(jwtTok)), "invalid", 401)
@@ -134,7 +141,9 @@ func TestReloadWaitsForNewKeysAndRejectsWhatCannotLoad(t *testing.T) {
 	old := reloadReadyTimeout
 	t.Cleanup(func() { reloadReadyTimeout = old })
 	reloadReadyTimeout = 300 * time.Millisecond
-	err := h.reload(strings.Replace(baseConfig, "jwks_url: %[2]s", "jwks_url: "+deadURL, 1))
+	cfg := baseConfig(h.idp)
+	cfg.Issuers[0].JWKSURL = deadURL
+	err := h.reload(cfg)
 	if err == nil {
 		t.Fatal("a config whose keys cannot load was swapped in")
 	}
@@ -151,8 +160,10 @@ func TestTLSCertificateRotation(t *testing.T) {
 		os.WriteFile(keyFile, k, 0o600)
 	}
 	issue("authz-one")
-	cfg := strings.Replace(baseConfig, `grpc: { addr: "127.0.0.1:0" }`, `grpc: { addr: "127.0.0.1:0", tls: { cert_file: "`+certFile+`", key_file: "`+keyFile+`" } }`, 1)
-	h := startWith(t, newIdP(t), cfg)
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.GRPC.TLS = config.TLS{CertFile: certFile, KeyFile: keyFile}
+	h := startWith(t, idp, cfg)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca.pem)
 	served := func() string {

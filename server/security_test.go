@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -23,10 +22,14 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/authz-dev/authz/config"
+	"github.com/authz-dev/authz/internal/testidp"
 )
 
-func withHTTP(cfg, http string) string {
-	return strings.Replace(cfg, `http: { addr: "127.0.0.1:0" }`, http, 1)
+// policyFrom is baseConfig with http.policy_from set.
+func policyFrom(idp *testidp.IdP, from string) *config.Config {
+	cfg := baseConfig(idp)
+	cfg.HTTP.PolicyFrom = from
+	return cfg
 }
 
 // Finding 1: the client must never pick the policy at the HTTP door.
@@ -36,7 +39,7 @@ func TestHTTPDoorPolicyNeverFromTheClient(t *testing.T) {
 		return h.mint("rsa-1", h.idp.Claims("bob", time.Hour, "orders:read", "orders-api"))
 	}
 	t.Run("path-prefix mode: the client's query is never read, the operator's header is", func(t *testing.T) {
-		h := startWith(t, idp, baseConfig) // policy_from: header (default)
+		h := startWith(t, idp, baseConfig(idp)) // policy_from: header (default)
 		h.waitServing()
 		tok := readOnly(h)
 		resp := h.forward("GET", "/check/orders/42?policy=default", map[string]string{"Authorization": "Bearer " + tok, "X-Authz-Policy": "orders-write"})
@@ -49,7 +52,7 @@ func TestHTTPDoorPolicyNeverFromTheClient(t *testing.T) {
 		}
 	})
 	t.Run("policy_from query reads only the exact check path", func(t *testing.T) {
-		h := startWith(t, idp, withHTTP(baseConfig, `http: { addr: "127.0.0.1:0", policy_from: query }`))
+		h := startWith(t, idp, policyFrom(idp, "query"))
 		h.waitServing()
 		tok := readOnly(h)
 		if resp := h.forward("GET", "/check?policy=orders-write", map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 403 {
@@ -65,7 +68,7 @@ func TestHTTPDoorPolicyNeverFromTheClient(t *testing.T) {
 		}
 	})
 	t.Run("policy_from none reads neither", func(t *testing.T) {
-		h := startWith(t, idp, withHTTP(baseConfig, `http: { addr: "127.0.0.1:0", policy_from: none }`))
+		h := startWith(t, idp, policyFrom(idp, "none"))
 		h.waitServing()
 		tok := readOnly(h)
 		if resp := h.forward("GET", "/check?policy=orders-write", map[string]string{"Authorization": "Bearer " + tok, "X-Authz-Policy": "orders-write"}); resp.StatusCode != 200 {
@@ -73,8 +76,8 @@ func TestHTTPDoorPolicyNeverFromTheClient(t *testing.T) {
 		}
 	})
 	t.Run("an unknown policy_from is a config error", func(t *testing.T) {
-		err := parseErr(t, withHTTP(baseConfig, `http: { addr: "127.0.0.1:0", policy_from: cookie }`))
-		if !strings.Contains(err, "http.policy_from") {
+		err := config.Complete(policyFrom(idp, "cookie"))
+		if err == nil || !strings.Contains(err.Error(), "http.policy_from") {
 			t.Errorf("error %q", err)
 		}
 	})
@@ -99,7 +102,8 @@ func TestReloadRereadsJWKSFile(t *testing.T) {
 		}
 	}
 	writeKeys("")
-	cfg := strings.Replace(baseConfig, "jwks_url: %[2]s", "jwks_file: "+file+" # %[2]s", 1)
+	cfg := baseConfig(idp)
+	cfg.Issuers[0].JWKSURL, cfg.Issuers[0].JWKSFile = "", file
 	h := startWith(t, idp, cfg)
 	h.waitServing()
 	tok := h.mint("ec-1", h.validClaims())
@@ -168,9 +172,9 @@ func TestMixedSpellingsOfClaimHeadersAreRemoved(t *testing.T) {
 func TestSharedEntriesAreBoundToTheValidatorsSettings(t *testing.T) {
 	rs := startRedis(t)
 	idp := newIdP(t)
-	cfg := sharedConfig(t, rs.addr)
-	narrowed := strings.Replace(cfg, "max_response_bytes: 4096", "max_response_bytes: 4096\n    audiences: [billing-api]", 1)
-	a := startIntrospect(t, idp, cfg)
+	narrowed := sharedConfig(t, idp, rs.addr)
+	narrowed.Introspection[0].Audiences = []string{"billing-api"}
+	a := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr))
 	b := startIntrospect(t, idp, narrowed)
 
 	tok := a.opaque("uma", time.Hour) // aud orders-api
@@ -191,7 +195,10 @@ func TestSharedEntriesAreBoundToTheValidatorsSettings(t *testing.T) {
 
 // Finding 6: leeway applies to exp as the README says.
 func TestLeewayAppliesToExp(t *testing.T) {
-	h := startWith(t, newIdP(t), strings.Replace(baseConfig, "leeway: 0s", "leeway: 60s", 1))
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.Issuers[0].Leeway = ptr(time.Minute)
+	h := startWith(t, idp, cfg)
 	h.waitServing()
 	tok := h.mint("rsa-1", h.idp.Claims("late", -10*time.Second, "orders:read", "orders-api"))
 	h.expect(h.check(withToken(tok)), "allow", 200)
@@ -221,8 +228,11 @@ func TestHugePolicyNameIsBoundedInTheLog(t *testing.T) {
 
 // Finding 8: idle keep-alive connections are closed on the HTTP and admin listeners.
 func TestIdleConnectionsAreClosed(t *testing.T) {
-	cfg := withHTTP(baseConfig, `http: { addr: "127.0.0.1:0", idle_timeout: 200ms }`+"\nadmin: { addr: \"127.0.0.1:0\" }")
-	h := startWith(t, newIdP(t), cfg)
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.HTTP.IdleTimeout = 200 * time.Millisecond
+	cfg.Admin.Addr = "127.0.0.1:0"
+	h := startWith(t, idp, cfg)
 	h.waitServing()
 	for name, addr := range map[string]string{"http": h.srv.httpLn.Addr().String(), "admin": h.srv.adminLn.Addr().String()} {
 		conn, err := net.Dial("tcp", addr)
@@ -259,7 +269,7 @@ func TestArrayItemHoldingTheSeparatorIsDropped(t *testing.T) {
 // Finding 10: introspection answers for refresh (or ID) tokens are invalid.
 func TestIntrospectionRefusesRefreshTokens(t *testing.T) {
 	idp := newIdP(t)
-	h := startIntrospect(t, idp, introspectConfig)
+	h := startIntrospect(t, idp, introspectConfig(idp))
 	for _, c := range []struct {
 		member, value, want string
 	}{
@@ -279,7 +289,9 @@ func TestIntrospectionRefusesRefreshTokens(t *testing.T) {
 	}
 
 	t.Run("the accepted types are configurable", func(t *testing.T) {
-		h := startIntrospect(t, idp, strings.Replace(introspectConfig, "max_response_bytes: 4096", "max_response_bytes: 4096\n    token_types: [access_token, service]", 1))
+		cfg := introspectConfig(idp)
+		cfg.Introspection[0].TokenTypes = []string{"access_token", "service"}
+		h := startIntrospect(t, idp, cfg)
 		for value, want := range map[string]string{"service": "allow", "Bearer": "invalid"} {
 			claims := idp.Claims("rex", time.Hour, "orders:read", "orders-api")
 			claims["token_type"] = value
@@ -292,7 +304,10 @@ func TestIntrospectionRefusesRefreshTokens(t *testing.T) {
 
 // Finding 11: a forbidden answer names no issuer; the log does.
 func TestForbiddenDescriptionIsGeneric(t *testing.T) {
-	h := startIntrospect(t, newIdP(t), strings.Replace(introspectConfig, "log: { level: debug }", "  opaque-only:\n    validators: [corp-introspect]\nlog: { level: debug }", 1))
+	idp := newIdP(t)
+	cfg := introspectConfig(idp)
+	cfg.Policies["opaque-only"] = config.Policy{Validators: []string{"corp-introspect"}}
+	h := startIntrospect(t, idp, cfg)
 	o := h.expect(h.check(withPolicy("opaque-only"), withToken(h.mint("rsa-1", h.validClaims()))), "forbidden", 403)
 	if strings.Contains(o.body, "corp") || strings.Contains(o.body, "issuer") {
 		t.Errorf("the client learns the issuer: %s", o.body)
@@ -306,21 +321,8 @@ func TestForbiddenDescriptionIsGeneric(t *testing.T) {
 // an answer cached for the full TTL.
 func TestIntrospectionNonNumericExpIsError(t *testing.T) {
 	idp := newIdP(t)
-	h := startIntrospect(t, idp, introspectConfig)
+	h := startIntrospect(t, idp, introspectConfig(idp))
 	claims := idp.Claims("eve", time.Hour, "orders:read", "orders-api")
 	claims["exp"] = "tomorrow"
 	h.expect(h.check(withToken(idp.IssueOpaque(claims))), "error", 503)
-}
-
-func parseErr(t *testing.T, cfgText string) string {
-	t.Helper()
-	_, err := parseConfigText(cfgText, "https://idp.example/", "https://idp.example/jwks.json")
-	if err == nil {
-		t.Fatal("config accepted")
-	}
-	return err.Error()
-}
-
-func parseConfigText(cfgText, issuer, jwks string) (*config.Config, error) {
-	return config.Parse(fmt.Appendf(nil, cfgText, issuer, jwks))
 }

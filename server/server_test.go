@@ -22,6 +22,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/authz-dev/authz/config"
 	"github.com/authz-dev/authz/internal/testidp"
 )
 
@@ -251,7 +252,10 @@ func TestUnknownKidRefreshesKeys(t *testing.T) {
 	h.expect(h.check(withToken(h.mint("rsa-2", h.validClaims()))), "allow", 200)
 
 	// Random kids cannot turn into a flood of JWKS fetches.
-	h2 := startWith(t, newIdP(t), strings.Replace(baseConfig, "min_refresh_interval: 10ms", "min_refresh_interval: 1h", 1))
+	idp2 := newIdP(t)
+	cfg2 := baseConfig(idp2)
+	cfg2.Issuers[0].MinRefreshInterval = time.Hour
+	h2 := startWith(t, idp2, cfg2)
 	h2.waitServing()
 	before := h2.idp.JWKSFetches()
 	for i := range 50 {
@@ -266,7 +270,9 @@ func TestUnknownKidRefreshesKeys(t *testing.T) {
 
 func TestJWKSDownAfterFirstLoadKeepsValidating(t *testing.T) {
 	idp := newIdP(t)
-	h := startWith(t, idp, strings.Replace(baseConfig, "min_refresh_interval: 10ms", "min_refresh_interval: 10ms\n    refresh_interval: 20ms", 1))
+	cfg := baseConfig(idp)
+	cfg.Issuers[0].RefreshInterval = 20 * time.Millisecond
+	h := startWith(t, idp, cfg)
 	h.waitServing()
 	idp.SetDown(true)
 	before := idp.JWKSFetches()
@@ -288,7 +294,8 @@ func TestJWKSNeverReachableIsErrorNotInvalid(t *testing.T) {
 	dead := newIdP(t)
 	deadURL := dead.JWKSURL()
 	dead.Close()
-	cfg := strings.Replace(baseConfig, "jwks_url: %[2]s", "jwks_url: "+deadURL, 1)
+	cfg := baseConfig(idp)
+	cfg.Issuers[0].JWKSURL = deadURL
 	h := startWith(t, idp, cfg)
 	time.Sleep(100 * time.Millisecond)
 	if st := h.health(); st != healthpb.HealthCheckResponse_NOT_SERVING {
@@ -316,17 +323,23 @@ func TestJWKSFileFallbackAndDiscovery(t *testing.T) {
 	t.Run("file fallback while the URL is down", func(t *testing.T) {
 		idp.SetDown(true)
 		defer idp.SetDown(false)
-		h := startWith(t, idp, strings.Replace(baseConfig, "jwks_url: %[2]s", "jwks_url: %[2]s\n    jwks_file: "+file, 1))
+		cfg := baseConfig(idp)
+		cfg.Issuers[0].JWKSFile = file
+		h := startWith(t, idp, cfg)
 		h.waitServing()
 		h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
 	})
 	t.Run("file only", func(t *testing.T) {
-		h := startWith(t, idp, strings.Replace(baseConfig, "jwks_url: %[2]s", "jwks_file: "+file+"\n    # %[2]s", 1))
+		cfg := baseConfig(idp)
+		cfg.Issuers[0].JWKSURL, cfg.Issuers[0].JWKSFile = "", file
+		h := startWith(t, idp, cfg)
 		h.waitServing()
 		h.expect(h.check(withToken(h.mint("ec-1", h.validClaims()))), "allow", 200)
 	})
 	t.Run("oidc discovery", func(t *testing.T) {
-		h := startWith(t, idp, strings.Replace(baseConfig, "jwks_url: %[2]s", "discovery: true\n    # %[2]s", 1))
+		cfg := baseConfig(idp)
+		cfg.Issuers[0].JWKSURL, cfg.Issuers[0].Discovery = "", true
+		h := startWith(t, idp, cfg)
 		h.waitServing()
 		h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
 	})
@@ -412,7 +425,7 @@ func TestTokenNeverLogged(t *testing.T) {
 
 func TestGracefulShutdownFinishesInFlightChecks(t *testing.T) {
 	idp := newIdP(t)
-	h := startWith(t, idp, baseConfig)
+	h := startWith(t, idp, baseConfig(idp))
 	h.waitServing()
 	key, _ := testidp.NewKey("slow", jose.RS256)
 	idp.AddKey(key)
@@ -442,9 +455,8 @@ func TestGracefulShutdownFinishesInFlightChecks(t *testing.T) {
 
 func TestErrorMode(t *testing.T) {
 	idp := newIdP(t)
-	cfg := strings.Replace(introspectConfig, "log: { level: debug }", `  envoy-decides:
-    error_mode: rpc_error
-log: { level: debug }`, 1)
+	cfg := introspectConfig(idp)
+	cfg.Policies["envoy-decides"] = config.Policy{ErrorMode: "rpc_error"}
 	h := startIntrospect(t, idp, cfg)
 	idp.SetDown(true)
 	tok := h.opaque("eve", time.Hour)
@@ -466,9 +478,13 @@ log: { level: debug }`, 1)
 
 func TestTypAndPayloadHeaderAndRetryAfter(t *testing.T) {
 	idp := newIdP(t)
-	cfg := strings.Replace(baseConfig, "    leeway: 0s\n", "    leeway: 0s\n    typ: at+jwt\n", 1)
-	cfg = strings.Replace(cfg, "    dynamic_metadata: true\n", "    dynamic_metadata: true\n    payload_header: x-jwt-payload\n", 1)
-	cfg = strings.Replace(cfg, "log: { level: debug }", "outcomes:\n  error: { status: 503, retry_after: 2s }\n  invalid: { status: 403 }\nlog: { level: debug }", 1)
+	cfg := baseConfig(idp)
+	cfg.Issuers[0].Type = "at+jwt"
+	def := cfg.Policies["default"]
+	def.PayloadHeader = ptr("x-jwt-payload")
+	cfg.Policies["default"] = def
+	cfg.Outcomes.Error = config.Outcome{Status: 503, RetryAfter: 2 * time.Second}
+	cfg.Outcomes.Invalid.Status = 403
 	h := startWith(t, idp, cfg)
 	h.waitServing()
 	o := h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)

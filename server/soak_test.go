@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authz-dev/authz/config"
+	"github.com/authz-dev/authz/internal/testidp"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 )
 
@@ -25,34 +27,20 @@ var (
 
 // soakConfig: a small cache, a small negative cache, and a policy whose
 // introspection endpoint is down, for the error outcome.
-const soakConfig = `
-grpc: { addr: "127.0.0.1:0" }
-http: { addr: "127.0.0.1:0" }
-cache: { ttl: 30s, negative_ttl: 5s, max_bytes: 33554432, negative_max_bytes: 2097152 }
-issuers:
-  - name: corp
-    issuer: %[1]s
-    jwks_url: %[2]s
-    audiences: [orders-api]
-    leeway: 0s
-introspection:
-  - name: corp-introspect
-    endpoint: %[1]s/introspect
-    client_id: authz
-    client_secret: s3cret
-  - name: dead-introspect
-    endpoint: http://127.0.0.1:1/introspect
-    client_id: authz
-    client_secret: s3cret
-    timeout: 200ms
-policies:
-  default:
-    validators: [corp, corp-introspect]
-    headers: { sub: x-user-id, scope: x-scopes }
-  broken:
-    validators: [corp, dead-introspect]
-log: { level: error }
-`
+func soakConfig(idp *testidp.IdP) *config.Config {
+	cfg := introspectConfig(idp)
+	cfg.Cache.MaxBytes, cfg.Cache.NegativeMaxBytes = 32<<20, 2<<20
+	cfg.Introspection[0].Timeout, cfg.Introspection[0].MaxResponseBytes = 0, 0
+	cfg.Introspection = append(cfg.Introspection, config.Introspection{
+		Name: "dead-introspect", Endpoint: "http://127.0.0.1:1/introspect", ClientID: "authz", ClientSecret: "s3cret", Timeout: 200 * time.Millisecond,
+	})
+	cfg.Policies = map[string]config.Policy{
+		"default": {Validators: []string{"corp", "corp-introspect"}, Headers: map[string]string{"sub": "x-user-id", "scope": "x-scopes"}},
+		"broken":  {Validators: []string{"corp", "dead-introspect"}},
+	}
+	cfg.Log.Level = "error"
+	return cfg
+}
 
 // TestSoak drives a mix of valid, invalid, missing, IdP-error and random
 // junk tokens through the gRPC door, then checks that nothing leaked:
@@ -60,7 +48,7 @@ log: { level: error }
 // limits, and junk never pushes valid tokens out of the cache.
 func TestSoak(t *testing.T) {
 	idp := newIdP(t)
-	h := startWith(t, idp, soakConfig)
+	h := startWith(t, idp, soakConfig(idp))
 	h.waitServing()
 
 	const pool = 500

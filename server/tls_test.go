@@ -13,10 +13,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/authz-dev/authz/config"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -77,9 +77,10 @@ func TestMutualTLS(t *testing.T) {
 	srvCert, srvKey := ca.issue(t, "authz", x509.ExtKeyUsageServerAuth)
 	cliCert, cliKey := ca.issue(t, "envoy", x509.ExtKeyUsageClientAuth)
 	caFile := write("ca.pem", ca.pem)
-	cfg := strings.Replace(baseConfig, `grpc: { addr: "127.0.0.1:0" }`,
-		`grpc: { addr: "127.0.0.1:0", tls: { cert_file: "`+write("srv.pem", srvCert)+`", key_file: "`+write("srv.key", srvKey)+`", client_ca_file: "`+caFile+`" } }`, 1)
-	h := startWith(t, newIdP(t), cfg)
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.GRPC.TLS = config.TLS{CertFile: write("srv.pem", srvCert), KeyFile: write("srv.key", srvKey), ClientCAFile: caFile}
+	h := startWith(t, idp, cfg)
 	addr := h.srv.grpcLn.Addr().String()
 
 	pool := x509.NewCertPool()
