@@ -44,6 +44,15 @@ type Options struct {
 	// Reuse takes over the caches of the Authorizer a reload replaces, so
 	// results whose validators did not change survive the reload.
 	Reuse *Authorizer
+	// Router picks a policy for requests that name none; nil means the
+	// default policy for all of them.
+	Router Router
+	// Unmatched is the policy for requests no route matches, or
+	// UnmatchedDeny (default: DefaultPolicy).
+	Unmatched string
+	// KeepEncodedSeparators lets a path with %2F or %5C be routed as it
+	// is; by default such a request is denied when routes choose.
+	KeepEncodedSeparators bool
 }
 
 // Authorizer applies policies to requests.
@@ -58,6 +67,10 @@ type Authorizer struct {
 	scopes       []string // cache scopes: "" for JWTs, then each introspection endpoint
 	ttl, negTTL  time.Duration
 	now          func() time.Time
+
+	router                  Router
+	unmatched               string
+	rejectEncodedSeparators bool
 }
 
 // New returns an Authorizer; Close releases its caches.
@@ -97,6 +110,13 @@ func New(opts Options) (*Authorizer, error) {
 		ttl:          opts.TTL,
 		negTTL:       opts.NegativeTTL,
 		now:          time.Now,
+
+		router:                  opts.Router,
+		unmatched:               opts.Unmatched,
+		rejectEncodedSeparators: !opts.KeepEncodedSeparators,
+	}
+	if a.unmatched == "" {
+		a.unmatched = DefaultPolicy
 	}
 	for _, p := range opts.Policies {
 		a.policies[p.Name] = compilePolicy(p, opts.Introspectors)
@@ -124,31 +144,35 @@ func (a *Authorizer) CacheStats() cache.Stats { return a.cache.Stats() }
 func (a *Authorizer) NegativeCacheStats() cache.Stats { return a.negative.Stats() }
 
 // Authorize decides one request, in the steps of DESIGN.md: policy, token,
-// cached or fresh validation, the policy's checks, headers.
+// cached or fresh validation, the policy's checks, rules, headers.
 func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
-	// 1. The policy.
-	name := req.Policy
-	if name == "" {
-		name = DefaultPolicy
+	// 1. The policy: the proxy's, a route's, or the unmatched one.
+	name, route, denied := a.choose(req)
+	d := Decision{Policy: name, Route: route}
+	if denied != "" {
+		d.FailRPC = a.defaultFailRPC()
+		return d.fail(Forbidden, denied, "no access is configured for this request")
 	}
-	d := Decision{Policy: name}
 	p, ok := a.policies[name]
 	if !ok {
 		// The name may have come from a request: bounded and cleaned
 		// before it reaches a log line or an answer.
 		d.Policy = loggablePolicyName(name)
-		if def, ok := a.policies[DefaultPolicy]; ok {
-			d.FailRPC = def.FailRPC
-		}
+		d.FailRPC = a.defaultFailRPC()
 		// A route naming a policy we do not have is a configuration error
 		// between proxy and authorizer, not the client's fault.
 		return d.fail(Error, fmt.Sprintf("unknown policy %q", d.Policy), "authorization is misconfigured")
 	}
 	d.FailRPC = p.FailRPC
 
-	// 2. The token.
+	// 2. The token, if the policy looks at tokens at all.
+	if p.Token == TokenNone {
+		return a.allowWithoutToken(req, p, d)
+	}
 	token, err := extractToken(req.Header, p.TokenSources)
 	switch {
+	case errors.Is(err, errNoToken) && p.Token == TokenOptional:
+		return a.allowWithoutToken(req, p, d)
 	case errors.Is(err, errNoToken):
 		return d.fail(Missing, err.Error(), "")
 	case err != nil:
@@ -183,11 +207,37 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 		return d.fail(Forbidden, reason, "the access token does not grant access to this resource")
 	}
 
-	// 6. Claims to headers and metadata.
+	// 6. The policy's rules, over the request and the claims.
+	if failed, reason := p.evalRules(req, res.Claims, res.Validator); failed != "" {
+		d.Rule = failed
+		return d.fail(Forbidden, reason, "the access token does not grant access to this resource")
+	}
+
+	// 7. Claims to headers and metadata.
 	d.Outcome = Allow
 	p.headers.render(res.Claims, req.Header, &d)
 	if p.DynamicMetadata {
 		d.Claims = res.Claims
 	}
 	return d
+}
+
+// allowWithoutToken decides a request that carries no token on a policy
+// that does not need one: only the rules may refuse it, and no claim
+// header passes (the client's copies are removed all the same).
+func (a *Authorizer) allowWithoutToken(req *Request, p *compiledPolicy, d Decision) Decision {
+	if failed, reason := p.evalRules(req, nil, ""); failed != "" {
+		d.Rule = failed
+		return d.fail(Forbidden, reason, "no access is granted for this request")
+	}
+	d.Outcome = Allow
+	p.headers.render(nil, req.Header, &d)
+	return d
+}
+
+func (a *Authorizer) defaultFailRPC() bool {
+	if def, ok := a.policies[DefaultPolicy]; ok {
+		return def.FailRPC
+	}
+	return false
 }

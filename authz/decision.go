@@ -15,6 +15,11 @@ type Decision struct {
 	// Description is safe to show the client (error_description).
 	Description string
 	Policy      string
+	// Route names the route that chose the policy; "" when the proxy named
+	// it or no route matched.
+	Route string
+	// Rule names the policy rule that refused the request, if one did.
+	Rule string
 	// Validator names the issuer or endpoint that judged the token, when known.
 	Validator string
 	// TokenID is the first 8 hex digits of the token's SHA-256, for logs.

@@ -20,6 +20,58 @@ type Policy struct {
 	// FailRPC makes the gRPC door fail the Check RPC on an Error outcome
 	// instead of answering it, handing the decision to Envoy's failure policy.
 	FailRPC bool
+	// Token says whether the policy needs a token: TokenRequired (the
+	// zero value), TokenOptional or TokenNone.
+	Token TokenMode
+	// Rules must all hold, after the token's checks; nil means none.
+	Rules Rules
+}
+
+// TokenMode says what a policy does with tokens.
+type TokenMode uint8
+
+const (
+	// TokenRequired: no token is missing, a bad one invalid.
+	TokenRequired TokenMode = iota
+	// TokenOptional: no token is allowed (without claims); a token
+	// present must be valid.
+	TokenOptional
+	// TokenNone: tokens are not looked at (public routes).
+	TokenNone
+)
+
+// Rules are a policy's conditions over the request and the token's
+// claims. Eval returns the name of the first rule that does not hold, or
+// "" when all do; err says why a rule could not be evaluated (it then
+// counts as not holding).
+type Rules interface {
+	Eval(in *RuleInput) (failed string, err error)
+}
+
+// RuleInput is what rules see.
+type RuleInput struct {
+	Request *Request
+	// Claims are the token's claims; nil without a token.
+	Claims map[string]any
+	// Validator names the issuer or endpoint that vouched for the token.
+	Validator string
+}
+
+// evalRules returns the failing rule's name and the reason for the log,
+// or "" when every rule holds.
+func (p *compiledPolicy) evalRules(req *Request, claims map[string]any, validator string) (failed, reason string) {
+	if p.Rules == nil {
+		return "", ""
+	}
+	failed, err := p.Rules.Eval(&RuleInput{Request: req, Claims: claims, Validator: validator})
+	switch {
+	case failed == "":
+		return "", ""
+	case err != nil:
+		return failed, "rule " + failed + " could not be evaluated: " + err.Error()
+	default:
+		return failed, "rule " + failed + " does not hold"
+	}
 }
 
 // compiledPolicy is a Policy prepared for the hot path.

@@ -3,12 +3,31 @@ package authz
 // Request is the protocol-neutral view of an incoming request that an
 // adapter (gRPC ext_authz, HTTP forward auth) hands to the Authorizer.
 type Request struct {
-	// Policy names the policy to apply; empty means the default policy.
+	// Policy names the policy to apply, as the operator wrote it in the
+	// proxy's config (Envoy's context_extensions); empty lets the routes
+	// choose.
 	Policy string
 	Method string
 	Host   string
+	// Path is the request target as the proxy saw it, query included.
 	Path   string
 	Header Header
+	// SourcePrincipal and DestinationPrincipal are the peers' identities
+	// (SPIFFE IDs under Istio mTLS); empty when unknown.
+	SourcePrincipal      string
+	DestinationPrincipal string
+
+	normalized   string
+	isNormalized bool
+}
+
+// NormalizedPath is Path as the upstream will resolve it (see
+// NormalizePath), computed once per request.
+func (r *Request) NormalizedPath() string {
+	if !r.isNormalized {
+		r.normalized, r.isNormalized = NormalizePath(r.Path), true
+	}
+	return r.normalized
 }
 
 // Header gives the request's header values by lower-case name. Adapters wrap

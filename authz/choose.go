@@ -1,0 +1,39 @@
+package authz
+
+// Router picks the policy for a request whose proxy named none: the first
+// route whose match holds. It reads only what the proxy vouches for
+// (request line, forwarded host and path, peer principals).
+type Router interface {
+	Route(req *Request) (route, policy string, ok bool)
+}
+
+// Unmatched says what a request no route matches gets.
+const (
+	// UnmatchedDeny denies it (forbidden, reason "no route").
+	UnmatchedDeny = "deny"
+)
+
+// choose names the policy for req, in DESIGN.md's precedence: the
+// operator's explicit name, then the first matching route, then
+// Options.Unmatched. route is "" unless a route chose; deny reports that
+// nothing may pass.
+func (a *Authorizer) choose(req *Request) (policy, route, denyReason string) {
+	if req.Policy != "" {
+		return req.Policy, "", ""
+	}
+	if a.router == nil {
+		return DefaultPolicy, "", ""
+	}
+	if a.rejectEncodedSeparators && HasEncodedSeparator(req.NormalizedPath()) {
+		// An upstream that decodes %2F after routing would serve another
+		// path than the one matched.
+		return "", "", "encoded slash or backslash in path"
+	}
+	if route, policy, ok := a.router.Route(req); ok {
+		return policy, route, ""
+	}
+	if a.unmatched == UnmatchedDeny {
+		return "", "", "no route"
+	}
+	return a.unmatched, "", ""
+}

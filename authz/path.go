@@ -1,0 +1,123 @@
+package authz
+
+import "strings"
+
+// NormalizePath returns the path of a request target as an upstream server
+// resolves it, so routes and rules match what will be served rather than
+// what was written: the query and fragment are dropped, percent-encoded
+// unreserved characters (RFC 3986 §2.3) decoded, path parameters (";x=1",
+// which servlet containers strip) removed, repeated slashes merged, and
+// "." and ".." segments resolved (RFC 3986 §5.2.4). An encoded "/" or "\"
+// (%2F, %5C) is never decoded into a separator: it stays in its segment.
+//
+// A clean path, the common case, is returned without allocating.
+func NormalizePath(target string) string {
+	if i := strings.IndexAny(target, "?#"); i >= 0 {
+		target = target[:i]
+	}
+	if target == "" {
+		return "/"
+	}
+	if isClean(target) {
+		return target
+	}
+	var b strings.Builder
+	b.Grow(len(target) + 1)
+	// Decode unreserved escapes, and upper-case the hex of the others so
+	// %2f and %2F compare equal.
+	for i := 0; i < len(target); i++ {
+		c := target[i]
+		if c == '%' && i+2 < len(target) && isHex(target[i+1]) && isHex(target[i+2]) {
+			d := unhex(target[i+1])<<4 | unhex(target[i+2])
+			if isUnreserved(d) {
+				b.WriteByte(d)
+			} else {
+				b.WriteByte('%')
+				b.WriteByte(upperHex(target[i+1]))
+				b.WriteByte(upperHex(target[i+2]))
+			}
+			i += 2
+			continue
+		}
+		b.WriteByte(c)
+	}
+	decoded := b.String()
+	segments := strings.Split(decoded, "/")
+	out := make([]string, 0, len(segments))
+	for _, seg := range segments {
+		if i := strings.IndexByte(seg, ';'); i >= 0 {
+			seg = seg[:i]
+		}
+		switch seg {
+		case "", ".":
+			continue
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+			continue
+		}
+		out = append(out, seg)
+	}
+	trailing := strings.HasSuffix(decoded, "/") || strings.HasSuffix(decoded, "/.") || strings.HasSuffix(decoded, "/..")
+	path := "/" + strings.Join(out, "/")
+	if trailing && path != "/" {
+		path += "/"
+	}
+	return path
+}
+
+// isClean reports whether p needs no normalisation: it starts with "/",
+// and has no escapes, no path parameters, no empty, "." or ".." segments.
+func isClean(p string) bool {
+	if p[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '%', ';', '\\':
+			return false
+		case '/':
+			if i+1 < len(p) && p[i+1] == '/' {
+				return false
+			}
+			if i+1 < len(p) && p[i+1] == '.' {
+				rest := p[i+1:]
+				if rest == "." || rest == ".." || strings.HasPrefix(rest, "./") || strings.HasPrefix(rest, "../") {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// HasEncodedSeparator reports whether a normalised path still carries an
+// encoded "/" or "\", which some upstreams decode after routing.
+func HasEncodedSeparator(path string) bool {
+	return strings.Contains(path, "%2F") || strings.Contains(path, "%5C")
+}
+
+func isUnreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}
+
+func upperHex(c byte) byte {
+	if 'a' <= c && c <= 'f' {
+		return c - 'a' + 'A'
+	}
+	return c
+}

@@ -1,0 +1,119 @@
+// Package rules holds a policy's CEL conditions over the request and the
+// token's claims (github.com/google/cel-go): parsed and type-checked when
+// the config loads, cost-bounded, and evaluated on every Check after the
+// token's checks.
+package rules
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
+	"github.com/google/cel-go/common/types"
+
+	"github.com/authz-dev/authz/authz"
+)
+
+// Rule is one named condition.
+type Rule struct {
+	Name string
+	Expr string
+}
+
+// CostLimit bounds one expression: its estimated worst case at load, and
+// the work of one evaluation. A rule that reaches it at run time fails
+// (forbidden), like any rule that cannot be evaluated.
+const CostLimit = 100_000
+
+// sizeBound is what the cost estimate assumes of every value whose size
+// CEL cannot know (header maps, claim lists, strings).
+const sizeBound = 1024
+
+// Set is a policy's compiled rules; all must hold.
+type Set struct {
+	rules []program
+}
+
+type program struct {
+	name string
+	prg  cel.Program
+}
+
+// Compile parses, type-checks and cost-checks rules; an error names the rule.
+func Compile(rules []Rule) (*Set, error) {
+	env, err := newEnv()
+	if err != nil {
+		return nil, err
+	}
+	s := &Set{}
+	for _, r := range rules {
+		prg, err := compile(env, r.Expr)
+		if err != nil {
+			return nil, fmt.Errorf("rule %s: %w", r.Name, err)
+		}
+		s.rules = append(s.rules, program{name: r.Name, prg: prg})
+	}
+	return s, nil
+}
+
+func newEnv() (*cel.Env, error) {
+	str, dyn := cel.StringType, cel.DynType
+	return cel.NewEnv(
+		cel.Variable("request", cel.MapType(str, dyn)),
+		cel.Variable("source", cel.MapType(str, str)),
+		cel.Variable("destination", cel.MapType(str, str)),
+		cel.Variable("claims", cel.MapType(str, dyn)),
+		cel.Variable("token", cel.MapType(str, dyn)),
+	)
+}
+
+func compile(env *cel.Env, expr string) (cel.Program, error) {
+	ast, iss := env.Compile(expr)
+	if err := iss.Err(); err != nil {
+		return nil, err
+	}
+	if t := ast.OutputType(); !t.IsExactType(types.BoolType) && !t.IsExactType(types.DynType) {
+		return nil, fmt.Errorf("the expression is %s, want bool", t)
+	}
+	est, err := env.EstimateCost(ast, bounded{})
+	if err != nil {
+		return nil, fmt.Errorf("estimate cost: %w", err)
+	}
+	if est.Max > CostLimit {
+		return nil, fmt.Errorf("the expression may cost up to %d, over the limit of %d: simplify it", est.Max, CostLimit)
+	}
+	return env.Program(ast, cel.CostLimit(CostLimit), cel.EvalOptions(cel.OptOptimize))
+}
+
+// bounded gives the cost estimate a size for what it cannot know.
+type bounded struct{}
+
+func (bounded) EstimateSize(checker.AstNode) *checker.SizeEstimate {
+	return &checker.SizeEstimate{Min: 0, Max: sizeBound}
+}
+
+func (bounded) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
+}
+
+var errNotBool = errors.New("the expression did not evaluate to a bool")
+
+// Eval implements authz.Rules: the first rule that is false or fails.
+func (s *Set) Eval(in *authz.RuleInput) (string, error) {
+	act := newActivation(in)
+	for _, r := range s.rules {
+		out, _, err := r.prg.Eval(act)
+		if err != nil {
+			return r.name, err
+		}
+		b, ok := out.Value().(bool)
+		if !ok {
+			return r.name, errNotBool
+		}
+		if !b {
+			return r.name, nil
+		}
+	}
+	return "", nil
+}
