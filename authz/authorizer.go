@@ -164,15 +164,16 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 		return d.fail(Error, fmt.Sprintf("unknown policy %q", d.Policy), "authorization is misconfigured")
 	}
 	d.FailRPC = p.FailRPC
+	d.Metadata = p.DynamicMetadata
 
 	// 2. The token, if the policy looks at tokens at all.
 	if p.Token == TokenNone {
-		return a.allowWithoutToken(req, p, d)
+		return a.allowWithoutToken(ctx, req, p, d)
 	}
 	token, err := extractToken(req.Header, p.TokenSources)
 	switch {
 	case errors.Is(err, errNoToken) && p.Token == TokenOptional:
-		return a.allowWithoutToken(req, p, d)
+		return a.allowWithoutToken(ctx, req, p, d)
 	case errors.Is(err, errNoToken):
 		return d.fail(Missing, err.Error(), "")
 	case err != nil:
@@ -208,7 +209,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 	}
 
 	// 6. The policy's rules, over the request and the claims.
-	if failed, reason := p.evalRules(req, res.Claims, res.Validator); failed != "" {
+	if failed, reason := p.evalRules(ctx, req, res.Claims, res.Validator); failed != "" {
 		d.Rule = failed
 		return d.fail(Forbidden, reason, "the access token does not grant access to this resource")
 	}
@@ -225,8 +226,8 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 // allowWithoutToken decides a request that carries no token on a policy
 // that does not need one: only the rules may refuse it, and no claim
 // header passes (the client's copies are removed all the same).
-func (a *Authorizer) allowWithoutToken(req *Request, p *compiledPolicy, d Decision) Decision {
-	if failed, reason := p.evalRules(req, nil, ""); failed != "" {
+func (a *Authorizer) allowWithoutToken(ctx context.Context, req *Request, p *compiledPolicy, d Decision) Decision {
+	if failed, reason := p.evalRules(ctx, req, nil, ""); failed != "" {
 		d.Rule = failed
 		return d.fail(Forbidden, reason, "no access is granted for this request")
 	}

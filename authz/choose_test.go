@@ -23,7 +23,7 @@ func (r pathRouter) Route(req *Request) (string, string, bool) {
 // ruleFunc is Rules from a function.
 type ruleFunc func(in *RuleInput) (string, error)
 
-func (f ruleFunc) Eval(in *RuleInput) (string, error) { return f(in) }
+func (f ruleFunc) Eval(_ context.Context, in *RuleInput) (string, error) { return f(in) }
 
 func newRoutedAuthorizer(t *testing.T, unmatched string, rules Rules) (*Authorizer, *countingValidator) {
 	t.Helper()
@@ -41,8 +41,8 @@ func newRoutedAuthorizer(t *testing.T, unmatched string, rules Rules) (*Authoriz
 		},
 		Introspectors: map[string]Validator{"corp": v},
 		CacheMaxBytes: 1 << 20, TTL: time.Minute, NegativeTTL: time.Minute,
-		Router:        pathRouter{{"/public/", "public-route", "public"}, {"/maybe/", "optional-route", "optional"}, {"/ruled/", "ruled-route", "ruled"}, {"/default/", "default-route", "default"}},
-		Unmatched:     unmatched,
+		Router:    pathRouter{{"/public/", "public-route", "public"}, {"/maybe/", "optional-route", "optional"}, {"/ruled/", "ruled-route", "ruled"}, {"/default/", "default-route", "default"}},
+		Unmatched: unmatched,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -34,6 +34,9 @@ type Decision struct {
 	RemoveHeaders []string
 	// Claims are exported as dynamic metadata when the policy asks for it.
 	Claims map[string]any
+	// Metadata: the policy asks for dynamic metadata (claims on an allow,
+	// and the route, policy and rule of every decision).
+	Metadata bool
 	// RequiredScopes are named in WWW-Authenticate on a Forbidden outcome.
 	RequiredScopes []string
 	// FailRPC asks the gRPC door to fail the RPC rather than answer an

@@ -1,6 +1,9 @@
 package authz
 
-import "strings"
+import (
+	"context"
+	"strings"
+)
 
 // Policy is what a route demands of a token and what it forwards upstream.
 // Routes pick a policy by name (Envoy's context_extensions["policy"]).
@@ -45,7 +48,7 @@ const (
 // "" when all do; err says why a rule could not be evaluated (it then
 // counts as not holding).
 type Rules interface {
-	Eval(in *RuleInput) (failed string, err error)
+	Eval(ctx context.Context, in *RuleInput) (failed string, err error)
 }
 
 // RuleInput is what rules see.
@@ -59,11 +62,11 @@ type RuleInput struct {
 
 // evalRules returns the failing rule's name and the reason for the log,
 // or "" when every rule holds.
-func (p *compiledPolicy) evalRules(req *Request, claims map[string]any, validator string) (failed, reason string) {
+func (p *compiledPolicy) evalRules(ctx context.Context, req *Request, claims map[string]any, validator string) (failed, reason string) {
 	if p.Rules == nil {
 		return "", ""
 	}
-	failed, err := p.Rules.Eval(&RuleInput{Request: req, Claims: claims, Validator: validator})
+	failed, err := p.Rules.Eval(ctx, &RuleInput{Request: req, Claims: claims, Validator: validator})
 	switch {
 	case failed == "":
 		return "", ""

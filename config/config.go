@@ -17,8 +17,11 @@ type Config struct {
 	// Introspection lists RFC 7662 endpoints for opaque (and revocable) tokens.
 	Introspection []Introspection   `yaml:"introspection"`
 	Policies      map[string]Policy `yaml:"policies"`
-	Outcomes      Outcomes          `yaml:"outcomes"`
-	Log           Log               `yaml:"log"`
+	// Routes pick a policy from the request when the proxy names none.
+	Routes   []Route `yaml:"routes"`
+	Routing  `yaml:",inline"`
+	Outcomes Outcomes `yaml:"outcomes"`
+	Log      Log      `yaml:"log"`
 
 	// Warnings are settings that are valid but risky, each with its line;
 	// `authz validate` prints them and serve logs them.
@@ -64,6 +67,7 @@ func (c *Config) validate() problems {
 		}
 	}
 	validatePolicies(c.Policies, issuers, endpoints, &p)
+	validateRoutes(c.Routes, c.Routing, c.Policies, &p)
 	c.Outcomes.validate(&p)
 	c.Log.validate(&p)
 	return p

@@ -125,3 +125,40 @@ func TestIntrospectionConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestRoutesAndRulesErrorsNameFieldAndLine(t *testing.T) {
+	base := minimal + "  admin:\n    token: optional\n"
+	cases := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"unknown policy", base + "routes:\n  - name: a\n    match: { path_prefix: /a/ }\n    policy: nope\n", []string{"line 16", "routes.0.policy", `unknown policy "nope"`}},
+		{"duplicate route names", base + "routes:\n  - { name: a, match: { path: /a }, policy: admin }\n  - { name: a, match: { path: /b }, policy: admin }\n", []string{"line 15", "routes.1.name", "used twice"}},
+		{"empty match", base + "routes:\n  - name: a\n    match: {}\n    policy: admin\n", []string{"line 15", "routes.0.match", "empty"}},
+		{"bad regex", base + "routes:\n  - name: a\n    match: { path_regex: \"(\" }\n    policy: admin\n", []string{"line 15", "routes.0.match.path_regex", "missing closing"}},
+		{"unmatched unknown", base + "routes_unmatched: nope\n", []string{"routes_unmatched", "name a policy, or deny"}},
+		{"bad token mode", minimal + "  open:\n    token: sometimes\n", []string{"line 12", "policies.open.token", "required, optional or none"}},
+		{"bad CEL names policy, rule and line", base + "    rules:\n      - name: tenant\n        expr: request.headers[\"x\"] ==\n", []string{"line 15", "policies.admin.rules.0.expr", "rule tenant", "Syntax error"}},
+		{"rule without a name", base + "    rules:\n      - expr: \"true\"\n", []string{"policies.admin.rules.0.name", "is required"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.yaml))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+	cfg, err := Parse([]byte(base + "routes:\n  - name: a\n    match: { path_prefix: /a/ }\n    policy: admin\nroutes_unmatched: deny\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Routes[0].Policy != "admin" || cfg.Routing.Unmatched != "deny" || cfg.Policies["orders-write"].Token != "required" || cfg.Policies["admin"].Token != "optional" {
+		t.Errorf("parsed %+v %+v", cfg.Routes, cfg.Routing)
+	}
+}

@@ -2,8 +2,11 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/authz-dev/authz/rules"
 )
 
 // Policy is what a route demands and forwards. Fields left out are taken
@@ -18,10 +21,23 @@ type Policy struct {
 	MaxHeaderBytes   int               `yaml:"max_header_bytes"`
 	PayloadHeader    *string           `yaml:"payload_header"`
 	DynamicMetadata  *bool             `yaml:"dynamic_metadata"`
+	// Token: required (default), optional (no token passes, without
+	// claims; a token present must be valid) or none (tokens are not
+	// looked at: public routes).
+	Token string `yaml:"token"`
+	// Rules are CEL conditions over request, source, destination, claims
+	// and token; all must hold (see package rules).
+	Rules []Rule `yaml:"rules"`
 	// ErrorMode: respond (the error outcome is a CheckResponse with its
 	// status) or rpc_error (the Check RPC fails UNAVAILABLE, so Envoy's
 	// failure_mode_allow / status_on_error decide).
 	ErrorMode string `yaml:"error_mode"`
+}
+
+// Rule is one named CEL condition.
+type Rule struct {
+	Name string `yaml:"name"`
+	Expr string `yaml:"expr"`
 }
 
 // TokenSource is one place to look for the token: a header (with an
@@ -70,6 +86,9 @@ func (c *Config) setPolicyDefaults() {
 	if def.ErrorMode == "" {
 		def.ErrorMode = "respond"
 	}
+	if def.Token == "" {
+		def.Token = "required"
+	}
 	c.Policies[DefaultPolicy] = def
 	for name, p := range c.Policies {
 		if name == DefaultPolicy {
@@ -97,6 +116,10 @@ func (c *Config) setPolicyDefaults() {
 		if p.ErrorMode == "" {
 			p.ErrorMode = def.ErrorMode
 		}
+		if p.Token == "" {
+			p.Token = def.Token
+		}
+		inherit(&p.Rules, def.Rules)
 		c.Policies[name] = p
 	}
 }
@@ -159,6 +182,23 @@ func validatePolicies(policies map[string]Policy, issuers, endpoints map[string]
 		}
 		if pol.ErrorMode != "respond" && pol.ErrorMode != "rpc_error" {
 			p.add(pp+".error_mode", "%q: use respond or rpc_error", pol.ErrorMode)
+		}
+		if !slices.Contains([]string{"required", "optional", "none"}, pol.Token) {
+			p.add(pp+".token", "%q: use required, optional or none", pol.Token)
+		}
+		ruleNames := map[string]bool{}
+		for i, r := range pol.Rules {
+			rp := pathOf(pp, "rules", i)
+			switch {
+			case r.Name == "":
+				p.add(rp+".name", "is required: a refused request names its rule")
+			case ruleNames[r.Name]:
+				p.add(rp+".name", "%q is used twice", r.Name)
+			}
+			ruleNames[r.Name] = true
+			if _, err := rules.Compile([]rules.Rule{{Name: r.Name, Expr: r.Expr}}); err != nil {
+				p.add(rp+".expr", "%v", err)
+			}
 		}
 		if pol.MaxHeaderBytes < 0 {
 			p.add(pp+".max_header_bytes", "must not be negative")

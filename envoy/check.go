@@ -5,7 +5,9 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/authz-dev/authz/authz"
@@ -17,6 +19,15 @@ type Authorizer interface {
 	Authorize(ctx context.Context, req *authz.Request) authz.Decision
 	Answers() *authz.Answers
 }
+
+// gRPC metadata keys: a caller that sends ExplainKey is told the route,
+// policy and rule of its decision in the response header metadata.
+const (
+	ExplainKey    = "x-authz-explain"
+	RouteKey      = "x-authz-route"
+	PolicyNameKey = "x-authz-policy"
+	RuleKey       = "x-authz-rule"
+)
 
 // Door names this door in metrics and logs.
 const Door = "grpc"
@@ -41,6 +52,11 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	r := toRequest(req)
 	d := s.auth.Authorize(ctx, r)
 	s.obs.CheckDone(ctx, &d, Door, req.GetAttributes().GetRequest().GetHttp().GetHeaders()["x-request-id"], time.Since(start))
+	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(ExplainKey)) > 0 {
+		// Response metadata Envoy ignores: for `authz check`, which asks.
+		// An error only means the RPC is gone; there is no one to tell.
+		_ = grpc.SetHeader(ctx, metadata.Pairs(RouteKey, d.Route, PolicyNameKey, d.Policy, RuleKey, d.Rule))
+	}
 	if d.Outcome == authz.Error && d.FailRPC {
 		// A CheckResponse, even a denial, is final for Envoy; only a failed
 		// RPC lets failure_mode_allow and status_on_error apply.

@@ -64,10 +64,10 @@ func TestEnvoyExamplesAreValidBootstraps(t *testing.T) {
 	}
 }
 
-func TestIstioExampleNamesOneProvider(t *testing.T) {
+func TestIstioExampleNamesOneProviderAndRoutesByPrincipal(t *testing.T) {
 	docs := yamlDocs(t, "istio.yaml")
-	if len(docs) != 2 {
-		t.Fatalf("want 2 documents, got %d", len(docs))
+	if len(docs) != 3 {
+		t.Fatalf("want 3 documents, got %d", len(docs))
 	}
 	var mesh struct {
 		Spec struct {
@@ -97,6 +97,88 @@ func TestIstioExampleNamesOneProvider(t *testing.T) {
 	}
 	if policy.Kind != "AuthorizationPolicy" || policy.Spec.Action != "CUSTOM" || policy.Spec.Provider.Name != providers[0].Name {
 		t.Errorf("AuthorizationPolicy must be CUSTOM with provider %q: %+v", providers[0].Name, policy)
+	}
+	cfg, err := config.Parse([]byte(istioConfig(t)))
+	if err != nil {
+		t.Fatalf("the ConfigMap's authz config: %v", err)
+	}
+	if len(cfg.Routes) < 3 || cfg.Routing.Unmatched != "deny" || len(cfg.Routes[0].Match.DestinationPrincipals) == 0 {
+		t.Errorf("routes %+v", cfg.Routes)
+	}
+}
+
+// istioConfig is the authz config istio.yaml's ConfigMap ships.
+func istioConfig(t *testing.T) string {
+	t.Helper()
+	var cm struct {
+		Kind string
+		Data map[string]string
+	}
+	reencode(t, yamlDocs(t, "istio.yaml")[2], &cm)
+	if cm.Kind != "ConfigMap" || cm.Data["config.yaml"] == "" {
+		t.Fatalf("istio.yaml's third document: %+v", cm)
+	}
+	return cm.Data["config.yaml"]
+}
+
+func TestEnvoyGatewayExample(t *testing.T) {
+	docs := yamlDocs(t, "envoy-gateway.yaml")
+	if len(docs) != 3 {
+		t.Fatalf("want 3 documents, got %d", len(docs))
+	}
+	var sp struct {
+		Kind     string
+		Metadata struct{ Namespace string }
+		Spec     struct {
+			TargetRefs []struct{ Kind, Name string } `json:"targetRefs"`
+			ExtAuth    struct {
+				GRPC struct {
+					BackendRefs []struct {
+						Name, Namespace string
+						Port            int
+					} `json:"backendRefs"`
+				} `json:"grpc"`
+				HeadersToExtAuth  []string `json:"headersToExtAuth"`
+				FailOpen          *bool    `json:"failOpen"`
+				ContextExtensions []struct {
+					Name, Type, Value string
+				} `json:"contextExtensions"`
+			} `json:"extAuth"`
+		}
+	}
+	var route struct {
+		Kind     string
+		Metadata struct{ Name, Namespace string }
+	}
+	var grant struct {
+		Kind string
+		Spec struct {
+			From []struct{ Kind, Namespace string }
+			To   []struct{ Kind, Name string }
+		}
+	}
+	reencode(t, docs[0], &sp)
+	reencode(t, docs[1], &route)
+	reencode(t, docs[2], &grant)
+	if sp.Kind != "SecurityPolicy" || len(sp.Spec.TargetRefs) != 1 || sp.Spec.TargetRefs[0].Kind != "HTTPRoute" || sp.Spec.TargetRefs[0].Name != route.Metadata.Name || route.Metadata.Namespace != sp.Metadata.Namespace {
+		t.Errorf("the SecurityPolicy must target the HTTPRoute beside it: %+v %+v", sp, route)
+	}
+	refs := sp.Spec.ExtAuth.GRPC.BackendRefs
+	if len(refs) != 1 || refs[0].Port != 9191 || refs[0].Name != "authz" {
+		t.Errorf("backendRefs %+v", refs)
+	}
+	if !slices.Contains(sp.Spec.ExtAuth.HeadersToExtAuth, "authorization") {
+		t.Error("the token's header must reach authz")
+	}
+	if sp.Spec.ExtAuth.FailOpen == nil || *sp.Spec.ExtAuth.FailOpen {
+		t.Error("failOpen must be set false")
+	}
+	ce := sp.Spec.ExtAuth.ContextExtensions
+	if len(ce) != 1 || ce[0].Name != PolicyKey || ce[0].Type != "Value" || ce[0].Value == "" {
+		t.Errorf("contextExtensions must name the policy under %q: %+v", PolicyKey, ce)
+	}
+	if grant.Kind != "ReferenceGrant" || len(grant.Spec.From) != 1 || grant.Spec.From[0].Namespace != sp.Metadata.Namespace || grant.Spec.To[0].Name != refs[0].Name {
+		t.Errorf("ReferenceGrant %+v", grant)
 	}
 }
 

@@ -25,6 +25,9 @@ func toRequest(req *authv3.CheckRequest) *authz.Request {
 		Host:   http.GetHost(),
 		Path:   http.GetPath(),
 		Header: checkHeader{m: http.GetHeaders(), list: http.GetHeaderMap().GetHeaders()},
+		// Istio fills these with the peers' SPIFFE IDs under mTLS.
+		SourcePrincipal:      attrs.GetSource().GetPrincipal(),
+		DestinationPrincipal: attrs.GetDestination().GetPrincipal(),
 	}
 }
 

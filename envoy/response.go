@@ -34,19 +34,10 @@ func toResponse(d *authz.Decision, ans *authz.Answers) *authv3.CheckResponse {
 			Headers:         headers,
 			HeadersToRemove: d.RemoveHeaders,
 		}}
-		if d.Claims != nil {
-			// Set on the CheckResponse, never on the deprecated
-			// ok_response.dynamic_metadata, which would override it.
-			// Later filters find it under envoy.filters.http.ext_authz.
-			// Claims decoded from JSON always convert; should one not,
-			// the request still passes, without metadata, rather than
-			// failing an allowed request over an optional extra.
-			if claims, err := structpb.NewStruct(d.Claims); err == nil {
-				resp.DynamicMetadata = claims
-			}
-		}
+		resp.DynamicMetadata = dynamicMetadata(d)
 		return resp
 	}
+	resp.DynamicMetadata = dynamicMetadata(d)
 	headers := []*corev3.HeaderValueOption{
 		overwrite(ans.OutcomeHeader, d.Outcome.String()),
 		overwrite("content-type", "application/json"),
@@ -63,6 +54,35 @@ func toResponse(d *authz.Decision, ans *authz.Answers) *authv3.CheckResponse {
 		Body:    string(ans.Body(d)),
 	}}
 	return resp
+}
+
+// DecisionKey holds, in the dynamic metadata, the route, policy and rule
+// of the decision beside the claims.
+const DecisionKey = "authz_decision"
+
+// dynamicMetadata is the decision as dynamic metadata, when the policy asks for
+// it: set on the CheckResponse, never on the deprecated
+// ok_response.dynamic_metadata, which would override it. Later filters find
+// it under envoy.filters.http.ext_authz. Claims decoded from JSON always
+// convert; should one not, the request still passes without them rather
+// than failing an allowed request over an optional extra.
+func dynamicMetadata(d *authz.Decision) *structpb.Struct {
+	if !d.Metadata {
+		return nil
+	}
+	m, err := structpb.NewStruct(d.Claims)
+	if err != nil {
+		m = &structpb.Struct{Fields: map[string]*structpb.Value{}}
+	}
+	dec := map[string]*structpb.Value{"policy": structpb.NewStringValue(d.Policy)}
+	if d.Route != "" {
+		dec["route"] = structpb.NewStringValue(d.Route)
+	}
+	if d.Rule != "" {
+		dec["rule"] = structpb.NewStringValue(d.Rule)
+	}
+	m.Fields[DecisionKey] = structpb.NewStructValue(&structpb.Struct{Fields: dec})
+	return m
 }
 
 // overwrite sets append_action explicitly and leaves the deprecated `append`

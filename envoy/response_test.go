@@ -32,6 +32,7 @@ func TestToResponse(t *testing.T) {
 			Headers:       []authz.HeaderValue{{Name: "x-user-id", Value: "alice"}},
 			RemoveHeaders: []string{"x_user_id", "x-email"},
 			Claims:        map[string]any{"sub": "alice", "n": 1.5},
+			Metadata:      true, Policy: "orders", Route: "orders-admin",
 		}
 		resp := toResponse(&d, ans)
 		if codes.Code(resp.GetStatus().GetCode()) != codes.OK {
@@ -50,6 +51,20 @@ func TestToResponse(t *testing.T) {
 		}
 		if got := resp.GetDynamicMetadata().GetFields()["sub"].GetStringValue(); got != "alice" {
 			t.Errorf("dynamic_metadata sub %q", got)
+		}
+		dec := resp.GetDynamicMetadata().GetFields()[DecisionKey].GetStructValue().GetFields()
+		if dec["route"].GetStringValue() != "orders-admin" || dec["policy"].GetStringValue() != "orders" {
+			t.Errorf("authz_decision %v", dec)
+		}
+	})
+	t.Run("metadata only when the policy asks", func(t *testing.T) {
+		if md := toResponse(&authz.Decision{Outcome: authz.Allow, Claims: map[string]any{"sub": "a"}}, ans).GetDynamicMetadata(); md != nil {
+			t.Errorf("metadata %v", md)
+		}
+		d := authz.Decision{Outcome: authz.Forbidden, Metadata: true, Policy: "p", Rule: "tenant"}
+		dec := toResponse(&d, ans).GetDynamicMetadata().GetFields()[DecisionKey].GetStructValue().GetFields()
+		if dec["rule"].GetStringValue() != "tenant" {
+			t.Errorf("a denial's metadata %v", dec)
 		}
 	})
 	t.Run("denials keep their class in code, status and header", func(t *testing.T) {

@@ -5,8 +5,10 @@
 package rules
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
@@ -21,10 +23,20 @@ type Rule struct {
 	Expr string
 }
 
-// CostLimit bounds one expression: its estimated worst case at load, and
-// the work of one evaluation. A rule that reaches it at run time fails
-// (forbidden), like any rule that cannot be evaluated.
+// CostLimit bounds one expression's estimated worst case, checked when
+// the config loads: pathological expressions (nested comprehensions over
+// request data) are refused then.
 const CostLimit = 100_000
+
+// EvalTimeout bounds the evaluation of a policy's rules on one Check, for
+// inputs past what the estimate assumed (a request with thousands of
+// headers). A rule cut short fails (forbidden), like any rule that cannot
+// be evaluated. cel-go's run-time cost tracking would bound the steps
+// instead, but it costs time quadratic in a list's length; a deadline,
+// checked every interruptEvery comprehension steps, costs nothing.
+const EvalTimeout = 10 * time.Millisecond
+
+const interruptEvery = 100
 
 // sizeBound is what the cost estimate assumes of every value whose size
 // CEL cannot know (header maps, claim lists, strings).
@@ -32,7 +44,8 @@ const sizeBound = 1024
 
 // Set is a policy's compiled rules; all must hold.
 type Set struct {
-	rules []program
+	rules   []program
+	timeout time.Duration
 }
 
 type program struct {
@@ -46,7 +59,7 @@ func Compile(rules []Rule) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Set{}
+	s := &Set{timeout: EvalTimeout}
 	for _, r := range rules {
 		prg, err := compile(env, r.Expr)
 		if err != nil {
@@ -83,7 +96,7 @@ func compile(env *cel.Env, expr string) (cel.Program, error) {
 	if est.Max > CostLimit {
 		return nil, fmt.Errorf("the expression may cost up to %d, over the limit of %d: simplify it", est.Max, CostLimit)
 	}
-	return env.Program(ast, cel.CostLimit(CostLimit), cel.EvalOptions(cel.OptOptimize))
+	return env.Program(ast, cel.InterruptCheckFrequency(interruptEvery), cel.EvalOptions(cel.OptOptimize))
 }
 
 // bounded gives the cost estimate a size for what it cannot know.
@@ -100,10 +113,12 @@ func (bounded) EstimateCallCost(string, string, *checker.AstNode, []checker.AstN
 var errNotBool = errors.New("the expression did not evaluate to a bool")
 
 // Eval implements authz.Rules: the first rule that is false or fails.
-func (s *Set) Eval(in *authz.RuleInput) (string, error) {
+func (s *Set) Eval(ctx context.Context, in *authz.RuleInput) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	act := newActivation(in)
 	for _, r := range s.rules {
-		out, _, err := r.prg.Eval(act)
+		out, _, err := r.prg.ContextEval(ctx, act)
 		if err != nil {
 			return r.name, err
 		}

@@ -20,6 +20,8 @@ import (
 	"github.com/authz-dev/authz/authz/jwt"
 	"github.com/authz-dev/authz/authz/rediscache"
 	"github.com/authz-dev/authz/config"
+	"github.com/authz-dev/authz/route"
+	"github.com/authz-dev/authz/rules"
 	"github.com/authz-dev/authz/telemetry"
 )
 
@@ -69,7 +71,14 @@ func (c *core) retire(next *core) {
 // are taken over from prev. A new shared tier sends purges from other
 // replicas to forget, which must reach whichever core serves then.
 func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev *core, forget func([sha256.Size]byte)) (c *core, err error) {
-	policies := policiesFrom(cfg)
+	policies, err := policiesFrom(cfg)
+	if err != nil {
+		return nil, err
+	}
+	router, err := routerFrom(cfg)
+	if err != nil {
+		return nil, err
+	}
 	names := make([]string, len(policies))
 	for i, p := range policies {
 		names[i] = p.Name
@@ -162,14 +171,19 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 		return nil, err
 	}
 	opts := authz.Options{
-		Policies:         policies,
-		CacheMaxBytes:    cfg.Cache.MaxBytes,
-		NegativeMaxBytes: cfg.Cache.NegativeMaxBytes,
-		TTL:              cfg.Cache.TTL,
-		NegativeTTL:      *cfg.Cache.NegativeTTL,
-		Introspectors:    validators,
-		Answers:          answersFrom(cfg),
-		Fingerprints:     fingerprints(cfg, c.keyFiles),
+		Policies:              policies,
+		CacheMaxBytes:         cfg.Cache.MaxBytes,
+		NegativeMaxBytes:      cfg.Cache.NegativeMaxBytes,
+		TTL:                   cfg.Cache.TTL,
+		NegativeTTL:           *cfg.Cache.NegativeTTL,
+		Introspectors:         validators,
+		Answers:               answersFrom(cfg),
+		Fingerprints:          fingerprints(cfg, c.keyFiles),
+		Unmatched:             cfg.Routing.Unmatched,
+		KeepEncodedSeparators: cfg.Routing.EncodedSlashes == "keep",
+	}
+	if router != nil {
+		opts.Router = router
 	}
 	if prev != nil {
 		opts.Reuse = prev.auth
@@ -236,7 +250,25 @@ func (c *core) waitReady(ctx context.Context) error {
 	return nil
 }
 
-func policiesFrom(cfg *config.Config) []*authz.Policy {
+// routerFrom compiles the route table; nil when there are no routes.
+func routerFrom(cfg *config.Config) (*route.Table, error) {
+	if len(cfg.Routes) == 0 {
+		return nil, nil
+	}
+	routes := make([]route.Route, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		m := r.Match
+		routes[i] = route.Route{Name: r.Name, Policy: r.Policy, Match: route.Match{
+			Hosts: m.Hosts, Path: m.Path, PathPrefix: m.PathPrefix, PathRegex: m.PathRegex, PathIgnoreCase: m.PathIgnoreCase,
+			Methods: m.Methods, SourcePrincipals: m.SourcePrincipals, DestinationPrincipals: m.DestinationPrincipals, Headers: m.Headers,
+		}}
+	}
+	return route.New(routes)
+}
+
+var tokenModes = map[string]authz.TokenMode{"required": authz.TokenRequired, "optional": authz.TokenOptional, "none": authz.TokenNone}
+
+func policiesFrom(cfg *config.Config) ([]*authz.Policy, error) {
 	names := make([]string, 0, len(cfg.Policies))
 	for n := range cfg.Policies {
 		names = append(names, n)
@@ -255,6 +287,18 @@ func policiesFrom(cfg *config.Config) []*authz.Policy {
 			PayloadHeader:    *pc.PayloadHeader,
 			DynamicMetadata:  *pc.DynamicMetadata,
 			FailRPC:          pc.ErrorMode == "rpc_error",
+			Token:            tokenModes[pc.Token],
+		}
+		if len(pc.Rules) > 0 {
+			rs := make([]rules.Rule, len(pc.Rules))
+			for i, r := range pc.Rules {
+				rs[i] = rules.Rule{Name: r.Name, Expr: r.Expr}
+			}
+			set, err := rules.Compile(rs)
+			if err != nil {
+				return nil, fmt.Errorf("policy %s: %w", name, err)
+			}
+			p.Rules = set
 		}
 		for _, ts := range pc.TokenSources {
 			p.TokenSources = append(p.TokenSources, authz.TokenSource{Header: ts.Header, Scheme: ts.Scheme, Cookie: ts.Cookie})
@@ -269,7 +313,7 @@ func policiesFrom(cfg *config.Config) []*authz.Policy {
 		}
 		out = append(out, p)
 	}
-	return out
+	return out, nil
 }
 
 func answersFrom(cfg *config.Config) *authz.Answers {

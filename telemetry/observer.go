@@ -64,6 +64,8 @@ func (o *Observer) CheckDone(ctx context.Context, d *authz.Decision, door, reque
 		slog.String("outcome", d.Outcome.String()),
 		slog.String("reason", d.Reason),
 		slog.String("policy", d.Policy),
+		slog.String("route", d.Route),
+		slog.String("rule", d.Rule),
 		slog.String("validator", d.Validator),
 		slog.String("token", d.TokenID),
 		slog.Bool("cached", d.Cached),

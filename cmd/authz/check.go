@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/authz-dev/authz/envoy"
 	"github.com/authz-dev/authz/server"
@@ -33,6 +34,9 @@ type checkResult struct {
 	Headers map[string]string `json:"headers"`
 	Removed []string          `json:"removed_headers,omitempty"`
 	Body    string            `json:"body,omitempty"`
+	Route   string            `json:"route,omitempty"`
+	Policy  string            `json:"policy,omitempty"`
+	Rule    string            `json:"rule,omitempty"`
 }
 
 // cmdCheck sends one Check, the way Envoy would, and prints the decision.
@@ -45,7 +49,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("path", "/", "request path")
 	method := fs.String("method", "GET", "request method")
 	host := fs.String("host", "example.local", "request host")
-	policy := fs.String("policy", "", "policy name (context_extensions policy)")
+	policy := fs.String("policy", "", "policy name (context_extensions policy); empty lets the routes choose")
+	source := fs.String("source-principal", "", "the caller's identity, as Istio sends it (spiffe://…)")
+	destination := fs.String("destination-principal", "", "the workload's identity, as Istio sends it (spiffe://…)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	caFile := fs.String("ca", "", "use TLS, trusting this CA file")
 	timeout := fs.Duration("timeout", 5*time.Second, "RPC timeout")
@@ -75,6 +81,12 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if *policy != "" {
 		req.Attributes.ContextExtensions = map[string]string{envoy.PolicyKey: *policy}
 	}
+	if *source != "" {
+		req.Attributes.Source = &authv3.AttributeContext_Peer{Principal: *source}
+	}
+	if *destination != "" {
+		req.Attributes.Destination = &authv3.AttributeContext_Peer{Principal: *destination}
+	}
 
 	creds := insecure.NewCredentials()
 	if *caFile != "" {
@@ -93,12 +105,15 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, req)
+	ctx = metadata.AppendToOutgoingContext(ctx, envoy.ExplainKey, "1")
+	var md metadata.MD
+	resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, req, grpc.Header(&md))
 	if err != nil {
 		fmt.Fprintf(stderr, "authz check: %v\n", err)
 		return 2
 	}
 	res := describe(resp)
+	res.Route, res.Policy, res.Rule = first(md, envoy.RouteKey), first(md, envoy.PolicyNameKey), first(md, envoy.RuleKey)
 	if *asJSON {
 		json.NewEncoder(stdout).Encode(res)
 	} else {
@@ -136,8 +151,25 @@ func describe(resp *authv3.CheckResponse) checkResult {
 	return res
 }
 
+func first(md metadata.MD, key string) string {
+	if v := md.Get(key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 func printResult(w io.Writer, r checkResult) {
 	fmt.Fprintf(w, "outcome: %s\nstatus:  %d\n", r.Outcome, r.Status)
+	if r.Policy != "" {
+		route := r.Route
+		if route == "" {
+			route = "(none)"
+		}
+		fmt.Fprintf(w, "policy:  %s (route %s)\n", r.Policy, route)
+	}
+	if r.Rule != "" {
+		fmt.Fprintf(w, "rule:    %s\n", r.Rule)
+	}
 	if len(r.Headers) > 0 {
 		if r.Outcome == "allow" {
 			fmt.Fprintln(w, "upstream headers:")

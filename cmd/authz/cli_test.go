@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,5 +98,87 @@ func TestPurgeCommand(t *testing.T) {
 	}
 	if code := run([]string{"purge", "-addr", "127.0.0.1:1", "-token", "t"}, &out, &errOut); code != 2 {
 		t.Errorf("exit %d when the admin listener is unreachable, want 2", code)
+	}
+}
+
+// routesYAML adds routes to commandConfig's policies.
+const routesYAML = `  public:
+    token: none
+  tenant:
+    rules:
+      - { name: tenant-matches, expr: 'request.headers["x-tenant"] == claims.tenant' }
+routes:
+  - name: catalog
+    match: { path_prefix: /catalog/, methods: [GET] }
+    policy: public
+  - name: orders-writes
+    match:
+      destination_principals: ["spiffe://cluster.local/ns/shop/sa/orders"]
+      source_principals: ["spiffe://cluster.local/ns/web/*"]
+      methods: [POST]
+    policy: orders-write
+  - name: tenants
+    match: { hosts: ["*.tenants.example"], headers: { x-tenant: "*" } }
+    policy: tenant
+routes_unmatched: deny
+`
+
+func TestCheckShowsRoutePolicyAndRule(t *testing.T) {
+	idp := newIdP(t)
+	addr := startServer(t, idp, routesYAML).GRPCAddr().String()
+	c := idp.Claims("alice", time.Hour, "orders:read", "orders-api")
+	c["tenant"] = "t1"
+	tok, _ := idp.Mint("rsa-1", c)
+	cases := []struct {
+		name                         string
+		args                         []string
+		outcome, route, policy, rule string
+	}{
+		{"public", []string{"-path", "/catalog/x"}, "allow", "catalog", "public", ""},
+		{"principals", []string{"-method", "POST", "-path", "/orders", "-token", tok, "-source-principal", "spiffe://cluster.local/ns/web/sa/app", "-destination-principal", "spiffe://cluster.local/ns/shop/sa/orders"}, "forbidden", "orders-writes", "orders-write", ""},
+		{"rule", []string{"-host", "a.tenants.example", "-token", tok, "-header", "x-tenant=t2"}, "forbidden", "tenants", "tenant", "tenant-matches"},
+		{"no route", []string{"-path", "/elsewhere", "-token", tok}, "forbidden", "", "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			run(append([]string{"check", "-addr", addr, "-json"}, c.args...), &out, &errOut)
+			var res checkResult
+			if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+				t.Fatalf("output %q (%s): %v", out.String(), errOut.String(), err)
+			}
+			if res.Outcome != c.outcome || res.Route != c.route || res.Policy != c.policy || res.Rule != c.rule {
+				t.Errorf("got %+v", res)
+			}
+		})
+	}
+	var out bytes.Buffer
+	run([]string{"check", "-addr", addr, "-host", "a.tenants.example", "-token", tok, "-header", "x-tenant=t2"}, &out, io.Discard)
+	if !strings.Contains(out.String(), "policy:  tenant (route tenants)") || !strings.Contains(out.String(), "rule:    tenant-matches") {
+		t.Errorf("text output:\n%s", out.String())
+	}
+}
+
+func TestValidateExplain(t *testing.T) {
+	idp := newIdP(t)
+	path := filepath.Join(t.TempDir(), "authz.yaml")
+	os.WriteFile(path, []byte(fmt.Sprintf(commandConfig, idp.Issuer(), idp.JWKSURL(), ":9191", ":8181")+routesYAML), 0o600)
+	var out, errOut bytes.Buffer
+	if code := run([]string{"validate", "-config", path, "-explain"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	text := out.String()
+	for _, want := range []string{
+		"1  catalog", "path_prefix=/catalog/ methods=GET", "public", "none",
+		"2  orders-writes", "source=spiffe://cluster.local/ns/web/*", "destination=spiffe://cluster.local/ns/shop/sa/orders",
+		"3  tenants", "hosts=*.tenants.example header x-tenant=*", "tenant-matches",
+		"no route matched: deny",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the route table lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Index(text, "catalog") > strings.Index(text, "orders-writes") {
+		t.Error("routes are not listed in the order they are tried")
 	}
 }

@@ -21,8 +21,9 @@ commands:
   serve    -config FILE [-grpc-addr ADDR] [-http-addr ADDR] [-watch]
                                                               serve Envoy ext_authz (gRPC) and forward auth (HTTP);
                                                               SIGHUP (or -watch) reloads the config file
-  validate -config FILE                                       check a config file and exit
-  check    -addr HOST:PORT [-token T] [-header K=V]... [-path P] [-policy NAME] [-json]
+  validate -config FILE [-explain]                            check a config file and exit; -explain prints the route table
+  check    -addr HOST:PORT [-token T] [-header K=V]... [-method M] [-host H] [-path P] [-policy NAME]
+           [-source-principal ID] [-destination-principal ID] [-json]
                                                               ask a running authz about one request
   purge    -addr HOST:PORT -token T [-ca F -cert F -key F]    forget a token on every replica (admin listener)
   demo     [-grpc-addr ADDR] [-http-addr ADDR]                run a demo IdP and authz on loopback
@@ -116,6 +117,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file (YAML)")
+	explain := fs.Bool("explain", false, "print the route table, in the order routes are tried")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -132,5 +134,8 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *path)
+	if *explain {
+		explainRoutes(stdout, cfg)
+	}
 	return 0
 }

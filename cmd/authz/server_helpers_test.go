@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,10 +18,12 @@ import (
 
 // commandConfig is what the subcommands' tests serve; %[1]s is the
 // issuer, %[2]s the JWKS URL, %[3]s and %[4]s the gRPC and HTTP addresses.
+// The policies come last, so a test can append policies and top-level keys.
 const commandConfig = `
 grpc: { addr: "%[3]s" }
 http: { addr: "%[4]s" }
 admin: { addr: "127.0.0.1:0" }
+log: { level: debug }
 issuers:
   - { name: corp, issuer: "%[1]s", jwks_url: "%[2]s", audiences: [orders-api], leeway: 0s }
 policies:
@@ -28,7 +31,6 @@ policies:
     headers: { sub: x-user-id }
   orders-write:
     require_scopes: [orders:write]
-log: { level: debug }
 `
 
 func newIdP(t *testing.T) *testidp.IdP {
@@ -41,10 +43,12 @@ func newIdP(t *testing.T) *testidp.IdP {
 	return idp
 }
 
-// startServer runs a server the subcommands can talk to, until the test ends.
-func startServer(t *testing.T, idp *testidp.IdP) *server.Server {
+// startServer runs a server the subcommands can talk to, until the test
+// ends; extra is YAML appended to commandConfig.
+func startServer(t *testing.T, idp *testidp.IdP, extra ...string) *server.Server {
 	t.Helper()
-	cfg, err := config.Parse(fmt.Appendf(nil, commandConfig, idp.Issuer(), idp.JWKSURL(), "127.0.0.1:0", "127.0.0.1:0"))
+	text := fmt.Sprintf(commandConfig, idp.Issuer(), idp.JWKSURL(), "127.0.0.1:0", "127.0.0.1:0") + strings.Join(extra, "")
+	cfg, err := config.Parse([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}

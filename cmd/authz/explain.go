@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/authz-dev/authz/config"
+)
+
+// explainRoutes prints the route table in the order it is tried: which
+// route catches what, and what its policy demands.
+func explainRoutes(w io.Writer, cfg *config.Config) {
+	fmt.Fprintln(w, "Policy choice, first that applies:")
+	fmt.Fprintln(w, "  1. Envoy's context_extensions[\"policy\"] (or the HTTP door's http.policy_from:", orNone(cfg.HTTP.PolicyFrom, "header")+")")
+	if len(cfg.Routes) == 0 {
+		fmt.Fprintln(w, "  2. no routes: every other request gets the default policy")
+		return
+	}
+	fmt.Fprintln(w, "  2. the first route whose match holds:")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "     #\troute\tmatch\tpolicy\ttoken\trules")
+	for i, r := range cfg.Routes {
+		p := cfg.Policies[r.Policy]
+		fmt.Fprintf(tw, "     %d\t%s\t%s\t%s\t%s\t%s\n", i+1, r.Name, describeMatch(r.Match), r.Policy, p.Token, ruleNames(p.Rules))
+	}
+	tw.Flush()
+	unmatched := orNone(cfg.Routing.Unmatched, config.DefaultPolicy)
+	if unmatched == "deny" {
+		fmt.Fprintln(w, "  3. no route matched: deny (403, reason \"no route\")")
+	} else {
+		fmt.Fprintf(w, "  3. no route matched: policy %s (token %s)\n", unmatched, cfg.Policies[unmatched].Token)
+	}
+	if cfg.Routing.EncodedSlashes != "keep" {
+		fmt.Fprintln(w, "  A routed path holding %2F or %5C is denied (routes_encoded_slashes: reject).")
+	}
+}
+
+func describeMatch(m config.RouteMatch) string {
+	var parts []string
+	add := func(k string, vs ...string) {
+		if len(vs) > 0 && !(len(vs) == 1 && vs[0] == "") {
+			parts = append(parts, k+"="+strings.Join(vs, ","))
+		}
+	}
+	add("hosts", m.Hosts...)
+	add("path", m.Path)
+	add("path_prefix", m.PathPrefix)
+	add("path_regex", m.PathRegex)
+	if m.PathIgnoreCase {
+		parts = append(parts, "path_ignore_case")
+	}
+	add("methods", m.Methods...)
+	add("source", m.SourcePrincipals...)
+	add("destination", m.DestinationPrincipals...)
+	names := make([]string, 0, len(m.Headers))
+	for k := range m.Headers {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		parts = append(parts, "header "+k+"="+m.Headers[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+func ruleNames(rs []config.Rule) string {
+	if len(rs) == 0 {
+		return "-"
+	}
+	names := make([]string, len(rs))
+	for i, r := range rs {
+		names[i] = r.Name
+	}
+	return strings.Join(names, ",")
+}
+
+func orNone(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

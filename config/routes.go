@@ -1,0 +1,88 @@
+package config
+
+import (
+	"regexp"
+	"slices"
+)
+
+// Route picks a policy from the request itself; the first whose match
+// holds wins. The operator's explicit name (Envoy's context_extensions)
+// goes before every route.
+type Route struct {
+	Name   string     `yaml:"name"`
+	Match  RouteMatch `yaml:"match"`
+	Policy string     `yaml:"policy"`
+}
+
+// RouteMatch: every field optional, the set ones AND-ed, a list's entries
+// OR-ed (see package route).
+type RouteMatch struct {
+	Hosts                 []string          `yaml:"hosts"`
+	Path                  string            `yaml:"path"`
+	PathPrefix            string            `yaml:"path_prefix"`
+	PathRegex             string            `yaml:"path_regex"`
+	PathIgnoreCase        bool              `yaml:"path_ignore_case"`
+	Methods               []string          `yaml:"methods"`
+	SourcePrincipals      []string          `yaml:"source_principals"`
+	DestinationPrincipals []string          `yaml:"destination_principals"`
+	Headers               map[string]string `yaml:"headers"`
+}
+
+// Routing is the routes' companions at the top level.
+type Routing struct {
+	// Unmatched is the policy for requests no route matches, or "deny"
+	// (default: the default policy).
+	Unmatched string `yaml:"routes_unmatched"`
+	// EncodedSlashes: reject (default) denies a routed request whose path
+	// holds %2F or %5C, which an upstream might decode after routing;
+	// keep routes it as it is (for APIs that put encoded slashes in ids).
+	EncodedSlashes string `yaml:"routes_encoded_slashes"`
+}
+
+func validateRoutes(routes []Route, r Routing, policies map[string]Policy, p *problems) {
+	names := map[string]bool{}
+	for i, rt := range routes {
+		switch {
+		case rt.Name == "":
+			p.add(pathOf("routes", i, "name"), "is required")
+		case names[rt.Name]:
+			p.add(pathOf("routes", i, "name"), "%q is used twice", rt.Name)
+		}
+		names[rt.Name] = true
+		if _, ok := policies[rt.Policy]; !ok {
+			p.add(pathOf("routes", i, "policy"), "unknown policy %q", rt.Policy)
+		}
+		m := rt.Match
+		if len(m.Hosts) == 0 && m.Path == "" && m.PathPrefix == "" && m.PathRegex == "" && len(m.Methods) == 0 &&
+			len(m.SourcePrincipals) == 0 && len(m.DestinationPrincipals) == 0 && len(m.Headers) == 0 {
+			p.add(pathOf("routes", i, "match"), "is empty: it would catch every request; use routes_unmatched for those")
+		}
+		set := 0
+		for _, s := range []string{m.Path, m.PathPrefix, m.PathRegex} {
+			if s != "" {
+				set++
+			}
+		}
+		if set > 1 {
+			p.add(pathOf("routes", i, "match"), "set one of path, path_prefix and path_regex")
+		}
+		if m.PathRegex != "" {
+			if _, err := regexp.Compile(m.PathRegex); err != nil {
+				p.add(pathOf("routes", i, "match", "path_regex"), "%v", err)
+			}
+		}
+		for _, f := range []struct{ key, v string }{{"path", m.Path}, {"path_prefix", m.PathPrefix}} {
+			if f.v != "" && f.v[0] != '/' {
+				p.add(pathOf("routes", i, "match", f.key), "%q must start with /", f.v)
+			}
+		}
+	}
+	if r.Unmatched != "" && r.Unmatched != "deny" {
+		if _, ok := policies[r.Unmatched]; !ok {
+			p.add("routes_unmatched", "%q: name a policy, or deny", r.Unmatched)
+		}
+	}
+	if !slices.Contains([]string{"", "reject", "keep"}, r.EncodedSlashes) {
+		p.add("routes_encoded_slashes", "%q: use reject or keep", r.EncodedSlashes)
+	}
+}
