@@ -52,7 +52,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	r := toRequest(req)
 	d := s.auth.Authorize(ctx, r)
 	s.obs.CheckDone(ctx, &d, Door, req.GetAttributes().GetRequest().GetHttp().GetHeaders()["x-request-id"], time.Since(start))
-	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(ExplainKey)) > 0 {
+	if len(metadata.ValueFromIncomingContext(ctx, ExplainKey)) > 0 {
 		// Response metadata Envoy ignores: for `authz check`, which asks.
 		// An error only means the RPC is gone; there is no one to tell.
 		_ = grpc.SetHeader(ctx, metadata.Pairs(RouteKey, d.Route, PolicyNameKey, d.Policy, RuleKey, d.Rule))

@@ -9,11 +9,11 @@ import (
 // matches reports whether every field the route sets holds for req. The
 // cheap comparisons come first; nothing here allocates unless the path
 // needs normalising or a header is compared.
-func (c *compiled) matches(req *authz.Request) bool {
+func (c *compiled) matches(req *authz.Request, host string) bool {
 	if len(c.methods) > 0 && !containsFold(c.methods, req.Method) {
 		return false
 	}
-	if len(c.hosts) > 0 && !c.matchHost(req.Host) {
+	if len(c.hosts) > 0 && !c.matchHost(host) {
 		return false
 	}
 	if len(c.destinations) > 0 && !matchPrincipal(c.destinations, req.DestinationPrincipal) {
@@ -58,8 +58,8 @@ func (c *compiled) matchPath(p string) bool {
 	return true
 }
 
+// matchHost compares host, its port already stripped.
 func (c *compiled) matchHost(host string) bool {
-	host = stripPort(host)
 	for _, h := range c.hosts {
 		if h.exact != "" {
 			if strings.EqualFold(host, h.exact) {
@@ -67,7 +67,7 @@ func (c *compiled) matchHost(host string) bool {
 			}
 			continue
 		}
-		if len(host) > len(h.suffix) && strings.EqualFold(host[len(host)-len(h.suffix):], h.suffix) {
+		if len(host) > len(h.suffix) && host[len(host)-len(h.suffix)] == '.' && strings.EqualFold(host[len(host)-len(h.suffix):], h.suffix) {
 			return true
 		}
 	}

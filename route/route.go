@@ -44,6 +44,12 @@ type Match struct {
 // Table is a compiled route table.
 type Table struct {
 	routes []compiled
+	// byHost lists, per exact host, the routes naming it; anyHost the
+	// routes that name no exact host. A request is tried against the
+	// union, in table order: with a route per workload, a Check looks at
+	// a few routes, not all.
+	byHost  map[string][]int
+	anyHost []int
 }
 
 type compiled struct {
@@ -80,6 +86,24 @@ func New(routes []Route) (*Table, error) {
 		}
 		names[r.Name] = true
 		t.routes = append(t.routes, c)
+	}
+	t.byHost = map[string][]int{}
+	for i, c := range t.routes {
+		exactOnly := len(c.hosts) > 0
+		for _, h := range c.hosts {
+			if h.exact == "" {
+				exactOnly = false
+			}
+		}
+		if !exactOnly {
+			t.anyHost = append(t.anyHost, i)
+			continue
+		}
+		for _, h := range c.hosts {
+			if l := t.byHost[h.exact]; len(l) == 0 || l[len(l)-1] != i {
+				t.byHost[h.exact] = append(l, i)
+			}
+		}
 	}
 	return t, nil
 }
@@ -195,10 +219,32 @@ func (t *Table) Routes() []Route {
 
 // Route implements authz.Router: the first route whose match holds.
 func (t *Table) Route(req *authz.Request) (name, policy string, ok bool) {
-	for i := range t.routes {
-		if c := &t.routes[i]; c.matches(req) {
+	host := stripPort(req.Host)
+	named := t.byHost[host]
+	if named == nil && hasUpper(host) {
+		named = t.byHost[strings.ToLower(host)]
+	}
+	// Merge the two ordered lists of candidates.
+	i, j := 0, 0
+	for i < len(named) || j < len(t.anyHost) {
+		var k int
+		if j >= len(t.anyHost) || i < len(named) && named[i] < t.anyHost[j] {
+			k, i = named[i], i+1
+		} else {
+			k, j = t.anyHost[j], j+1
+		}
+		if c := &t.routes[k]; c.matches(req, host) {
 			return c.Name, c.Policy, true
 		}
 	}
 	return "", "", false
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
 }

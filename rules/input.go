@@ -4,62 +4,136 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
 
 	"github.com/authz-dev/authz/authz"
 )
 
-// activation hands CEL the variables of one Check, each built only when an
-// expression asks for it.
-type activation struct {
-	in                     *authz.RuleInput
-	request, claims, token map[string]any
-	source, destination    map[string]string
-}
+// activation hands CEL the variables of one Check. Each is a lazyMap that
+// answers look-ups from the request itself, so a rule pays only for what
+// it reads.
+type activation struct{ in *authz.RuleInput }
 
-func newActivation(in *authz.RuleInput) *activation { return &activation{in: in} }
+func (a activation) Parent() interpreter.Activation { return nil }
 
-func (a *activation) Parent() interpreter.Activation { return nil }
-
-func (a *activation) ResolveName(name string) (any, bool) {
+func (a activation) ResolveName(name string) (any, bool) {
+	r := a.in.Request
 	switch name {
 	case "request":
-		if a.request == nil {
-			r := a.in.Request
-			a.request = map[string]any{
-				"method":  r.Method,
-				"host":    r.Host,
-				"path":    r.NormalizedPath(),
-				"headers": headers(r.Header),
-				"query":   query(r.Path),
-			}
-		}
-		return a.request, true
+		return &lazyMap{src: requestSource{r}}, true
 	case "source":
-		if a.source == nil {
-			a.source = map[string]string{"principal": a.in.Request.SourcePrincipal}
-		}
-		return a.source, true
+		return &lazyMap{src: peerSource{&r.SourcePrincipal}}, true
 	case "destination":
-		if a.destination == nil {
-			a.destination = map[string]string{"principal": a.in.Request.DestinationPrincipal}
-		}
-		return a.destination, true
+		return &lazyMap{src: peerSource{&r.DestinationPrincipal}}, true
 	case "claims":
-		if a.claims == nil {
-			a.claims = a.in.Claims
-			if a.claims == nil {
-				a.claims = map[string]any{}
-			}
+		if a.in.Claims == nil {
+			return map[string]any{}, true
 		}
-		return a.claims, true
+		return a.in.Claims, true
 	case "token":
-		if a.token == nil {
-			a.token = map[string]any{"validator": a.in.Validator, "scopes": scopes(a.in.Claims)}
-		}
-		return a.token, true
+		return &lazyMap{src: tokenSource{a.in}}, true
 	}
 	return nil, false
+}
+
+// requestSource is request: method, host, path (normalised), headers, query.
+type requestSource struct{ r *authz.Request }
+
+func (s requestSource) lookup(key string) (ref.Val, bool) {
+	switch key {
+	case "method":
+		return types.String(s.r.Method), true
+	case "host":
+		return types.String(s.r.Host), true
+	case "path":
+		return types.String(s.r.NormalizedPath()), true
+	case "headers":
+		return &lazyMap{src: headerSource{s.r}}, true
+	case "query":
+		return &lazyMap{src: querySource{s.r}}, true
+	}
+	return nil, false
+}
+
+func (s requestSource) all() map[string]any {
+	return map[string]any{
+		"method": s.r.Method, "host": s.r.Host, "path": s.r.NormalizedPath(),
+		"headers": headers(s.r.Header), "query": query(s.r.Path),
+	}
+}
+
+// headerSource is request.headers: lower-case names, repeated values
+// joined with ",".
+type headerSource struct{ r *authz.Request }
+
+func (s headerSource) lookup(name string) (ref.Val, bool) {
+	vs := s.r.Header.Values(name)
+	switch len(vs) {
+	case 0:
+		return nil, false
+	case 1:
+		return types.String(vs[0]), true
+	}
+	return types.String(strings.Join(vs, ",")), true
+}
+
+func (s headerSource) all() map[string]any {
+	out := map[string]any{}
+	for k, v := range headers(s.r.Header) {
+		out[k] = v
+	}
+	return out
+}
+
+// querySource is request.query: parameters of the request target,
+// repeated values joined with ",".
+type querySource struct{ r *authz.Request }
+
+func (s querySource) lookup(name string) (ref.Val, bool) {
+	v, ok := query(s.r.Path)[name]
+	if !ok {
+		return nil, false
+	}
+	return types.String(v), true
+}
+
+func (s querySource) all() map[string]any {
+	out := map[string]any{}
+	for k, v := range query(s.r.Path) {
+		out[k] = v
+	}
+	return out
+}
+
+// peerSource is source or destination: {principal}.
+type peerSource struct{ principal *string }
+
+func (s peerSource) lookup(key string) (ref.Val, bool) {
+	if key == "principal" {
+		return types.String(*s.principal), true
+	}
+	return nil, false
+}
+
+func (s peerSource) all() map[string]any { return map[string]any{"principal": *s.principal} }
+
+// tokenSource is token: {validator, scopes}.
+type tokenSource struct{ in *authz.RuleInput }
+
+func (s tokenSource) lookup(key string) (ref.Val, bool) {
+	switch key {
+	case "validator":
+		return types.String(s.in.Validator), true
+	case "scopes":
+		return types.NewStringList(types.DefaultTypeAdapter, scopes(s.in.Claims)), true
+	}
+	return nil, false
+}
+
+func (s tokenSource) all() map[string]any {
+	return map[string]any{"validator": s.in.Validator, "scopes": scopes(s.in.Claims)}
 }
 
 // headers is the request's headers by lower-case name, repeated values

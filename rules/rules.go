@@ -12,7 +12,9 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
+	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 
 	"github.com/authz-dev/authz/authz"
 )
@@ -45,12 +47,17 @@ const sizeBound = 1024
 // Set is a policy's compiled rules; all must hold.
 type Set struct {
 	rules   []program
+	loops   bool
 	timeout time.Duration
 }
 
 type program struct {
 	name string
 	prg  cel.Program
+	// loops: the expression holds a comprehension, whose work grows with
+	// its input; only those run under the deadline (which costs a context
+	// per evaluation). Without one, the work is bounded by the expression.
+	loops bool
 }
 
 // Compile parses, type-checks and cost-checks rules; an error names the rule.
@@ -61,11 +68,12 @@ func Compile(rules []Rule) (*Set, error) {
 	}
 	s := &Set{timeout: EvalTimeout}
 	for _, r := range rules {
-		prg, err := compile(env, r.Expr)
+		prg, loops, err := compile(env, r.Expr)
 		if err != nil {
 			return nil, fmt.Errorf("rule %s: %w", r.Name, err)
 		}
-		s.rules = append(s.rules, program{name: r.Name, prg: prg})
+		s.rules = append(s.rules, program{name: r.Name, prg: prg, loops: loops})
+		s.loops = s.loops || loops
 	}
 	return s, nil
 }
@@ -81,22 +89,24 @@ func newEnv() (*cel.Env, error) {
 	)
 }
 
-func compile(env *cel.Env, expr string) (cel.Program, error) {
+func compile(env *cel.Env, expr string) (prg cel.Program, loops bool, err error) {
 	ast, iss := env.Compile(expr)
 	if err := iss.Err(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if t := ast.OutputType(); !t.IsExactType(types.BoolType) && !t.IsExactType(types.DynType) {
-		return nil, fmt.Errorf("the expression is %s, want bool", t)
+		return nil, false, fmt.Errorf("the expression is %s, want bool", t)
 	}
 	est, err := env.EstimateCost(ast, bounded{})
 	if err != nil {
-		return nil, fmt.Errorf("estimate cost: %w", err)
+		return nil, false, fmt.Errorf("estimate cost: %w", err)
 	}
 	if est.Max > CostLimit {
-		return nil, fmt.Errorf("the expression may cost up to %d, over the limit of %d: simplify it", est.Max, CostLimit)
+		return nil, false, fmt.Errorf("the expression may cost up to %d, over the limit of %d: simplify it", est.Max, CostLimit)
 	}
-	return env.Program(ast, cel.InterruptCheckFrequency(interruptEvery), cel.EvalOptions(cel.OptOptimize))
+	loops = len(celast.MatchDescendants(celast.NavigateAST(ast.NativeRep()), celast.KindMatcher(celast.ComprehensionKind))) > 0
+	prg, err = env.Program(ast, cel.InterruptCheckFrequency(interruptEvery), cel.EvalOptions(cel.OptOptimize))
+	return prg, loops, err
 }
 
 // bounded gives the cost estimate a size for what it cannot know.
@@ -114,11 +124,20 @@ var errNotBool = errors.New("the expression did not evaluate to a bool")
 
 // Eval implements authz.Rules: the first rule that is false or fails.
 func (s *Set) Eval(ctx context.Context, in *authz.RuleInput) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	act := newActivation(in)
+	if s.loops {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
+	act := activation{in}
 	for _, r := range s.rules {
-		out, _, err := r.prg.ContextEval(ctx, act)
+		var out ref.Val
+		var err error
+		if r.loops {
+			out, _, err = r.prg.ContextEval(ctx, act)
+		} else {
+			out, _, err = r.prg.Eval(act)
+		}
 		if err != nil {
 			return r.name, err
 		}

@@ -54,7 +54,7 @@ func run(args []string, out io.Writer) int {
 	fs.IntVar(&o.conns, "conns", 4, "gRPC connections the load is spread over")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of one run")
 	fs.IntVar(&o.rounds, "rounds", 2, "A/B rounds per scenario")
-	fs.StringVar(&o.scenarios, "scenarios", "jwt-hit,jwt-miss-rs256,jwt-miss-es256,introspect-hit,introspect-miss,denial,stampede", "scenarios to run")
+	fs.StringVar(&o.scenarios, "scenarios", "jwt-hit,jwt-hit-routed,jwt-miss-rs256,jwt-miss-es256,introspect-hit,introspect-miss,denial,stampede", "scenarios to run")
 	fs.Parse(args)
 	var err error
 	if o.addr != "" {
@@ -85,6 +85,7 @@ func measureDeployment(o options, out io.Writer) error {
 type scenario struct {
 	name   string
 	miss   bool // against the instance whose cache TTL is 1ns
+	routed bool // against the instance with 50 routes and two rules, beside the plain hit instance
 	reqs   []*authv3.CheckRequest
 	wantOK bool
 }
@@ -115,12 +116,17 @@ func compare(o options, out io.Writer) error {
 		return err
 	}
 	defer noop.stop()
-	hit, err := startAuthz(o.authzBin, dir, "hit", idp, "30s")
+	hit, err := startAuthz(o.authzBin, dir, "hit", idp, "30s", "")
 	if err != nil {
 		return err
 	}
 	defer hit.stop()
-	miss, err := startAuthz(o.authzBin, dir, "miss", idp, "1ns")
+	routed, err := startAuthz(o.authzBin, dir, "routed", idp, "30s", routedConfig())
+	if err != nil {
+		return err
+	}
+	defer routed.stop()
+	miss, err := startAuthz(o.authzBin, dir, "miss", idp, "1ns", "")
 	if err != nil {
 		return err
 	}
@@ -130,48 +136,65 @@ func compare(o options, out io.Writer) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tserver\tChecks/s\tp50\tp90\tp99\tCPU/Check\tfailures\t")
 	for _, sc := range scenarios {
-		target := hit
-		if sc.miss {
-			target = miss
+		// The servers measured in turn, authz first, the no-op last; a
+		// routed scenario also measures the plain hit instance, so its
+		// cost over the same hit without routes is read in the same run.
+		servers := []*proc{hit, noop}
+		switch {
+		case sc.miss:
+			servers = []*proc{miss, noop}
+		case sc.routed:
+			servers = []*proc{routed, hit, noop}
 		}
-		// Warm the cache (and connections) so "hit" means hit.
+		// Warm the caches (and connections) so "hit" means hit.
 		if !sc.miss {
-			for _, r := range sc.reqs {
-				if _, err := checkOnce(target.addr, r); err != nil {
-					return err
+			for _, srv := range servers[:len(servers)-1] {
+				for _, r := range sc.reqs {
+					if _, err := checkOnce(srv.addr, r); err != nil {
+						return err
+					}
 				}
 			}
 		}
-		var a, b []result
-		var aCPU, bCPU time.Duration
+		results := make([][]result, len(servers))
+		cpus := make([]time.Duration, len(servers))
 		for range o.rounds {
-			for _, srv := range []*proc{target, noop} {
+			for i, srv := range servers {
 				next := func(i uint64) *authv3.CheckRequest { return sc.reqs[i%uint64(len(sc.reqs))] }
-				want := sc.wantOK
-				if srv == noop {
-					want = true
-				}
+				want := sc.wantOK || srv == noop
 				c0 := srv.cpu()
 				r, err := drive(srv.addr, o.concurrency, o.conns, o.duration, next, want)
 				if err != nil {
 					return err
 				}
-				if srv == noop {
-					b, bCPU = append(b, r), bCPU+srv.cpu()-c0
-				} else {
-					a, aCPU = append(a, r), aCPU+srv.cpu()-c0
-				}
+				results[i], cpus[i] = append(results[i], r), cpus[i]+srv.cpu()-c0
 			}
 		}
-		ra, rb := merge(a), merge(b)
+		merged := make([]result, len(servers))
+		for i := range servers {
+			merged[i] = merge(results[i])
+		}
 		row := func(server string, r result, cpu time.Duration) {
 			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%.1fµs\t%d\t\n", sc.name, server, r.rps(), ms(r.pct(.5)), ms(r.pct(.9)), ms(r.pct(.99)), float64(cpu.Microseconds())/float64(r.requests), r.failures)
 		}
-		row("authz", ra, aCPU)
-		row("no-op", rb, bCPU)
-		fmt.Fprintf(tw, "%s\tauthz/no-op\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\t\n", sc.name, ra.rps()/rb.rps(),
-			ratio(ra.pct(.5), rb.pct(.5)), ratio(ra.pct(.9), rb.pct(.9)), ratio(ra.pct(.99), rb.pct(.99)),
-			(float64(aCPU)/float64(ra.requests))/(float64(bCPU)/float64(rb.requests)))
+		compare := func(label string, i, j int) {
+			ra, rb := merged[i], merged[j]
+			fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\t\n", sc.name, label, ra.rps()/rb.rps(),
+				ratio(ra.pct(.5), rb.pct(.5)), ratio(ra.pct(.9), rb.pct(.9)), ratio(ra.pct(.99), rb.pct(.99)),
+				(float64(cpus[i])/float64(ra.requests))/(float64(cpus[j])/float64(rb.requests)))
+		}
+		last := len(servers) - 1
+		if sc.routed {
+			row("authz+routes", merged[0], cpus[0])
+			row("authz", merged[1], cpus[1])
+			row("no-op", merged[2], cpus[2])
+			compare("routes/plain", 0, 1)
+			compare("routes/no-op", 0, last)
+			continue
+		}
+		row("authz", merged[0], cpus[0])
+		row("no-op", merged[last], cpus[last])
+		compare("authz/no-op", 0, last)
 	}
 	tw.Flush()
 	fmt.Fprintf(out, "# authz RSS after the run: %.0f MiB (hit instance), %.0f MiB (miss instance)\n", hit.rssMiB(), miss.rssMiB())
@@ -244,6 +267,13 @@ func buildScenarios(idp *testidp.IdP, names string) ([]scenario, error) {
 			return nil, err
 		}
 	}
+	if want["jwt-hit-routed"] {
+		reqs, err = mint(1000, "ec-1", time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, scenario{name: "jwt-hit-routed", routed: true, reqs: reqs, wantOK: true})
+	}
 	if want["jwt-miss-rs256"] {
 		reqs, err = mint(2000, "rsa-1", time.Hour)
 		if err = add("jwt-miss-rs256", true, true, reqs, err); err != nil {
@@ -287,16 +317,38 @@ introspection:
     endpoint: %s/introspect
     client_id: authz
     client_secret: s3cret
+log: { level: info }
 policies:
   default:
     headers: { sub: x-user-id, client_id: x-client-id, scope: x-scopes, email: x-email }
-log: { level: info }
 `
 
-func startAuthz(bin, dir, name string, idp *testidp.IdP, ttl string) (*proc, error) {
+// routedConfig adds 50 routes to benchConfig, the 40th catching the
+// load's requests (host shop.example, GET /orders/…), and a policy with
+// two rules that hold for them.
+func routedConfig() string {
+	var b strings.Builder
+	b.WriteString(`  orders:
+    rules:
+      - { name: reads-or-writer, expr: 'request.method in ["GET", "HEAD"] || "orders:write" in token.scopes' }
+      - { name: tenant-header, expr: '!("x-tenant" in request.headers) || request.headers["x-tenant"] == claims.sub' }
+routes:
+`)
+	for i := range 50 {
+		if i == 39 {
+			b.WriteString("  - { name: orders, match: { hosts: [shop.example], path_prefix: /orders/, methods: [GET, POST] }, policy: orders }\n")
+			continue
+		}
+		fmt.Fprintf(&b, "  - { name: svc-%d, match: { hosts: [svc-%d.shop.example], path_prefix: /svc-%d/, methods: [GET, POST] }, policy: default }\n", i, i, i)
+	}
+	b.WriteString("routes_unmatched: deny\n")
+	return b.String()
+}
+
+func startAuthz(bin, dir, name string, idp *testidp.IdP, ttl, extra string) (*proc, error) {
 	grpcAddr, httpAddr := freeAddr(), freeAddr()
 	path := filepath.Join(dir, name+".yaml")
-	cfg := fmt.Sprintf(benchConfig, grpcAddr, httpAddr, ttl, idp.Issuer(), idp.JWKSURL(), idp.Issuer())
+	cfg := fmt.Sprintf(benchConfig, grpcAddr, httpAddr, ttl, idp.Issuer(), idp.JWKSURL(), idp.Issuer()) + extra
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
