@@ -8,7 +8,7 @@ TEST_DEPS := nginx:nginx-light redis-server:redis-server
 # Fuzz targets as package:Target. FUZZTIME is a count of executions, not a
 # duration: a duration races the fuzz coordinator's own deadline in Go 1.26
 # (golang/go#75804) and fails with "context deadline exceeded" on no input.
-FUZZ_TARGETS := ./authz:FuzzExtractToken ./authz:FuzzRenderHeaders ./authz/jwt:FuzzValidate \
+FUZZ_TARGETS := ./authz:FuzzExtractToken ./authz:FuzzRenderHeaders ./authz:FuzzNormalizePath ./authz/jwt:FuzzValidate \
 	./authz/introspect:FuzzDecodeAnswer ./config:FuzzParse
 FUZZTIME ?= 1000000x
 

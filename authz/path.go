@@ -39,6 +39,12 @@ func NormalizePath(target string) string {
 			i += 2
 			continue
 		}
+		if c == '%' {
+			// A stray % is written as %25, so that no escape is formed by
+			// what follows it once decoded ("%%61" is never "%a").
+			b.WriteString("%25")
+			continue
+		}
 		b.WriteByte(c)
 	}
 	decoded := b.String()
