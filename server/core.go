@@ -159,6 +159,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 			Leeway:      *ic.Leeway,
 			RequireType: ic.Type,
 			Keys:        keys,
+			OnVerify:    m.JWTVerifications(ic.Name),
 			Introspect:  validators[ic.Introspect], // nil when unset
 		})
 		if err != nil {

@@ -1,9 +1,13 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -251,4 +255,32 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// metric reads one sample from the server's /metrics, as Prometheus
+// would scrape it; 0 when the series does not exist yet.
+func (h *harness) metric(series string) float64 {
+	h.t.Helper()
+	resp, err := http.Get("http://" + h.srv.httpLn.Addr().String() + "/metrics")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				h.t.Fatalf("%s: %v", series, err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+// verifications is how many JWT signatures issuer corp has verified.
+func (h *harness) verifications() float64 {
+	return h.metric(`authz_jwt_verifications_total{issuer="corp"}`)
 }

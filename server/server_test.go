@@ -354,7 +354,7 @@ func TestConcurrentChecksOfOneNewTokenVerifyOnce(t *testing.T) {
 	h.idp.SetDelay(300 * time.Millisecond)
 	time.Sleep(20 * time.Millisecond) // past min_refresh_interval
 	tok := h.mint("rotated", h.validClaims())
-	before, fetchesBefore := h.srv.current().issuers[0].Verifications(), h.idp.JWKSFetches()
+	before, fetchesBefore := h.verifications(), h.idp.JWKSFetches()
 	const n = 1000
 	var wg sync.WaitGroup
 	startGate := make(chan struct{})
@@ -382,8 +382,8 @@ func TestConcurrentChecksOfOneNewTokenVerifyOnce(t *testing.T) {
 	for e := range errs {
 		t.Fatalf("a concurrent Check failed: %s", e)
 	}
-	if got := h.srv.current().issuers[0].Verifications() - before; got != 1 {
-		t.Errorf("%d signature verifications for %d concurrent Checks of one token, want 1", got, n)
+	if got := h.verifications() - before; got != 1 {
+		t.Errorf("%v signature verifications for %d concurrent Checks of one token, want 1", got, n)
 	}
 	if got := h.idp.JWKSFetches() - fetchesBefore; got != 1 {
 		t.Errorf("%d JWKS fetches, want 1", got)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -43,6 +42,9 @@ type IssuerOptions struct {
 	// RequireType, when set, must equal the JOSE "typ" header (e.g. "at+jwt", RFC 9068 §4).
 	RequireType string
 	Keys        *Keys
+	// OnVerify, when set, is told of every signature verification (the
+	// expensive step a cache spares).
+	OnVerify func()
 	// Introspect, when set, is asked about every token that passes the
 	// offline checks, so a JWT revoked at the IdP is refused within the
 	// cache TTL ("global logout"). Its failures are the token's failures.
@@ -51,9 +53,8 @@ type IssuerOptions struct {
 
 // Issuer validates tokens of one issuer.
 type Issuer struct {
-	opts          IssuerOptions
-	verifications atomic.Int64
-	now           func() time.Time
+	opts IssuerOptions
+	now  func() time.Time
 }
 
 // NewIssuer checks opts and returns an Issuer.
@@ -74,9 +75,6 @@ func NewIssuer(opts IssuerOptions) (*Issuer, error) {
 	}
 	return &Issuer{opts: opts, now: time.Now}, nil
 }
-
-// Verifications counts signature verifications attempted.
-func (i *Issuer) Verifications() int64 { return i.verifications.Load() }
 
 func (i *Issuer) validate(ctx context.Context, raw string, jws *jose.JSONWebSignature, claims map[string]any) (*authz.Result, error) {
 	if len(jws.Signatures) != 1 {
@@ -104,7 +102,9 @@ func (i *Issuer) validate(ctx context.Context, raw string, jws *jose.JSONWebSign
 		if key.Algorithm != "" && key.Algorithm != h.Algorithm {
 			continue // a key bound to another algorithm (RFC 7517 §4.4)
 		}
-		i.verifications.Add(1)
+		if i.opts.OnVerify != nil {
+			i.opts.OnVerify()
+		}
 		// The claims were decoded from this very payload before routing;
 		// they count only once the signature over it verifies.
 		if _, err := jws.Verify(key.Key); err == nil {
