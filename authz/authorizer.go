@@ -50,6 +50,11 @@ type Options struct {
 	// Unmatched is the policy for requests no route matches, or
 	// UnmatchedDeny (default: DefaultPolicy).
 	Unmatched string
+	// RefreshAhead is the last part of a live result's TTL (0.1: 10%)
+	// during which a hit refreshes it in the background; 0 disables.
+	RefreshAhead float64
+	// OnRefresh, when set, is told how each background refresh ended.
+	OnRefresh func(err error)
 	// KeepEncodedSeparators lets a path with %2F or %5C be routed as it
 	// is; by default such a request is denied when routes choose.
 	KeepEncodedSeparators bool
@@ -83,10 +88,11 @@ func New(opts Options) (*Authorizer, error) {
 	if r := opts.Reuse; r != nil {
 		c, neg = r.cache, r.negative
 		c.SetMaxBytes(opts.CacheMaxBytes)
+		c.SetRefresh(opts.RefreshAhead, opts.OnRefresh)
 		neg.SetMaxBytes(negMax)
 	} else {
 		var err error
-		if c, err = cache.New[*verdict](cache.Options{MaxBytes: opts.CacheMaxBytes}); err != nil {
+		if c, err = cache.New[*verdict](cache.Options{MaxBytes: opts.CacheMaxBytes, RefreshAhead: opts.RefreshAhead, OnRefresh: opts.OnRefresh}); err != nil {
 			return nil, err
 		}
 		if neg, err = cache.New[*verdict](cache.Options{MaxBytes: negMax}); err != nil {

@@ -35,6 +35,10 @@ type Result struct {
 	Expiry time.Time
 	// Size approximates the bytes the result holds, for the cache's cost.
 	Size int
+	// Live marks a result the IdP was asked for (introspection, or a JWT
+	// whose issuer introspects): one worth refreshing ahead of expiry, so
+	// no Check of a hot token waits on the IdP.
+	Live bool
 }
 
 // ClaimsSize approximates the heap bytes a decoded JSON value holds, for

@@ -83,7 +83,9 @@ func (a *Authorizer) current(v *verdict) bool {
 // says how to cache it locally.
 func (a *Authorizer) judge(ctx context.Context, token string, isJWT bool, p *compiledPolicy) (cache.Loaded[*verdict], error) {
 	sc := scope(isJWT, p)
-	if a.shared != nil {
+	// A refresh must ask the IdP: the shared tier holds the very result
+	// that is about to expire.
+	if a.shared != nil && !cache.Refreshing(ctx) {
 		if e, ok := a.shared.Get(ctx, token, sc); ok {
 			l := a.fromShared(e, isJWT, p)
 			if a.current(l.Value) {
@@ -125,7 +127,7 @@ func (a *Authorizer) validate(ctx context.Context, token string, isJWT bool, p *
 	}
 	vd := &verdict{res: res}
 	a.sign(vd, isJWT, p)
-	return cache.Loaded[*verdict]{Value: vd, Cost: int64(res.Size), TTL: ttl}, nil
+	return cache.Loaded[*verdict]{Value: vd, Cost: int64(res.Size), TTL: ttl, Refresh: res.Live}, nil
 }
 
 // invalid is the verdict on a token the validator refused, cached for the negative TTL.
@@ -157,7 +159,7 @@ func (a *Authorizer) fromShared(e SharedEntry, isJWT bool, p *compiledPolicy) ca
 	if e.Result != nil {
 		cost = int64(e.Result.Size)
 	}
-	return cache.Loaded[*verdict]{Value: v, Cost: cost, TTL: ttl}
+	return cache.Loaded[*verdict]{Value: v, Cost: cost, TTL: ttl, Refresh: e.Result != nil && e.Result.Live}
 }
 
 func (a *Authorizer) toShared(v *verdict, until time.Time) SharedEntry {

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Cache bounds the validation-result cache.
 type Cache struct {
@@ -11,8 +15,15 @@ type Cache struct {
 	// NegativeMaxBytes bounds the invalid-token cache, kept apart so junk
 	// tokens cannot evict valid ones (default max_bytes/8).
 	NegativeMaxBytes int64 `yaml:"negative_max_bytes"`
+	// RefreshAhead is the last part of a cached IdP answer's TTL ("10%",
+	// the default; "0" disables) during which a hit refreshes it in the
+	// background, so no Check of a hot token waits on the IdP.
+	RefreshAhead string `yaml:"refresh_ahead"`
 	// Redis is the optional tier shared by replicas.
 	Redis Redis `yaml:"redis"`
+
+	// RefreshAheadFraction is RefreshAhead as a fraction (0.1).
+	RefreshAheadFraction float64 `yaml:"-"`
 }
 
 // Redis configures the shared cache tier; an empty Addr disables it.
@@ -43,6 +54,7 @@ type Redis struct {
 func (c *Cache) setDefaults() {
 	setDefault(&c.MaxBytes, 256<<20)
 	setDefault(&c.TTL, 30*time.Second)
+	setDefault(&c.RefreshAhead, "10%")
 	if c.NegativeTTL == nil {
 		d := 5 * time.Second
 		c.NegativeTTL = &d
@@ -62,6 +74,11 @@ func (c *Cache) validate(p *problems) {
 	if *c.NegativeTTL < 0 {
 		p.add("cache.negative_ttl", "must not be negative")
 	}
+	pct, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(c.RefreshAhead, "%")), 64)
+	if err != nil || pct < 0 || pct >= 100 || (pct > 0 && !strings.HasSuffix(c.RefreshAhead, "%")) {
+		p.add("cache.refresh_ahead", "%q: a percentage of the TTL below 100%%, like 10%%, or 0", c.RefreshAhead)
+	}
+	c.RefreshAheadFraction = pct / 100
 	c.Redis.validate(p)
 }
 

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -181,6 +182,8 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 		Answers:               answersFrom(cfg),
 		Fingerprints:          fingerprints(cfg, c.keyFiles),
 		Unmatched:             cfg.Routing.Unmatched,
+		RefreshAhead:          cfg.Cache.RefreshAheadFraction,
+		OnRefresh:             refreshObserver(log, m),
 		KeepEncodedSeparators: cfg.Routing.EncodedSlashes == "keep",
 	}
 	if router != nil {
@@ -249,6 +252,23 @@ func (c *core) waitReady(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// refreshObserver counts background refreshes and logs failures, at most
+// once per 10 s: during an IdP outage every hot token fails its refresh,
+// and the answers it keeps serving until their TTL ends are the point.
+func refreshObserver(log *slog.Logger, m *telemetry.Metrics) func(error) {
+	var last atomic.Int64
+	return func(err error) {
+		m.ObserveRefresh(err)
+		if err == nil {
+			return
+		}
+		now := time.Now().UnixNano()
+		if prev := last.Load(); now-prev >= int64(10*time.Second) && last.CompareAndSwap(prev, now) {
+			log.Warn("refresh ahead failed; the cached answer serves until its TTL ends", "err", err)
+		}
+	}
 }
 
 // routerFrom compiles the route table; nil when there are no routes.

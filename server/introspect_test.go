@@ -338,3 +338,51 @@ func TestTestIdPRefusesNonRFCRequests(t *testing.T) {
 		t.Errorf("JSON POST: %d, errors %v", resp.StatusCode, idp.ProtocolErrors())
 	}
 }
+
+// A hot token is refreshed ahead of expiry: Checks keep the cached answer
+// while the one refresh asks the IdP, and an inactive answer replaces it.
+func TestHotTokenIsRefreshedAhead(t *testing.T) {
+	idp := newIdP(t)
+	cfg := introspectConfig(idp)
+	cfg.Cache.TTL, cfg.Cache.RefreshAhead = 2*time.Second, "50%"
+	cfg.Introspection[0].Timeout = 3 * time.Second
+	h := startIntrospect(t, idp, cfg)
+	tok := h.opaque("hana", time.Hour)
+	h.expect(h.check(withToken(tok)), "allow", 200)
+	before := idp.Introspections()
+
+	time.Sleep(1100 * time.Millisecond) // into the last half of the TTL
+	idp.SetDelay(300 * time.Millisecond)
+	for range 20 {
+		o := h.expect(h.check(withToken(tok)), "allow", 200)
+		if o.headers["x-user-id"] != "hana" {
+			t.Fatalf("x-user-id %q", o.headers["x-user-id"])
+		}
+	}
+	time.Sleep(600 * time.Millisecond) // the refresh has answered
+	idp.SetDelay(0)
+	// Past the first answer's TTL, with the IdP down: the refreshed
+	// answer serves; without the refresh this Check would be an error.
+	idp.SetDown(true)
+	time.Sleep(400 * time.Millisecond)
+	h.expect(h.check(withToken(tok)), "allow", 200)
+	idp.SetDown(false)
+	if got := idp.Introspections() - before; got != 1 {
+		t.Errorf("%d introspections for a hot token across its expiry, want 1 (the refresh)", got)
+	}
+	if got := h.metric(`authz_refreshes_total{result="ok"}`); got != 1 {
+		t.Errorf("authz_refreshes_total ok = %v", got)
+	}
+
+	// Revoked at the IdP: the next refresh's active:false takes effect at once.
+	idp.Revoke(tok)
+	time.Sleep(1100 * time.Millisecond)
+	h.check(withToken(tok)) // starts the refresh
+	deadline := time.Now().Add(3 * time.Second)
+	for read(h.check(withToken(tok))).name != "invalid" {
+		if time.Now().After(deadline) {
+			t.Fatal("an inactive answer from a refresh did not replace the cached allow")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

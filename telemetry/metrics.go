@@ -27,6 +27,7 @@ type Metrics struct {
 	idpDuration   *prometheus.HistogramVec
 	jwksRefreshes *prometheus.CounterVec
 	verifications *prometheus.CounterVec
+	refreshes     *prometheus.CounterVec
 	redisFaults   *prometheus.CounterVec
 }
 
@@ -74,11 +75,14 @@ func newMetrics() *Metrics {
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authz_jwt_verifications_total", Help: "JWT signature verifications by issuer: the CPU a cache miss costs.",
 		}, []string{"issuer"}),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authz_refreshes_total", Help: "Background refreshes of hot cached IdP answers, by result (ok or error).",
+		}, []string{"result"}),
 		redisFaults: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authz_redis_faults_total", Help: "Shared-cache faults by operation; each was answered as a miss.",
 		}, []string{"op"}),
 	}
-	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes, m.verifications, m.redisFaults)
+	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes, m.verifications, m.refreshes, m.redisFaults)
 	return m
 }
 
@@ -120,6 +124,15 @@ func (m *Metrics) ObserveJWKSRefresh(issuer string, err error) {
 // verifications, its label resolved once.
 func (m *Metrics) JWTVerifications(issuer string) func() {
 	return m.verifications.WithLabelValues(issuer).Inc
+}
+
+// ObserveRefresh records one background refresh of a hot cached answer.
+func (m *Metrics) ObserveRefresh(err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.refreshes.WithLabelValues(result).Inc()
 }
 
 // ObserveRedisFault records a shared-cache fault.

@@ -5,6 +5,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,21 +17,50 @@ import (
 type Options struct {
 	// MaxBytes bounds the summed cost of the entries.
 	MaxBytes int64
+	// RefreshAhead is the last part of an entry's TTL (0.1: the last 10%)
+	// during which a hit on an entry loaded with Loaded.Refresh starts one
+	// load in the background, so hot entries are replaced before they
+	// expire and no caller waits; 0 disables.
+	RefreshAhead float64
+	// OnRefresh, when set, is told how each background load ended.
+	OnRefresh func(err error)
 }
+
+// maxRefreshes bounds the background loads in flight; past it, entries
+// simply expire and are loaded by the next caller, as without refresh.
+const maxRefreshes = 64
 
 // Cache is a read-through cache: Load returns a cached value or runs one
 // load for every concurrent caller of the same key.
 type Cache[V any] struct {
-	store     *ristretto.Cache[string, V]
+	store     *ristretto.Cache[string, *entry[V]]
 	group     singleflight.Group
 	loads     atomic.Int64
 	collapsed atomic.Int64
+
+	refreshCfg atomic.Pointer[refreshSettings]
+	refreshing chan struct{} // a slot per background load
+	mu         sync.Mutex    // orders refreshes.Add before Close's Wait
+	refreshes  sync.WaitGroup
+	closed     bool
+}
+
+type refreshSettings struct {
+	ahead     float64
+	onRefresh func(error)
+}
+
+// entry is a stored value and, for refresh ahead, when it starts to be due.
+type entry[V any] struct {
+	v         V
+	refreshAt time.Time // zero: never refreshed ahead
+	started   atomic.Bool
 }
 
 // entryOverhead is what an entry costs beyond its value: ristretto's item
 // in its store map, its policy and expiry bookkeeping, and the result and
-// verdict structs around the claims.
-const entryOverhead = 320
+// verdict structs around the claims, and the entry that holds the verdict.
+const entryOverhead = 368
 
 // chargeFor turns an entry's live bytes into its cost. Cached entries are
 // long-lived small objects among short-lived garbage; under churn the holes
@@ -47,7 +77,7 @@ func New[V any](opts Options) (*Cache[V], error) {
 	// ristretto wants ~10 counters per entry it may hold; entries are
 	// rarely under ~1 KiB (a hash key plus decoded claims).
 	counters := max(opts.MaxBytes/100, 1000)
-	store, err := ristretto.NewCache(&ristretto.Config[string, V]{
+	store, err := ristretto.NewCache(&ristretto.Config[string, *entry[V]]{
 		NumCounters:        counters,
 		MaxCost:            opts.MaxBytes,
 		BufferItems:        64,
@@ -57,7 +87,15 @@ func New[V any](opts Options) (*Cache[V], error) {
 	if err != nil {
 		return nil, fmt.Errorf("create cache: %w", err)
 	}
-	return &Cache[V]{store: store}, nil
+	c := &Cache[V]{store: store, refreshing: make(chan struct{}, maxRefreshes)}
+	c.SetRefresh(opts.RefreshAhead, opts.OnRefresh)
+	return c, nil
+}
+
+// SetRefresh changes refresh ahead (a reload); entries stored before keep
+// the refresh time they were given.
+func (c *Cache[V]) SetRefresh(ahead float64, onRefresh func(error)) {
+	c.refreshCfg.Store(&refreshSettings{ahead: ahead, onRefresh: onRefresh})
 }
 
 // Loaded is what a load function returns: the value and how to store it.
@@ -66,7 +104,17 @@ type Loaded[V any] struct {
 	Value V
 	Cost  int64
 	TTL   time.Duration
+	// Refresh asks for the entry to be loaded again ahead of its expiry
+	// when it is hit late in its TTL (see Options.RefreshAhead).
+	Refresh bool
 }
+
+type refreshKey struct{}
+
+// Refreshing reports whether a load runs ahead of its entry's expiry, in
+// the background: the loader must then ask the source itself, not a
+// shared copy of what is about to expire.
+func Refreshing(ctx context.Context) bool { return ctx.Value(refreshKey{}) != nil }
 
 // Load returns the value for key, calling load at most once for all callers
 // that ask for the same key at the same time, on first sight and on expiry
@@ -74,28 +122,25 @@ type Loaded[V any] struct {
 // caller does not fail the others; it must bound its own time. An error from
 // load is returned to every waiter and nothing is stored.
 func (c *Cache[V]) Load(ctx context.Context, key string, load func(context.Context) (Loaded[V], error)) (v V, hit bool, err error) {
-	if v, ok := c.store.Get(key); ok {
-		return v, true, nil
+	if e, ok := c.store.Get(key); ok {
+		if !e.refreshAt.IsZero() && time.Now().After(e.refreshAt) && e.started.CompareAndSwap(false, true) {
+			c.refresh(ctx, key, load)
+		}
+		return e.v, true, nil
 	}
 	led := false // set only in the caller whose function runs the flight
 	ch := c.group.DoChan(key, func() (any, error) {
 		led = true
 		// A flight that finished just before ours may have stored the value.
-		if v, ok := c.store.Get(key); ok {
-			return v, nil
+		if e, ok := c.store.Get(key); ok {
+			return e.v, nil
 		}
 		c.loads.Add(1)
 		l, err := load(context.WithoutCancel(ctx))
 		if err != nil {
 			return l.Value, err
 		}
-		if l.TTL > 0 {
-			c.store.SetWithTTL(key, l.Value, chargeFor(l.Cost), l.TTL)
-			// ristretto applies writes asynchronously; waiting here (only on
-			// a miss, never on the hit path) lets callers arriving after this
-			// flight ends find the entry instead of starting another load.
-			c.store.Wait()
-		}
+		c.set(key, l)
 		return l.Value, nil
 	})
 	select {
@@ -114,11 +159,69 @@ func (c *Cache[V]) Load(ctx context.Context, key string, load func(context.Conte
 	}
 }
 
+// set stores a loaded value; a TTL of zero or less drops the key.
+func (c *Cache[V]) set(key string, l Loaded[V]) {
+	if l.TTL <= 0 {
+		c.store.Del(key)
+		return
+	}
+	e := &entry[V]{v: l.Value}
+	if ahead := c.refreshCfg.Load().ahead; l.Refresh && ahead > 0 {
+		e.refreshAt = time.Now().Add(l.TTL - time.Duration(float64(l.TTL)*ahead))
+	}
+	c.store.SetWithTTL(key, e, chargeFor(l.Cost), l.TTL)
+	// ristretto applies writes asynchronously; waiting here (only on a
+	// miss, never on the hit path) lets callers arriving after this load
+	// find the entry instead of starting another one.
+	c.store.Wait()
+}
+
+// refresh loads key again in the background, the cached value serving
+// meanwhile. A failure keeps the entry until its TTL ends; a value that
+// must not be stored (an inactive token) replaces it at once.
+func (c *Cache[V]) refresh(ctx context.Context, key string, load func(context.Context) (Loaded[V], error)) {
+	select {
+	case c.refreshing <- struct{}{}:
+	default:
+		return // enough in flight: this entry expires and loads as usual
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		<-c.refreshing
+		return
+	}
+	c.refreshes.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.refreshes.Done()
+		defer func() { <-c.refreshing }()
+		_, err, _ := c.group.Do(key, func() (any, error) {
+			c.loads.Add(1)
+			l, err := load(context.WithValue(context.WithoutCancel(ctx), refreshKey{}, true))
+			if err == nil {
+				c.set(key, l)
+			}
+			return nil, err
+		})
+		if f := c.refreshCfg.Load().onRefresh; f != nil {
+			f(err)
+		}
+	}()
+}
+
 // SetMaxBytes changes the bound (a reload); entries over it are evicted.
 func (c *Cache[V]) SetMaxBytes(n int64) { c.store.UpdateMaxCost(n) }
 
 // Get returns the value stored for key.
-func (c *Cache[V]) Get(key string) (V, bool) { return c.store.Get(key) }
+func (c *Cache[V]) Get(key string) (V, bool) {
+	e, ok := c.store.Get(key)
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
 
 // Store keeps v for ttl and waits until a Get can see it; it is for the
 // miss path only.
@@ -126,7 +229,7 @@ func (c *Cache[V]) Store(key string, v V, liveBytes int64, ttl time.Duration) {
 	if ttl <= 0 {
 		return
 	}
-	c.store.SetWithTTL(key, v, chargeFor(liveBytes), ttl)
+	c.store.SetWithTTL(key, &entry[V]{v: v}, chargeFor(liveBytes), ttl)
 	c.store.Wait()
 }
 
@@ -156,5 +259,11 @@ func (c *Cache[V]) Stats() Stats {
 	}
 }
 
-// Close stops the cache's goroutines.
-func (c *Cache[V]) Close() { c.store.Close() }
+// Close waits for background loads, then stops the cache's goroutines.
+func (c *Cache[V]) Close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.refreshes.Wait()
+	c.store.Close()
+}

@@ -126,3 +126,100 @@ func TestCostIsBounded(t *testing.T) {
 		t.Error("a cache without a bound was created")
 	}
 }
+
+func TestRefreshAhead(t *testing.T) {
+	var refreshErrs atomic.Int64
+	c, err := New[string](Options{MaxBytes: 1 << 20, RefreshAhead: 0.5, OnRefresh: func(err error) {
+		if err != nil {
+			refreshErrs.Add(1)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var loads atomic.Int64
+	release := make(chan struct{})
+	answer := "v1"
+	var fail atomic.Bool
+	load := func(ctx context.Context) (Loaded[string], error) {
+		n := loads.Add(1)
+		if n > 1 {
+			if !Refreshing(ctx) {
+				t.Error("a refresh does not say so to its loader")
+			}
+			<-release
+		}
+		if fail.Load() {
+			return Loaded[string]{}, errors.New("idp down")
+		}
+		return Loaded[string]{Value: answer, Cost: 1, TTL: 3 * time.Second, Refresh: true}, nil
+	}
+	ctx := context.Background()
+	c.Load(ctx, "k", load)
+	if v, hit, _ := c.Load(ctx, "k", load); !hit || v != "v1" || loads.Load() != 1 {
+		t.Fatalf("early hit: %q %v, %d loads", v, hit, loads.Load())
+	}
+	time.Sleep(1600 * time.Millisecond) // into the last half of the TTL
+	answer = "v2"
+	for range 100 {
+		// Served from the cache while the one refresh waits on its source.
+		if v, hit, _ := c.Load(ctx, "k", load); !hit || v != "v1" {
+			t.Fatalf("during the refresh: %q %v", v, hit)
+		}
+	}
+	close(release)
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if v, _, _ := c.Load(ctx, "k", load); v == "v2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the refreshed value never arrived")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := loads.Load(); n != 2 {
+		t.Errorf("%d loads, want 2: one refresh for 100 hits", n)
+	}
+
+	t.Run("a failed refresh keeps the entry", func(t *testing.T) {
+		fail.Store(true)
+		c.Store("f", "old", 1, 0) // nothing stored: ttl 0
+		c.Load(ctx, "f", func(context.Context) (Loaded[string], error) {
+			return Loaded[string]{Value: "old", Cost: 1, TTL: 2 * time.Second, Refresh: true}, nil
+		})
+		time.Sleep(1100 * time.Millisecond)
+		if v, hit, _ := c.Load(ctx, "f", load); !hit || v != "old" {
+			t.Fatalf("%q %v", v, hit)
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for refreshErrs.Load() == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if refreshErrs.Load() != 1 {
+			t.Fatalf("refresh errors %d", refreshErrs.Load())
+		}
+		if v, hit, _ := c.Load(ctx, "f", load); !hit || v != "old" {
+			t.Errorf("after the failed refresh: %q %v", v, hit)
+		}
+	})
+	t.Run("a refresh that must not be stored drops the entry", func(t *testing.T) {
+		c.Load(ctx, "d", func(context.Context) (Loaded[string], error) {
+			return Loaded[string]{Value: "active", Cost: 1, TTL: 2 * time.Second, Refresh: true}, nil
+		})
+		time.Sleep(1100 * time.Millisecond)
+		inactive := func(context.Context) (Loaded[string], error) { return Loaded[string]{Value: "inactive", TTL: 0}, nil }
+		c.Load(ctx, "d", inactive)
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			if _, ok := c.Get("d"); !ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("an inactive answer did not replace the entry")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}

@@ -27,7 +27,7 @@ func (c *Client) Validate(ctx context.Context, token string) (*authz.Result, err
 	if err != nil {
 		return nil, err
 	}
-	res := &authz.Result{Validator: c.opts.Name, Claims: claims, Size: authz.ClaimsSize(claims)}
+	res := &authz.Result{Validator: c.opts.Name, Claims: claims, Size: authz.ClaimsSize(claims), Live: true}
 	if v, present := claims["exp"]; present {
 		exp, ok := v.(float64)
 		if !ok || math.IsNaN(exp) || math.IsInf(exp, 0) || exp < 0 || exp > 1e11 {

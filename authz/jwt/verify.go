@@ -132,6 +132,7 @@ func (i *Issuer) validate(ctx context.Context, raw string, jws *jose.JSONWebSign
 		if err != nil {
 			return nil, err
 		}
+		res.Live = true
 		// The signed claims stay authoritative; the IdP may only shorten
 		// the token's life.
 		if !live.Expiry.IsZero() && live.Expiry.Before(res.Expiry) {

@@ -52,6 +52,7 @@ type plain struct {
 	Claims      map[string]any `json:"c,omitempty"`
 	Expiry      int64          `json:"e,omitempty"` // token exp, unix ms
 	Size        int            `json:"s,omitempty"`
+	Live        bool           `json:"l,omitempty"`
 	Invalid     string         `json:"i,omitempty"`
 	Expired     bool           `json:"x,omitempty"`
 	Until       int64          `json:"u"` // unix ms
@@ -63,7 +64,7 @@ type plain struct {
 func seal(salt []byte, token, key string, e authz.SharedEntry) ([]byte, error) {
 	p := plain{Invalid: e.Invalid, Expired: e.Expired, Until: e.Until.UnixMilli(), Fingerprint: e.Fingerprint}
 	if r := e.Result; r != nil {
-		p.Validator, p.Claims, p.Size = r.Validator, r.Claims, r.Size
+		p.Validator, p.Claims, p.Size, p.Live = r.Validator, r.Claims, r.Size, r.Live
 		if !r.Expiry.IsZero() {
 			p.Expiry = r.Expiry.UnixMilli()
 		}
@@ -109,7 +110,7 @@ func open(salt []byte, token, key string, b []byte) (authz.SharedEntry, error) {
 		if p.Validator == "" {
 			return authz.SharedEntry{}, errBadValue
 		}
-		e.Result = &authz.Result{Validator: p.Validator, Claims: p.Claims, Size: p.Size}
+		e.Result = &authz.Result{Validator: p.Validator, Claims: p.Claims, Size: p.Size, Live: p.Live}
 		if p.Expiry != 0 {
 			e.Result.Expiry = time.UnixMilli(p.Expiry)
 		}
