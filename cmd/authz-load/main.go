@@ -54,7 +54,7 @@ func run(args []string, out io.Writer) int {
 	fs.IntVar(&o.conns, "conns", 4, "gRPC connections the load is spread over")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of one run")
 	fs.IntVar(&o.rounds, "rounds", 2, "A/B rounds per scenario")
-	fs.StringVar(&o.scenarios, "scenarios", "jwt-hit,jwt-hit-routed,jwt-miss-rs256,jwt-miss-es256,introspect-hit,introspect-miss,denial,stampede", "scenarios to run")
+	fs.StringVar(&o.scenarios, "scenarios", "jwt-hit,jwt-hit-routed,hot-expiry,jwt-miss-rs256,jwt-miss-es256,introspect-hit,introspect-miss,denial,stampede", "scenarios to run")
 	fs.Parse(args)
 	var err error
 	if o.addr != "" {
@@ -86,6 +86,7 @@ type scenario struct {
 	name   string
 	miss   bool // against the instance whose cache TTL is 1ns
 	routed bool // against the instance with 50 routes and two rules, beside the plain hit instance
+	hot    bool // against the instance whose cache TTL is 1s, beside the plain hit instance
 	reqs   []*authv3.CheckRequest
 	wantOK bool
 }
@@ -126,6 +127,11 @@ func compare(o options, out io.Writer) error {
 		return err
 	}
 	defer routed.stop()
+	hot, err := startAuthz(o.authzBin, dir, "hot", idp, hotTTL.String(), "")
+	if err != nil {
+		return err
+	}
+	defer hot.stop()
 	miss, err := startAuthz(o.authzBin, dir, "miss", idp, "1ns", "")
 	if err != nil {
 		return err
@@ -135,6 +141,7 @@ func compare(o options, out io.Writer) error {
 	fmt.Fprintf(out, "# concurrency %d over %d connections, %v per run, %d A/B rounds; CPU is the server process's user+system time\n", o.concurrency, o.conns, o.duration, o.rounds)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tserver\tChecks/s\tp50\tp90\tp99\tCPU/Check\tfailures\t")
+	var notes []string
 	for _, sc := range scenarios {
 		// The servers measured in turn, authz first, the no-op last; a
 		// routed scenario also measures the plain hit instance, so its
@@ -145,6 +152,8 @@ func compare(o options, out io.Writer) error {
 			servers = []*proc{miss, noop}
 		case sc.routed:
 			servers = []*proc{routed, hit, noop}
+		case sc.hot:
+			servers = []*proc{hot, hit, noop}
 		}
 		// Warm the caches (and connections) so "hit" means hit.
 		if !sc.miss {
@@ -158,16 +167,21 @@ func compare(o options, out io.Writer) error {
 		}
 		results := make([][]result, len(servers))
 		cpus := make([]time.Duration, len(servers))
+		var hotCalls int64
+		var hotTime time.Duration
 		for range o.rounds {
 			for i, srv := range servers {
 				next := func(i uint64) *authv3.CheckRequest { return sc.reqs[i%uint64(len(sc.reqs))] }
 				want := sc.wantOK || srv == noop
-				c0 := srv.cpu()
+				c0, calls0, t0 := srv.cpu(), idp.Introspections(), time.Now()
 				r, err := drive(srv.addr, o.concurrency, o.conns, o.duration, next, want)
 				if err != nil {
 					return err
 				}
 				results[i], cpus[i] = append(results[i], r), cpus[i]+srv.cpu()-c0
+				if srv == hot {
+					hotCalls, hotTime = hotCalls+idp.Introspections()-calls0, hotTime+time.Since(t0)
+				}
 			}
 		}
 		merged := make([]result, len(servers))
@@ -184,6 +198,15 @@ func compare(o options, out io.Writer) error {
 				(float64(cpus[i])/float64(ra.requests))/(float64(cpus[j])/float64(rb.requests)))
 		}
 		last := len(servers) - 1
+		if sc.hot {
+			row("authz, 1s TTL", merged[0], cpus[0])
+			row("authz, no expiry", merged[1], cpus[1])
+			row("no-op", merged[2], cpus[2])
+			compare("expiry/none", 0, 1)
+			compare("expiry/no-op", 0, last)
+			notes = append(notes, fmt.Sprintf("# hot-expiry: %d IdP calls in %.1f s of load with a %v TTL: %.2f per TTL", hotCalls, hotTime.Seconds(), hotTTL, float64(hotCalls)/(hotTime.Seconds()/hotTTL.Seconds())))
+			continue
+		}
 		if sc.routed {
 			row("authz+routes", merged[0], cpus[0])
 			row("authz", merged[1], cpus[1])
@@ -197,6 +220,9 @@ func compare(o options, out io.Writer) error {
 		compare("authz/no-op", 0, last)
 	}
 	tw.Flush()
+	for _, n := range notes {
+		fmt.Fprintln(out, n)
+	}
 	fmt.Fprintf(out, "# authz RSS after the run: %.0f MiB (hit instance), %.0f MiB (miss instance)\n", hit.rssMiB(), miss.rssMiB())
 	if strings.Contains(o.scenarios, "stampede") {
 		n, err := stampede(idp, hit.addr, 1000)
@@ -274,6 +300,11 @@ func buildScenarios(idp *testidp.IdP, names string) ([]scenario, error) {
 		}
 		out = append(out, scenario{name: "jwt-hit-routed", routed: true, reqs: reqs, wantOK: true})
 	}
+	if want["hot-expiry"] {
+		// One hot opaque token, as a busy client sends it.
+		req := checkRequest(idp.IssueOpaque(idp.Claims("hot", time.Hour, "orders:read", "orders-api")))
+		out = append(out, scenario{name: "hot-expiry", hot: true, reqs: []*authv3.CheckRequest{req}, wantOK: true})
+	}
 	if want["jwt-miss-rs256"] {
 		reqs, err = mint(2000, "rsa-1", time.Hour)
 		if err = add("jwt-miss-rs256", true, true, reqs, err); err != nil {
@@ -322,6 +353,10 @@ policies:
   default:
     headers: { sub: x-user-id, client_id: x-client-id, scope: x-scopes, email: x-email }
 `
+
+// hotTTL is the cache TTL of the hot-expiry instance: at least three
+// expiries in a 3 s run.
+const hotTTL = time.Second
 
 // routedConfig adds 50 routes to benchConfig, the 40th catching the
 // load's requests (host shop.example, GET /orders/…), and a policy with
