@@ -9,6 +9,7 @@ import (
 
 // GRPC is the Envoy ext_authz listener.
 type GRPC struct {
+	// Addr is host:port, or unix:PATH for a Unix-domain socket.
 	Addr       string `yaml:"addr"`
 	TLS        TLS    `yaml:"tls"`
 	Reflection bool   `yaml:"reflection"`
@@ -25,6 +26,7 @@ type TLS struct {
 
 // HTTP is the listener for forward auth (/check), /healthz, /readyz and /metrics.
 type HTTP struct {
+	// Addr is host:port, or unix:PATH for a Unix-domain socket.
 	Addr string `yaml:"addr"`
 	// CheckPath is the forward-auth endpoint (the door's default: /check);
 	// requests under CheckPath/ are Envoy's path-prefix mode.
@@ -105,8 +107,12 @@ func (a *Admin) validate(p *problems) {
 	}
 }
 
-// isLoopback reports whether addr (host:port) listens on loopback only.
+// isLoopback reports whether addr (host:port) listens on loopback only; a
+// Unix-domain socket ("unix:PATH") is reachable from this host only too.
 func isLoopback(addr string) bool {
+	if strings.HasPrefix(addr, "unix:") {
+		return true
+	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false

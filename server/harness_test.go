@@ -87,7 +87,11 @@ func startWith(t testing.TB, idp *testidp.IdP, cfg *config.Config) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, idp: idp, srv: srv, logs: logs, cancel: cancel, done: make(chan error, 1)}
 	go func() { h.done <- srv.Run(ctx) }()
-	h.conn, err = grpc.NewClient(srv.grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	target := srv.grpcLn.Addr().String()
+	if srv.grpcLn.Addr().Network() == "unix" {
+		target = "unix:" + target
+	}
+	h.conn, err = grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -237,3 +237,26 @@ func TestBehindNginx(t *testing.T) {
 	}
 	h.done <- nil // stop already ran; let the cleanup's stop return
 }
+
+// nginx reaches authz over a Unix-domain socket as over TCP.
+func TestBehindNginxOverAUnixSocket(t *testing.T) {
+	dir, err := os.MkdirTemp("", "authz-nginx-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755) // nginx's workers must reach the socket
+	idp := newIdP(t)
+	cfg := nginxProfileConfig(idp)
+	cfg.HTTP.Addr = "unix:" + filepath.Join(dir, "http.sock")
+	h := startIntrospect(t, idp, cfg)
+	backend := echoBackend(t)
+	addr := startNginx(t, cfg.HTTP.Addr, strings.TrimPrefix(backend.URL, "http://"))
+	r := viaNginx(t, addr, "/items/1", map[string]string{"Authorization": "Bearer " + h.mint("rsa-1", h.validClaims())})
+	if r.status != 200 || r.upstream.Get("X-User-Id") != "alice" {
+		t.Errorf("over the socket: %d, X-User-Id %q", r.status, r.upstream.Get("X-User-Id"))
+	}
+	if r = viaNginx(t, addr, "/items/1", nil); r.status != 401 {
+		t.Errorf("no token over the socket: %d", r.status)
+	}
+}

@@ -95,11 +95,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	})
 	s.http = newHTTPServer(mux, cfg.HTTP)
 
-	if s.grpcLn, err = net.Listen("tcp", cfg.GRPC.Addr); err != nil {
+	if s.grpcLn, err = listen(cfg.GRPC.Addr); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("listen grpc %s: %w", cfg.GRPC.Addr, err)
 	}
-	if s.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
+	if s.httpLn, err = listen(cfg.HTTP.Addr); err != nil {
 		s.grpcLn.Close()
 		c.Close()
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP.Addr, err)
@@ -113,7 +113,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 				return nil, fmt.Errorf("admin tls: %w", err)
 			}
 		}
-		if s.adminLn, err = net.Listen("tcp", cfg.Admin.Addr); err != nil {
+		if s.adminLn, err = listen(cfg.Admin.Addr); err != nil {
 			s.closeListeners()
 			c.Close()
 			return nil, fmt.Errorf("listen admin %s: %w", cfg.Admin.Addr, err)

@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -506,5 +509,40 @@ func TestTypAndPayloadHeaderAndRetryAfter(t *testing.T) {
 	o = h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims())), withPolicy("nope")), "error", 503)
 	if o.headers["retry-after"] != "2" {
 		t.Errorf("retry-after = %q", o.headers["retry-after"])
+	}
+}
+
+// Listeners on Unix-domain sockets: what a sidecar's proxy dials without TCP.
+func TestUnixSocketListeners(t *testing.T) {
+	dir, err := os.MkdirTemp("", "authz-uds-") // short: socket paths are bounded
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	grpcSock, httpSock := filepath.Join(dir, "grpc.sock"), filepath.Join(dir, "http.sock")
+	os.WriteFile(httpSock, nil, 0o600) // not a socket: never removed
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.GRPC.Addr, cfg.HTTP.Addr = "unix:"+grpcSock, "unix:"+httpSock
+	if err := config.Complete(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("a regular file at the socket path: %v", err)
+	}
+	os.Remove(httpSock)
+	h := startWith(t, idp, cfg)
+	h.waitServing() // over the gRPC socket: the harness dials the listener's address
+	h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", httpSock)
+	}}}
+	resp, err := client.Get("http://authz/check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("the HTTP door over its socket: %d", resp.StatusCode)
 	}
 }
