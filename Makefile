@@ -12,7 +12,7 @@ FUZZ_TARGETS := ./authz:FuzzExtractToken ./authz:FuzzRenderHeaders ./authz:FuzzN
 	./authz/introspect:FuzzDecodeAnswer ./config:FuzzParse
 FUZZTIME ?= 1000000x
 
-.PHONY: all build run test test-deps bench bench-load fuzz soak vet clean
+.PHONY: all build run test test-deps bench bench-load bench-nginx fuzz soak vet clean
 
 all: build
 
@@ -50,6 +50,25 @@ bench: test-deps
 bench-load: build
 	$(GO) build -o bin/authz-load ./cmd/authz-load
 	./bin/authz-load -authz $(BIN) $(LOAD_ARGS)
+
+# Behind nginx: the seed's nginx+njs design (../shared/bench/seed-nginx-njs)
+# against authz's /check door (TCP and Unix socket), same nginx, same wrk load.
+BENCH_NGINX_DEPS := nginx:nginx-light wrk:wrk /usr/lib/nginx/modules/ngx_http_js_module.so:libnginx-mod-http-js
+bench-nginx: build
+	@missing=""; \
+	for dep in $(BENCH_NGINX_DEPS); do \
+	  what=$${dep%%:*}; pkg=$${dep#*:}; \
+	  command -v $$what >/dev/null 2>&1 || [ -e $$what ] || [ -x /usr/sbin/$$what ] || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends$$missing >/dev/null || exit 1; \
+	  else \
+	    echo "make bench-nginx: needs$$missing; install with: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+	$(GO) build -o bin/authz-load ./cmd/authz-load
+	./bin/authz-load nginx -authz $(BIN) $(NGINX_ARGS)
 
 # ~1,000,000 Checks of mixed tokens, then leak and bound checks (CI runs a
 # 20-second version inside make test).

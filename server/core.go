@@ -85,16 +85,18 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 		names[i] = p.Name
 	}
 	m.SetPolicies(names)
-	c = &core{
+	building := &core{
 		cfg:           cfg,
 		observer:      telemetry.NewObserver(log, m, telemetry.LogOptions{Allow: cfg.Log.Allow, AllowSample: cfg.Log.AllowSample, Claims: cfg.Log.Claims}),
 		keys:          map[string]*jwt.Keys{},
 		keyFiles:      keyFileDigests(cfg),
 		introspectors: map[string]*introspect.Client{},
 	}
+	c = building
 	defer func() {
+		// Not c: "return nil, err" has set it to nil by now.
 		if err != nil {
-			c.retire(prev) // what was taken over stays with prev
+			building.retire(prev) // what was taken over stays with prev
 		}
 	}()
 	validators := map[string]authz.Validator{}

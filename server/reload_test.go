@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -191,5 +193,26 @@ func TestTLSCertificateRotation(t *testing.T) {
 	issue("authz-two")
 	if cn := served(); cn != "authz-two" {
 		t.Errorf("after rotating the files the server still presents %q", cn)
+	}
+}
+
+// A config whose parts fail to build is an error, at start and on reload,
+// never a crash; on reload the running config serves on.
+func TestAConfigThatFailsToBuildIsAnError(t *testing.T) {
+	h := start(t)
+	tok := h.mint("rsa-1", h.validClaims())
+	bad := baseConfig(h.idp)
+	bad.Issuers[0].JWKSURL, bad.Issuers[0].JWKSFile = "", filepath.Join(t.TempDir(), "missing.json")
+	if err := h.reload(bad); err == nil || !strings.Contains(err.Error(), "jwks file") {
+		t.Fatalf("reload: %v", err)
+	}
+	h.expect(h.check(withToken(tok)), "allow", 200)
+	bad = baseConfig(h.idp)
+	bad.Issuers[0].JWKSURL, bad.Issuers[0].JWKSFile = "", filepath.Join(t.TempDir(), "missing.json")
+	if err := config.Complete(bad); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(bad, slog.New(slog.DiscardHandler)); err == nil {
+		t.Error("New with a key file that cannot be read")
 	}
 }

@@ -4,6 +4,7 @@
 //
 //	authz-load -authz bin/authz                 # all scenarios, authz vs no-op
 //	authz-load -addr host:9191 -token "$TOKEN"  # one scenario against any deployment
+//	authz-load nginx -authz bin/authz           # behind nginx: authz's door vs the seed's nginx+njs
 package main
 
 import (
@@ -29,6 +30,9 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "noop" {
 		os.Exit(runNoop(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "nginx" {
+		os.Exit(runNginx(os.Args[2:], os.Stdout))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout))
 }
