@@ -26,17 +26,33 @@ type Cache struct {
 	RefreshAheadFraction float64 `yaml:"-"`
 }
 
-// Redis configures the shared cache tier; an empty Addr disables it.
+// Redis configures the shared cache tier; with no address it is off.
 // Prefix and Timeout default in the rediscache package.
 type Redis struct {
-	Addr     string `yaml:"addr"`
-	Username string `yaml:"username"`
+	// Mode: single (default), cluster or sentinel.
+	Mode string `yaml:"mode"`
+	// Addr is a single node's host:port, shorthand for Addrs of one.
+	Addr string `yaml:"addr"`
+	// Addrs: the node (single), seed nodes (cluster) or sentinels.
+	Addrs []string `yaml:"addrs"`
+	// MasterName names the master Sentinel monitors (sentinel mode).
+	MasterName string `yaml:"master_name"`
+	// SentinelPassword may be "${ENV_VAR}"; SentinelPasswordFile names a
+	// file holding it.
+	SentinelPassword     string `yaml:"sentinel_password"`
+	SentinelPasswordFile string `yaml:"sentinel_password_file"`
+	// RouteReads: master (default) or replicas (cluster and sentinel).
+	RouteReads string `yaml:"route_reads"`
+	Username   string `yaml:"username"`
 	// Password may be "${ENV_VAR}"; PasswordFile names a file holding it.
 	Password     string `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
 	DB           int    `yaml:"db"`
 	TLS          bool   `yaml:"tls"`
 	CAFile       string `yaml:"ca_file"`
+	// CertFile and KeyFile: a client certificate, for Redis with mTLS.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 	// Prefix starts every key and the purge channel (default "authz:").
 	Prefix string `yaml:"prefix"`
 	// Timeout bounds each Redis call (default 50ms).
@@ -47,8 +63,20 @@ type Redis struct {
 	KeySaltFile string `yaml:"key_salt_file"`
 
 	// Resolved secrets; never printed.
-	Pass string `yaml:"-"`
-	Salt []byte `yaml:"-"`
+	Pass         string `yaml:"-"`
+	SentinelPass string `yaml:"-"`
+	Salt         []byte `yaml:"-"`
+}
+
+// Enabled reports whether the shared tier is configured.
+func (r *Redis) Enabled() bool { return r.Addr != "" || len(r.Addrs) > 0 }
+
+// Nodes is Addrs, or Addr alone.
+func (r *Redis) Nodes() []string {
+	if len(r.Addrs) > 0 {
+		return r.Addrs
+	}
+	return []string{r.Addr}
 }
 
 func (c *Cache) setDefaults() {
@@ -83,8 +111,53 @@ func (c *Cache) validate(p *problems) {
 }
 
 func (r *Redis) validate(p *problems) {
-	if r.Addr == "" {
+	if !r.Enabled() {
 		return
+	}
+	if r.Addr != "" && len(r.Addrs) > 0 {
+		p.add("cache.redis.addr", "set addr (one node) or addrs, not both")
+	}
+	switch r.Mode {
+	case "", "single":
+		if len(r.Addrs) > 1 {
+			p.add("cache.redis.addrs", "single mode takes one address; set mode: cluster or sentinel for more")
+		}
+		if r.MasterName != "" {
+			p.add("cache.redis.master_name", "only applies to mode: sentinel")
+		}
+	case "cluster":
+		if r.DB != 0 {
+			p.add("cache.redis.db", "a Redis Cluster has database 0 only")
+		}
+		if r.MasterName != "" {
+			p.add("cache.redis.master_name", "only applies to mode: sentinel")
+		}
+	case "sentinel":
+		if r.MasterName == "" {
+			p.add("cache.redis.master_name", "is required with mode: sentinel")
+		}
+	default:
+		p.add("cache.redis.mode", "%q: use single, cluster or sentinel", r.Mode)
+	}
+	switch r.RouteReads {
+	case "", "master":
+	case "replicas":
+		if r.Mode == "" || r.Mode == "single" {
+			p.add("cache.redis.route_reads", "replicas needs mode: cluster or sentinel")
+		}
+	default:
+		p.add("cache.redis.route_reads", "%q: use master or replicas", r.RouteReads)
+	}
+	if spass, err := resolveSecret(r.SentinelPassword, r.SentinelPasswordFile); err != nil {
+		p.add("cache.redis.sentinel_password", "%v", err)
+	} else {
+		r.SentinelPass = spass
+	}
+	if (r.CertFile == "") != (r.KeyFile == "") {
+		p.add("cache.redis", "cert_file and key_file go together")
+	}
+	if r.CertFile != "" && !r.TLS {
+		p.add("cache.redis.cert_file", "needs tls: true")
 	}
 	pass, err := resolveSecret(r.Password, r.PasswordFile)
 	if err != nil {

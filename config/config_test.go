@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +162,33 @@ func TestRoutesAndRulesErrorsNameFieldAndLine(t *testing.T) {
 	}
 	if cfg.Routes[0].Policy != "admin" || cfg.Routing.Unmatched != "deny" || cfg.Policies["orders-write"].Token != "required" || cfg.Policies["admin"].Token != "optional" {
 		t.Errorf("parsed %+v %+v", cfg.Routes, cfg.Routing)
+	}
+}
+
+func TestRedisModes(t *testing.T) {
+	salt := filepath.Join(t.TempDir(), "salt")
+	os.WriteFile(salt, []byte("0123456789abcdef-salt"), 0o600)
+	withRedis := func(r string) string { return minimal + "cache:\n  redis:\n" + r + "    key_salt_file: " + salt + "\n" }
+	for _, c := range []struct {
+		name, yaml, want string
+	}{
+		{"addr and addrs", withRedis("    addr: a:1\n    addrs: [b:1]\n"), "not both"},
+		{"single with two", withRedis("    addrs: [a:1, b:1]\n"), "single mode takes one address"},
+		{"sentinel without master", withRedis("    mode: sentinel\n    addrs: [s:26379]\n"), "master_name"},
+		{"cluster with a db", withRedis("    mode: cluster\n    addrs: [a:1]\n    db: 2\n"), "database 0 only"},
+		{"replicas on single", withRedis("    addr: a:1\n    route_reads: replicas\n"), "needs mode: cluster or sentinel"},
+		{"unknown mode", withRedis("    mode: ring\n    addr: a:1\n"), "single, cluster or sentinel"},
+		{"cert without tls", withRedis("    addr: a:1\n    cert_file: c\n    key_file: k\n"), "needs tls: true"},
+	} {
+		if _, err := Parse([]byte(c.yaml)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+	cfg, err := Parse([]byte(withRedis("    mode: sentinel\n    addrs: [s1:26379, s2:26379]\n    master_name: m\n    route_reads: replicas\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cfg.Cache.Redis; !r.Enabled() || len(r.Nodes()) != 2 || r.MasterName != "m" {
+		t.Errorf("%+v", r)
 	}
 }

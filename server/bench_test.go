@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authz-dev/authz/config"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/genproto/googleapis/rpc/status"
@@ -127,24 +128,37 @@ func BenchmarkCheck(b *testing.B) {
 		runChecks(b, ih.srv.grpcLn.Addr().String(), func() *authv3.CheckRequest { return opaque[n.Add(1)%pool] }, "allow")
 	})
 	// L1 miss, L2 hit: each Check first forgets the token in memory, so it
-	// is read back from Redis (and opened) every time.
-	b.Run("redis-l2-hit", func(b *testing.B) {
-		rs := startRedisTB(b)
-		l2 := startWith(b, idp, sharedConfig(b, idp, rs.addr))
-		l2.waitServing()
-		tok := idp.IssueOpaque(idp.Claims("l2", 3600e9, "orders:read", "orders-api"))
-		req := benchRequest(tok)
-		sum := sha256.Sum256([]byte(tok))
-		l2.expect(l2.check(withToken(tok)), "allow", 200)
-		n := idp.Introspections()
-		runChecks(b, l2.srv.grpcLn.Addr().String(), func() *authv3.CheckRequest {
-			l2.srv.current().auth.Forget(sum)
-			return req
-		}, "allow")
-		if got := idp.Introspections() - n; got != 0 {
-			b.Errorf("%d introspections: not an L2 hit", got)
-		}
-	})
+	// is read back from Redis (and opened) every time; against a single
+	// node, a three-master Cluster and a Sentinel-managed master.
+	for _, mode := range []string{"single", "cluster", "sentinel"} {
+		b.Run("redis-l2-hit-"+mode, func(b *testing.B) {
+			var cfg *config.Config
+			switch mode {
+			case "single":
+				cfg = sharedConfig(b, idp, startRedisTB(b).addr)
+			case "cluster":
+				nodes := startCluster(b)
+				cfg = modeConfig(b, idp, config.Redis{Mode: "cluster", Addrs: []string{nodes[0].addr}, Timeout: time.Second})
+			case "sentinel":
+				s := startSentinel(b)
+				cfg = modeConfig(b, idp, config.Redis{Mode: "sentinel", Addrs: []string{s.sentinel.addr}, MasterName: sentinelMaster, Timeout: time.Second})
+			}
+			l2 := startWith(b, idp, cfg)
+			l2.waitServing()
+			tok := idp.IssueOpaque(idp.Claims("l2-"+mode, 3600e9, "orders:read", "orders-api"))
+			req := benchRequest(tok)
+			sum := sha256.Sum256([]byte(tok))
+			l2.expect(l2.check(withToken(tok)), "allow", 200)
+			n := idp.Introspections()
+			runChecks(b, l2.srv.grpcLn.Addr().String(), func() *authv3.CheckRequest {
+				l2.srv.current().auth.Forget(sum)
+				return req
+			}, "allow")
+			if got := idp.Introspections() - n; got != 0 {
+				b.Errorf("%d introspections: not an L2 hit", got)
+			}
+		})
+	}
 	imCfg := introspectConfig(idp)
 	imCfg.Cache.TTL = time.Nanosecond
 	im := startWith(b, idp, imCfg)

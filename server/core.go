@@ -197,7 +197,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 	if len(c.issuers) > 0 {
 		opts.JWT = set
 	}
-	if rc := cfg.Cache.Redis; rc.Addr != "" {
+	if rc := cfg.Cache.Redis; rc.Enabled() {
 		if prev != nil && prev.shared != nil && reflect.DeepEqual(prev.cfg.Cache.Redis, rc) {
 			c.shared = prev.shared
 		} else if c.shared, err = newShared(rc, log, m); err != nil {
@@ -229,7 +229,7 @@ func newShared(rc config.Redis, log *slog.Logger, m *telemetry.Metrics) (*redisc
 	var tlsCfg *tls.Config
 	if rc.TLS {
 		var err error
-		if tlsCfg, err = ClientTLS(rc.CAFile, "", ""); err != nil {
+		if tlsCfg, err = ClientTLS(rc.CAFile, rc.CertFile, rc.KeyFile); err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
 		if tlsCfg == nil {
@@ -237,7 +237,9 @@ func newShared(rc config.Redis, log *slog.Logger, m *telemetry.Metrics) (*redisc
 		}
 	}
 	return rediscache.New(rediscache.Options{
-		Addr: rc.Addr, Username: rc.Username, Password: rc.Pass, DB: rc.DB, TLS: tlsCfg,
+		Mode: rc.Mode, Addrs: rc.Nodes(), MasterName: rc.MasterName, SentinelPassword: rc.SentinelPass,
+		ReadReplicas: rc.RouteReads == "replicas",
+		Username:     rc.Username, Password: rc.Pass, DB: rc.DB, TLS: tlsCfg,
 		Prefix: rc.Prefix, Timeout: rc.Timeout, PoolSize: rc.PoolSize, Salt: rc.Salt,
 		Logger:  log.With("cache", "redis"),
 		OnFault: m.ObserveRedisFault,

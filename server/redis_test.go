@@ -26,6 +26,8 @@ type redisServer struct {
 	t    testing.TB
 	addr string
 	cmd  *exec.Cmd
+	args []string // beyond port, bind and no persistence
+	dir  string
 }
 
 func findRedis(t testing.TB) string {
@@ -55,7 +57,10 @@ func startRedisTB(t testing.TB) *redisServer {
 func (r *redisServer) start() {
 	r.t.Helper()
 	_, port, _ := net.SplitHostPort(r.addr)
-	r.cmd = exec.Command(findRedis(r.t), "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
+	if r.dir == "" {
+		r.dir = r.t.TempDir()
+	}
+	r.cmd = exec.Command(findRedis(r.t), append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.dir}, r.args...)...)
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server: %v", err)

@@ -21,13 +21,29 @@ import (
 	"github.com/authz-dev/authz/authz"
 )
 
+// Modes of deployment the tier rides.
+const (
+	ModeSingle   = "single"
+	ModeCluster  = "cluster"
+	ModeSentinel = "sentinel"
+)
+
 // Options configure the connection and the keys.
 type Options struct {
-	Addr     string
-	Username string
-	Password string
-	DB       int
-	TLS      *tls.Config
+	// Mode: ModeSingle (default), ModeCluster or ModeSentinel.
+	Mode string
+	// Addrs: the node (single), seed nodes (cluster) or sentinels.
+	Addrs []string
+	// MasterName names the Sentinel-monitored master.
+	MasterName       string
+	SentinelPassword string
+	// ReadReplicas routes reads to replicas (cluster and sentinel); writes
+	// and purges go to masters.
+	ReadReplicas bool
+	Username     string
+	Password     string
+	DB           int
+	TLS          *tls.Config
 	// Prefix starts every key and the purge channel (default "authz:").
 	Prefix string
 	// Timeout bounds every Redis call (default 50ms): a slow Redis must cost
@@ -44,7 +60,7 @@ type Options struct {
 
 // Cache is the Redis tier. It implements authz.SharedCache.
 type Cache struct {
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	opts    Options
 	faults  atomic.Int64
 	lastLog atomic.Int64 // unix ns of the last fault logged
@@ -56,10 +72,25 @@ type Cache struct {
 // flood the logs with one line per Check.
 const faultLogInterval = 10 * time.Second
 
+// clientLog routes go-redis's own messages (Sentinel master switches,
+// cluster state) into the process log at debug level, instead of plain
+// lines on stderr beside the JSON log. go-redis keeps one logger per
+// process, so the first Cache's logger is the one.
+var clientLog sync.Once
+
+type slogPrintf struct{ log *slog.Logger }
+
+func (l slogPrintf) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+}
+
 // New connects lazily; a Redis that is down at start is a fault, not an error.
 func New(opts Options) (*Cache, error) {
-	if opts.Addr == "" {
-		return nil, errors.New("redis addr is empty")
+	if len(opts.Addrs) == 0 {
+		return nil, errors.New("redis: no addresses")
+	}
+	if opts.Mode == "" {
+		opts.Mode = ModeSingle
 	}
 	if len(opts.Salt) < 16 {
 		return nil, errors.New("redis key salt must be at least 16 bytes")
@@ -73,8 +104,9 @@ func New(opts Options) (*Cache, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	rdb := redis.NewClient(&redis.Options{
-		Addr:         opts.Addr,
+	clientLog.Do(func() { redis.SetLogger(slogPrintf{opts.Logger}) })
+	uo := &redis.UniversalOptions{
+		Addrs:        opts.Addrs,
 		Username:     opts.Username,
 		Password:     opts.Password,
 		DB:           opts.DB,
@@ -85,10 +117,33 @@ func New(opts Options) (*Cache, error) {
 		PoolTimeout:  opts.Timeout,
 		PoolSize:     opts.PoolSize,
 		// A retry doubles the time a faulty Redis costs a Check; the
-		// validation it would save is the fallback anyway.
+		// validation it would save is the fallback anyway. (Cluster
+		// redirections, MOVED and ASK, are followed all the same.)
 		MaxRetries: -1,
-	})
-	return &Cache{rdb: rdb, opts: opts}, nil
+	}
+	switch opts.Mode {
+	case ModeSingle:
+		if len(opts.Addrs) != 1 {
+			return nil, errors.New("redis: single mode takes one address")
+		}
+	case ModeCluster:
+		if opts.DB != 0 {
+			return nil, errors.New("redis: a cluster has no databases but 0")
+		}
+		uo.IsClusterMode = true
+		uo.ReadOnly, uo.RouteRandomly = opts.ReadReplicas, opts.ReadReplicas
+	case ModeSentinel:
+		if opts.MasterName == "" {
+			return nil, errors.New("redis: sentinel mode needs the master's name")
+		}
+		uo.MasterName, uo.SentinelPassword = opts.MasterName, opts.SentinelPassword
+		// With replicas for reads, go-redis's sentinel-backed cluster
+		// client sends writes to the master and reads to replicas.
+		uo.ReadOnly, uo.RouteRandomly = opts.ReadReplicas, opts.ReadReplicas
+	default:
+		return nil, fmt.Errorf("redis: unknown mode %q", opts.Mode)
+	}
+	return &Cache{rdb: redis.NewUniversalClient(uo), opts: opts}, nil
 }
 
 // Faults counts faults seen.
@@ -167,7 +222,13 @@ func (c *Cache) Purge(ctx context.Context, token string, scopes []string) error 
 	for i, s := range scopes {
 		keys[i] = c.key(token, s)
 	}
-	if err := c.rdb.Del(ctx, keys...).Err(); err != nil {
+	// One DEL per key, pipelined: in a cluster the keys live in different
+	// slots, and a multi-key DEL across slots is refused (CROSSSLOT).
+	pipe := c.rdb.Pipeline()
+	for _, k := range keys {
+		pipe.Del(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
 		c.fault("purge", err)
 		return fmt.Errorf("redis del: %w", err)
 	}
