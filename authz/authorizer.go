@@ -193,9 +193,14 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 	v, hit, err := a.lookup(ctx, sum, token, looksLikeJWT(token), p)
 	d.Cached = hit
 	if err != nil {
+		d.Validator = JWTSet
+		if !looksLikeJWT(token) {
+			d.Validator = p.introspectorName
+		}
 		return d.fail(Error, err.Error(), "the access token could not be validated right now")
 	}
 	if v.res == nil {
+		d.Validator = v.validator
 		return d.fail(Invalid, v.reason, publicReason(v.expired))
 	}
 	res := v.res

@@ -9,7 +9,7 @@ type Log struct {
 	// Allow logs allow decisions too, sampled at AllowSample (0..1, default 1).
 	// Non-allow decisions are always logged.
 	Allow       bool    `yaml:"allow"`
-	AllowSample float64 `yaml:"allow_sample"`
+	AllowSample *float64 `yaml:"allow_sample"`
 	// Claims adds the token's claims to decision lines (personal data: off by default).
 	Claims bool `yaml:"claims"`
 }
@@ -17,13 +17,17 @@ type Log struct {
 func (l *Log) setDefaults() {
 	setDefault(&l.Level, "info")
 	setDefault(&l.Format, "json")
+	if l.AllowSample == nil {
+		all := 1.0
+		l.AllowSample = &all
+	}
 }
 
 func (l *Log) validate(p *problems) {
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, l.Level) {
 		p.add("log.level", "%q: use debug, info, warn or error", l.Level)
 	}
-	if l.AllowSample < 0 || l.AllowSample > 1 {
+	if *l.AllowSample < 0 || *l.AllowSample > 1 {
 		p.add("log.allow_sample", "must be between 0 and 1")
 	}
 	if l.Format != "json" && l.Format != "text" {

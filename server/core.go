@@ -87,7 +87,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 	m.SetPolicies(names)
 	building := &core{
 		cfg:           cfg,
-		observer:      telemetry.NewObserver(log, m, telemetry.LogOptions{Allow: cfg.Log.Allow, AllowSample: cfg.Log.AllowSample, Claims: cfg.Log.Claims}),
+		observer:      telemetry.NewObserver(log, m, telemetry.LogOptions{Allow: cfg.Log.Allow, AllowSample: *cfg.Log.AllowSample, Claims: cfg.Log.Claims}),
 		keys:          map[string]*jwt.Keys{},
 		keyFiles:      keyFileDigests(cfg),
 		introspectors: map[string]*introspect.Client{},

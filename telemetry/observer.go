@@ -12,7 +12,7 @@ import (
 // LogOptions shape the decision log.
 type LogOptions struct {
 	// Allow logs allow decisions too (every non-allow decision is always
-	// logged), sampled at AllowSample (0..1; 0 means 1).
+	// logged), sampled at AllowSample (0..1; 0 logs none).
 	Allow       bool
 	AllowSample float64
 	// Claims adds the token's claims to each line. Off by default: claims
@@ -30,7 +30,7 @@ type Observer struct {
 
 // NewObserver returns an Observer; metrics may be nil.
 func NewObserver(log *slog.Logger, metrics *Metrics, opts LogOptions) *Observer {
-	if opts.AllowSample <= 0 || opts.AllowSample > 1 {
+	if opts.AllowSample < 0 || opts.AllowSample > 1 {
 		opts.AllowSample = 1
 	}
 	return &Observer{log: log, metrics: metrics, opts: opts}
@@ -71,7 +71,7 @@ func (o *Observer) CheckDone(ctx context.Context, d *authz.Decision, door, reque
 		slog.Bool("cached", d.Cached),
 		slog.String("door", door),
 		slog.String("request_id", bounded(requestID, 128)),
-		slog.Duration("latency", latency),
+		slog.Float64("latency_ms", float64(latency.Microseconds())/1000),
 	}
 	if o.opts.Claims && d.Claims != nil {
 		attrs = append(attrs, slog.Any("claims", d.Claims))

@@ -22,8 +22,9 @@ func TestDecisionLog(t *testing.T) {
 	}{
 		{"non-allow always logged", LogOptions{}, deny, 1, false},
 		{"allow not logged by default", LogOptions{}, allow, 0, false},
-		{"allow logged when asked", LogOptions{Allow: true}, allow, 1, false},
-		{"claims only when asked", LogOptions{Allow: true, Claims: true}, allow, 1, true},
+		{"allow logged when asked", LogOptions{Allow: true, AllowSample: 1}, allow, 1, false},
+		{"allow_sample 0 logs no allow", LogOptions{Allow: true, AllowSample: 0}, allow, 0, false},
+		{"claims only when asked", LogOptions{Allow: true, AllowSample: 1, Claims: true}, allow, 1, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -37,7 +38,7 @@ func TestDecisionLog(t *testing.T) {
 			if got := strings.Contains(buf.String(), "a@example.com"); got != c.wantClaim {
 				t.Errorf("claims in log = %v, want %v", got, c.wantClaim)
 			}
-			if c.lines == 1 && (!strings.Contains(buf.String(), `"token":"abcd1234"`) || strings.Contains(buf.String(), strings.Repeat("r", 129))) {
+			if c.lines == 1 && (!strings.Contains(buf.String(), `"token":"abcd1234"`) || !strings.Contains(buf.String(), `"latency_ms":0`) || strings.Contains(buf.String(), strings.Repeat("r", 129))) {
 				t.Errorf("line: %s", buf.String())
 			}
 		})

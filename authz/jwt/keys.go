@@ -127,9 +127,9 @@ func (k *Keys) refreshLoop(ctx context.Context) {
 		err := k.lastError()
 		if err != nil && k.set.Load() == nil && k.opts.File != "" {
 			if ferr := k.loadFile(); ferr != nil {
-				k.opts.Logger.Error("jwks fallback file failed", "issuer", k.opts.Issuer, "err", ferr)
+				k.opts.Logger.Error("jwks fallback file failed", "jwks_file", k.opts.File, "err", ferr)
 			} else {
-				k.opts.Logger.Warn("jwks url unreachable, serving keys from fallback file", "issuer", k.opts.Issuer, "err", err)
+				k.opts.Logger.Warn("jwks url unreachable, serving keys from fallback file", "jwks_file", k.opts.File, "err", err)
 			}
 		}
 		next := k.opts.Refresh
@@ -174,7 +174,11 @@ func (k *Keys) refresh(ctx context.Context, rateLimited bool) {
 		k.opts.OnRefresh(err)
 	}
 	if err != nil {
-		k.opts.Logger.Warn("jwks refresh failed, keeping last good keys", "issuer", k.opts.Issuer, "err", err)
+		if k.set.Load() == nil {
+			k.opts.Logger.Warn("jwks fetch failed, no keys loaded yet", "jwks_url", k.jwksURLNow(), "err", err)
+		} else {
+			k.opts.Logger.Warn("jwks refresh failed, keeping last good keys", "jwks_url", k.jwksURLNow(), "err", err)
+		}
 	} else {
 		k.set.Store(set)
 		k.markReady()
@@ -184,6 +188,16 @@ func (k *Keys) refresh(ctx context.Context, rateLimited bool) {
 	k.inflight = nil
 	k.mu.Unlock()
 	close(ch)
+}
+
+// jwksURLNow is the JWKS URL, as configured or as discovery found it.
+func (k *Keys) jwksURLNow() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.jwksURL == "" {
+		return k.opts.Issuer + " (discovery)"
+	}
+	return k.jwksURL
 }
 
 func (k *Keys) lastError() error {
