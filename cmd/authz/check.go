@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -42,8 +41,7 @@ type checkResult struct {
 // cmdCheck sends one Check, the way Envoy would, and prints the decision.
 // Exit 0 allow, 1 deny, 2 could not ask.
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("check", "send one Check to a running authz, as Envoy would, and print the decision", stderr)
 	addr := fs.String("addr", "127.0.0.1:9191", "authz gRPC address")
 	token := fs.String("token", "", "access token, sent as Authorization: Bearer")
 	path := fs.String("path", "/", "request path")
@@ -57,8 +55,8 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 5*time.Second, "RPC timeout")
 	var headers headerFlags
 	fs.Var(&headers, "header", "request header K=V (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := parse(fs, args); code >= 0 {
+		return code
 	}
 	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{

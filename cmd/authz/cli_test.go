@@ -182,3 +182,20 @@ func TestValidateExplain(t *testing.T) {
 		t.Error("routes are not listed in the order they are tried")
 	}
 }
+
+func TestHelpVersionAndStrayArguments(t *testing.T) {
+	for _, cmd := range []string{"serve", "validate", "check", "purge", "demo"} {
+		var out, errOut bytes.Buffer
+		if code := run([]string{cmd, "-h"}, &out, &errOut); code != 0 || !strings.HasPrefix(errOut.String(), "authz "+cmd+": ") {
+			t.Errorf("%s -h: exit %d, %q", cmd, code, errOut.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check", "-addr", "127.0.0.1:1", "eyJhbGciOi.token"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), `unexpected argument "eyJhbGciOi.token"`) {
+		t.Errorf("a token without -token: exit %d, %q", code, errOut.String())
+	}
+	out.Reset()
+	if code := run([]string{"version"}, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "authz ") || !strings.Contains(out.String(), "go1.") {
+		t.Errorf("version: exit %d, %q", code, out.String())
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -52,12 +51,11 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 
 // runDemo serves the demo until ctx ends.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("demo", "run a demo IdP and authz on loopback, printing tokens and checks to try", stderr)
 	grpcAddr := fs.String("grpc-addr", "127.0.0.1:9191", "gRPC listen address")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8181", "HTTP listen address")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := parse(fs, args); code >= 0 {
+		return code
 	}
 	idp, err := testidp.New()
 	if err != nil {

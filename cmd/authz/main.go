@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,6 +26,9 @@ commands:
                                                               ask a running authz about one request
   purge    -addr HOST:PORT -token T [-ca F -cert F -key F]    forget a token on every replica (admin listener)
   demo     [-grpc-addr ADDR] [-http-addr ADDR]                run a demo IdP and authz on loopback
+  version                                                     print the version, VCS revision and Go version
+
+every command: -h for its flags
 `
 
 func main() {
@@ -49,6 +51,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(args[1:], stdout, stderr)
 	case "purge":
 		return cmdPurge(args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "authz", version())
+		return 0
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -58,14 +63,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdServe(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("serve", "serve Envoy ext_authz (gRPC) and forward auth (HTTP); SIGHUP or -watch reloads the config", stderr)
 	path := fs.String("config", "", "config file (YAML)")
 	grpcAddr := fs.String("grpc-addr", "", "override grpc.addr")
 	httpAddr := fs.String("http-addr", "", "override http.addr")
 	watch := fs.Bool("watch", false, "reload the config file when it changes (besides SIGHUP)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := parse(fs, args); code >= 0 {
+		return code
 	}
 	if *path == "" {
 		fmt.Fprintln(stderr, "authz serve: -config is required")
@@ -89,7 +93,9 @@ func cmdServe(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "authz serve: %v\n", err)
 		return 1
 	}
-	s, err := server.New(cfg, server.NewLogger(cfg.Log, stderr))
+	log := server.NewLogger(cfg.Log, stderr)
+	log.Info("authz starting", "version", version(), "config", *path)
+	s, err := server.New(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "authz serve: %v\n", err)
 		return 1
@@ -114,12 +120,11 @@ func overrideAddrs(cfg *config.Config, grpcAddr, httpAddr string) {
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("validate", "check a config file (and print the route table with -explain)", stderr)
 	path := fs.String("config", "", "config file (YAML)")
 	explain := fs.Bool("explain", false, "print the route table, in the order routes are tried")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := parse(fs, args); code >= 0 {
+		return code
 	}
 	if *path == "" {
 		fmt.Fprintln(stderr, "authz validate: -config is required")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,15 +13,14 @@ import (
 
 // cmdPurge asks a replica's admin listener to purge a token.
 func cmdPurge(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("purge", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("purge", "forget a token on every replica, through a replica's admin listener", stderr)
 	addr := fs.String("addr", "127.0.0.1:9292", "admin listener address")
 	token := fs.String("token", "", "the token to purge")
 	caFile := fs.String("ca", "", "use TLS, trusting this CA file")
 	certFile := fs.String("cert", "", "client certificate (mTLS)")
 	keyFile := fs.String("key", "", "client key (mTLS)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := parse(fs, args); code >= 0 {
+		return code
 	}
 	if *token == "" {
 		fmt.Fprintln(stderr, "authz purge: -token is required")
