@@ -45,7 +45,11 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 	}{
 		{"unknown top-level key", "grpc: { addr: \":1\" }\ncahce: {}\n", []string{"line 2", `unknown key "cahce"`}},
 		{"unknown nested key", minimal + "    require_scope: [x]\n", []string{"line 11", `unknown key "require_scope"`}},
-		{"bad duration", "cache:\n  ttl: soon\n", []string{"line 2"}},
+		{"bad duration", "cache:\n  ttl: soon\n", []string{"line 2", "cache.ttl", `"soon" is not a duration; write it like`}},
+		{"duration without a unit", "cache:\n  ttl: 30\n", []string{"line 2: cache.ttl: 30 is not a duration; write it with a unit, like 30s"}},
+		{"not a number", "cache:\n  max_bytes: lots\n", []string{"line 2: cache.max_bytes:", "is not a number"}},
+		{"not a list", "issuers:\n  - name: a\n    audiences: orders\n", []string{"line 3: issuers.0.audiences: want a list"}},
+		{"indentation", "cache:\n ttl: 1s\n  negative_ttl: 2s\n", []string{"line 3", "indentation"}},
 		{"issuer without keys", "issuers:\n  - name: a\n    issuer: https://a/\n", []string{"line 2", "issuers.0", "jwks_url, discovery or jwks_file"}},
 		{"bad algorithm", strings.Replace(minimal, "jwks_url: https://idp.example.com/jwks.json", "jwks_url: https://idp.example.com/jwks.json\n    algorithms: [HS256]", 1), []string{"line 6", "issuers.0.algorithms.0", `"HS256" is not allowed`}},
 		{"unknown validator", minimal + "  other:\n    validators: [nope]\n", []string{"line 12", "policies.other.validators.0", `unknown validator "nope"`}},

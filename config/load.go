@@ -29,15 +29,15 @@ func Load(path string) (*Config, error) {
 // Parse decodes data strictly (an unknown key is an error naming key and
 // line), fills defaults and validates the result.
 func Parse(data []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, syntaxError(err)
+	}
 	var cfg Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, cleanYAMLError(err)
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, cleanYAMLError(err)
+		return nil, cleanYAMLError(err, &root)
 	}
 	cfg.setDefaults()
 	p := cfg.validate()
@@ -75,7 +75,9 @@ func Complete(cfg *Config) error {
 
 // cleanYAMLError drops the Go type names yaml.v3 puts in its messages
 // ("field foo not found in type config.Issuer" → "unknown key foo").
-func cleanYAMLError(err error) error {
+// Type errors name the key and say what to write instead ("line 2:
+// cache.ttl: 30 is not a duration; write it with a unit, like 30s").
+func cleanYAMLError(err error, root *yaml.Node) error {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n")
 	lines := strings.Split(msg, "\n")
@@ -86,9 +88,86 @@ func cleanYAMLError(err error) error {
 				l = before + ": unknown key " + strconv.Quote(name)
 			}
 		}
+		if m := typeError.FindStringSubmatch(l); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			where := "line " + m[1] + ": "
+			if path := pathAtLine(root, line); path != "" {
+				where += path + ": "
+			}
+			l = where + typeAdvice(m[2], m[3], m[4])
+		}
 		lines[i] = l
 	}
 	return errors.New(strings.Join(lines, "\n"))
+}
+
+var typeError = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
+
+// typeAdvice says what a value of YAML kind got, where want was expected, should be.
+func typeAdvice(kind, value, want string) string {
+	switch {
+	case want == "time.Duration" && kind == "int":
+		return value + " is not a duration; write it with a unit, like " + value + "s"
+	case want == "time.Duration":
+		return strconv.Quote(value) + " is not a duration; write it like 500ms, 30s or 5m"
+	case strings.HasPrefix(want, "int") || strings.HasPrefix(want, "float") || strings.HasPrefix(want, "uint"):
+		return strconv.Quote(value) + " is not a number"
+	case want == "bool":
+		return strconv.Quote(value) + " is not true or false"
+	case strings.HasPrefix(want, "[]"):
+		return "want a list, like [a, b] or one \"- item\" per line, not " + strconv.Quote(value)
+	case strings.HasPrefix(want, "map[") || strings.HasPrefix(want, "config."):
+		return "want keys and values (a mapping) here, not " + strconv.Quote(value)
+	}
+	return strconv.Quote(value) + " has the wrong type here (" + want + ")"
+}
+
+// syntaxError points at the line and says what usually causes it.
+func syntaxError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if strings.Contains(msg, "mapping values are not allowed") || strings.Contains(msg, "did not find expected key") {
+		msg += " (check this line's indentation against the lines above it: keys of one mapping line up)"
+	}
+	if strings.Contains(msg, "found character that cannot start any token") {
+		msg += " (a tab? YAML indents with spaces only)"
+	}
+	return errors.New(msg)
+}
+
+// pathAtLine is the key path ("cache.ttl") of the value on line.
+func pathAtLine(root *yaml.Node, line int) string {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	var walk func(n *yaml.Node, path []string) []string
+	walk = func(n *yaml.Node, path []string) []string {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := append(append([]string(nil), path...), k.Value)
+				if v.Line == line && v.Kind == yaml.ScalarNode || k.Line == line && v.Kind != yaml.ScalarNode && v.Line != line {
+					return p
+				}
+				if found := walk(v, p); found != nil {
+					return found
+				}
+			}
+		case yaml.SequenceNode:
+			for i, v := range n.Content {
+				p := append(append([]string(nil), path...), strconv.Itoa(i))
+				if v.Line == line && v.Kind == yaml.ScalarNode {
+					return p
+				}
+				if found := walk(v, p); found != nil {
+					return found
+				}
+			}
+		}
+		return nil
+	}
+	return strings.Join(walk(n, nil), ".")
 }
 
 // fieldError is a validation error at a path of keys ("issuers.0.jwks_url").

@@ -8,7 +8,7 @@ type Log struct {
 	Format string `yaml:"format"` // json or text
 	// Allow logs allow decisions too, sampled at AllowSample (0..1, default 1).
 	// Non-allow decisions are always logged.
-	Allow       bool    `yaml:"allow"`
+	Allow       bool     `yaml:"allow"`
 	AllowSample *float64 `yaml:"allow_sample"`
 	// Claims adds the token's claims to decision lines (personal data: off by default).
 	Claims bool `yaml:"claims"`
