@@ -40,7 +40,6 @@ policies:
     dynamic_metadata: true
   orders-write:
     require_scopes: [orders:write]
-log: { format: text }
 `
 
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
@@ -54,6 +53,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("demo", "run a demo IdP and authz on loopback, printing tokens and checks to try", stderr)
 	grpcAddr := fs.String("grpc-addr", "127.0.0.1:9191", "gRPC listen address")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8181", "HTTP listen address")
+	envFile := fs.String("env", "demo.env", "also write the export lines to this file, for `source` in another shell (\"\": don't)")
+	printConfig := fs.Bool("print-config", false, "print the config the demo runs (a start for your own) and exit")
 	if code := parse(fs, args); code >= 0 {
 		return code
 	}
@@ -76,7 +77,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "authz demo: %v\n", err)
 		return 1
 	}
-	cfg, err := config.Parse(fmt.Appendf(nil, demoConfig, *grpcAddr, *httpAddr, idp.Issuer(), idp.JWKSURL(), idp.Issuer(), secretFile))
+	cfgText := fmt.Appendf(nil, demoConfig, *grpcAddr, *httpAddr, idp.Issuer(), idp.JWKSURL(), idp.Issuer(), secretFile)
+	if *printConfig {
+		fmt.Fprintf(stdout, "# The demo's config; its IdP (and the secret file) live only while the demo runs.%s", cfgText)
+		return 0
+	}
+	cfg, err := config.Parse(cfgText)
 	if err != nil {
 		fmt.Fprintf(stderr, "authz demo: %v\n", err)
 		return 1
@@ -104,22 +110,32 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	bin := binName()
 	fmt.Fprintf(stdout, "# authz demo: an IdP at %s and authz on %s (gRPC) and %s (HTTP).\n", idp.Issuer(), s.GRPCAddr(), s.HTTPAddr())
 	fmt.Fprintf(stdout, "# Paste these into another shell, then try the checks below. Ctrl-C stops the demo.\n")
-	fmt.Fprintf(stdout, "export AUTHZ_ADDR=%s\n", s.GRPCAddr())
-	fmt.Fprintf(stdout, "export AUTHZ_HTTP=http://%s\n", s.HTTPAddr())
+	var env strings.Builder
+	fmt.Fprintf(&env, "export AUTHZ_ADDR=%s\n", s.GRPCAddr())
+	fmt.Fprintf(&env, "export AUTHZ_HTTP=http://%s\n", s.HTTPAddr())
 	for _, t := range tokens {
 		tok, err := idp.Mint(t.kid, t.claims)
 		if err != nil {
 			fmt.Fprintf(stderr, "authz demo: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "export %s=%s\n", t.name, tok)
+		fmt.Fprintf(&env, "export %s=%s\n", t.name, tok)
 	}
 	opaque := idp.Claims("carol", time.Hour, "orders:read", "orders-api")
 	opaque["username"] = "carol@example.com"
 	revoked := idp.IssueOpaque(opaque)
 	idp.Revoke(revoked)
-	fmt.Fprintf(stdout, "export DEMO_OPAQUE=%s\n", idp.IssueOpaque(opaque))
-	fmt.Fprintf(stdout, "export DEMO_OPAQUE_REVOKED=%s\n", revoked)
+	fmt.Fprintf(&env, "export DEMO_OPAQUE=%s\n", idp.IssueOpaque(opaque))
+	fmt.Fprintf(&env, "export DEMO_OPAQUE_REVOKED=%s\n", revoked)
+	io.WriteString(stdout, env.String())
+	if *envFile != "" {
+		if err := os.WriteFile(*envFile, []byte(env.String()), 0o600); err != nil {
+			fmt.Fprintf(stderr, "authz demo: %v\n", err)
+			return 1
+		}
+		defer os.Remove(*envFile) // the tokens die with the demo
+		fmt.Fprintf(stdout, "# The same lines are in %s: in another shell, `source %s`.\n", *envFile, *envFile)
+	}
 	fmt.Fprintf(stdout, `
 # allow, with x-user-id, x-scopes and x-roles for the upstream:
 %[1]s check -addr $AUTHZ_ADDR -token "$DEMO_JWT"

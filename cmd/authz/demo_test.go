@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,11 +16,12 @@ import (
 // The demo `make run` starts must work as its output says: every exported
 // token gets the outcome the comments promise.
 func TestDemo(t *testing.T) {
+	envFile := filepath.Join(t.TempDir(), "demo.env")
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- runDemo(ctx, []string{"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0"}, pw, io.Discard)
+		done <- runDemo(ctx, []string{"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-env", envFile}, pw, io.Discard)
 		pw.Close()
 	}()
 	env := map[string]string{}
@@ -37,6 +40,16 @@ func TestDemo(t *testing.T) {
 	for _, k := range []string{"AUTHZ_ADDR", "DEMO_JWT", "DEMO_JWT_ES256", "DEMO_JWT_EXPIRED", "DEMO_JWT_NO_SCOPE", "DEMO_OPAQUE", "DEMO_OPAQUE_REVOKED"} {
 		if env[k] == "" {
 			t.Fatalf("demo printed no %s", k)
+		}
+	}
+	// `source demo.env` in another shell gives the same values.
+	b, err := os.ReadFile(envFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range env {
+		if !strings.Contains(string(b), "export "+k+"="+v+"\n") {
+			t.Errorf("%s lacks %s", envFile, k)
 		}
 	}
 	cases := []struct {
@@ -72,5 +85,12 @@ func TestDemo(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("demo exited %d", code)
+	}
+	if _, err := os.Stat(envFile); !os.IsNotExist(err) {
+		t.Errorf("%s outlives the demo's tokens: %v", envFile, err)
+	}
+	var out bytes.Buffer
+	if code := run([]string{"demo", "-print-config"}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "issuers:") || !strings.Contains(out.String(), "orders-write:") {
+		t.Errorf("-print-config: exit %d\n%s", code, out.String())
 	}
 }
