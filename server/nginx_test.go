@@ -60,12 +60,15 @@ func startNginx(t *testing.T, authzAddr, backendAddr string) string {
 	bin := findNginx(t)
 	dir := t.TempDir()
 	listen := freePort(t)
-	for _, name := range []string{"authz.conf", "authz-subrequest.conf", "authz-upstream-headers.conf"} {
+	// Installed as the file's comment tells users to: conf.d/ and
+	// snippets/ beside nginx.conf, which includes conf.d/*.conf.
+	for _, name := range []string{"conf.d/authz.conf", "snippets/authz-subrequest.conf", "snippets/authz-upstream-headers.conf"} {
 		b, err := os.ReadFile(filepath.Join("..", "testdata", "nginx", name))
 		if err != nil {
 			t.Fatal(err)
 		}
 		s := strings.NewReplacer("127.0.0.1:8181", authzAddr, "127.0.0.1:8000", backendAddr, "listen 127.0.0.1:8080", "listen "+listen).Replace(string(b))
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +91,7 @@ http {
   fastcgi_temp_path %[1]s/fastcgi;
   uwsgi_temp_path %[1]s/uwsgi;
   scgi_temp_path %[1]s/scgi;
-  include %[1]s/authz.conf;
+  include conf.d/*.conf;
 }
 `, dir, user)
 	conf := filepath.Join(dir, "nginx.conf")
