@@ -148,7 +148,7 @@ func (r *Redis) validate(p *problems) {
 	default:
 		p.add("cache.redis.route_reads", "%q: use master or replicas", r.RouteReads)
 	}
-	if spass, err := resolveSecret(r.SentinelPassword, r.SentinelPasswordFile); err != nil {
+	if spass, err := p.secret(r.SentinelPassword, r.SentinelPasswordFile); err != nil {
 		p.add("cache.redis.sentinel_password", "%v", err)
 	} else {
 		r.SentinelPass = spass
@@ -159,14 +159,14 @@ func (r *Redis) validate(p *problems) {
 	if r.CertFile != "" && !r.TLS {
 		p.add("cache.redis.cert_file", "needs tls: true")
 	}
-	pass, err := resolveSecret(r.Password, r.PasswordFile)
+	pass, err := p.secret(r.Password, r.PasswordFile)
 	if err != nil {
 		p.add("cache.redis.password", "%v", err)
 	}
 	r.Pass = pass
 	if r.KeySaltFile == "" {
 		p.add("cache.redis.key_salt_file", "is required with cache.redis.addr: it keys the shared entries")
-	} else if salt, err := resolveSecret("", r.KeySaltFile); err != nil {
+	} else if salt, err := p.secret("", r.KeySaltFile); err != nil {
 		p.add("cache.redis.key_salt_file", "%v", err)
 	} else if len(salt) < 16 {
 		p.add("cache.redis.key_salt_file", "the salt must be at least 16 bytes")

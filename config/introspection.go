@@ -56,7 +56,7 @@ func validateIntrospection(endpoints []Introspection, issuers map[string]bool, p
 		if !isHTTPURL(in.Endpoint) {
 			p.add(pathOf("introspection", i, "endpoint"), "must be an http(s) URL")
 		}
-		secret, err := resolveSecret(in.ClientSecret, in.ClientSecretFile)
+		secret, err := p.secret(in.ClientSecret, in.ClientSecretFile)
 		if err != nil {
 			p.add(pathOf("introspection", i, "client_secret"), "%v", err)
 		}

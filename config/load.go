@@ -14,12 +14,18 @@ import (
 )
 
 // Load reads, decodes, defaults and validates the file at path.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return load(path, false) }
+
+// LoadOffline is Load without reading secrets (files or environment), for
+// checking a config where they do not exist, as in CI.
+func LoadOffline(path string) (*Config, error) { return load(path, true) }
+
+func load(path string, offline bool) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := Parse(data)
+	cfg, err := parse(data, offline)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -28,7 +34,9 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes data strictly (an unknown key is an error naming key and
 // line), fills defaults and validates the result.
-func Parse(data []byte) (*Config, error) {
+func Parse(data []byte) (*Config, error) { return parse(data, false) }
+
+func parse(data []byte, offline bool) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, syntaxError(err)
@@ -40,7 +48,7 @@ func Parse(data []byte) (*Config, error) {
 		return nil, cleanYAMLError(err, &root)
 	}
 	cfg.setDefaults()
-	p := cfg.validate()
+	p := cfg.validate(offline)
 	if len(p.errs) > 0 {
 		msgs := make([]string, len(p.errs))
 		for i, e := range p.errs {
@@ -58,7 +66,7 @@ func Parse(data []byte) (*Config, error) {
 // embedders) and validates it; errors name the field path, without lines.
 func Complete(cfg *Config) error {
 	cfg.setDefaults()
-	p := cfg.validate()
+	p := cfg.validate(false)
 	if len(p.errs) > 0 {
 		msgs := make([]string, len(p.errs))
 		for i, e := range p.errs {

@@ -199,3 +199,23 @@ func TestHelpVersionAndStrayArguments(t *testing.T) {
 		t.Errorf("version: exit %d, %q", code, out.String())
 	}
 }
+
+// Every shipped example is a valid config (secrets are mounted where it
+// runs, so they are not read here).
+func TestExamplesValidate(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "examples", "*.yaml"))
+	if err != nil || len(files) < 6 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	for _, f := range files {
+		var out, errOut bytes.Buffer
+		if code := run([]string{"validate", "-offline", "-explain", "-config", f}, &out, &errOut); code != 0 {
+			t.Errorf("%s: exit %d: %s", f, code, errOut.String())
+		}
+	}
+	// Offline is only about secrets: without it, a missing secret file is named.
+	var out, errOut bytes.Buffer
+	if code := run([]string{"validate", "-config", filepath.Join("..", "..", "examples", "introspection.yaml")}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "read secret file") {
+		t.Errorf("without -offline: exit %d: %s", code, errOut.String())
+	}
+}

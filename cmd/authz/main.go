@@ -20,7 +20,7 @@ commands:
   serve    -config FILE [-grpc-addr ADDR] [-http-addr ADDR] [-watch]
                                                               serve Envoy ext_authz (gRPC) and forward auth (HTTP);
                                                               SIGHUP (or -watch) reloads the config file
-  validate -config FILE [-explain]                            check a config file and exit; -explain prints the route table
+  validate -config FILE [-explain] [-offline]                 check a config file and exit; -explain prints the route table
   check    -addr HOST:PORT [-token T] [-header K=V]... [-method M] [-host H] [-path P] [-policy NAME]
            [-source-principal ID] [-destination-principal ID] [-json]
                                                               ask a running authz about one request
@@ -123,6 +123,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("validate", "check a config file (and print the route table with -explain)", stderr)
 	path := fs.String("config", "", "config file (YAML)")
 	explain := fs.Bool("explain", false, "print the route table, in the order routes are tried")
+	offline := fs.Bool("offline", false, "do not read secrets (files or environment variables): for CI without them")
 	if code := parse(fs, args); code >= 0 {
 		return code
 	}
@@ -130,7 +131,11 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "authz validate: -config is required")
 		return 2
 	}
-	cfg, err := config.Load(*path)
+	load := config.Load
+	if *offline {
+		load = config.LoadOffline
+	}
+	cfg, err := load(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
