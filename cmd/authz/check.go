@@ -32,7 +32,8 @@ type checkResult struct {
 	Status  int               `json:"status"`
 	Headers map[string]string `json:"headers"`
 	Removed []string          `json:"removed_headers,omitempty"`
-	Body    string            `json:"body,omitempty"`
+	// Body is the denial's JSON body, as JSON.
+	Body json.RawMessage `json:"body,omitempty"`
 	Route   string            `json:"route,omitempty"`
 	Policy  string            `json:"policy,omitempty"`
 	Rule    string            `json:"rule,omitempty"`
@@ -52,6 +53,8 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	destination := fs.String("destination-principal", "", "the workload's identity, as Istio sends it (spiffe://…)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	caFile := fs.String("ca", "", "use TLS, trusting this CA file")
+	certFile := fs.String("cert", "", "client certificate, for a listener that demands mTLS (with -key)")
+	keyFile := fs.String("key", "", "client key (with -cert)")
 	timeout := fs.Duration("timeout", 5*time.Second, "RPC timeout")
 	var headers headerFlags
 	fs.Var(&headers, "header", "request header K=V (repeatable)")
@@ -87,8 +90,8 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 
 	creds := insecure.NewCredentials()
-	if *caFile != "" {
-		tlsCfg, err := server.ClientTLS(*caFile, "", "")
+	if *caFile != "" || *certFile != "" {
+		tlsCfg, err := server.ClientTLS(*caFile, *certFile, *keyFile)
 		if err != nil {
 			fmt.Fprintf(stderr, "authz check: %v\n", err)
 			return 2
@@ -145,7 +148,11 @@ func describe(resp *authv3.CheckResponse) checkResult {
 		res.Status = 403 // what Envoy sends for a denial without a status
 	}
 	addAll(d.GetHeaders())
-	res.Body = d.GetBody()
+	if b := d.GetBody(); json.Valid([]byte(b)) {
+		res.Body = json.RawMessage(b)
+	} else if b != "" {
+		res.Body, _ = json.Marshal(b) // a string always marshals
+	}
 	return res
 }
 
@@ -186,7 +193,7 @@ func printResult(w io.Writer, r checkResult) {
 	if len(r.Removed) > 0 {
 		fmt.Fprintf(w, "removed from upstream: %s\n", strings.Join(r.Removed, ", "))
 	}
-	if r.Body != "" {
+	if len(r.Body) > 0 {
 		fmt.Fprintf(w, "body: %s\n", r.Body)
 	}
 }

@@ -150,6 +150,10 @@ func TestCheckShowsRoutePolicyAndRule(t *testing.T) {
 			if res.Outcome != c.outcome || res.Route != c.route || res.Policy != c.policy || res.Rule != c.rule {
 				t.Errorf("got %+v", res)
 			}
+			var body struct{ Error string }
+			if c.outcome != "allow" && (json.Unmarshal(res.Body, &body) != nil || body.Error == "") {
+				t.Errorf("body is not the denial's JSON: %s", res.Body)
+			}
 		})
 	}
 	var out bytes.Buffer
