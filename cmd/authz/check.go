@@ -33,10 +33,10 @@ type checkResult struct {
 	Headers map[string]string `json:"headers"`
 	Removed []string          `json:"removed_headers,omitempty"`
 	// Body is the denial's JSON body, as JSON.
-	Body json.RawMessage `json:"body,omitempty"`
-	Route   string            `json:"route,omitempty"`
-	Policy  string            `json:"policy,omitempty"`
-	Rule    string            `json:"rule,omitempty"`
+	Body   json.RawMessage `json:"body,omitempty"`
+	Route  string          `json:"route,omitempty"`
+	Policy string          `json:"policy,omitempty"`
+	Rule   string          `json:"rule,omitempty"`
 }
 
 // cmdCheck sends one Check, the way Envoy would, and prints the decision.
