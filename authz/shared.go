@@ -15,7 +15,8 @@ type SharedCache interface {
 	Set(ctx context.Context, token, scope string, e SharedEntry)
 	// Purge removes the token's entries for every scope and tells the other
 	// replicas to drop theirs.
-	Purge(ctx context.Context, token string, scopes []string) error
+	// It returns how many subscribers were told.
+	Purge(ctx context.Context, token string, scopes []string) (subscribers int64, err error)
 }
 
 // SharedEntry is a cached judgement as it travels between replicas.

@@ -166,14 +166,37 @@ func (a *Authorizer) toShared(v *verdict, until time.Time) SharedEntry {
 	return SharedEntry{Result: v.res, Invalid: v.reason, Expired: v.expired, Until: until, Fingerprint: v.fingerprint}
 }
 
+// PurgeReport says what a purge did.
+type PurgeReport struct {
+	// CachedHere: this replica held a result for the token.
+	CachedHere bool `json:"cached_here"`
+	// Shared: there is a shared tier, and it was told.
+	Shared bool `json:"shared"`
+	// Subscribers counts the replicas' subscriptions the purge reached
+	// (on a Redis Cluster, those of the node it was published on).
+	Subscribers int64 `json:"subscribers"`
+}
+
 // Purge forgets a token here and, with a shared tier, everywhere: for a
 // global logout that must not wait out the cache TTL.
-func (a *Authorizer) Purge(ctx context.Context, token string) error {
-	a.Forget(sha256.Sum256([]byte(token)))
-	if a.shared == nil {
-		return nil
+func (a *Authorizer) Purge(ctx context.Context, token string) (PurgeReport, error) {
+	sum := sha256.Sum256([]byte(token))
+	var r PurgeReport
+	for _, s := range a.scopes {
+		if _, ok := a.cache.Get(cacheKey(sum, s)); ok {
+			r.CachedHere = true
+		}
+		if _, ok := a.negative.Get(cacheKey(sum, s)); ok {
+			r.CachedHere = true
+		}
 	}
-	return a.shared.Purge(ctx, token, a.scopes)
+	a.Forget(sum)
+	if a.shared == nil {
+		return r, nil
+	}
+	n, err := a.shared.Purge(ctx, token, a.scopes)
+	r.Shared, r.Subscribers = err == nil, n
+	return r, err
 }
 
 // Forget drops this replica's cached results for the token with this SHA-256.

@@ -2,16 +2,20 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/authz-dev/authz/authz"
 )
 
 // purger is what the admin listener needs from the core.
 type purger interface {
-	Purge(ctx context.Context, token string) error
+	Purge(ctx context.Context, token string) (authz.PurgeReport, error)
 }
 
 // adminHandler serves POST /admin/purge: token=… in a form body. The token
@@ -31,13 +35,20 @@ func adminHandler(p purger, log *slog.Logger) http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := p.Purge(ctx, token); err != nil {
-			log.Warn("purge reached this replica only", "err", err)
+		sum := sha256.Sum256([]byte(token))
+		rep, err := p.Purge(ctx, token)
+		// An admin action: who asked, and which token (its hash prefix, as
+		// the decision log names tokens).
+		log.Info("purge", "token", hex.EncodeToString(sum[:4]), "remote", r.RemoteAddr, "cached_here", rep.CachedHere, "shared", rep.Shared, "subscribers", rep.Subscribers, "err", err)
+		if err != nil {
 			w.WriteHeader(http.StatusBadGateway)
-			json.NewEncoder(w).Encode(map[string]string{"error": "partial", "error_description": "purged on this replica; the shared cache could not be told: " + err.Error()})
+			json.NewEncoder(w).Encode(map[string]any{"error": "partial", "error_description": "purged on this replica; the shared cache could not be told: " + err.Error(), "cached_here": rep.CachedHere})
 			return
 		}
-		io.WriteString(w, `{"purged":true}`)
+		json.NewEncoder(w).Encode(struct {
+			Purged bool `json:"purged"`
+			authz.PurgeReport
+		}{true, rep})
 	})
 	return mux
 }

@@ -20,7 +20,7 @@ func (l *live) Authorize(ctx context.Context, req *authz.Request) authz.Decision
 
 func (l *live) Answers() *authz.Answers { return l.cur.Load().auth.Answers() }
 
-func (l *live) Purge(ctx context.Context, token string) error {
+func (l *live) Purge(ctx context.Context, token string) (authz.PurgeReport, error) {
 	return l.cur.Load().auth.Purge(ctx, token)
 }
 

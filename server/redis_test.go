@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -216,8 +217,22 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 		a.expect(a.check(withToken(tok)), "allow", 200)
 		b.expect(b.check(withToken(tok)), "allow", 200)
 		idp.Revoke(tok) // the IdP now says inactive
-		if code, err := httpPost("http://"+a.srv.adminLn.Addr().String()+"/admin/purge", "token="+url.QueryEscape(tok)); err != nil || code != 200 {
-			t.Fatalf("POST /admin/purge: %d %v", code, err)
+		resp, err := http.Post("http://"+a.srv.adminLn.Addr().String()+"/admin/purge", "application/x-www-form-urlencoded", strings.NewReader("token="+url.QueryEscape(tok)))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("POST /admin/purge: %v %v", resp, err)
+		}
+		var rep struct {
+			Purged, CachedHere, Shared bool
+			Subscribers                int64
+		}
+		json.NewDecoder(resp.Body).Decode(&rep)
+		resp.Body.Close()
+		// Both replicas subscribe: A (which sent it) and B.
+		if !rep.Purged || !rep.Shared || rep.Subscribers < 2 {
+			t.Errorf("purge report %+v", rep)
+		}
+		if !strings.Contains(a.logs.String(), `"msg":"purge"`) || !strings.Contains(a.logs.String(), `"remote":"127.0.0.1:`) {
+			t.Error("the admin action is not logged with its caller")
 		}
 		deadline := time.Now().Add(time.Second)
 		for read(b.check(withToken(tok))).name != "invalid" {

@@ -215,7 +215,7 @@ func (c *Cache) channel() string { return c.opts.Prefix + "purge" }
 // Purge implements authz.SharedCache: it deletes the token's entries and
 // publishes the token's SHA-256, which every replica's subscription turns
 // into dropping its own in-memory entry.
-func (c *Cache) Purge(ctx context.Context, token string, scopes []string) error {
+func (c *Cache) Purge(ctx context.Context, token string, scopes []string) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*c.opts.Timeout)
 	defer cancel()
 	keys := make([]string, len(scopes))
@@ -230,14 +230,15 @@ func (c *Cache) Purge(ctx context.Context, token string, scopes []string) error 
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		c.fault("purge", err)
-		return fmt.Errorf("redis del: %w", err)
+		return 0, fmt.Errorf("redis del: %w", err)
 	}
 	sum := sha256.Sum256([]byte(token))
-	if err := c.rdb.Publish(ctx, c.channel(), hex.EncodeToString(sum[:])).Err(); err != nil {
+	n, err := c.rdb.Publish(ctx, c.channel(), hex.EncodeToString(sum[:])).Result()
+	if err != nil {
 		c.fault("publish", err)
-		return fmt.Errorf("redis publish: %w", err)
+		return 0, fmt.Errorf("redis publish: %w", err)
 	}
-	return nil
+	return n, nil
 }
 
 // Subscribe calls drop with the SHA-256 of every token purged anywhere in

@@ -88,10 +88,19 @@ func TestValidateCommand(t *testing.T) {
 }
 
 func TestPurgeCommand(t *testing.T) {
-	s := startServer(t, newIdP(t))
+	idp := newIdP(t)
+	s := startServer(t, idp)
 	var out, errOut bytes.Buffer
-	if code := run([]string{"purge", "-addr", s.AdminAddr().String(), "-token", "some-token"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), `200 {"purged":true}`) {
+	if code := run([]string{"purge", "-addr", s.AdminAddr().String(), "-token", "some-token"}, &out, &errOut); code != 0 ||
+		out.String() != "purged on this replica only (it held no result for the token): no shared cache is configured\n" {
 		t.Errorf("purge: exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+	tok, _ := idp.Mint("rsa-1", idp.Claims("alice", time.Hour, "orders:read", "orders-api"))
+	run([]string{"check", "-addr", s.GRPCAddr().String(), "-token", tok}, io.Discard, io.Discard)
+	time.Sleep(20 * time.Millisecond) // the cache admits the result
+	out.Reset()
+	if code := run([]string{"purge", "-addr", s.AdminAddr().String(), "-token", tok}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "it held a result for the token") {
+		t.Errorf("purge of a cached token: exit %d, %q", code, out.String())
 	}
 	if code := run([]string{"purge", "-addr", s.AdminAddr().String()}, &out, &errOut); code != 2 {
 		t.Errorf("exit %d without a token, want 2", code)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -44,9 +45,25 @@ func cmdPurge(args []string, stdout, stderr io.Writer) int {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	fmt.Fprintf(stdout, "%d %s\n", resp.StatusCode, strings.TrimSpace(string(body)))
-	if resp.StatusCode/100 != 2 {
+	var rep struct {
+		Purged      bool   `json:"purged"`
+		CachedHere  bool   `json:"cached_here"`
+		Shared      bool   `json:"shared"`
+		Subscribers int64  `json:"subscribers"`
+		Description string `json:"error_description"`
+	}
+	if resp.StatusCode/100 != 2 || json.Unmarshal(body, &rep) != nil || !rep.Purged {
+		fmt.Fprintf(stderr, "authz purge: %d %s\n", resp.StatusCode, strings.TrimSpace(string(body)))
 		return 1
+	}
+	cached := "it held no result for the token"
+	if rep.CachedHere {
+		cached = "it held a result for the token"
+	}
+	if rep.Shared {
+		fmt.Fprintf(stdout, "purged on this replica (%s) and in Redis; published to %d subscriber(s)\n", cached, rep.Subscribers)
+	} else {
+		fmt.Fprintf(stdout, "purged on this replica only (%s): no shared cache is configured\n", cached)
 	}
 	return 0
 }
