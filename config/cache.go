@@ -156,6 +156,9 @@ func (r *Redis) validate(p *problems) {
 	if (r.CertFile == "") != (r.KeyFile == "") {
 		p.add("cache.redis", "cert_file and key_file go together")
 	}
+	p.file(r.CAFile, "cache.redis.ca_file")
+	p.file(r.CertFile, "cache.redis.cert_file")
+	p.file(r.KeyFile, "cache.redis.key_file")
 	if r.CertFile != "" && !r.TLS {
 		p.add("cache.redis.cert_file", "needs tls: true")
 	}

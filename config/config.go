@@ -5,7 +5,11 @@
 // the outcome answers, JWT algorithms) are left to it.
 package config
 
-import "github.com/authz-dev/authz/authz"
+import (
+	"os"
+
+	"github.com/authz-dev/authz/authz"
+)
 
 // Config is the whole configuration file.
 type Config struct {
@@ -36,6 +40,17 @@ type problems struct {
 	errs, warnings []fieldError
 	// offline: secrets are not read (CI checks a config without them).
 	offline bool
+}
+
+// file checks that a file serve will read exists (not when offline: CI
+// checks configs without the files they name mounted).
+func (p *problems) file(path, key string) {
+	if p.offline || path == "" {
+		return
+	}
+	if _, err := os.Stat(path); err != nil {
+		p.add(key, "%v", err)
+	}
 }
 
 // secret resolves a secret, or stands one in when offline.

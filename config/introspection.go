@@ -83,6 +83,9 @@ func validateIntrospection(endpoints []Introspection, issuers map[string]bool, p
 		if in.Timeout < 0 || in.MaxResponseBytes < 0 || in.MaxConns < 0 || in.MaxInFlight < 0 {
 			p.add(pathOf("introspection", i), "timeout, max_response_bytes, max_conns and max_in_flight must not be negative")
 		}
+		for key, f := range map[string]string{"ca_file": in.CAFile, "cert_file": in.CertFile, "key_file": in.KeyFile} {
+			p.file(f, pathOf("introspection", i, key))
+		}
 		if (in.CertFile == "") != (in.KeyFile == "") {
 			p.add(pathOf("introspection", i), "cert_file and key_file go together")
 		}

@@ -57,6 +57,9 @@ func validateIssuers(issuers []Issuer, p *problems) map[string]bool {
 			p.add(pathOf("issuers", i, "issuer"), "%q is also the issuer of %s; tokens are routed by iss", is.Issuer, other)
 		}
 		byIss[is.Issuer] = is.Name
+		if is.JWKSURL == "" && !is.Discovery {
+			p.file(is.JWKSFile, pathOf("issuers", i, "jwks_file")) // the only key source
+		}
 		if is.JWKSURL == "" && !is.Discovery && is.JWKSFile == "" {
 			p.add(pathOf("issuers", i), "one of jwks_url, discovery or jwks_file is required")
 		}

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -61,7 +63,36 @@ func (g *GRPC) setDefaults() {
 	setDefault(&g.ShutdownGrace, 15*time.Second)
 }
 
+// validListenAddr reports what is wrong with a listen address: host:port
+// (the host may be empty, the port 0..65535) or unix:PATH.
+func validListenAddr(addr string) string {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if path == "" {
+			return "unix: needs a socket path"
+		}
+		return ""
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port (write :%s to listen on every address)", addr, addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Sprintf("port %q is not 0-65535", port)
+	}
+	return ""
+}
+
+func (t TLS) checkFiles(p *problems, key string) {
+	p.file(t.CertFile, key+".cert_file")
+	p.file(t.KeyFile, key+".key_file")
+	p.file(t.ClientCAFile, key+".client_ca_file")
+}
+
 func (g *GRPC) validate(p *problems) {
+	if msg := validListenAddr(g.Addr); msg != "" {
+		p.add("grpc.addr", "%s", msg)
+	}
+	g.TLS.checkFiles(p, "grpc.tls")
 	if (g.TLS.CertFile == "") != (g.TLS.KeyFile == "") {
 		p.add("grpc.tls", "cert_file and key_file go together")
 	}
@@ -78,6 +109,9 @@ func (h *HTTP) setDefaults() {
 }
 
 func (h *HTTP) validate(p *problems) {
+	if msg := validListenAddr(h.Addr); msg != "" {
+		p.add("http.addr", "%s", msg)
+	}
 	if h.AllowStatus != 0 && h.AllowStatus != 200 && h.AllowStatus != 204 {
 		p.add("http.allow_status", "%d: use 200 or 204", h.AllowStatus)
 	}
@@ -96,6 +130,10 @@ func (a *Admin) validate(p *problems) {
 	if a.Addr == "" {
 		return
 	}
+	if msg := validListenAddr(a.Addr); msg != "" {
+		p.add("admin.addr", "%s", msg)
+	}
+	a.TLS.checkFiles(p, "admin.tls")
 	if (a.TLS.CertFile == "") != (a.TLS.KeyFile == "") {
 		p.add("admin.tls", "cert_file and key_file go together")
 	}

@@ -201,18 +201,20 @@ func TestTLSCertificateRotation(t *testing.T) {
 func TestAConfigThatFailsToBuildIsAnError(t *testing.T) {
 	h := start(t)
 	tok := h.mint("rsa-1", h.validClaims())
+	junk := filepath.Join(t.TempDir(), "jwks.json")
+	os.WriteFile(junk, []byte(`{"keys":[]}`), 0o600) // valid config, no usable key
 	bad := baseConfig(h.idp)
-	bad.Issuers[0].JWKSURL, bad.Issuers[0].JWKSFile = "", filepath.Join(t.TempDir(), "missing.json")
-	if err := h.reload(bad); err == nil || !strings.Contains(err.Error(), "jwks file") {
+	bad.Issuers[0].JWKSURL, bad.Issuers[0].JWKSFile = "", junk
+	if err := h.reload(bad); err == nil || !strings.Contains(err.Error(), "no usable signing keys") {
 		t.Fatalf("reload: %v", err)
 	}
 	h.expect(h.check(withToken(tok)), "allow", 200)
 	bad = baseConfig(h.idp)
-	bad.Issuers[0].JWKSURL, bad.Issuers[0].JWKSFile = "", filepath.Join(t.TempDir(), "missing.json")
+	bad.Issuers[0].JWKSURL, bad.Issuers[0].JWKSFile = "", junk
 	if err := config.Complete(bad); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := New(bad, slog.New(slog.DiscardHandler)); err == nil {
-		t.Error("New with a key file that cannot be read")
+		t.Error("New with a key file holding no usable key")
 	}
 }

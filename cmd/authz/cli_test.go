@@ -66,7 +66,9 @@ func TestValidateCommand(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(good, []byte("issuers:\n  - { name: a, issuer: https://a/, jwks_file: /x }\n"), 0o600)
+	keys := filepath.Join(dir, "jwks.json")
+	os.WriteFile(keys, []byte(`{"keys":[]}`), 0o600)
+	os.WriteFile(good, []byte("issuers:\n  - { name: a, issuer: https://a/, jwks_file: "+keys+" }\n"), 0o600)
 	os.WriteFile(bad, []byte("issuers:\n  - { name: a, issuer: https://a/, jwks_file: /x, audience: [x] }\n"), 0o600)
 	var out, errOut bytes.Buffer
 	if code := run([]string{"validate", "-config", good}, &out, &errOut); code != 0 {
@@ -76,7 +78,7 @@ func TestValidateCommand(t *testing.T) {
 		t.Errorf("good config warned: %s", errOut.String())
 	}
 	risky := filepath.Join(dir, "risky.yaml")
-	os.WriteFile(risky, []byte("issuers:\n  - { name: a, issuer: https://a/, jwks_file: /x }\npolicies:\n  default:\n    error_mode: rpc_error\n"), 0o600)
+	os.WriteFile(risky, []byte("issuers:\n  - { name: a, issuer: https://a/, jwks_file: "+keys+" }\npolicies:\n  default:\n    error_mode: rpc_error\n"), 0o600)
 	errOut.Reset()
 	if code := run([]string{"validate", "-config", risky}, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "warning: line 5: policies.default.error_mode") || !strings.Contains(errOut.String(), "failure_mode_allow") {
 		t.Errorf("rpc_error: exit %d, stderr %q", code, errOut.String())
@@ -230,5 +232,33 @@ func TestExamplesValidate(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run([]string{"validate", "-config", filepath.Join("..", "..", "examples", "introspection.yaml")}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "read secret file") {
 		t.Errorf("without -offline: exit %d: %s", code, errOut.String())
+	}
+}
+
+// validate refuses what serve would: addresses it cannot listen on, files
+// it cannot read; -offline skips the files (and secrets).
+func TestValidateChecksAddressesAndFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		yaml, want string
+		offline    bool
+	}{
+		{"grpc: { addr: \"9191\" }\n", `line 1: grpc.addr: "9191" is not host:port (write :9191`, false},
+		{"http: { addr: \":99999\" }\n", `http.addr: port "99999" is not 0-65535`, false},
+		{"issuers:\n  - { name: a, issuer: https://a/, jwks_file: /no/such/jwks.json }\n", "line 2: issuers.0.jwks_file: stat /no/such/jwks.json: no such file", false},
+		{"grpc: { addr: \":9191\", tls: { cert_file: /no/cert.pem, key_file: /no/key.pem } }\n", "grpc.tls.cert_file: stat /no/cert.pem", false},
+		{"issuers:\n  - { name: a, issuer: https://a/, jwks_file: /no/such/jwks.json }\n", "", true},
+	} {
+		path := filepath.Join(dir, "c.yaml")
+		os.WriteFile(path, []byte(c.yaml), 0o600)
+		args := []string{"validate", "-config", path}
+		if c.offline {
+			args = append(args, "-offline")
+		}
+		var out, errOut bytes.Buffer
+		code := run(args, &out, &errOut)
+		if c.want == "" && code != 0 || c.want != "" && (code != 1 || !strings.Contains(errOut.String(), c.want)) {
+			t.Errorf("%q: exit %d, %q, want %q", c.yaml, code, errOut.String(), c.want)
+		}
 	}
 }
