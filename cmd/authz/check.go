@@ -111,6 +111,10 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, req, grpc.Header(&md))
 	if err != nil {
 		fmt.Fprintf(stderr, "authz check: %v\n", err)
+		if strings.Contains(err.Error(), "server preface") {
+			// An HTTP/1 server answered the HTTP/2 preface.
+			fmt.Fprintf(stderr, "authz check: is %s an HTTP port? check speaks gRPC to grpc.addr (:9191 by default)\n", *addr)
+		}
 		return 2
 	}
 	res := describe(resp)

@@ -262,3 +262,11 @@ func TestValidateChecksAddressesAndFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckAgainstTheHTTPPortSaysSo(t *testing.T) {
+	s := startServer(t, newIdP(t))
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check", "-addr", s.HTTPAddr().String()}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "an HTTP port? check speaks gRPC") {
+		t.Errorf("exit %d: %s", code, errOut.String())
+	}
+}
