@@ -271,20 +271,20 @@ func TestCheckAgainstTheHTTPPortSaysSo(t *testing.T) {
 	}
 }
 
-// The configuration reference in the README is a config authz accepts.
-func TestREADMEConfigValidates(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+// The configuration reference (docs/configuration.md) is a config authz accepts.
+func TestConfigReferenceValidates(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(b)
-	start := strings.Index(text, "## Configuration")
+	start := strings.Index(text, "# Configuration")
 	open := strings.Index(text[start:], "```yaml\n") + start + len("```yaml\n")
 	end := strings.Index(text[open:], "```") + open
 	path := filepath.Join(t.TempDir(), "readme.yaml")
 	os.WriteFile(path, []byte(text[open:end]), 0o600)
 	var out, errOut bytes.Buffer
 	if code := run([]string{"validate", "-offline", "-config", path}, &out, &errOut); code != 0 {
-		t.Errorf("the README's configuration block: exit %d: %s", code, errOut.String())
+		t.Errorf("the configuration reference: exit %d: %s", code, errOut.String())
 	}
 }
