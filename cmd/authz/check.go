@@ -33,10 +33,12 @@ type checkResult struct {
 	Headers map[string]string `json:"headers"`
 	Removed []string          `json:"removed_headers,omitempty"`
 	// Body is the denial's JSON body, as JSON.
-	Body   json.RawMessage `json:"body,omitempty"`
-	Route  string          `json:"route,omitempty"`
-	Policy string          `json:"policy,omitempty"`
-	Rule   string          `json:"rule,omitempty"`
+	Body json.RawMessage `json:"body,omitempty"`
+	// Metadata is the CheckResponse's dynamic_metadata, for later filters.
+	Metadata map[string]any `json:"dynamic_metadata,omitempty"`
+	Route    string         `json:"route,omitempty"`
+	Policy   string         `json:"policy,omitempty"`
+	Rule     string         `json:"rule,omitempty"`
 }
 
 // cmdCheck sends one Check, the way Envoy would, and prints the decision.
@@ -118,6 +120,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	res := describe(resp)
+	if md := resp.GetDynamicMetadata(); md != nil {
+		res.Metadata = md.AsMap()
+	}
 	res.Route, res.Policy, res.Rule = first(md, envoy.RouteKey), first(md, envoy.PolicyNameKey), first(md, envoy.RuleKey)
 	if *asJSON {
 		json.NewEncoder(stdout).Encode(res)
@@ -196,6 +201,10 @@ func printResult(w io.Writer, r checkResult) {
 	}
 	if len(r.Removed) > 0 {
 		fmt.Fprintf(w, "removed from upstream: %s\n", strings.Join(r.Removed, ", "))
+	}
+	if len(r.Metadata) > 0 {
+		b, _ := json.Marshal(r.Metadata) // decoded from a protobuf Struct: always marshals
+		fmt.Fprintf(w, "dynamic metadata: %s\n", b)
 	}
 	if len(r.Body) > 0 {
 		fmt.Fprintf(w, "body: %s\n", r.Body)

@@ -52,6 +52,9 @@ func TestCheckCommand(t *testing.T) {
 			if c.outcome == "allow" && res.Headers["x-user-id"] != "alice" {
 				t.Errorf("x-user-id = %q", res.Headers["x-user-id"])
 			}
+			if c.outcome == "allow" && res.Metadata["sub"] != "alice" {
+				t.Errorf("dynamic_metadata %v", res.Metadata)
+			}
 		})
 	}
 	t.Run("could not ask", func(t *testing.T) {

@@ -29,6 +29,7 @@ issuers:
 policies:
   default:
     headers: { sub: x-user-id }
+    dynamic_metadata: true
   orders-write:
     require_scopes: [orders:write]
 `
