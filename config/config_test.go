@@ -196,3 +196,13 @@ func TestRedisModes(t *testing.T) {
 		t.Errorf("%+v", r)
 	}
 }
+
+func TestNoValidatorsSaysWhy(t *testing.T) {
+	two := "introspection:\n  - { name: a, endpoint: https://a/i, client_id: x, client_secret: y }\n  - { name: b, endpoint: https://b/i, client_id: x, client_secret: y }\n"
+	if _, err := Parse([]byte(two)); err == nil || !strings.Contains(err.Error(), "with 2 introspection endpoints and no issuer, name the one") {
+		t.Errorf("two endpoints: %v", err)
+	}
+	if _, err := Parse([]byte("grpc: { addr: \":1\" }\n")); err == nil || !strings.Contains(err.Error(), "configure an issuer (JWTs) or an introspection endpoint") {
+		t.Errorf("nothing: %v", err)
+	}
+}

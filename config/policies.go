@@ -155,7 +155,14 @@ func validatePolicies(policies map[string]Policy, issuers, endpoints map[string]
 			}
 		}
 		if len(pol.Validators) == 0 {
-			p.add(pp+".validators", "no validators: configure issuers or list them here")
+			switch {
+			case len(issuers) == 0 && len(endpoints) > 1:
+				p.add(pp+".validators", "no validators: with %d introspection endpoints and no issuer, name the one this policy asks (an opaque token carries no issuer to choose by)", len(endpoints))
+			case len(issuers) == 0 && len(endpoints) == 0:
+				p.add(pp+".validators", "no validators: configure an issuer (JWTs) or an introspection endpoint (opaque tokens)")
+			default:
+				p.add(pp+".validators", "no validators: list the issuers and introspection endpoint this policy accepts")
+			}
 		}
 		opaque := 0
 		for i, v := range pol.Validators {
