@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"sort"
 	"strings"
 	"time"
@@ -62,6 +63,10 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&headers, "header", "request header K=V (repeatable)")
 	if code := parse(fs, args); code >= 0 {
 		return code
+	}
+	if _, _, err := net.SplitHostPort(*addr); err != nil && !strings.HasPrefix(*addr, "unix:") {
+		fmt.Fprintf(stderr, "authz check: -addr %q: want host:port of authz's gRPC listener, like 127.0.0.1:9191 (or unix:PATH)\n", *addr)
+		return 2
 	}
 	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{

@@ -272,6 +272,10 @@ func TestCheckAgainstTheHTTPPortSaysSo(t *testing.T) {
 	if code := run([]string{"check", "-addr", s.HTTPAddr().String()}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "an HTTP port? check speaks gRPC") {
 		t.Errorf("exit %d: %s", code, errOut.String())
 	}
+	errOut.Reset()
+	if code := run([]string{"check", "-addr", "localhost"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "want host:port") {
+		t.Errorf("an address without a port: exit %d: %s", code, errOut.String())
+	}
 }
 
 // The configuration reference (docs/configuration.md) is a config authz accepts.
