@@ -82,24 +82,24 @@ func validListenAddr(addr string) string {
 	return ""
 }
 
-func (t TLS) checkFiles(p *problems, key string) {
-	p.file(t.CertFile, key+".cert_file")
-	p.file(t.KeyFile, key+".key_file")
-	p.file(t.ClientCAFile, key+".client_ca_file")
+// validateListener checks a listener's address and TLS files, the keys
+// named under section ("grpc", "admin").
+func validateListener(p *problems, section, addr string, t TLS) {
+	if msg := validListenAddr(addr); msg != "" {
+		p.add(section+".addr", "%s", msg)
+	}
+	p.file(t.CertFile, section+".tls.cert_file")
+	p.file(t.KeyFile, section+".tls.key_file")
+	p.file(t.ClientCAFile, section+".tls.client_ca_file")
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		p.add(section+".tls", "cert_file and key_file go together")
+	}
+	if t.ClientCAFile != "" && t.CertFile == "" {
+		p.add(section+".tls.client_ca_file", "needs cert_file and key_file: without them the listener would serve plain HTTP")
+	}
 }
 
-func (g *GRPC) validate(p *problems) {
-	if msg := validListenAddr(g.Addr); msg != "" {
-		p.add("grpc.addr", "%s", msg)
-	}
-	g.TLS.checkFiles(p, "grpc.tls")
-	if (g.TLS.CertFile == "") != (g.TLS.KeyFile == "") {
-		p.add("grpc.tls", "cert_file and key_file go together")
-	}
-	if g.TLS.ClientCAFile != "" && g.TLS.CertFile == "" {
-		p.add("grpc.tls.client_ca_file", "needs cert_file and key_file")
-	}
-}
+func (g *GRPC) validate(p *problems) { validateListener(p, "grpc", g.Addr, g.TLS) }
 
 func (h *HTTP) setDefaults() {
 	setDefault(&h.Addr, ":8181")
@@ -130,16 +130,7 @@ func (a *Admin) validate(p *problems) {
 	if a.Addr == "" {
 		return
 	}
-	if msg := validListenAddr(a.Addr); msg != "" {
-		p.add("admin.addr", "%s", msg)
-	}
-	a.TLS.checkFiles(p, "admin.tls")
-	if (a.TLS.CertFile == "") != (a.TLS.KeyFile == "") {
-		p.add("admin.tls", "cert_file and key_file go together")
-	}
-	if a.TLS.ClientCAFile != "" && a.TLS.CertFile == "" {
-		p.add("admin.tls.client_ca_file", "needs cert_file and key_file: without them the listener would serve plain HTTP")
-	}
+	validateListener(p, "admin", a.Addr, a.TLS)
 	if !isLoopback(a.Addr) && (a.TLS.ClientCAFile == "" || a.TLS.CertFile == "" || a.TLS.KeyFile == "") {
 		p.add("admin.addr", "%q is not a loopback address: set admin.tls cert_file, key_file and client_ca_file (mTLS) to expose purge", a.Addr)
 	}
