@@ -2,13 +2,11 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 
 	"github.com/authz-dev/authz/config"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testlog"
 )
 
 // harness is a real authz server on loopback, a real IdP, and a real gRPC client.
@@ -243,24 +242,6 @@ func (h *harness) expect(resp *authv3.CheckResponse, name string, status int) ou
 	return o
 }
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // metric reads one sample from the server's /metrics, as Prometheus
 // would scrape it; 0 when the series does not exist yet.
 func (h *harness) metric(series string) float64 {
@@ -288,3 +269,6 @@ func (h *harness) metric(series string) float64 {
 func (h *harness) verifications() float64 {
 	return h.metric(`authz_jwt_verifications_total{issuer="corp"}`)
 }
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer = testlog.Buffer
