@@ -2,7 +2,6 @@ package jwt
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -76,30 +75,25 @@ func NewIssuer(opts IssuerOptions) (*Issuer, error) {
 	return &Issuer{opts: opts, now: time.Now}, nil
 }
 
-func (i *Issuer) validate(ctx context.Context, raw string, jws *jose.JSONWebSignature, claims map[string]any) (*authz.Result, error) {
-	if len(jws.Signatures) != 1 {
-		return nil, invalid("want exactly one signature")
-	}
-	h := jws.Signatures[0].Header
-	alg := jose.SignatureAlgorithm(h.Algorithm)
+func (i *Issuer) validate(ctx context.Context, raw string, tok *compact, claims map[string]any) (*authz.Result, error) {
+	h := tok.header
 	// The verifier picks the algorithm; the token only names it (RFC 8725 §3.1).
-	if !slices.Contains(i.opts.Algorithms, alg) {
-		return nil, invalid(fmt.Sprintf("algorithm %q not allowed for issuer %s", h.Algorithm, i.opts.Name))
+	if !slices.Contains(i.opts.Algorithms, h.alg) {
+		return nil, invalid(fmt.Sprintf("algorithm %q not allowed for issuer %s", h.alg, i.opts.Name))
 	}
 	if want := i.opts.RequireType; want != "" {
-		typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
-		typ = strings.TrimPrefix(strings.ToLower(typ), "application/")
+		typ := strings.TrimPrefix(strings.ToLower(h.typ), "application/")
 		if typ != strings.ToLower(want) {
 			return nil, invalid(fmt.Sprintf("typ %q, want %q", typ, want))
 		}
 	}
-	keys, err := i.opts.Keys.lookup(ctx, h.KeyID)
+	keys, err := i.opts.Keys.lookup(ctx, h.kid)
 	if err != nil {
 		return nil, err
 	}
 	ok := false
 	for _, key := range keys {
-		if key.Algorithm != "" && key.Algorithm != h.Algorithm {
+		if key.Algorithm != "" && key.Algorithm != string(h.alg) {
 			continue // a key bound to another algorithm (RFC 7517 §4.4)
 		}
 		if i.opts.OnVerify != nil {
@@ -107,7 +101,7 @@ func (i *Issuer) validate(ctx context.Context, raw string, jws *jose.JSONWebSign
 		}
 		// The claims were decoded from this very payload before routing;
 		// they count only once the signature over it verifies.
-		if _, err := jws.Verify(key.Key); err == nil {
+		if verifySignature(h.alg, key.Key, tok.input, tok.sig) {
 			ok = true
 			break
 		}
@@ -145,8 +139,8 @@ func (i *Issuer) validate(ctx context.Context, raw string, jws *jose.JSONWebSign
 // Set validates JWTs of several issuers, routing each token by its "iss" to
 // that issuer's keys only.
 type Set struct {
-	byIssuer   map[string]*Issuer
-	algorithms []jose.SignatureAlgorithm
+	byIssuer map[string]*Issuer
+	headers  headers
 }
 
 // NewSet returns a Set of issuers; two issuers may not share an "iss".
@@ -158,8 +152,8 @@ func NewSet(issuers ...*Issuer) (*Set, error) {
 		}
 		s.byIssuer[i.opts.Issuer] = i
 		for _, a := range i.opts.Algorithms {
-			if !slices.Contains(s.algorithms, a) {
-				s.algorithms = append(s.algorithms, a)
+			if !slices.Contains(s.headers.algorithms, a) {
+				s.headers.algorithms = append(s.headers.algorithms, a)
 			}
 		}
 	}
@@ -168,28 +162,27 @@ func NewSet(issuers ...*Issuer) (*Set, error) {
 
 // Validate implements authz.Validator.
 func (s *Set) Validate(ctx context.Context, token string) (*authz.Result, error) {
-	if len(s.algorithms) == 0 {
+	if len(s.headers.algorithms) == 0 {
 		return nil, invalid("no issuers configured")
 	}
-	// ParseSignedCompact refuses any alg outside the union of the
-	// allow-lists, "none" and HMAC included, before anything else is
-	// looked at.
-	jws, err := jose.ParseSignedCompact(token, s.algorithms)
+	// The header is refused before anything else is looked at if its alg
+	// is outside the union of the allow-lists, "none" and HMAC included.
+	tok, err := s.headers.split(token)
 	if err != nil {
 		return nil, invalid("malformed or disallowed JWT: " + trimJose(err))
 	}
 	// Decoded once, unverified, to route by iss; trusted only after the
 	// chosen issuer's key verifies the signature over these bytes.
-	var claims map[string]any
-	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims); err != nil || claims == nil {
-		return nil, invalid("claims are not a JSON object")
+	claims, err := decodeClaims(tok.payload)
+	if err != nil {
+		return nil, invalid(err.Error())
 	}
 	issClaim, _ := claims["iss"].(string)
 	iss, ok := s.byIssuer[issClaim]
 	if !ok {
 		return nil, invalid(fmt.Sprintf("untrusted issuer %q", truncate(issClaim, 128)))
 	}
-	return iss.validate(ctx, token, jws, claims)
+	return iss.validate(ctx, token, tok, claims)
 }
 
 func invalid(reason string) error { return fmt.Errorf("%w: %s", authz.ErrInvalidToken, reason) }

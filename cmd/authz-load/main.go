@@ -46,6 +46,7 @@ type options struct {
 	duration    time.Duration
 	rounds      int
 	scenarios   string
+	profile     string
 }
 
 func run(args []string, out io.Writer) int {
@@ -59,6 +60,7 @@ func run(args []string, out io.Writer) int {
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of one run")
 	fs.IntVar(&o.rounds, "rounds", 2, "A/B rounds per scenario")
 	fs.StringVar(&o.scenarios, "scenarios", "jwt-hit,jwt-hit-routed,hot-expiry,jwt-miss-rs256,jwt-miss-es256,introspect-hit,introspect-miss,denial,stampede", "scenarios to run")
+	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of each authz instance's first run per scenario into this `dir`")
 	fs.Parse(args)
 	var err error
 	if o.addr != "" {
@@ -121,22 +123,22 @@ func compare(o options, out io.Writer) error {
 		return err
 	}
 	defer noop.stop()
-	hit, err := startAuthz(o.authzBin, dir, "hit", idp, "30s", "")
+	hit, err := startAuthz(o.authzBin, dir, "hit", o.profile != "", idp, "30s", "")
 	if err != nil {
 		return err
 	}
 	defer hit.stop()
-	routed, err := startAuthz(o.authzBin, dir, "routed", idp, "30s", routedConfig())
+	routed, err := startAuthz(o.authzBin, dir, "routed", o.profile != "", idp, "30s", routedConfig())
 	if err != nil {
 		return err
 	}
 	defer routed.stop()
-	hot, err := startAuthz(o.authzBin, dir, "hot", idp, hotTTL.String(), "")
+	hot, err := startAuthz(o.authzBin, dir, "hot", o.profile != "", idp, hotTTL.String(), "")
 	if err != nil {
 		return err
 	}
 	defer hot.stop()
-	miss, err := startAuthz(o.authzBin, dir, "miss", idp, "1ns", "")
+	miss, err := startAuthz(o.authzBin, dir, "miss", o.profile != "", idp, "1ns", "")
 	if err != nil {
 		return err
 	}
@@ -173,14 +175,23 @@ func compare(o options, out io.Writer) error {
 		cpus := make([]time.Duration, len(servers))
 		var hotCalls int64
 		var hotTime time.Duration
-		for range o.rounds {
+		for round := range o.rounds {
 			for i, srv := range servers {
 				next := func(i uint64) *authv3.CheckRequest { return sc.reqs[i%uint64(len(sc.reqs))] }
 				want := sc.wantOK || srv == noop
+				var profiled <-chan error
+				if o.profile != "" && round == 0 && srv != noop {
+					profiled = profile(srv, o.duration, filepath.Join(o.profile, sc.name+"-"+srv.name+".pprof"))
+				}
 				c0, calls0, t0 := srv.cpu(), idp.Introspections(), time.Now()
 				r, err := drive(srv.addr, o.concurrency, o.conns, o.duration, next, want)
 				if err != nil {
 					return err
+				}
+				if profiled != nil {
+					if err := <-profiled; err != nil {
+						return err
+					}
 				}
 				results[i], cpus[i] = append(results[i], r), cpus[i]+srv.cpu()-c0
 				if srv == hot {
@@ -339,7 +350,7 @@ func buildScenarios(idp *testidp.IdP, names string) ([]scenario, error) {
 // benchConfig: one issuer and one introspection endpoint at the load's IdP.
 const benchConfig = `
 grpc: { addr: "%s" }
-http: { addr: "%s" }
+http: { addr: "%s", pprof: %t }
 cache: { ttl: %s, negative_ttl: 30s, max_bytes: 268435456 }
 issuers:
   - name: bench
@@ -384,14 +395,18 @@ routes:
 	return b.String()
 }
 
-func startAuthz(bin, dir, name string, idp *testidp.IdP, ttl, extra string) (*proc, error) {
+func startAuthz(bin, dir, name string, pprof bool, idp *testidp.IdP, ttl, extra string) (*proc, error) {
 	grpcAddr, httpAddr := freeAddr(), freeAddr()
 	path := filepath.Join(dir, name+".yaml")
-	cfg := fmt.Sprintf(benchConfig, grpcAddr, httpAddr, ttl, idp.Issuer(), idp.JWKSURL(), idp.Issuer()) + extra
+	cfg := fmt.Sprintf(benchConfig, grpcAddr, httpAddr, pprof, ttl, idp.Issuer(), idp.JWKSURL(), idp.Issuer()) + extra
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	return startProc("authz-"+name, grpcAddr, bin, "serve", "-config", path)
+	p, err := startProc("authz-"+name, grpcAddr, bin, "serve", "-config", path)
+	if p != nil {
+		p.httpAddr = httpAddr
+	}
+	return p, err
 }
 
 func freeAddr() string {

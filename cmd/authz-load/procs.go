@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -18,9 +20,41 @@ import (
 
 // proc is a server under test, running as its own process.
 type proc struct {
-	name string
-	addr string
-	cmd  *exec.Cmd
+	name     string
+	addr     string
+	httpAddr string // an authz instance's HTTP listener, where pprof is served
+	cmd      *exec.Cmd
+}
+
+// profile takes a CPU profile of p over the next d (rounded down to whole
+// seconds, at least one) and writes it to path.
+func profile(p *proc, d time.Duration, path string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		secs := max(int(d/time.Second), 1)
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.httpAddr, secs))
+		if err != nil {
+			done <- fmt.Errorf("profile %s: %w", p.name, err)
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			done <- fmt.Errorf("profile %s: %s", p.name, resp.Status)
+			return
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			done <- err
+			return
+		}
+		if _, err := io.Copy(f, resp.Body); err != nil {
+			f.Close()
+			done <- fmt.Errorf("profile %s: %w", p.name, err)
+			return
+		}
+		done <- f.Close()
+	}()
+	return done
 }
 
 // startProc runs argv, which must print "listening ADDR" or be found

@@ -1,0 +1,269 @@
+package jwt
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/internal/testidp"
+)
+
+// signers is a key set of every allowed algorithm, published as a file, and
+// the Set that trusts it.
+type signers struct {
+	idp  *testidp.IdP
+	keys map[jose.SignatureAlgorithm]testidp.Key
+	jwks jose.JSONWebKeySet
+	set  *Set
+}
+
+func newSigners(tb testing.TB) *signers {
+	tb.Helper()
+	idp, err := testidp.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(idp.Close)
+	s := &signers{idp: idp, keys: map[jose.SignatureAlgorithm]testidp.Key{}}
+	for _, alg := range Algorithms {
+		key, err := testidp.NewKey("k-"+string(alg), alg)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		idp.AddKey(key)
+		s.keys[alg] = key
+	}
+	s.jwks = idp.KeySet()
+	body, _ := json.Marshal(s.jwks)
+	file := filepath.Join(tb.TempDir(), "jwks.json")
+	if err := os.WriteFile(file, body, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	keys, err := NewKeys(KeysOptions{File: file, Issuer: idp.Issuer()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	iss, err := NewIssuer(IssuerOptions{Name: "corp", Issuer: idp.Issuer(), Algorithms: Algorithms, Keys: keys})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.set, _ = NewSet(iss)
+	return s
+}
+
+// sign signs claims with alg's key and extra protected headers, by go-jose.
+func (s *signers) sign(tb testing.TB, alg jose.SignatureAlgorithm, extra map[string]any) string {
+	tb.Helper()
+	key := s.keys[alg]
+	opts := (&jose.SignerOptions{}).WithHeader("kid", key.ID)
+	for k, v := range extra {
+		opts = opts.WithHeader(jose.HeaderKey(k), v)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key.Private}, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tok, err := josejwt.Signed(signer).Claims(s.idp.Claims("alice", time.Hour, "orders:read")).Serialize()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
+}
+
+// goJoseVerifies is the path authz used before its own split: go-jose
+// parses the whole token and verifies it with the key its kid names.
+func (s *signers) goJoseVerifies(token string) bool {
+	jws, err := jose.ParseSignedCompact(token, Algorithms)
+	if err != nil || len(jws.Signatures) != 1 {
+		return false
+	}
+	h := jws.Signatures[0].Header
+	for _, key := range s.jwks.Key(h.KeyID) {
+		if key.Algorithm != "" && key.Algorithm != h.Algorithm {
+			continue
+		}
+		if _, err := jws.Verify(key.Key); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// ownVerifies is the same question asked of authz's split and verifier.
+func (s *signers) ownVerifies(token string) bool {
+	tok, err := s.set.headers.split(token)
+	if err != nil {
+		return false
+	}
+	for _, key := range s.jwks.Key(tok.header.kid) {
+		if key.Algorithm != "" && key.Algorithm != string(tok.header.alg) {
+			continue
+		}
+		if verifySignature(tok.header.alg, key.Key, tok.input, tok.sig) {
+			return true
+		}
+	}
+	return false
+}
+
+// canonical reports whether each base64url part is the one encoding of its
+// bytes (go-jose re-encodes what it decoded before verifying; authz
+// verifies the text it was given).
+func canonical(token string) bool {
+	for _, part := range strings.Split(token, ".") {
+		b, err := base64.RawURLEncoding.DecodeString(part)
+		if err != nil || base64.RawURLEncoding.EncodeToString(b) != part {
+			return false
+		}
+	}
+	return true
+}
+
+// hasExtension reports a crit or b64 protected header, which authz refuses
+// and go-jose understands (RFC 7797).
+func hasExtension(token string) bool {
+	hdr, _, _ := strings.Cut(token, ".")
+	raw, _ := base64.RawURLEncoding.DecodeString(hdr)
+	var m map[string]json.RawMessage
+	json.Unmarshal(raw, &m)
+	_, crit := m["crit"]
+	_, b64 := m["b64"]
+	return crit || b64
+}
+
+// FuzzSplitMatchesGoJose: authz's compact split and signature check accept
+// exactly what go-jose accepts, except two documented refusals: a
+// non-canonical base64 spelling of a signed part and RFC 7797's crit/b64.
+// Never the other way round.
+func FuzzSplitMatchesGoJose(f *testing.F) {
+	s := newSigners(f)
+	for _, alg := range Algorithms {
+		f.Add(s.sign(f, alg, nil))
+	}
+	f.Add(s.sign(f, jose.RS256, map[string]any{"typ": "at+jwt", "cty": "JWT"}))
+	f.Add(s.sign(f, jose.ES256, map[string]any{"crit": []string{"b64"}, "b64": true}))
+	f.Add(s.sign(f, jose.ES256, map[string]any{"jwk": map[string]any{"kty": "oct", "k": "c2VjcmV0"}}))
+	f.Add("eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.")
+	f.Add("eyJhbGciOiJIUzI1NiIsImtpZCI6ImstUlMyNTYifQ.e30.c2ln")
+	f.Fuzz(func(t *testing.T, token string) {
+		own, ref := s.ownVerifies(token), s.goJoseVerifies(token)
+		if own && !ref {
+			t.Fatalf("authz verifies %q, go-jose does not", token)
+		}
+		if ref && !own && canonical(token) && !hasExtension(token) {
+			t.Fatalf("go-jose verifies %q, authz does not", token)
+		}
+	})
+}
+
+func TestSignatureChecks(t *testing.T) {
+	s := newSigners(t)
+	ctx := context.Background()
+	for _, alg := range Algorithms {
+		t.Run("valid/"+string(alg), func(t *testing.T) {
+			if _, err := s.set.Validate(ctx, s.sign(t, alg, nil)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+
+	rsaKey := s.keys[jose.RS256].Private.(*rsa.PrivateKey)
+	pubDER, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+	hmacWithPublicKey, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: pubDER},
+		(&jose.SignerOptions{}).WithHeader("kid", "k-RS256"))
+	confused, _ := josejwt.Signed(hmacWithPublicKey).Claims(s.idp.Claims("alice", time.Hour, "")).Serialize()
+
+	good := s.sign(t, jose.RS256, nil)
+	hdr, rest, _ := strings.Cut(good, ".")
+	// Another spelling of the same header bytes, if its last character
+	// carries unused bits.
+	raw, _ := base64.RawURLEncoding.DecodeString(hdr)
+	respelled := ""
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+		other := hdr[:len(hdr)-1] + string(c)
+		if b, err := base64.RawURLEncoding.DecodeString(other); err == nil && other != hdr && string(b) == string(raw) {
+			respelled = other + "." + rest
+			break
+		}
+	}
+
+	esTok := s.sign(t, jose.ES256, nil)
+	dot := strings.LastIndexByte(esTok, '.')
+	sig, _ := base64.RawURLEncoding.DecodeString(esTok[dot+1:])
+	shortSig := esTok[:dot+1] + base64.RawURLEncoding.EncodeToString(sig[1:])
+
+	private, _ := json.Marshal(jose.JSONWebKey{Key: s.keys[jose.ES256].Private, KeyID: "x"})
+	var privateJWK map[string]any
+	json.Unmarshal(private, &privateJWK)
+
+	cases := []struct {
+		name, token, want string
+	}{
+		{"alg none", "eyJhbGciOiJub25lIiwia2lkIjoiay1SUzI1NiJ9." + strings.Split(good, ".")[1] + ".", "malformed or disallowed"},
+		{"HS256 keyed with the RSA public key", confused, "malformed or disallowed"},
+		{"crit b64", s.sign(t, jose.ES256, map[string]any{"crit": []string{"b64"}, "b64": true}), "crit and b64"},
+		{"crit unknown", s.sign(t, jose.ES256, map[string]any{"crit": []string{"exp"}, "exp": 1}), "crit and b64"},
+		{"embedded private jwk", s.sign(t, jose.ES256, map[string]any{"jwk": privateJWK}), "malformed or disallowed"},
+		{"ES256 signature one byte short", shortSig, "signature does not verify"},
+		{"alg swapped to PS256 under an RS256 key", swapAlg(t, good, "PS256"), "signature does not verify"},
+		{"two dots too many", good + ".x", "three parts"},
+	}
+	if respelled != "" {
+		cases = append(cases, struct{ name, token, want string }{"header respelled with other padding bits", respelled, "signature does not verify"})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := s.set.Validate(ctx, c.token)
+			if !errors.Is(err, authz.ErrInvalidToken) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want invalid with %q", err, c.want)
+			}
+		})
+	}
+}
+
+// swapAlg rewrites the header's alg, keeping kid and signature.
+func swapAlg(t *testing.T, token, alg string) string {
+	hdr, rest, _ := strings.Cut(token, ".")
+	raw, _ := base64.RawURLEncoding.DecodeString(hdr)
+	var h map[string]any
+	json.Unmarshal(raw, &h)
+	h["alg"] = alg
+	raw, _ = json.Marshal(h)
+	return base64.RawURLEncoding.EncodeToString(raw) + "." + rest
+}
+
+// TestHeaderMemoIsBounded: tokens with ever new headers (random kids) never
+// grow the memo past its bound, and known tokens keep validating meanwhile.
+func TestHeaderMemoIsBounded(t *testing.T) {
+	s := newSigners(t)
+	ctx := context.Background()
+	good := s.sign(t, jose.ES256, nil)
+	_, rest, _ := strings.Cut(good, ".")
+	for i := range 3 * maxHeaders {
+		h, _ := json.Marshal(map[string]string{"alg": "ES256", "kid": fmt.Sprintf("random-%d", i)})
+		if _, err := s.set.Validate(ctx, base64.RawURLEncoding.EncodeToString(h)+"."+rest); !errors.Is(err, authz.ErrInvalidToken) {
+			t.Fatalf("random kid: %v", err)
+		}
+		if n := s.set.headers.n.Load(); n > maxHeaders {
+			t.Fatalf("memo holds %d headers, bound %d", n, maxHeaders)
+		}
+		if i%100 == 0 {
+			if _, err := s.set.Validate(ctx, good); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
