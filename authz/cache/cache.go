@@ -119,8 +119,10 @@ func Refreshing(ctx context.Context) bool { return ctx.Value(refreshKey{}) != ni
 // Load returns the value for key, calling load at most once for all callers
 // that ask for the same key at the same time, on first sight and on expiry
 // alike. load runs detached from the caller's cancellation so one impatient
-// caller does not fail the others; it must bound its own time. An error from
-// load is returned to every waiter and nothing is stored.
+// caller does not fail the others; it must bound its own time. A waiter
+// leaves when its context ends; the leader, which runs load itself, returns
+// when load does. An error from load is returned to every waiter and
+// nothing is stored.
 func (c *Cache[V]) Load(ctx context.Context, key string, load func(context.Context) (Loaded[V], error)) (v V, hit bool, err error) {
 	if e, ok := c.store.Get(key); ok {
 		if !e.refreshAt.IsZero() && time.Now().After(e.refreshAt) && e.started.CompareAndSwap(false, true) {
@@ -128,9 +130,13 @@ func (c *Cache[V]) Load(ctx context.Context, key string, load func(context.Conte
 		}
 		return e.v, true, nil
 	}
-	led := false // set only in the caller whose function runs the flight
-	ch := c.group.DoChan(key, func() (any, error) {
-		led = true
+	// The flight's load runs on the leading caller's own goroutine when it
+	// can: singleflight starts a fresh goroutine per flight, and growing a
+	// fresh stack through a signature verification cost a fifth of a JWT
+	// miss in profiles. Should the leader leave first (its context ended),
+	// the flight's goroutine loads instead, so the waiters still get an
+	// answer.
+	run := func() (any, error) {
 		// A flight that finished just before ours may have stored the value.
 		if e, ok := c.store.Get(key); ok {
 			return e.v, nil
@@ -142,21 +148,49 @@ func (c *Cache[V]) Load(ctx context.Context, key string, load func(context.Conte
 		}
 		c.set(key, l)
 		return l.Value, nil
-	})
-	select {
-	case r := <-ch:
-		// singleflight marks the leader's result shared too; only the
-		// callers that waited on another's flight were collapsed.
-		if r.Shared && !led {
-			c.collapsed.Add(1)
-		}
-		if r.Err != nil {
-			return v, false, r.Err
-		}
-		return r.Val.(V), false, nil
-	case <-ctx.Done():
-		return v, false, ctx.Err()
 	}
+	lead := make(chan chan flightResult)
+	gone := make(chan struct{})
+	ch := c.group.DoChan(key, func() (any, error) {
+		res := make(chan flightResult, 1)
+		select {
+		case lead <- res:
+			r := <-res
+			return r.v, r.err
+		case <-gone:
+			return run()
+		}
+	})
+	led := false
+	select {
+	case res := <-lead:
+		led = true
+		v, err := run()
+		res <- flightResult{v, err}
+	case <-ctx.Done():
+		close(gone)
+		return v, false, ctx.Err()
+	case r := <-ch:
+		return c.answered(r, led)
+	}
+	return c.answered(<-ch, led)
+}
+
+type flightResult struct {
+	v   any
+	err error
+}
+
+func (c *Cache[V]) answered(r singleflight.Result, led bool) (v V, hit bool, err error) {
+	// singleflight marks the leader's result shared too; only the callers
+	// that waited on another's flight were collapsed.
+	if r.Shared && !led {
+		c.collapsed.Add(1)
+	}
+	if r.Err != nil {
+		return v, false, r.Err
+	}
+	return r.Val.(V), false, nil
 }
 
 // set stores a loaded value; a TTL of zero or less drops the key.

@@ -89,27 +89,41 @@ func TestZeroTTLIsNotStoredAndTTLExpires(t *testing.T) {
 	}
 }
 
+// TestACallerGivingUpDoesNotFailTheLoad: a waiter whose context ends
+// leaves at once; the leader, which runs the load on its own goroutine,
+// finishes it under a context that its caller's cancellation does not
+// reach, and the result is stored for everyone.
 func TestACallerGivingUpDoesNotFailTheLoad(t *testing.T) {
 	c := newCache(t, 1<<20)
-	release := make(chan struct{})
+	started, release := make(chan struct{}), make(chan struct{})
 	var loadCtxErr atomic.Value
 	load := func(ctx context.Context) (Loaded[string], error) {
+		close(started)
 		<-release
 		loadCtxErr.Store(ctx.Err() != nil)
 		return Loaded[string]{Value: "v", Cost: 1, TTL: time.Minute}, nil
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { _, _, err := c.Load(ctx, "k", load); errc <- err }()
-	time.Sleep(20 * time.Millisecond)
-	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Errorf("the impatient caller got %v", err)
+	leaderCtx, cancelLeader := context.WithCancel(context.Background())
+	leader := make(chan error, 1)
+	go func() { _, _, err := c.Load(leaderCtx, "k", load); leader <- err }()
+	<-started
+
+	waiterCtx, cancelWaiter := context.WithCancel(context.Background())
+	waiter := make(chan error, 1)
+	go func() { _, _, err := c.Load(waiterCtx, "k", load); waiter <- err }()
+	time.Sleep(20 * time.Millisecond) // the waiter joins the flight
+	cancelWaiter()
+	if err := <-waiter; !errors.Is(err, context.Canceled) {
+		t.Errorf("the impatient waiter got %v", err)
 	}
+	cancelLeader()
 	close(release)
-	v, _, err := c.Load(context.Background(), "k", load)
-	if err != nil || v != "v" || loadCtxErr.Load() != false {
-		t.Errorf("got %q %v; the load saw a cancelled context: %v", v, err, loadCtxErr.Load())
+	if err := <-leader; err != nil {
+		t.Errorf("the leader got %v after finishing its load", err)
+	}
+	v, hit, err := c.Load(context.Background(), "k", load)
+	if err != nil || v != "v" || !hit || loadCtxErr.Load() != false {
+		t.Errorf("got %q hit=%v %v; the load saw a cancelled context: %v", v, hit, err, loadCtxErr.Load())
 	}
 }
 
