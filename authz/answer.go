@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"cmp"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -21,6 +22,8 @@ type Answers struct {
 	OutcomeHeader string
 	// Realm goes into WWW-Authenticate.
 	Realm string
+	// DPoPAlgorithms are named in a DPoP challenge's algs (RFC 9449 §7.1).
+	DPoPAlgorithms []string
 	// ByOutcome is indexed by Outcome.
 	ByOutcome [len(Outcomes)]Answer
 }
@@ -47,6 +50,13 @@ func (a *Answers) RetryAfter(d *Decision) string {
 // WWWAuthenticate returns the challenge for a denial (RFC 6750 §3), or "" for
 // outcomes that carry none.
 func (a *Answers) WWWAuthenticate(d *Decision) string {
+	if d.DPoPError != "" {
+		c := `DPoP realm="` + a.Realm + `", error="` + d.DPoPError + `", error_description="` + quotable(d.Description) + `"`
+		if len(a.DPoPAlgorithms) > 0 {
+			c += `, algs="` + quotable(strings.Join(a.DPoPAlgorithms, " ")) + `"`
+		}
+		return c
+	}
 	realm := `Bearer realm="` + a.Realm + `"`
 	switch d.Outcome {
 	case Missing:
@@ -77,7 +87,7 @@ func (a *Answers) Body(d *Decision) []byte {
 	b, _ := json.Marshal(struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
-	}{errorCodes[d.Outcome], desc})
+	}{cmp.Or(d.DPoPError, errorCodes[d.Outcome]), desc})
 	return b
 }
 

@@ -55,6 +55,9 @@ type Options struct {
 	RefreshAhead float64
 	// OnRefresh, when set, is told how each background refresh ended.
 	OnRefresh func(err error)
+	// Sender checks proofs of possession for sender-constrained tokens;
+	// nil refuses every bound token.
+	Sender SenderChecks
 	// KeepEncodedSeparators lets a path with %2F or %5C be routed as it
 	// is; by default such a request is denied when routes choose.
 	KeepEncodedSeparators bool
@@ -73,6 +76,7 @@ type Authorizer struct {
 	ttl, negTTL  time.Duration
 	now          func() time.Time
 
+	sender                  SenderChecks
 	router                  Router
 	unmatched               string
 	rejectEncodedSeparators bool
@@ -117,6 +121,7 @@ func New(opts Options) (*Authorizer, error) {
 		negTTL:       opts.NegativeTTL,
 		now:          time.Now,
 
+		sender:                  opts.Sender,
 		router:                  opts.Router,
 		unmatched:               opts.Unmatched,
 		rejectEncodedSeparators: !opts.KeepEncodedSeparators,
@@ -176,7 +181,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 	if p.Token == TokenNone {
 		return a.allowWithoutToken(ctx, req, p, d)
 	}
-	token, err := extractToken(req.Header, p.TokenSources)
+	token, how, err := extractToken(req.Header, p.TokenSources)
 	switch {
 	case errors.Is(err, errNoToken) && p.Token == TokenOptional:
 		return a.allowWithoutToken(ctx, req, p, d)
@@ -217,6 +222,24 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 		// The reason may name internal issuers: the log has it, the client
 		// gets only the class (and the scope challenge).
 		return d.fail(Forbidden, reason, "the access token does not grant access to this resource")
+	}
+
+	// 5b. The sender constraint: a bound token's proof of possession,
+	// checked on every Check (a proof is per request).
+	if err := a.checkSender(ctx, req, p, res.Claims, token, how); err != nil {
+		var se *SenderError
+		if !errors.As(err, &se) {
+			return d.fail(Error, "sender constraint: "+err.Error(), "the access token could not be validated right now")
+		}
+		d.Sender = se.Reason
+		// DPoP's own challenge when DPoP is at stake (RFC 9449 §7.1).
+		if how.dpop || bindingOf(res.Claims).jkt != "" {
+			d.DPoPError = "invalid_token"
+			if se.Proof {
+				d.DPoPError = "invalid_dpop_proof"
+			}
+		}
+		return d.fail(Invalid, se.Error(), senderDescription(se))
 	}
 
 	// 6. The policy's rules, over the request and the claims.

@@ -26,6 +26,11 @@ type Decision struct {
 	TokenID string
 	// Cached reports whether the token's result came from the cache.
 	Cached bool
+	// Sender labels a failed sender constraint (dpop_htu, mtls_binding, …).
+	Sender string
+	// DPoPError, when set, makes the challenge DPoP's (RFC 9449 §7.1):
+	// invalid_dpop_proof or invalid_token.
+	DPoPError string
 
 	// Headers are set on the upstream request (overwriting), RemoveHeaders
 	// removed from it. On an allow every mapped header is in one or the

@@ -18,7 +18,7 @@ func FuzzExtractToken(f *testing.F) {
 	sources := []TokenSource{{Header: "authorization", Scheme: "Bearer"}, {Header: "apikey"}, {Cookie: "access_token"}}
 	f.Fuzz(func(t *testing.T, authorization, apikey, cookie string) {
 		h := MapHeader{"authorization": {authorization}, "apikey": {apikey}, "cookie": {cookie}}
-		tok, err := extractToken(h, sources)
+		tok, _, err := extractToken(h, sources)
 		switch {
 		case err == nil:
 			if tok == "" || len(tok) > maxTokenBytes || strings.ContainsAny(tok, " \t\r\n\x00") {

@@ -28,6 +28,9 @@ type Policy struct {
 	Token TokenMode
 	// Rules must all hold, after the token's checks; nil means none.
 	Rules Rules
+	// SenderConstraint demands a bound token; a token bound by cnf is
+	// held to its binding whatever this says.
+	SenderConstraint SenderConstraint
 }
 
 // TokenMode says what a policy does with tokens.

@@ -8,6 +8,8 @@ type Request struct {
 	// choose.
 	Policy string
 	Method string
+	// Scheme is the client's (http or https), for DPoP's htu.
+	Scheme string
 	Host   string
 	// Path is the request target as the proxy saw it, query included.
 	Path   string
@@ -16,6 +18,12 @@ type Request struct {
 	// (SPIFFE IDs under Istio mTLS); empty when unknown.
 	SourcePrincipal      string
 	DestinationPrincipal string
+	// ClientCert is the client's certificate as URL-encoded PEM (Envoy's
+	// source.certificate, nginx's $ssl_client_escaped_cert), and
+	// ClientCertHash the hex SHA-256 of its DER from a trusted
+	// x-forwarded-client-cert; empty when unknown.
+	ClientCert     string
+	ClientCertHash string
 
 	normalized   string
 	isNormalized bool

@@ -32,9 +32,11 @@ const maxTokenBytes = 16 << 10
 // extractToken finds the single token the sources yield. RFC 6750 §2 forbids
 // presenting a token by more than one method, so two distinct tokens are an
 // error; the same token in two places is tolerated (some clients send both a
-// header and a cookie).
-func extractToken(h Header, sources []TokenSource) (string, error) {
+// header and a cookie). A source of the Bearer scheme also takes the DPoP
+// scheme (RFC 9449 §7.1), and the presentation says which was used.
+func extractToken(h Header, sources []TokenSource) (string, presentation, error) {
 	var token string
+	var how presentation
 	found := func(t string) error {
 		if t == "" || len(t) > maxTokenBytes || strings.ContainsAny(t, " \t\r\n\x00") {
 			return errMalformedToken
@@ -49,11 +51,21 @@ func extractToken(h Header, sources []TokenSource) (string, error) {
 		if src.Header != "" {
 			for _, v := range h.Values(src.Header) {
 				t, ok := cutScheme(v, src.Scheme)
+				dpop := false
+				if !ok && strings.EqualFold(src.Scheme, "bearer") {
+					t, ok = cutScheme(v, "DPoP")
+					dpop = ok
+				}
 				if !ok {
 					continue // a different scheme (e.g. Basic) is not ours to judge
 				}
 				if err := found(t); err != nil {
-					return "", err
+					return "", presentation{}, err
+				}
+				if dpop {
+					how.dpop = true
+				} else {
+					how.bearer = true
 				}
 			}
 			continue
@@ -68,15 +80,16 @@ func extractToken(h Header, sources []TokenSource) (string, error) {
 					continue
 				}
 				if err := found(c.Value); err != nil {
-					return "", err
+					return "", presentation{}, err
 				}
+				how.bearer = true
 			}
 		}
 	}
 	if token == "" {
-		return "", errNoToken
+		return "", presentation{}, errNoToken
 	}
-	return token, nil
+	return token, how, nil
 }
 
 // cutScheme strips "Scheme " (case-insensitive, RFC 7235 §2.1) from v.

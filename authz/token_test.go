@@ -35,7 +35,7 @@ func TestExtractToken(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := extractToken(c.header, c.sources)
+			got, _, err := extractToken(c.header, c.sources)
 			if got != c.want || !errors.Is(err, c.err) {
 				t.Errorf("got %q, %v; want %q, %v", got, err, c.want, c.err)
 			}

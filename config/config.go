@@ -26,6 +26,8 @@ type Config struct {
 	Routing  `yaml:",inline"`
 	Outcomes Outcomes `yaml:"outcomes"`
 	Log      Log      `yaml:"log"`
+	// DPoP says how DPoP proofs are checked (RFC 9449).
+	DPoP DPoP `yaml:"dpop"`
 
 	// Warnings are settings that are valid but risky, each with its line;
 	// `authz validate` prints them and serve logs them.
@@ -81,6 +83,7 @@ func (c *Config) setDefaults() {
 	}
 	c.setPolicyDefaults()
 	c.Log.setDefaults()
+	c.DPoP.setDefaults()
 }
 
 func (c *Config) validate(offline bool) problems {
@@ -100,5 +103,6 @@ func (c *Config) validate(offline bool) problems {
 	validateRoutes(c.Routes, c.Routing, c.Policies, &p)
 	c.Outcomes.validate(&p)
 	c.Log.validate(&p)
+	c.DPoP.validate(&p)
 	return p
 }

@@ -43,6 +43,13 @@ type HTTP struct {
 	// exact check path only) or none. Whichever it is, the proxy's config
 	// must write it.
 	PolicyFrom string `yaml:"policy_from"`
+	// ClientCertHeader names the header in which the proxy passes the
+	// client certificate as URL-encoded PEM (nginx: $ssl_client_escaped_cert),
+	// for certificate-bound tokens (RFC 8705).
+	ClientCertHeader string `yaml:"client_cert_header"`
+	// TrustXFCC reads the client certificate's hash from
+	// x-forwarded-client-cert: only behind a proxy that sets it afresh.
+	TrustXFCC bool `yaml:"trust_xfcc"`
 	// Timeouts of the HTTP and admin listeners: reading a whole request
 	// (default 10s), writing an answer (default 60s, above a 30s pprof
 	// profile) and keeping an idle keep-alive connection (default 60s).

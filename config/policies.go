@@ -32,6 +32,10 @@ type Policy struct {
 	// status) or rpc_error (the Check RPC fails UNAVAILABLE, so Envoy's
 	// failure_mode_allow / status_on_error decide).
 	ErrorMode string `yaml:"error_mode"`
+	// SenderConstraint: off (default), dpop, mtls or any — the token must
+	// be bound (cnf) in that way. A bound token is held to its binding
+	// whatever this says.
+	SenderConstraint string `yaml:"sender_constraint"`
 }
 
 // Rule is one named CEL condition.
@@ -89,6 +93,9 @@ func (c *Config) setPolicyDefaults() {
 	if def.Token == "" {
 		def.Token = "required"
 	}
+	if def.SenderConstraint == "" {
+		def.SenderConstraint = "off"
+	}
 	c.Policies[DefaultPolicy] = def
 	for name, p := range c.Policies {
 		if name == DefaultPolicy {
@@ -118,6 +125,9 @@ func (c *Config) setPolicyDefaults() {
 		}
 		if p.Token == "" {
 			p.Token = def.Token
+		}
+		if p.SenderConstraint == "" {
+			p.SenderConstraint = def.SenderConstraint
 		}
 		inherit(&p.Rules, def.Rules)
 		c.Policies[name] = p
@@ -192,6 +202,9 @@ func validatePolicies(policies map[string]Policy, issuers, endpoints map[string]
 		}
 		if !slices.Contains([]string{"required", "optional", "none"}, pol.Token) {
 			p.add(pp+".token", "%q: use required, optional or none", pol.Token)
+		}
+		if !slices.Contains(senderConstraints, pol.SenderConstraint) {
+			p.add(pp+".sender_constraint", "%q: use off, dpop, mtls or any", pol.SenderConstraint)
 		}
 		ruleNames := map[string]bool{}
 		for i, r := range pol.Rules {

@@ -22,12 +22,15 @@ func toRequest(req *authv3.CheckRequest) *authz.Request {
 	return &authz.Request{
 		Policy: attrs.GetContextExtensions()[PolicyKey],
 		Method: http.GetMethod(),
+		Scheme: http.GetScheme(),
 		Host:   http.GetHost(),
 		Path:   http.GetPath(),
 		Header: checkHeader{m: http.GetHeaders(), list: http.GetHeaderMap().GetHeaders()},
 		// Istio fills these with the peers' SPIFFE IDs under mTLS.
 		SourcePrincipal:      attrs.GetSource().GetPrincipal(),
 		DestinationPrincipal: attrs.GetDestination().GetPrincipal(),
+		// URL-encoded PEM, with include_peer_certificate: true.
+		ClientCert: attrs.GetSource().GetCertificate(),
 	}
 }
 

@@ -30,7 +30,16 @@ type Options struct {
 	// PolicyFrom says where a request may name its policy: PolicyFromHeader
 	// (default), PolicyFromQuery or PolicyFromNone.
 	PolicyFrom string
-	Observer   authz.Observer
+	// ClientCertHeader names the header in which the proxy passes the
+	// client's certificate as URL-encoded PEM (nginx:
+	// proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert), for
+	// certificate-bound tokens; "" reads none.
+	ClientCertHeader string
+	// TrustXFCC reads the client certificate's hash from
+	// x-forwarded-client-cert. Only for a proxy in front that sets that
+	// header afresh on every request; otherwise a client writes it.
+	TrustXFCC bool
+	Observer  authz.Observer
 }
 
 // Where a policy name may come from. Each is written by the operator in the
@@ -111,13 +120,21 @@ func (h *Handler) toRequest(r *http.Request) *authz.Request {
 			policy = r.URL.Query().Get(PolicyParam)
 		}
 	}
-	return &authz.Request{
+	req := &authz.Request{
 		Policy: policy,
 		Method: method,
+		Scheme: firstOf(r.Header.Get("X-Forwarded-Proto"), "http"),
 		Host:   firstOf(r.Header.Get("X-Forwarded-Host"), r.Host),
 		Path:   path,
 		Header: header(r.Header),
 	}
+	if h.opts.ClientCertHeader != "" {
+		req.ClientCert = r.Header.Get(h.opts.ClientCertHeader)
+	}
+	if h.opts.TrustXFCC && req.ClientCert == "" {
+		req.ClientCertHash = xfccHash(r.Header.Get("X-Forwarded-Client-Cert"))
+	}
+	return req
 }
 
 func (h *Handler) write(w http.ResponseWriter, d *authz.Decision) {

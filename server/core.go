@@ -23,6 +23,7 @@ import (
 	"github.com/authz-dev/authz/config"
 	"github.com/authz-dev/authz/route"
 	"github.com/authz-dev/authz/rules"
+	"github.com/authz-dev/authz/sender"
 	"github.com/authz-dev/authz/telemetry"
 )
 
@@ -40,6 +41,9 @@ type core struct {
 	issuers       []*jwt.Issuer
 	introspectors map[string]*introspect.Client
 	shared        *rediscache.Cache
+	// replay remembers used DPoP proofs; a reload keeps it, or a proof
+	// used just before the reload would pass again after it.
+	replay *sender.Replay
 }
 
 // Close stops everything the core owns (at shutdown).
@@ -205,6 +209,12 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 		}
 		opts.Shared = c.shared
 	}
+	checks, err := c.senderChecks(cfg, prev, log)
+	if err != nil {
+		return nil, err
+	}
+	opts.Sender = checks
+	opts.Answers.DPoPAlgorithms = checks.Algorithms()
 	if c.auth, err = authz.New(opts); err != nil {
 		return nil, err
 	}
@@ -212,6 +222,31 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 		c.shared.Subscribe(forget)
 	}
 	return c, nil
+}
+
+// senderChecks builds the DPoP and certificate-binding checks. The replay
+// set passes from prev when its span and bound did not change; it asks the
+// shared tier too, when there is one, so a proof used at one replica is a
+// replay at all.
+func (c *core) senderChecks(cfg *config.Config, prev *core, log *slog.Logger) (*sender.Checks, error) {
+	dc := cfg.DPoP
+	span := 2 * (*dc.Window + *dc.Leeway)
+	if prev != nil && prev.replay != nil && reflect.DeepEqual(prev.cfg.DPoP, dc) && prev.shared == c.shared {
+		c.replay = prev.replay
+	} else {
+		ro := sender.ReplayOptions{Span: span, MaxEntries: dc.ReplayMaxEntries, OnFault: func(err error) {
+			log.Warn("dpop replay check fell back to this replica's memory", "err", err)
+		}}
+		if c.shared != nil {
+			ro.Shared = c.shared
+		}
+		c.replay = sender.NewReplay(ro)
+	}
+	algs := make([]jose.SignatureAlgorithm, len(dc.Algorithms))
+	for i, a := range dc.Algorithms {
+		algs[i] = jose.SignatureAlgorithm(a)
+	}
+	return sender.New(sender.Options{Algorithms: algs, Window: *dc.Window, Leeway: *dc.Leeway, Replay: c.replay})
 }
 
 // watchedFiles are the files a reload reads besides the config itself.
@@ -291,6 +326,8 @@ func routerFrom(cfg *config.Config) (*route.Table, error) {
 	return route.New(routes)
 }
 
+var senderConstraints = map[string]authz.SenderConstraint{"off": authz.SenderOff, "dpop": authz.SenderDPoP, "mtls": authz.SenderMTLS, "any": authz.SenderAny}
+
 var tokenModes = map[string]authz.TokenMode{"required": authz.TokenRequired, "optional": authz.TokenOptional, "none": authz.TokenNone}
 
 func policiesFrom(cfg *config.Config) ([]*authz.Policy, error) {
@@ -313,6 +350,7 @@ func policiesFrom(cfg *config.Config) ([]*authz.Policy, error) {
 			DynamicMetadata:  *pc.DynamicMetadata,
 			FailRPC:          pc.ErrorMode == "rpc_error",
 			Token:            tokenModes[pc.Token],
+			SenderConstraint: senderConstraints[pc.SenderConstraint],
 		}
 		if len(pc.Rules) > 0 {
 			rs := make([]rules.Rule, len(pc.Rules))

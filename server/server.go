@@ -79,7 +79,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s.setServing(false)
 
 	mux := http.NewServeMux()
-	door := forwardauth.New(&s.live, forwardauth.Options{Path: cfg.HTTP.CheckPath, PolicyFrom: cfg.HTTP.PolicyFrom, Observer: &s.live})
+	door := forwardauth.New(&s.live, forwardauth.Options{Path: cfg.HTTP.CheckPath, PolicyFrom: cfg.HTTP.PolicyFrom,
+		ClientCertHeader: cfg.HTTP.ClientCertHeader, TrustXFCC: cfg.HTTP.TrustXFCC, Observer: &s.live})
 	mux.Handle(door.Path(), door)
 	mux.Handle(door.Path()+"/", door)
 	mux.Handle("GET /metrics", m.Handler())

@@ -29,6 +29,7 @@ type Metrics struct {
 	verifications *prometheus.CounterVec
 	refreshes     *prometheus.CounterVec
 	redisFaults   *prometheus.CounterVec
+	senderFails   *prometheus.CounterVec
 }
 
 // NewMetrics registers the collectors; policies are the configured policy
@@ -81,8 +82,11 @@ func newMetrics() *Metrics {
 		redisFaults: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authz_redis_faults_total", Help: "Shared-cache faults by operation; each was answered as a miss.",
 		}, []string{"op"}),
+		senderFails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authz_sender_failures_total", Help: "Sender-constrained tokens refused, by reason (dpop_htu, dpop_replay, mtls_binding, …).",
+		}, []string{"reason"}),
 	}
-	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes, m.verifications, m.refreshes, m.redisFaults)
+	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes, m.verifications, m.refreshes, m.redisFaults, m.senderFails)
 	return m
 }
 
@@ -102,6 +106,10 @@ func (m *Metrics) checkDone(d *authz.Decision, door string, latency time.Duratio
 		policy = "unknown"
 	}
 	m.decisions.WithLabelValues(d.Outcome.String(), policy).Inc()
+	if d.Sender != "" {
+		// A fixed set of reasons, written by the sender checks, never by a client.
+		m.senderFails.WithLabelValues(d.Sender).Inc()
+	}
 	m.checkDuration.WithLabelValues(door).Observe(latency.Seconds())
 }
 

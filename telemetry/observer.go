@@ -67,6 +67,7 @@ func (o *Observer) CheckDone(ctx context.Context, d *authz.Decision, door, reque
 		slog.String("route", d.Route),
 		slog.String("rule", d.Rule),
 		slog.String("validator", d.Validator),
+		slog.String("sender", d.Sender),
 		slog.String("token", d.TokenID),
 		slog.Bool("cached", d.Cached),
 		slog.String("door", door),

@@ -278,3 +278,17 @@ func (c *Cache) Close() {
 	c.wg.Wait()
 	c.rdb.Close()
 }
+
+// FirstUse records key (a hash, never a secret) until ttl ends and reports
+// whether it was not there yet: SET NX, one round trip, so two replicas
+// racing on the same key get one true between them.
+func (c *Cache) FirstUse(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	ok, err := c.rdb.SetNX(ctx, c.opts.Prefix+key, 1, ttl).Result()
+	if err != nil {
+		c.fault("set_nx", err)
+		return false, err
+	}
+	return ok, nil
+}
