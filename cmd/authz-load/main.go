@@ -59,7 +59,7 @@ func run(args []string, out io.Writer) int {
 	fs.IntVar(&o.conns, "conns", 4, "gRPC connections the load is spread over")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of one run")
 	fs.IntVar(&o.rounds, "rounds", 2, "A/B rounds per scenario")
-	fs.StringVar(&o.scenarios, "scenarios", "jwt-hit,jwt-hit-routed,hot-expiry,jwt-miss-rs256,jwt-miss-es256,introspect-hit,introspect-miss,denial,stampede", "scenarios to run")
+	fs.StringVar(&o.scenarios, "scenarios", "jwt-hit,jwt-hit-routed,hot-expiry,jwt-miss-rs256,jwt-miss-es256,dpop-hit,introspect-hit,introspect-miss,denial,stampede", "scenarios to run")
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of each authz instance's first run per scenario into this `dir`")
 	fs.Parse(args)
 	var err error
@@ -93,6 +93,9 @@ type scenario struct {
 	miss   bool // against the instance whose cache TTL is 1ns
 	routed bool // against the instance with 50 routes and two rules, beside the plain hit instance
 	hot    bool // against the instance whose cache TTL is 1s, beside the plain hit instance
+	// dpop makes fresh requests (proofs) just before the run, as many as
+	// the run can use: none may repeat.
+	dpop   *dpopLoad
 	reqs   []*authv3.CheckRequest
 	wantOK bool
 }
@@ -148,6 +151,7 @@ func compare(o options, out io.Writer) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tserver\tChecks/s\tp50\tp90\tp99\tCPU/Check\tfailures\t")
 	var notes []string
+	authzRPS := map[string]float64{}
 	for _, sc := range scenarios {
 		// The servers measured in turn, authz first, the no-op last; a
 		// routed scenario also measures the plain hit instance, so its
@@ -161,8 +165,21 @@ func compare(o options, out io.Writer) error {
 		case sc.hot:
 			servers = []*proc{hot, hit, noop}
 		}
+		if sc.dpop != nil {
+			// Enough proofs for 25k Checks/s; each is used once.
+			n := int(25000*o.duration.Seconds())*o.rounds + 1
+			fmt.Fprintf(out, "# %s: signing %d DPoP proofs...\n", sc.name, n)
+			reqs, err := sc.dpop.requests(n)
+			if err != nil {
+				return err
+			}
+			if _, err := checkOnce(hit.addr, reqs[n-1]); err != nil { // caches the token
+				return err
+			}
+			sc.reqs = reqs[:n-1]
+		}
 		// Warm the caches (and connections) so "hit" means hit.
-		if !sc.miss {
+		if !sc.miss && sc.dpop == nil {
 			for _, srv := range servers[:len(servers)-1] {
 				for _, r := range sc.reqs {
 					if _, err := checkOnce(srv.addr, r); err != nil {
@@ -171,6 +188,7 @@ func compare(o options, out io.Writer) error {
 				}
 			}
 		}
+		var used uint64
 		results := make([][]result, len(servers))
 		cpus := make([]time.Duration, len(servers))
 		var hotCalls int64
@@ -178,6 +196,12 @@ func compare(o options, out io.Writer) error {
 		for round := range o.rounds {
 			for i, srv := range servers {
 				next := func(i uint64) *authv3.CheckRequest { return sc.reqs[i%uint64(len(sc.reqs))] }
+				if sc.dpop != nil && srv != noop {
+					// Proofs are used once across rounds (the no-op server
+					// checks none, so it may reuse them).
+					base := used
+					next = func(i uint64) *authv3.CheckRequest { return sc.reqs[(base+i)%uint64(len(sc.reqs))] }
+				}
 				want := sc.wantOK || srv == noop
 				var profiled <-chan error
 				if o.profile != "" && round == 0 && srv != noop {
@@ -187,6 +211,9 @@ func compare(o options, out io.Writer) error {
 				r, err := drive(srv.addr, o.concurrency, o.conns, o.duration, next, want)
 				if err != nil {
 					return err
+				}
+				if sc.dpop != nil && srv != noop {
+					used += uint64(r.requests + 2*o.concurrency) // and the Checks cut off in flight
 				}
 				if profiled != nil {
 					if err := <-profiled; err != nil {
@@ -233,6 +260,10 @@ func compare(o options, out io.Writer) error {
 		row("authz", merged[0], cpus[0])
 		row("no-op", merged[last], cpus[last])
 		compare("authz/no-op", 0, last)
+		authzRPS[sc.name] = merged[0].rps()
+	}
+	if d, m := authzRPS["dpop-hit"], authzRPS["jwt-miss-es256"]; d > 0 && m > 0 {
+		notes = append(notes, fmt.Sprintf("# dpop-hit (cached token, a fresh ES256 proof per Check) / jwt-miss-es256: %.2f in Checks/s", d/m))
 	}
 	tw.Flush()
 	for _, n := range notes {
@@ -331,6 +362,13 @@ func buildScenarios(idp *testidp.IdP, names string) ([]scenario, error) {
 		if err = add("jwt-miss-es256", true, true, reqs, err); err != nil {
 			return nil, err
 		}
+	}
+	if want["dpop-hit"] {
+		d, err := newDPoPLoad(idp)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, scenario{name: "dpop-hit", dpop: d, wantOK: true})
 	}
 	if want["introspect-hit"] {
 		add("introspect-hit", false, true, opaque(1000), nil)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -59,6 +60,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	certFile := fs.String("cert", "", "client certificate, for a listener that demands mTLS (with -key)")
 	keyFile := fs.String("key", "", "client key (with -cert)")
 	timeout := fs.Duration("timeout", 5*time.Second, "RPC timeout")
+	dpopKey := fs.String("dpop-key", "", "send the token with the DPoP scheme and a fresh proof signed by this private key (PEM)")
+	dpopHTU := fs.String("dpop-htu", "", "with -dpop-key: the proof's htu (default: https://HOST/PATH of this request)")
+	dpopReplay := fs.Bool("dpop-replay", false, "with -dpop-key: send the same proof twice and print the second decision")
 	var headers headerFlags
 	fs.Var(&headers, "header", "request header K=V (repeatable)")
 	if code := parse(fs, args); code >= 0 {
@@ -85,6 +89,20 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	if *token != "" {
 		h["authorization"] = "Bearer " + *token
+	}
+	if *dpopKey != "" {
+		key, alg, err := readDPoPKey(*dpopKey)
+		if err != nil {
+			fmt.Fprintf(stderr, "authz check: -dpop-key: %v\n", err)
+			return 2
+		}
+		proof, err := dpopProof(key, alg, *method, cmp.Or(*dpopHTU, htuOf("https", *host, *path)), *token)
+		if err != nil {
+			fmt.Fprintf(stderr, "authz check: dpop proof: %v\n", err)
+			return 2
+		}
+		h["authorization"] = "DPoP " + *token
+		h["dpop"] = proof
 	}
 	if *policy != "" {
 		req.Attributes.ContextExtensions = map[string]string{envoy.PolicyKey: *policy}
@@ -115,7 +133,14 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	ctx = metadata.AppendToOutgoingContext(ctx, envoy.ExplainKey, "1")
 	var md metadata.MD
-	resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, req, grpc.Header(&md))
+	client := authv3.NewAuthorizationClient(conn)
+	if *dpopReplay && *dpopKey != "" {
+		if _, err := client.Check(ctx, req); err != nil {
+			fmt.Fprintf(stderr, "authz check: %v\n", err)
+			return 2
+		}
+	}
+	resp, err := client.Check(ctx, req, grpc.Header(&md))
 	if err != nil {
 		fmt.Fprintf(stderr, "authz check: %v\n", err)
 		if strings.Contains(err.Error(), "server preface") {

@@ -2,8 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -121,6 +127,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(&env, "export %s=%s\n", t.name, tok)
 	}
+	// A DPoP-bound token (RFC 9449): its cnf.jkt names a client key, whose
+	// private half the demo writes for `check -dpop-key`.
+	keyFile, dpopToken, err := demoDPoP(idp, valid)
+	if err != nil {
+		fmt.Fprintf(stderr, "authz demo: %v\n", err)
+		return 1
+	}
+	defer os.Remove(keyFile)
+	fmt.Fprintf(&env, "export DEMO_JWT_DPOP=%s\n", dpopToken)
+	fmt.Fprintf(&env, "export DEMO_DPOP_KEY=%s\n", keyFile)
 	opaque := idp.Claims("carol", time.Hour, "orders:read", "orders-api")
 	opaque["username"] = "carol@example.com"
 	revoked := idp.IssueOpaque(opaque)
@@ -151,6 +167,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 %[1]s check -addr $AUTHZ_ADDR -token "$DEMO_OPAQUE"
 # a revoked opaque token (the IdP answers active:false): invalid, 401:
 %[1]s check -addr $AUTHZ_ADDR -token "$DEMO_OPAQUE_REVOKED"
+# a DPoP-bound token with a fresh proof signed by its key: allow:
+%[1]s check -addr $AUTHZ_ADDR -token "$DEMO_JWT_DPOP" -dpop-key "$DEMO_DPOP_KEY"
+# the same proof twice: the second is a replay, 401 DPoP error="invalid_dpop_proof":
+%[1]s check -addr $AUTHZ_ADDR -token "$DEMO_JWT_DPOP" -dpop-key "$DEMO_DPOP_KEY" -dpop-replay
+# a proof made for another URL: invalid:
+%[1]s check -addr $AUTHZ_ADDR -token "$DEMO_JWT_DPOP" -dpop-key "$DEMO_DPOP_KEY" -dpop-htu https://elsewhere.example/
+# the bound token as a plain Bearer token: invalid (no downgrade):
+%[1]s check -addr $AUTHZ_ADDR -token "$DEMO_JWT_DPOP"
 # a client-sent x-user-id never reaches the upstream:
 %[1]s check -addr $AUTHZ_ADDR -token "$DEMO_JWT" -header x-user-id=mallory -json
 # readiness:
@@ -172,4 +196,36 @@ func binName() string {
 		return "go run ./cmd/authz"
 	}
 	return b
+}
+
+// demoDPoP writes a fresh P-256 client key to a temporary file and mints a
+// token bound to it.
+func demoDPoP(idp *testidp.IdP, claims map[string]any) (keyFile, token string, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	jkt, err := dpopThumbprint(key.Public())
+	if err != nil {
+		return "", "", err
+	}
+	bound := maps.Clone(claims)
+	bound["cnf"] = map[string]any{"jkt": jkt}
+	if token, err = idp.Mint("ec-1", bound); err != nil {
+		return "", "", err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", "", err
+	}
+	f, err := os.CreateTemp("", "authz-demo-dpop-*.pem")
+	if err != nil {
+		return "", "", err
+	}
+	defer f.Close()
+	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		os.Remove(f.Name())
+		return "", "", err
+	}
+	return f.Name(), token, nil
 }
