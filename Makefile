@@ -9,7 +9,7 @@ TEST_DEPS := nginx:nginx-light redis-server:redis-server redis-cli:redis-tools
 # duration: a duration races the fuzz coordinator's own deadline in Go 1.26
 # (golang/go#75804) and fails with "context deadline exceeded" on no input.
 FUZZ_TARGETS := ./authz:FuzzExtractToken ./authz:FuzzRenderHeaders ./authz:FuzzNormalizePath ./authz/jwt:FuzzValidate \
-	./authz/jwt:FuzzSplitMatchesGoJose ./authz/jwt:FuzzDecodeClaimsMatchesEncodingJSON \
+	./authz/jws:FuzzSplitMatchesGoJose ./authz/jwt:FuzzDecodeClaimsMatchesEncodingJSON \
 	./authz/introspect:FuzzDecodeAnswer ./config:FuzzParse
 FUZZTIME ?= 1000000x
 

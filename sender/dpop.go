@@ -5,7 +5,6 @@ package sender
 
 import (
 	"context"
-	"crypto"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -18,6 +17,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/authz/jws"
 )
 
 // DefaultAlgorithms are the proof algorithms accepted when none are named:
@@ -45,7 +45,8 @@ type Options struct {
 
 // Checks implements authz.SenderChecks.
 type Checks struct {
-	opts Options
+	opts   Options
+	parser *jws.Parser
 }
 
 // maxProofBytes bounds a proof before it is parsed: a proof is a header
@@ -74,7 +75,7 @@ func New(opts Options) (*Checks, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Checks{opts: opts}, nil
+	return &Checks{opts: opts, parser: jws.NewParser(opts.Algorithms)}, nil
 }
 
 // Algorithms names the accepted proof algorithms, for the DPoP challenge.
@@ -108,29 +109,24 @@ func (c *Checks) DPoP(ctx context.Context, req *authz.Request, proof, token stri
 	if len(proof) > maxProofBytes {
 		return "", refuse("dpop_malformed", "proof over %d bytes", maxProofBytes)
 	}
-	jws, err := jose.ParseSignedCompact(proof, c.opts.Algorithms)
+	tok, err := c.parser.Split(proof)
 	if err != nil {
 		return "", refuse("dpop_malformed", "not a JWS with an accepted algorithm: %s", strings.TrimPrefix(err.Error(), "go-jose/go-jose: "))
 	}
-	if len(jws.Signatures) != 1 {
-		return "", refuse("dpop_malformed", "want exactly one signature")
-	}
-	h := jws.Signatures[0].Header
-	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, "dpop+jwt") {
-		return "", refuse("dpop_typ", "typ %q, want dpop+jwt", bounded(typ))
+	h := tok.Header
+	if !strings.EqualFold(h.Type, "dpop+jwt") {
+		return "", refuse("dpop_typ", "typ %q, want dpop+jwt", bounded(h.Type))
 	}
 	// go-jose has already refused an embedded key that is not a valid
 	// public key (RFC 7515 §4.1.3); a proof without one proves nothing.
-	jwk := h.JSONWebKey
-	if jwk == nil || !jwk.IsPublic() {
+	if h.JWK == nil || !h.JWK.IsPublic() {
 		return "", refuse("dpop_jwk", "no public jwk in the header")
 	}
-	payload, err := jws.Verify(jwk)
-	if err != nil {
+	if !jws.Verify(h.Alg, h.JWK.Key, tok.SigningInput, tok.Signature) {
 		return "", refuse("dpop_signature", "signature does not verify with the header's jwk")
 	}
 	var cl proofClaims
-	if err := json.Unmarshal(payload, &cl); err != nil {
+	if err := json.Unmarshal(tok.Payload, &cl); err != nil {
 		return "", refuse("dpop_malformed", "claims are not a JSON object of the right types")
 	}
 	if cl.JTI == "" || len(cl.JTI) > 256 {
@@ -154,11 +150,7 @@ func (c *Checks) DPoP(ctx context.Context, req *authz.Request, proof, token stri
 	if cl.ATH == nil || *cl.ATH != base64.RawURLEncoding.EncodeToString(sum[:]) {
 		return "", refuse("dpop_ath", "ath missing or not the access token's hash")
 	}
-	tp, err := jwk.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return "", refuse("dpop_jwk", "no thumbprint for the jwk: %v", err)
-	}
-	jkt := base64.RawURLEncoding.EncodeToString(tp)
+	jkt := h.Thumbprint
 	// Remembered until it could no longer pass the iat check.
 	until := iat.Add(c.opts.Window + c.opts.Leeway)
 	first, err := c.opts.Replay.FirstUse(ctx, jkt, cl.JTI, until)

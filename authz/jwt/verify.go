@@ -10,6 +10,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/authz/jws"
 )
 
 // Algorithms are the signature algorithms an issuer may allow: asymmetric
@@ -75,25 +76,25 @@ func NewIssuer(opts IssuerOptions) (*Issuer, error) {
 	return &Issuer{opts: opts, now: time.Now}, nil
 }
 
-func (i *Issuer) validate(ctx context.Context, raw string, tok *compact, claims map[string]any) (*authz.Result, error) {
-	h := tok.header
+func (i *Issuer) validate(ctx context.Context, raw string, tok *jws.Compact, claims map[string]any) (*authz.Result, error) {
+	h := tok.Header
 	// The verifier picks the algorithm; the token only names it (RFC 8725 §3.1).
-	if !slices.Contains(i.opts.Algorithms, h.alg) {
-		return nil, invalid(fmt.Sprintf("algorithm %q not allowed for issuer %s", h.alg, i.opts.Name))
+	if !slices.Contains(i.opts.Algorithms, h.Alg) {
+		return nil, invalid(fmt.Sprintf("algorithm %q not allowed for issuer %s", h.Alg, i.opts.Name))
 	}
 	if want := i.opts.RequireType; want != "" {
-		typ := strings.TrimPrefix(strings.ToLower(h.typ), "application/")
+		typ := strings.TrimPrefix(strings.ToLower(h.Type), "application/")
 		if typ != strings.ToLower(want) {
 			return nil, invalid(fmt.Sprintf("typ %q, want %q", typ, want))
 		}
 	}
-	keys, err := i.opts.Keys.lookup(ctx, h.kid)
+	keys, err := i.opts.Keys.lookup(ctx, h.KeyID)
 	if err != nil {
 		return nil, err
 	}
 	ok := false
 	for _, key := range keys {
-		if key.Algorithm != "" && key.Algorithm != string(h.alg) {
+		if key.Algorithm != "" && key.Algorithm != string(h.Alg) {
 			continue // a key bound to another algorithm (RFC 7517 §4.4)
 		}
 		if i.opts.OnVerify != nil {
@@ -101,7 +102,7 @@ func (i *Issuer) validate(ctx context.Context, raw string, tok *compact, claims 
 		}
 		// The claims were decoded from this very payload before routing;
 		// they count only once the signature over it verifies.
-		if verifySignature(h.alg, key.Key, tok.input, tok.sig) {
+		if jws.Verify(h.Alg, key.Key, tok.SigningInput, tok.Signature) {
 			ok = true
 			break
 		}
@@ -140,40 +141,42 @@ func (i *Issuer) validate(ctx context.Context, raw string, tok *compact, claims 
 // that issuer's keys only.
 type Set struct {
 	byIssuer map[string]*Issuer
-	headers  headers
+	parser   *jws.Parser
 }
 
 // NewSet returns a Set of issuers; two issuers may not share an "iss".
 func NewSet(issuers ...*Issuer) (*Set, error) {
 	s := &Set{byIssuer: make(map[string]*Issuer, len(issuers))}
+	var algs []jose.SignatureAlgorithm
 	for _, i := range issuers {
 		if other, dup := s.byIssuer[i.opts.Issuer]; dup {
 			return nil, fmt.Errorf("issuers %s and %s share iss %q", other.opts.Name, i.opts.Name, i.opts.Issuer)
 		}
 		s.byIssuer[i.opts.Issuer] = i
 		for _, a := range i.opts.Algorithms {
-			if !slices.Contains(s.headers.algorithms, a) {
-				s.headers.algorithms = append(s.headers.algorithms, a)
+			if !slices.Contains(algs, a) {
+				algs = append(algs, a)
 			}
 		}
 	}
+	s.parser = jws.NewParser(algs)
 	return s, nil
 }
 
 // Validate implements authz.Validator.
 func (s *Set) Validate(ctx context.Context, token string) (*authz.Result, error) {
-	if len(s.headers.algorithms) == 0 {
+	if len(s.parser.Algorithms()) == 0 {
 		return nil, invalid("no issuers configured")
 	}
 	// The header is refused before anything else is looked at if its alg
 	// is outside the union of the allow-lists, "none" and HMAC included.
-	tok, err := s.headers.split(token)
+	tok, err := s.parser.Split(token)
 	if err != nil {
 		return nil, invalid("malformed or disallowed JWT: " + trimJose(err))
 	}
 	// Decoded once, unverified, to route by iss; trusted only after the
 	// chosen issuer's key verifies the signature over these bytes.
-	claims, err := decodeClaims(tok.payload)
+	claims, err := decodeClaims(tok.Payload)
 	if err != nil {
 		return nil, invalid(err.Error())
 	}

@@ -1,4 +1,4 @@
-package jwt
+package jws
 
 import (
 	"crypto"
@@ -11,12 +11,12 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// verifySignature checks sig over input with key under alg, by the
+// Verify checks sig over input with key under alg, by the
 // standard library's verifiers, with the rules go-jose applies for the
 // same algorithms (RFC 7518 §3): the key type and curve must fit alg, an
 // ECDSA signature is R||S at the curve's fixed size. A key of another type
 // (an "oct" key in the set, say) never verifies.
-func verifySignature(alg jose.SignatureAlgorithm, key any, input string, sig []byte) bool {
+func Verify(alg jose.SignatureAlgorithm, key any, input string, sig []byte) bool {
 	switch alg {
 	case jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512:
 		pub, ok := key.(*rsa.PublicKey)

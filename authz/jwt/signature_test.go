@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,92 +80,6 @@ func (s *signers) sign(tb testing.TB, alg jose.SignatureAlgorithm, extra map[str
 		tb.Fatal(err)
 	}
 	return tok
-}
-
-// goJoseVerifies is the path authz used before its own split: go-jose
-// parses the whole token and verifies it with the key its kid names.
-func (s *signers) goJoseVerifies(token string) bool {
-	jws, err := jose.ParseSignedCompact(token, Algorithms)
-	if err != nil || len(jws.Signatures) != 1 {
-		return false
-	}
-	h := jws.Signatures[0].Header
-	for _, key := range s.jwks.Key(h.KeyID) {
-		if key.Algorithm != "" && key.Algorithm != h.Algorithm {
-			continue
-		}
-		if _, err := jws.Verify(key.Key); err == nil {
-			return true
-		}
-	}
-	return false
-}
-
-// ownVerifies is the same question asked of authz's split and verifier.
-func (s *signers) ownVerifies(token string) bool {
-	tok, err := s.set.headers.split(token)
-	if err != nil {
-		return false
-	}
-	for _, key := range s.jwks.Key(tok.header.kid) {
-		if key.Algorithm != "" && key.Algorithm != string(tok.header.alg) {
-			continue
-		}
-		if verifySignature(tok.header.alg, key.Key, tok.input, tok.sig) {
-			return true
-		}
-	}
-	return false
-}
-
-// canonical reports whether each base64url part is the one encoding of its
-// bytes (go-jose re-encodes what it decoded before verifying; authz
-// verifies the text it was given).
-func canonical(token string) bool {
-	for _, part := range strings.Split(token, ".") {
-		b, err := base64.RawURLEncoding.DecodeString(part)
-		if err != nil || base64.RawURLEncoding.EncodeToString(b) != part {
-			return false
-		}
-	}
-	return true
-}
-
-// hasExtension reports a crit or b64 protected header, which authz refuses
-// and go-jose understands (RFC 7797).
-func hasExtension(token string) bool {
-	hdr, _, _ := strings.Cut(token, ".")
-	raw, _ := base64.RawURLEncoding.DecodeString(hdr)
-	var m map[string]json.RawMessage
-	json.Unmarshal(raw, &m)
-	_, crit := m["crit"]
-	_, b64 := m["b64"]
-	return crit || b64
-}
-
-// FuzzSplitMatchesGoJose: authz's compact split and signature check accept
-// exactly what go-jose accepts, except two documented refusals: a
-// non-canonical base64 spelling of a signed part and RFC 7797's crit/b64.
-// Never the other way round.
-func FuzzSplitMatchesGoJose(f *testing.F) {
-	s := newSigners(f)
-	for _, alg := range Algorithms {
-		f.Add(s.sign(f, alg, nil))
-	}
-	f.Add(s.sign(f, jose.RS256, map[string]any{"typ": "at+jwt", "cty": "JWT"}))
-	f.Add(s.sign(f, jose.ES256, map[string]any{"crit": []string{"b64"}, "b64": true}))
-	f.Add(s.sign(f, jose.ES256, map[string]any{"jwk": map[string]any{"kty": "oct", "k": "c2VjcmV0"}}))
-	f.Add("eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.")
-	f.Add("eyJhbGciOiJIUzI1NiIsImtpZCI6ImstUlMyNTYifQ.e30.c2ln")
-	f.Fuzz(func(t *testing.T, token string) {
-		own, ref := s.ownVerifies(token), s.goJoseVerifies(token)
-		if own && !ref {
-			t.Fatalf("authz verifies %q, go-jose does not", token)
-		}
-		if ref && !own && canonical(token) && !hasExtension(token) {
-			t.Fatalf("go-jose verifies %q, authz does not", token)
-		}
-	})
 }
 
 func TestSignatureChecks(t *testing.T) {
@@ -243,27 +156,4 @@ func swapAlg(t *testing.T, token, alg string) string {
 	h["alg"] = alg
 	raw, _ = json.Marshal(h)
 	return base64.RawURLEncoding.EncodeToString(raw) + "." + rest
-}
-
-// TestHeaderMemoIsBounded: tokens with ever new headers (random kids) never
-// grow the memo past its bound, and known tokens keep validating meanwhile.
-func TestHeaderMemoIsBounded(t *testing.T) {
-	s := newSigners(t)
-	ctx := context.Background()
-	good := s.sign(t, jose.ES256, nil)
-	_, rest, _ := strings.Cut(good, ".")
-	for i := range 3 * maxHeaders {
-		h, _ := json.Marshal(map[string]string{"alg": "ES256", "kid": fmt.Sprintf("random-%d", i)})
-		if _, err := s.set.Validate(ctx, base64.RawURLEncoding.EncodeToString(h)+"."+rest); !errors.Is(err, authz.ErrInvalidToken) {
-			t.Fatalf("random kid: %v", err)
-		}
-		if n := s.set.headers.n.Load(); n > maxHeaders {
-			t.Fatalf("memo holds %d headers, bound %d", n, maxHeaders)
-		}
-		if i%100 == 0 {
-			if _, err := s.set.Validate(ctx, good); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 }
