@@ -1,12 +1,17 @@
 package server
 
 import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +32,7 @@ func nginxProfileConfig(idp *testidp.IdP) *config.Config {
 	cfg.HTTP.PolicyFrom = "query"
 	cfg.Policies["orders-write"] = config.Policy{RequireScopes: []string{"orders:write"}}
 	cfg.Outcomes.Invalid.Status, cfg.Outcomes.Error.Status = 403, 401
+	cfg.HTTP.ClientCertHeader = "x-ssl-client-cert"
 	return cfg
 }
 
@@ -224,6 +230,41 @@ func TestBehindNginx(t *testing.T) {
 		if strings.EqualFold(strings.ReplaceAll(name, "_", "-"), "x-user-id") && r.upstream.Get(name) != "alice" {
 			t.Errorf("backend saw %s: %q", name, r.upstream.Get(name))
 		}
+	}
+
+	// DPoP through nginx: the proof, the scheme, the host with its port
+	// and the original URI reach authz; a client's own certificate header
+	// does not.
+	client := newDPoPClient(t)
+	bound := h.validClaims()
+	bound["cnf"] = map[string]any{"jkt": client.jkt}
+	dpopToken := h.mint("rsa-1", bound)
+	proof := func(htu string) string {
+		c := proofClaims(dpopToken)
+		c["htu"] = htu
+		return client.proof(c)
+	}
+	dpop := func(p string) map[string]string {
+		return map[string]string{"Authorization": "DPoP " + dpopToken, "DPoP": p}
+	}
+	if r = viaNginx(t, addr, "/items/1?page=2", dpop(proof("http://"+addr+"/items/1"))); r.status != 200 {
+		t.Errorf("DPoP through nginx: %d", r.status)
+	}
+	if r = viaNginx(t, addr, "/items/1", dpop(proof("http://"+addr+"/items/2"))); r.status != 403 {
+		t.Errorf("DPoP proof for another URI through nginx: %d, want the profile's invalid status 403", r.status)
+	}
+	if r = viaNginx(t, addr, "/items/1", map[string]string{"Authorization": "Bearer " + dpopToken}); r.status != 403 {
+		t.Errorf("DPoP-bound token as Bearer through nginx: %d, want 403", r.status)
+	}
+	// A certificate the client never presented over TLS, sent in the header
+	// authz reads: the shipped snippet must overwrite it.
+	stolenCert, _ := newTestCA(t).issue(t, "victim", x509.ExtKeyUsageClientAuth)
+	block, _ := pem.Decode(stolenCert)
+	sum := sha256.Sum256(block.Bytes)
+	certBound := h.validClaims()
+	certBound["cnf"] = map[string]any{"x5t#S256": base64.RawURLEncoding.EncodeToString(sum[:])}
+	if r = viaNginx(t, addr, "/items/1", map[string]string{"Authorization": "Bearer " + h.mint("rsa-1", certBound), "X-SSL-Client-Cert": url.QueryEscape(string(stolenCert))}); r.status != 403 {
+		t.Errorf("a client-sent X-SSL-Client-Cert reached authz: %d, want 403", r.status)
 	}
 
 	idp.SetDown(true)
