@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authz-dev/authz/authz/cache"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // DefaultPolicy is the policy used when a request names none.
@@ -197,6 +198,14 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 	// concurrent Check of this token.
 	v, hit, err := a.lookup(ctx, sum, token, looksLikeJWT(token), p)
 	d.Cached = hit
+	if err == nil && !hit {
+		d.Shared = v.shared
+		// A Check that waited on another's flight links to the span that
+		// did the work.
+		if here := trace.SpanContextFromContext(ctx); v.judgedIn.IsValid() && !v.judgedIn.Equal(here) {
+			trace.SpanFromContext(ctx).AddLink(trace.Link{SpanContext: v.judgedIn})
+		}
+	}
 	if err != nil {
 		d.Validator = JWTSet
 		if !looksLikeJWT(token) {

@@ -24,8 +24,9 @@ type Decision struct {
 	Validator string
 	// TokenID is the first 8 hex digits of the token's SHA-256, for logs.
 	TokenID string
-	// Cached reports whether the token's result came from the cache.
-	Cached bool
+	// Cached reports whether the token's result came from the cache, and
+	// Shared whether it came from the shared tier on a local miss.
+	Cached, Shared bool
 	// Sender labels a failed sender constraint (dpop_htu, mtls_binding, …).
 	Sender string
 	// DPoPError, when set, makes the challenge DPoP's (RFC 9449 §7.1):
@@ -52,7 +53,10 @@ type Decision struct {
 // Observer is told of every Check a door answers: the doors call it, the
 // telemetry package records metrics and the decision log.
 type Observer interface {
-	CheckStarted(door string)
+	// CheckStarted marks a Check in flight at door and returns the context
+	// it runs in: with its span, when tracing is on, a child of the trace
+	// context the proxy sent in h.
+	CheckStarted(ctx context.Context, door string, h Header) context.Context
 	CheckDone(ctx context.Context, d *Decision, door, requestID string, latency time.Duration)
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authz-dev/authz/authz/cache"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // verdict is the cached, policy-independent judgement of one token.
@@ -21,6 +22,10 @@ type verdict struct {
 	// JWTSet for a JWT no issuer vouched for), and fingerprint its settings
 	// then: a reload that changes them makes the verdict stale.
 	validator, fingerprint string
+	// shared: read from the shared tier. judgedIn is the span of the Check
+	// whose flight judged it, for the Checks that waited on that flight.
+	shared   bool
+	judgedIn trace.SpanContext
 }
 
 // JWTSet names, in Options.Fingerprints, the set of issuers that judges
@@ -66,6 +71,7 @@ func (a *Authorizer) lookupOnce(ctx context.Context, key, token string, isJWT bo
 		if err != nil {
 			return l, err
 		}
+		l.Value.judgedIn = trace.SpanContextFromContext(ctx)
 		if l.Value.res == nil {
 			a.negative.Store(key, l.Value, l.Cost, l.TTL)
 			l.TTL = 0 // never in the valid-token cache
@@ -152,7 +158,7 @@ func (a *Authorizer) sign(v *verdict, isJWT bool, p *compiledPolicy) {
 
 func (a *Authorizer) fromShared(e SharedEntry, isJWT bool, p *compiledPolicy) cache.Loaded[*verdict] {
 	ttl := time.Until(e.Until)
-	v := &verdict{res: e.Result, reason: e.Invalid, expired: e.Expired}
+	v := &verdict{res: e.Result, reason: e.Invalid, expired: e.Expired, shared: true}
 	a.sign(v, isJWT, p)
 	v.fingerprint = e.Fingerprint // as the judging replica had it
 	cost := int64(len(e.Invalid))

@@ -28,6 +28,8 @@ type Config struct {
 	Log      Log      `yaml:"log"`
 	// DPoP says how DPoP proofs are checked (RFC 9449).
 	DPoP DPoP `yaml:"dpop"`
+	// Tracing exports OpenTelemetry spans of every Check.
+	Tracing Tracing `yaml:"tracing"`
 
 	// Warnings are settings that are valid but risky, each with its line;
 	// `authz validate` prints them and serve logs them.
@@ -84,6 +86,7 @@ func (c *Config) setDefaults() {
 	c.setPolicyDefaults()
 	c.Log.setDefaults()
 	c.DPoP.setDefaults()
+	c.Tracing.setDefaults()
 }
 
 func (c *Config) validate(offline bool) problems {
@@ -104,5 +107,6 @@ func (c *Config) validate(offline bool) problems {
 	c.Outcomes.validate(&p)
 	c.Log.validate(&p)
 	c.DPoP.validate(&p)
+	c.Tracing.validate(&p)
 	return p
 }

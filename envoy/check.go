@@ -48,8 +48,8 @@ func NewServer(auth Authorizer, obs authz.Observer) *Server {
 // answered as a CheckResponse so the outcome stays visible to the client.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	start := time.Now()
-	s.obs.CheckStarted(Door)
 	r := toRequest(req)
+	ctx = s.obs.CheckStarted(ctx, Door, r.Header)
 	d := s.auth.Authorize(ctx, r)
 	s.obs.CheckDone(ctx, &d, Door, req.GetAttributes().GetRequest().GetHttp().GetHeaders()["x-request-id"], time.Since(start))
 	if len(metadata.ValueFromIncomingContext(ctx, ExplainKey)) > 0 {

@@ -87,11 +87,11 @@ const HeadersToRemoveHeader = "x-envoy-auth-headers-to-remove"
 // ServeHTTP answers one forward-auth request, whatever its method.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	h.opts.Observer.CheckStarted(Door)
 	req := h.toRequest(r)
-	d := h.auth.Authorize(r.Context(), req)
+	ctx := h.opts.Observer.CheckStarted(r.Context(), Door, req.Header)
+	d := h.auth.Authorize(ctx, req)
 	h.write(w, &d)
-	h.opts.Observer.CheckDone(r.Context(), &d, Door, r.Header.Get("X-Request-Id"), time.Since(start))
+	h.opts.Observer.CheckDone(ctx, &d, Door, r.Header.Get("X-Request-Id"), time.Since(start))
 }
 
 // toRequest reads the original request from the conventions of nginx

@@ -27,7 +27,9 @@ func (r *recorder) Answers() *authz.Answers { return r.answers }
 
 type nopObserver struct{}
 
-func (nopObserver) CheckStarted(string)                                                       {}
+func (nopObserver) CheckStarted(ctx context.Context, _ string, _ authz.Header) context.Context {
+	return ctx
+}
 func (nopObserver) CheckDone(context.Context, *authz.Decision, string, string, time.Duration) {}
 
 func serve(t *testing.T, opts Options, d authz.Decision, method, target string, headers map[string]string) (*recorder, *httptest.ResponseRecorder) {

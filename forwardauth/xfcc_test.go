@@ -6,10 +6,10 @@ func TestXFCCHash(t *testing.T) {
 	cases := map[string]string{
 		`Hash=abc`: "abc",
 		`By=spiffe://a;Hash=abc;Subject="CN=x,O=y";URI=spiffe://b`: "abc",
-		`Subject="CN=x;Hash=evil";Hash=abc`:                       "abc",
-		`Hash=abc,Hash=def`:                                       "",
-		`By=x;Subject="a,b"`:                                      "",
-		``:                                                        "",
+		`Subject="CN=x;Hash=evil";Hash=abc`:                        "abc",
+		`Hash=abc,Hash=def`:                                        "",
+		`By=x;Subject="a,b"`:                                       "",
+		``:                                                         "",
 	}
 	for in, want := range cases {
 		if got := xfccHash(in); got != want {

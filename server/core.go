@@ -25,6 +25,7 @@ import (
 	"github.com/authz-dev/authz/rules"
 	"github.com/authz-dev/authz/sender"
 	"github.com/authz-dev/authz/telemetry"
+	"github.com/authz-dev/authz/tracing"
 )
 
 // core is the authorizer and the parts it owns. A reload builds a new core
@@ -75,7 +76,7 @@ func (c *core) retire(next *core) {
 // change, the shared tier if its settings did not change, and the caches
 // are taken over from prev. A new shared tier sends purges from other
 // replicas to forget, which must reach whichever core serves then.
-func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev *core, forget func([sha256.Size]byte)) (c *core, err error) {
+func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, traces *tracing.Provider, prev *core, forget func([sha256.Size]byte)) (c *core, err error) {
 	policies, err := policiesFrom(cfg)
 	if err != nil {
 		return nil, err
@@ -91,7 +92,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 	m.SetPolicies(names)
 	building := &core{
 		cfg:           cfg,
-		observer:      telemetry.NewObserver(log, m, telemetry.LogOptions{Allow: cfg.Log.Allow, AllowSample: *cfg.Log.AllowSample, Claims: cfg.Log.Claims}),
+		observer:      telemetry.NewObserver(log, m, telemetry.LogOptions{Allow: cfg.Log.Allow, AllowSample: *cfg.Log.AllowSample, Claims: cfg.Log.Claims}, traces, answersFrom(cfg)),
 		keys:          map[string]*jwt.Keys{},
 		keyFiles:      keyFileDigests(cfg),
 		introspectors: map[string]*introspect.Client{},
@@ -110,6 +111,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 			return nil, fmt.Errorf("introspection %s: %w", ic.Name, err)
 		}
 		in, err := introspect.New(introspect.Options{
+			Tracer:           traces.Tracer(),
 			Name:             ic.Name,
 			Endpoint:         ic.Endpoint,
 			ClientID:         ic.ClientID,
@@ -138,6 +140,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 		keys := prev.sameKeys(ic, c.keyFiles[ic.Name])
 		if keys == nil {
 			keys, err = jwt.NewKeys(jwt.KeysOptions{
+				Tracer:     traces.Tracer(),
 				URL:        ic.JWKSURL,
 				Discovery:  ic.Discovery,
 				Issuer:     ic.Issuer,
@@ -204,7 +207,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, prev 
 	if rc := cfg.Cache.Redis; rc.Enabled() {
 		if prev != nil && prev.shared != nil && reflect.DeepEqual(prev.cfg.Cache.Redis, rc) {
 			c.shared = prev.shared
-		} else if c.shared, err = newShared(rc, log, m); err != nil {
+		} else if c.shared, err = newShared(rc, log, m, traces); err != nil {
 			return nil, err
 		}
 		opts.Shared = c.shared
@@ -260,7 +263,7 @@ func (c *core) watchedFiles() []string {
 	return out
 }
 
-func newShared(rc config.Redis, log *slog.Logger, m *telemetry.Metrics) (*rediscache.Cache, error) {
+func newShared(rc config.Redis, log *slog.Logger, m *telemetry.Metrics, traces *tracing.Provider) (*rediscache.Cache, error) {
 	var tlsCfg *tls.Config
 	if rc.TLS {
 		var err error
@@ -278,6 +281,7 @@ func newShared(rc config.Redis, log *slog.Logger, m *telemetry.Metrics) (*redisc
 		Prefix: rc.Prefix, Timeout: rc.Timeout, PoolSize: rc.PoolSize, Salt: rc.Salt,
 		Logger:  log.With("cache", "redis"),
 		OnFault: m.ObserveRedisFault,
+		Tracer:  traces.Tracer(),
 	})
 }
 

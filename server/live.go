@@ -28,7 +28,9 @@ func (l *live) Purge(ctx context.Context, token string) (authz.PurgeReport, erro
 // bound to one core would miss the cache scopes a later reload adds.
 func (l *live) Forget(sum [sha256.Size]byte) { l.cur.Load().auth.Forget(sum) }
 
-func (l *live) CheckStarted(door string) { l.cur.Load().observer.CheckStarted(door) }
+func (l *live) CheckStarted(ctx context.Context, door string, h authz.Header) context.Context {
+	return l.cur.Load().observer.CheckStarted(ctx, door, h)
+}
 
 func (l *live) CheckDone(ctx context.Context, d *authz.Decision, door, requestID string, latency time.Duration) {
 	l.cur.Load().observer.CheckDone(ctx, d, door, requestID, latency)

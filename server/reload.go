@@ -24,7 +24,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		s.log.Warn("config change needs a restart to take effect; the running value stays", "field", field)
 	}
 	prev := s.live.cur.Load()
-	next, err := buildCore(cfg, s.log, s.metrics, prev, s.live.Forget)
+	next, err := buildCore(cfg, s.log, s.metrics, s.traces, prev, s.live.Forget)
 	if err != nil {
 		return err
 	}

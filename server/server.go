@@ -25,13 +25,16 @@ import (
 	"github.com/authz-dev/authz/envoy"
 	"github.com/authz-dev/authz/forwardauth"
 	"github.com/authz-dev/authz/telemetry"
+	"github.com/authz-dev/authz/tracing"
 )
 
 // Server is a running authz: the core behind its gRPC and HTTP listeners.
 type Server struct {
-	cfg      *config.Config // as started: listeners do not change on reload
-	log      *slog.Logger
-	metrics  *telemetry.Metrics
+	cfg     *config.Config // as started: listeners do not change on reload
+	log     *slog.Logger
+	metrics *telemetry.Metrics
+	// traces outlive reloads: tracing.* changes need a restart.
+	traces   *tracing.Provider
 	live     live
 	reloadMu sync.Mutex
 	grpc     *grpc.Server
@@ -47,9 +50,14 @@ type Server struct {
 // for port 0 and read the address back).
 func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	m := telemetry.NewMetrics(nil)
-	s := &Server{cfg: cfg, log: log, metrics: m, health: health.NewServer()}
-	c, err := buildCore(cfg, log, m, nil, s.live.Forget)
+	traces, err := newTraces(cfg.Tracing, m, log)
 	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, metrics: m, traces: traces, health: health.NewServer()}
+	c, err := buildCore(cfg, log, m, traces, nil, s.live.Forget)
+	if err != nil {
+		traces.Shutdown(context.Background())
 		return nil, err
 	}
 	s.live.cur.Store(c)
@@ -177,6 +185,12 @@ func (s *Server) setServing(ok bool) {
 // Checks finish (up to shutdown_grace), and the listeners close.
 func (s *Server) Run(ctx context.Context) error {
 	defer func() { s.live.cur.Load().Close() }()
+	defer func() {
+		// What is queued has a few seconds to reach the collector.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.traces.Shutdown(ctx)
+	}()
 	errc := make(chan error, 3)
 	go func() { errc <- s.grpc.Serve(s.grpcLn) }()
 	go func() {

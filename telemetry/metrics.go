@@ -30,6 +30,7 @@ type Metrics struct {
 	refreshes     *prometheus.CounterVec
 	redisFaults   *prometheus.CounterVec
 	senderFails   *prometheus.CounterVec
+	spansDropped  *prometheus.CounterVec
 }
 
 // NewMetrics registers the collectors; policies are the configured policy
@@ -85,8 +86,11 @@ func newMetrics() *Metrics {
 		senderFails: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authz_sender_failures_total", Help: "Sender-constrained tokens refused, by reason (dpop_htu, dpop_replay, mtls_binding, …).",
 		}, []string{"reason"}),
+		spansDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authz_trace_spans_dropped_total", Help: "Spans not exported, by reason (queue_full, export_failed).",
+		}, []string{"reason"}),
 	}
-	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes, m.verifications, m.refreshes, m.redisFaults, m.senderFails)
+	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes, m.verifications, m.refreshes, m.redisFaults, m.senderFails, m.spansDropped)
 	return m
 }
 
@@ -182,4 +186,9 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	n := c.neg()
 	ch <- prometheus.MustNewConstMetric(negativeCost, prometheus.GaugeValue, float64(n.Cost))
 	ch <- prometheus.MustNewConstMetric(negativeHits, prometheus.CounterValue, float64(n.Hits))
+}
+
+// ObserveSpansDropped counts spans the exporter could not send.
+func (m *Metrics) ObserveSpansDropped(reason string, n int) {
+	m.spansDropped.WithLabelValues(reason).Add(float64(n))
 }

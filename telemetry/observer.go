@@ -7,6 +7,10 @@ import (
 	"time"
 
 	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/tracing"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // LogOptions shape the decision log.
@@ -26,27 +30,44 @@ type Observer struct {
 	log     *slog.Logger
 	metrics *Metrics
 	opts    LogOptions
+	traces  *tracing.Provider
+	answers *authz.Answers
 }
 
-// NewObserver returns an Observer; metrics may be nil.
-func NewObserver(log *slog.Logger, metrics *Metrics, opts LogOptions) *Observer {
+// NewObserver returns an Observer; metrics may be nil, traces nil (off),
+// answers nil (the defaults).
+func NewObserver(log *slog.Logger, metrics *Metrics, opts LogOptions, traces *tracing.Provider, answers *authz.Answers) *Observer {
 	if opts.AllowSample < 0 || opts.AllowSample > 1 {
 		opts.AllowSample = 1
 	}
-	return &Observer{log: log, metrics: metrics, opts: opts}
+	if traces == nil {
+		traces = tracing.Off()
+	}
+	if answers == nil {
+		answers = authz.DefaultAnswers()
+	}
+	return &Observer{log: log, metrics: metrics, opts: opts, traces: traces, answers: answers}
 }
 
-// CheckStarted marks a Check in flight at door.
-func (o *Observer) CheckStarted(door string) {
+// spanNames name each door's Check span.
+var spanNames = map[string]string{"grpc": "authz.Check", "http": "authz.forward_auth"}
+
+// CheckStarted marks a Check in flight at door, and starts its span.
+func (o *Observer) CheckStarted(ctx context.Context, door string, h authz.Header) context.Context {
 	if o.metrics != nil {
 		o.metrics.checkStarted(door)
 	}
+	return o.traces.StartCheck(ctx, spanNames[door], h)
 }
 
 // CheckDone records a decision. requestID is the proxy's x-request-id, if any.
 func (o *Observer) CheckDone(ctx context.Context, d *authz.Decision, door, requestID string, latency time.Duration) {
 	if o.metrics != nil {
 		o.metrics.checkDone(d, door, latency)
+	}
+	span := trace.SpanFromContext(ctx)
+	if span.IsRecording() {
+		o.endSpan(span, d)
 	}
 	level := slog.LevelInfo
 	switch d.Outcome {
@@ -74,6 +95,9 @@ func (o *Observer) CheckDone(ctx context.Context, d *authz.Decision, door, reque
 		slog.String("request_id", bounded(requestID, 128)),
 		slog.Float64("latency_ms", float64(latency.Microseconds())/1000),
 	}
+	if sc := span.SpanContext(); sc.IsValid() {
+		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+	}
 	if o.opts.Claims && d.Claims != nil {
 		attrs = append(attrs, slog.Any("claims", d.Claims))
 	}
@@ -86,4 +110,32 @@ func bounded(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// endSpan records the decision on its span: names the operator wrote and
+// outcome classes only, never the token, a claim or a client's string.
+func (o *Observer) endSpan(span trace.Span, d *authz.Decision) {
+	cache := "miss"
+	switch {
+	case d.Cached:
+		cache = "hit"
+	case d.Shared:
+		cache = "shared"
+	}
+	status := o.answers.Status(d.Outcome)
+	span.SetAttributes(
+		attribute.String("authz.outcome", d.Outcome.String()),
+		attribute.String("authz.policy", d.Policy),
+		attribute.String("authz.route", d.Route),
+		attribute.String("authz.validator", d.Validator),
+		attribute.String("authz.cache", cache),
+		attribute.Int("http.response.status_code", status),
+	)
+	if d.Rule != "" {
+		span.SetAttributes(attribute.String("authz.rule", d.Rule))
+	}
+	if d.Outcome == authz.Error {
+		span.SetStatus(codes.Error, "the token could not be judged")
+	}
+	span.End()
 }

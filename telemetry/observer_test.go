@@ -29,8 +29,8 @@ func TestDecisionLog(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			o := NewObserver(slog.New(slog.NewJSONHandler(&buf, nil)), NewMetrics([]string{"default"}), c.opts)
-			o.CheckStarted("grpc")
+			o := NewObserver(slog.New(slog.NewJSONHandler(&buf, nil)), NewMetrics([]string{"default"}), c.opts, nil, nil)
+			o.CheckStarted(context.Background(), "grpc", authz.MapHeader{})
 			o.CheckDone(context.Background(), c.d, "grpc", strings.Repeat("r", 500), 0)
 			if got := strings.Count(buf.String(), "\n"); got != c.lines {
 				t.Fatalf("%d lines, want %d: %s", got, c.lines, buf.String())
@@ -45,7 +45,7 @@ func TestDecisionLog(t *testing.T) {
 	}
 	t.Run("allow sampled", func(t *testing.T) {
 		var buf bytes.Buffer
-		o := NewObserver(slog.New(slog.NewJSONHandler(&buf, nil)), nil, LogOptions{Allow: true, AllowSample: 0.1})
+		o := NewObserver(slog.New(slog.NewJSONHandler(&buf, nil)), nil, LogOptions{Allow: true, AllowSample: 0.1}, nil, nil)
 		for range 2000 {
 			o.CheckDone(context.Background(), allow, "grpc", "", 0)
 		}

@@ -13,6 +13,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Client authentication methods (RFC 6749 §2.3.1, RFC 7662 §2.1).
@@ -51,6 +54,8 @@ type Options struct {
 	TokenTypes []string
 	// Observe, when set, is told each introspection's result class and latency.
 	Observe func(result string, elapsed time.Duration)
+	// Tracer makes a span of each introspection request (default: none).
+	Tracer trace.Tracer
 }
 
 // DefaultTokenTypes are the token_use / typ / token_type values an answer
@@ -66,6 +71,7 @@ var tokenTypeMembers = []string{"token_use", "typ", "token_type"}
 // Client introspects tokens at one endpoint.
 type Client struct {
 	opts  Options
+	host  string // the endpoint's host, for spans
 	slots chan struct{}
 	http  *http.Client
 	now   func() time.Time
@@ -110,8 +116,16 @@ func New(opts Options) (*Client, error) {
 		IdleConnTimeout:       90 * time.Second,
 		ForceAttemptHTTP2:     true,
 	}
+	if opts.Tracer == nil {
+		opts.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	host := opts.Endpoint
+	if u, err := url.Parse(opts.Endpoint); err == nil {
+		host = u.Host
+	}
 	return &Client{
 		opts:  opts,
+		host:  host,
 		slots: make(chan struct{}, opts.MaxInFlight),
 		// Redirects are not followed: an introspection endpoint that
 		// redirects is misconfigured, and following it would send the
@@ -120,6 +134,8 @@ func New(opts Options) (*Client, error) {
 		now:  time.Now,
 	}, nil
 }
+
+func (c *Client) tracer() trace.Tracer { return c.opts.Tracer }
 
 // Close drops idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }

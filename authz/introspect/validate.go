@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/authz-dev/authz/authz"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Validate implements authz.Validator. An answer of active:false is an
@@ -82,8 +85,12 @@ func (c *Client) introspect(ctx context.Context, token string) (map[string]any, 
 	case <-ctx.Done():
 		return nil, ResultSaturated, c.unavailable("%d introspections already in flight", cap(c.slots))
 	}
+	ctx, span := c.tracer().Start(ctx, "authz.introspect", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("authz.endpoint", c.opts.Name), attribute.String("server.address", c.host)))
+	defer span.End()
 	resp, err := c.post(ctx, token)
 	if err != nil {
+		span.SetStatus(codes.Error, "no answer")
 		class := ResultConnection
 		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 			class = ResultTimeout
@@ -91,6 +98,7 @@ func (c *Client) introspect(ctx context.Context, token string) (map[string]any, 
 		return nil, class, c.unavailable("request: %w", err)
 	}
 	defer resp.Body.Close()
+	span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1))
 	if err != nil {
 		class := ResultConnection

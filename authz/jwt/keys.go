@@ -17,6 +17,10 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/authz-dev/authz/authz"
 )
@@ -43,6 +47,8 @@ type KeysOptions struct {
 	Logger   *slog.Logger
 	// OnRefresh, when set, is told the result of every remote fetch.
 	OnRefresh func(err error)
+	// Tracer makes a span of each fetch (default: none).
+	Tracer trace.Tracer
 }
 
 // Keys holds one issuer's current key set and keeps it fresh.
@@ -89,6 +95,9 @@ func NewKeys(opts KeysOptions) (*Keys, error) {
 	opts.Client = client
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Tracer == nil {
+		opts.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	k := &Keys{opts: opts, remote: opts.URL != "" || opts.Discovery, ready: make(chan struct{}), done: make(chan struct{}), jwksURL: opts.URL}
 	if !k.remote {
@@ -169,7 +178,13 @@ func (k *Keys) refresh(ctx context.Context, rateLimited bool) {
 	k.lastAttempt = time.Now()
 	k.mu.Unlock()
 
+	ctx, span := k.opts.Tracer.Start(ctx, "authz.jwks_fetch", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("authz.issuer", k.opts.Issuer)))
 	set, err := k.fetch(ctx)
+	if err != nil {
+		span.SetStatus(codes.Error, "jwks fetch failed")
+	}
+	span.End()
 	if k.opts.OnRefresh != nil {
 		k.opts.OnRefresh(err)
 	}

@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/authz-dev/authz/authz"
 )
@@ -56,6 +59,8 @@ type Options struct {
 	// OnFault, when set, is told of every fault by operation (get, set,
 	// purge, publish, subscribe, bad_value).
 	OnFault func(op string)
+	// Tracer makes a span of each Redis call on a Check's path (default: none).
+	Tracer trace.Tracer
 }
 
 // Cache is the Redis tier. It implements authz.SharedCache.
@@ -97,6 +102,9 @@ func New(opts Options) (*Cache, error) {
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = "authz:"
+	}
+	if opts.Tracer == nil {
+		opts.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 50 * time.Millisecond
@@ -167,6 +175,8 @@ func (c *Cache) key(token, scope string) string {
 
 // Get implements authz.SharedCache.
 func (c *Cache) Get(ctx context.Context, token, scope string) (authz.SharedEntry, bool) {
+	ctx, span := c.span(ctx, "GET")
+	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	key := c.key(token, scope)
@@ -203,6 +213,8 @@ func (c *Cache) Set(ctx context.Context, token, scope string, e authz.SharedEntr
 		c.fault("set", err)
 		return
 	}
+	ctx, span := c.span(ctx, "SET")
+	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	if err := c.rdb.Set(ctx, key, b, ttl).Err(); err != nil {
@@ -283,6 +295,8 @@ func (c *Cache) Close() {
 // whether it was not there yet: SET NX, one round trip, so two replicas
 // racing on the same key get one true between them.
 func (c *Cache) FirstUse(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	ctx, span := c.span(ctx, "SET NX")
+	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	ok, err := c.rdb.SetNX(ctx, c.opts.Prefix+key, 1, ttl).Result()
@@ -291,4 +305,9 @@ func (c *Cache) FirstUse(ctx context.Context, key string, ttl time.Duration) (bo
 		return false, err
 	}
 	return ok, nil
+}
+
+func (c *Cache) span(ctx context.Context, op string) (context.Context, trace.Span) {
+	return c.opts.Tracer.Start(ctx, "authz.redis "+op, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.system.name", "redis"), attribute.String("db.operation.name", op)))
 }
