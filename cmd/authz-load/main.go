@@ -59,7 +59,7 @@ func run(args []string, out io.Writer) int {
 	fs.IntVar(&o.conns, "conns", 4, "gRPC connections the load is spread over")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of one run")
 	fs.IntVar(&o.rounds, "rounds", 2, "A/B rounds per scenario")
-	fs.StringVar(&o.scenarios, "scenarios", "jwt-hit,jwt-hit-routed,hot-expiry,jwt-miss-rs256,jwt-miss-es256,dpop-hit,introspect-hit,introspect-miss,denial,stampede", "scenarios to run")
+	fs.StringVar(&o.scenarios, "scenarios", "jwt-hit,jwt-hit-routed,jwt-hit-traced,hot-expiry,jwt-miss-rs256,jwt-miss-es256,dpop-hit,introspect-hit,introspect-miss,denial,stampede", "scenarios to run")
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of each authz instance's first run per scenario into this `dir`")
 	fs.Parse(args)
 	var err error
@@ -92,6 +92,7 @@ type scenario struct {
 	name   string
 	miss   bool // against the instance whose cache TTL is 1ns
 	routed bool // against the instance with 50 routes and two rules, beside the plain hit instance
+	traced bool // against instances tracing 1% and 100% of root Checks, beside the plain hit instance
 	hot    bool // against the instance whose cache TTL is 1s, beside the plain hit instance
 	// dpop makes fresh requests (proofs) just before the run, as many as
 	// the run can use: none may repeat.
@@ -136,6 +137,21 @@ func compare(o options, out io.Writer) error {
 		return err
 	}
 	defer routed.stop()
+	col, err := startCollector()
+	if err != nil {
+		return err
+	}
+	defer col.stop()
+	traced001, err := startAuthz(o.authzBin, dir, "traced-0.01", o.profile != "", idp, "30s", tracingConfig(col.addr, 0.01))
+	if err != nil {
+		return err
+	}
+	defer traced001.stop()
+	traced1, err := startAuthz(o.authzBin, dir, "traced-1", o.profile != "", idp, "30s", tracingConfig(col.addr, 1))
+	if err != nil {
+		return err
+	}
+	defer traced1.stop()
 	hot, err := startAuthz(o.authzBin, dir, "hot", o.profile != "", idp, hotTTL.String(), "")
 	if err != nil {
 		return err
@@ -162,6 +178,8 @@ func compare(o options, out io.Writer) error {
 			servers = []*proc{miss, noop}
 		case sc.routed:
 			servers = []*proc{routed, hit, noop}
+		case sc.traced:
+			servers = []*proc{traced001, traced1, hit, noop}
 		case sc.hot:
 			servers = []*proc{hot, hit, noop}
 		}
@@ -247,6 +265,16 @@ func compare(o options, out io.Writer) error {
 			compare("expiry/none", 0, 1)
 			compare("expiry/no-op", 0, last)
 			notes = append(notes, fmt.Sprintf("# hot-expiry: %d IdP calls in %.1f s of load with a %v TTL: %.2f per TTL", hotCalls, hotTime.Seconds(), hotTTL, float64(hotCalls)/(hotTime.Seconds()/hotTTL.Seconds())))
+			continue
+		}
+		if sc.traced {
+			row("authz, traced 1%", merged[0], cpus[0])
+			row("authz, traced 100%", merged[1], cpus[1])
+			row("authz, untraced", merged[2], cpus[2])
+			row("no-op", merged[3], cpus[3])
+			compare("1%/untraced", 0, 2)
+			compare("100%/untraced", 1, 2)
+			notes = append(notes, fmt.Sprintf("# jwt-hit-traced: the collector received %d spans", col.spans.Load()))
 			continue
 		}
 		if sc.routed {
@@ -346,6 +374,17 @@ func buildScenarios(idp *testidp.IdP, names string) ([]scenario, error) {
 		}
 		out = append(out, scenario{name: "jwt-hit-routed", routed: true, reqs: reqs, wantOK: true})
 	}
+	if want["jwt-hit-traced"] {
+		reqs, err = mint(1000, "ec-1", time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		// Root Checks (no trace context from the proxy), so the ratio decides.
+		for _, r := range reqs {
+			delete(r.Attributes.Request.Http.Headers, "traceparent")
+		}
+		out = append(out, scenario{name: "jwt-hit-traced", traced: true, reqs: reqs, wantOK: true})
+	}
 	if want["hot-expiry"] {
 		// One hot opaque token, as a busy client sends it.
 		req := checkRequest(idp.IssueOpaque(idp.Claims("hot", time.Hour, "orders:read", "orders-api")))
@@ -406,6 +445,12 @@ policies:
   default:
     headers: { sub: x-user-id, client_id: x-client-id, scope: x-scopes, email: x-email }
 `
+
+// tracingConfig sends spans of root Checks, sampled at ratio, to the
+// harness's collector.
+func tracingConfig(addr string, ratio float64) string {
+	return fmt.Sprintf("tracing: { otlp_endpoint: %q, insecure: true, ratio: %v }\n", addr, ratio)
+}
 
 // hotTTL is the cache TTL of the hot-expiry instance: at least three
 // expiries in a 3 s run.
