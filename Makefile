@@ -3,7 +3,7 @@ BIN := bin/authz
 
 # Test dependencies from Debian, as command:package. `make test` installs the
 # missing ones when it runs as root (CI does), and says what to install otherwise.
-TEST_DEPS := nginx:nginx-light redis-server:redis-server redis-cli:redis-tools
+TEST_DEPS := nginx:nginx-light redis-server:redis-server redis-cli:redis-tools promtool:prometheus
 
 # Fuzz targets as package:Target. FUZZTIME is a count of executions, not a
 # duration: a duration races the fuzz coordinator's own deadline in Go 1.26

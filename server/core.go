@@ -128,7 +128,9 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 			Observe: func(result string, elapsed time.Duration) {
 				m.ObserveIntrospection(ic.Name, result, elapsed)
 			},
+			InFlight: m.IntrospectionsInFlight(ic.Name),
 		})
+		m.InitEndpoint(ic.Name, introspect.Results)
 		if err != nil {
 			return nil, err
 		}
@@ -137,6 +139,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 	}
 	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	for _, ic := range cfg.Issuers {
+		m.InitIssuer(ic.Name)
 		keys := prev.sameKeys(ic, c.keyFiles[ic.Name])
 		if keys == nil {
 			keys, err = jwt.NewKeys(jwt.KeysOptions{

@@ -177,6 +177,7 @@ func (s *Server) setServing(ok bool) {
 		st = healthpb.HealthCheckResponse_SERVING
 	}
 	s.ready.Store(ok)
+	s.metrics.SetReady(ok)
 	s.health.SetServingStatus("", st)
 	s.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, st)
 }

@@ -31,6 +31,10 @@ type Metrics struct {
 	redisFaults   *prometheus.CounterVec
 	senderFails   *prometheus.CounterVec
 	spansDropped  *prometheus.CounterVec
+	results       *prometheus.CounterVec
+	idpInFlight   *prometheus.GaugeVec
+	jwksSuccess   *prometheus.GaugeVec
+	ready         prometheus.Gauge
 }
 
 // NewMetrics registers the collectors; policies are the configured policy
@@ -90,7 +94,38 @@ func newMetrics() *Metrics {
 			Name: "authz_trace_spans_dropped_total", Help: "Spans not exported, by reason (queue_full, export_failed).",
 		}, []string{"reason"}),
 	}
-	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes, m.verifications, m.refreshes, m.redisFaults, m.senderFails, m.spansDropped)
+	m.results = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authz_token_results_total", Help: "Where each Check's token result came from: local (cache hit), shared (Redis tier) or validated.",
+	}, []string{"source"})
+	m.idpInFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "authz_idp_requests_in_flight", Help: "Introspection requests waiting on the IdP, by endpoint.",
+	}, []string{"endpoint"})
+	m.jwksSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "authz_jwks_last_success_timestamp_seconds", Help: "When each issuer's JWKS was last fetched successfully (Unix time).",
+	}, []string{"issuer"})
+	m.ready = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "authz_ready", Help: "1 while authz reports ready (keys loaded for every issuer), else 0.",
+	})
+	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes, m.verifications, m.refreshes, m.redisFaults, m.senderFails, m.spansDropped,
+		m.results, m.idpInFlight, m.jwksSuccess, m.ready)
+	// Series that exist from the start, at 0, so rates and alerts see them
+	// before the first event.
+	for _, door := range []string{"grpc", "http"} {
+		m.inFlight.WithLabelValues(door)
+		m.checkDuration.WithLabelValues(door)
+	}
+	for _, src := range []string{"local", "shared", "validated"} {
+		m.results.WithLabelValues(src)
+	}
+	for _, op := range []string{"get", "set", "purge", "publish", "bad_value", "set_nx"} {
+		m.redisFaults.WithLabelValues(op)
+	}
+	for _, reason := range []string{"queue_full", "export_failed"} {
+		m.spansDropped.WithLabelValues(reason)
+	}
+	for _, result := range []string{"ok", "error"} {
+		m.refreshes.WithLabelValues(result)
+	}
 	return m
 }
 
@@ -110,6 +145,16 @@ func (m *Metrics) checkDone(d *authz.Decision, door string, latency time.Duratio
 		policy = "unknown"
 	}
 	m.decisions.WithLabelValues(d.Outcome.String(), policy).Inc()
+	if d.TokenID != "" && d.Outcome != authz.Error {
+		src := "validated"
+		switch {
+		case d.Cached:
+			src = "local"
+		case d.Shared:
+			src = "shared"
+		}
+		m.results.WithLabelValues(src).Inc()
+	}
 	if d.Sender != "" {
 		// A fixed set of reasons, written by the sender checks, never by a client.
 		m.senderFails.WithLabelValues(d.Sender).Inc()
@@ -130,6 +175,41 @@ func (m *Metrics) ObserveJWKSRefresh(issuer string, err error) {
 		result = "error"
 	}
 	m.jwksRefreshes.WithLabelValues(issuer, result).Inc()
+	if err == nil {
+		m.jwksSuccess.WithLabelValues(issuer).SetToCurrentTime()
+	}
+}
+
+// InitIssuer makes an issuer's JWKS series exist before its first fetch.
+func (m *Metrics) InitIssuer(issuer string) {
+	m.jwksRefreshes.WithLabelValues(issuer, "ok")
+	m.jwksRefreshes.WithLabelValues(issuer, "error")
+	m.verifications.WithLabelValues(issuer)
+}
+
+// InitEndpoint makes an introspection endpoint's series exist before its
+// first request.
+func (m *Metrics) InitEndpoint(endpoint string, results []string) {
+	for _, r := range results {
+		m.idpRequests.WithLabelValues(endpoint, r)
+	}
+	m.idpInFlight.WithLabelValues(endpoint)
+}
+
+// IntrospectionsInFlight returns the function that moves an endpoint's
+// in-flight gauge.
+func (m *Metrics) IntrospectionsInFlight(endpoint string) func(delta int) {
+	g := m.idpInFlight.WithLabelValues(endpoint)
+	return func(delta int) { g.Add(float64(delta)) }
+}
+
+// SetReady records readiness.
+func (m *Metrics) SetReady(ok bool) {
+	if ok {
+		m.ready.Set(1)
+	} else {
+		m.ready.Set(0)
+	}
 }
 
 // JWTVerifications returns the function that counts an issuer's signature

@@ -56,6 +56,8 @@ type Options struct {
 	Observe func(result string, elapsed time.Duration)
 	// Tracer makes a span of each introspection request (default: none).
 	Tracer trace.Tracer
+	// InFlight, when set, is told +1 when a request starts and -1 when it ends.
+	InFlight func(delta int)
 }
 
 // DefaultTokenTypes are the token_use / typ / token_type values an answer
@@ -118,6 +120,9 @@ func New(opts Options) (*Client, error) {
 	}
 	if opts.Tracer == nil {
 		opts.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	if opts.InFlight == nil {
+		opts.InFlight = func(int) {}
 	}
 	host := opts.Endpoint
 	if u, err := url.Parse(opts.Endpoint); err == nil {

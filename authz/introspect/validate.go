@@ -62,6 +62,9 @@ func (c *Client) Validate(ctx context.Context, token string) (*authz.Result, err
 	return res, nil
 }
 
+// Results are every result class, for metrics.
+var Results = []string{ResultActive, ResultInactive, ResultTimeout, ResultConnection, ResultStatus4xx, ResultStatus5xx, ResultBadResponse, ResultSaturated}
+
 // Result classes for metrics: a bounded set.
 const (
 	ResultActive      = "active"
@@ -82,6 +85,8 @@ func (c *Client) introspect(ctx context.Context, token string) (map[string]any, 
 	select {
 	case c.slots <- struct{}{}:
 		defer func() { <-c.slots }()
+		c.opts.InFlight(1)
+		defer c.opts.InFlight(-1)
 	case <-ctx.Done():
 		return nil, ResultSaturated, c.unavailable("%d introspections already in flight", cap(c.slots))
 	}
