@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -231,5 +232,38 @@ func TestDeadCollector(t *testing.T) {
 	}
 	if !strings.Contains(h.logs.String(), "trace export failed") {
 		t.Error("the failed export was not logged")
+	}
+}
+
+// TestTracesOfTheHTTPDoorAndRedis: the forward-auth door's span, with the
+// shared tier's calls as its children.
+func TestTracesOfTheHTTPDoorAndRedis(t *testing.T) {
+	col := startCollector(t)
+	rs := startRedis(t)
+	idp := newIdP(t)
+	h := startWith(t, idp, tracingConfig(sharedConfig(t, idp, rs.addr), col.addr))
+	h.waitServing()
+	const id = "5bf92f3577b34da6a3ce929d0e0e4736"
+	req, _ := http.NewRequest("GET", "http://"+h.srv.httpLn.Addr().String()+"/check", nil)
+	req.Header.Set("Authorization", "Bearer "+idp.IssueOpaque(idp.Claims("alice", time.Hour, "orders:read", "orders-api")))
+	req.Header.Set("Traceparent", "00-"+id+"-"+parentID+"-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	spans := col.find(t, id, 4)
+	door := named(spans, "authz.forward_auth")
+	if door == nil || hex.EncodeToString(door.GetParentSpanId()) != parentID {
+		t.Fatalf("no forward_auth span under the proxy's parent: %v", spans)
+	}
+	for _, name := range []string{"authz.redis GET", "authz.introspect", "authz.redis SET"} {
+		s := named(spans, name)
+		if s == nil || string(s.GetParentSpanId()) != string(door.GetSpanId()) {
+			t.Errorf("%s is not a child of the door's span (spans %v)", name, spans)
+		}
 	}
 }
