@@ -240,9 +240,9 @@ func (c *core) senderChecks(cfg *config.Config, prev *core, log *slog.Logger) (*
 	if prev != nil && prev.replay != nil && reflect.DeepEqual(prev.cfg.DPoP, dc) && prev.shared == c.shared {
 		c.replay = prev.replay
 	} else {
-		ro := sender.ReplayOptions{Span: span, MaxEntries: dc.ReplayMaxEntries, OnFault: func(err error) {
-			log.Warn("dpop replay check fell back to this replica's memory", "err", err)
-		}}
+		// A fault of the shared tier is counted and logged (rate-limited)
+		// by the tier itself, as op set_nx.
+		ro := sender.ReplayOptions{Span: span, MaxEntries: dc.ReplayMaxEntries}
 		if c.shared != nil {
 			ro.Shared = c.shared
 		}

@@ -143,6 +143,15 @@ func TestTracesOfChecks(t *testing.T) {
 		}
 	})
 
+	t.Run("a root Check at ratio 0: no span, no made-up trace id in the log", func(t *testing.T) {
+		h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims())), withHeader("x-request-id", "req-root")), "allow", 200)
+		for _, line := range strings.Split(h.logs.String(), "\n") {
+			if strings.Contains(line, `"request_id":"req-root"`) && strings.Contains(line, "trace_id") {
+				t.Errorf("log line of an untraced root Check has a trace id: %s", line)
+			}
+		}
+	})
+
 	t.Run("B3 single header", func(t *testing.T) {
 		const id = "80f198ee56343ba864fe8b2a57d3eff7"
 		h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims())), withHeader("b3", id+"-e457b5a2e4d86bd1-1")), "allow", 200)

@@ -95,8 +95,8 @@ func (o *Observer) CheckDone(ctx context.Context, d *authz.Decision, door, reque
 		slog.String("request_id", bounded(requestID, 128)),
 		slog.Float64("latency_ms", float64(latency.Microseconds())/1000),
 	}
-	if sc := span.SpanContext(); sc.IsValid() {
-		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+	if id := tracing.TraceID(ctx); id != "" {
+		attrs = append(attrs, slog.String("trace_id", id))
 	}
 	if o.opts.Claims && d.Claims != nil {
 		attrs = append(attrs, slog.Any("claims", d.Claims))

@@ -152,8 +152,24 @@ func (p *Provider) StartCheck(ctx context.Context, name string, h authz.Header) 
 		return ctx
 	}
 	ctx = p.prop.Extract(ctx, carrier{h})
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		ctx = context.WithValue(ctx, parentKey{}, true)
+	}
 	ctx, _ = p.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer))
 	return ctx
+}
+
+type parentKey struct{}
+
+// TraceID is the Check's trace id for its log line: when its span is
+// sampled, or when the proxy sent the trace (so the line joins the
+// proxy's trace even when authz's span is not kept); "" otherwise.
+func TraceID(ctx context.Context) string {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() || !sc.IsSampled() && ctx.Value(parentKey{}) == nil {
+		return ""
+	}
+	return sc.TraceID().String()
 }
 
 // carrier reads an authz.Header for the propagators (keys lower-case).
