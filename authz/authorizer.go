@@ -244,7 +244,10 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 		// DPoP's own challenge when DPoP is at stake (RFC 9449 §7.1).
 		if how.dpop || bindingOf(res.Claims).jkt != "" {
 			d.DPoPError = "invalid_token"
-			if se.Proof {
+			switch {
+			case se.Nonce != "":
+				d.DPoPError, d.DPoPNonce = "use_dpop_nonce", se.Nonce
+			case se.Proof:
 				d.DPoPError = "invalid_dpop_proof"
 			}
 		}

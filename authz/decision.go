@@ -32,6 +32,8 @@ type Decision struct {
 	// DPoPError, when set, makes the challenge DPoP's (RFC 9449 §7.1):
 	// invalid_dpop_proof or invalid_token.
 	DPoPError string
+	// DPoPNonce, when set, goes to the client in a DPoP-Nonce header.
+	DPoPNonce string
 
 	// Headers are set on the upstream request (overwriting), RemoveHeaders
 	// removed from it. On an allow every mapped header is in one or the

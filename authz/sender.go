@@ -41,6 +41,9 @@ type SenderError struct {
 	// invalid_dpop_proof); false when the binding does not hold
 	// (invalid_token).
 	Proof  bool
+	// Nonce, when set, is a fresh server nonce the client must put in its
+	// next proof (answered use_dpop_nonce with a DPoP-Nonce header).
+	Nonce  string
 	Detail string
 }
 
@@ -116,6 +119,9 @@ func (a *Authorizer) checkSender(ctx context.Context, req *Request, p *compiledP
 // senderDescription is what the client is told: which kind of proof
 // failed, not which check.
 func senderDescription(se *SenderError) string {
+	if se.Nonce != "" {
+		return "a DPoP proof must carry the server's nonce"
+	}
 	if se.Proof {
 		return "the DPoP proof is invalid"
 	}

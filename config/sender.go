@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -19,6 +21,15 @@ type DPoP struct {
 	// ReplayMaxEntries bounds the used-proof set (default 1,000,000, about
 	// 100 MB); at the bound new proofs are an error, never forgotten early.
 	ReplayMaxEntries int `yaml:"replay_max_entries"`
+	// RequireNonce makes every proof carry a nonce authz issued (RFC 9449
+	// §8), signed with the key in NonceKeyFile (at least 32 bytes; the
+	// same file on every replica) and good for NonceLifetime (default 5m).
+	RequireNonce  bool          `yaml:"require_nonce"`
+	NonceKeyFile  string        `yaml:"nonce_key_file"`
+	NonceLifetime time.Duration `yaml:"nonce_lifetime"`
+
+	// NonceKey is read from NonceKeyFile at load.
+	NonceKey []byte `yaml:"-"`
 }
 
 func (d *DPoP) setDefaults() {
@@ -29,6 +40,9 @@ func (d *DPoP) setDefaults() {
 	if d.Leeway == nil {
 		l := 5 * time.Second
 		d.Leeway = &l
+	}
+	if d.NonceLifetime == 0 {
+		d.NonceLifetime = 5 * time.Minute
 	}
 }
 
@@ -46,6 +60,28 @@ func (d *DPoP) validate(p *problems) {
 	}
 	if d.ReplayMaxEntries < 0 {
 		p.add("dpop.replay_max_entries", "must not be negative")
+	}
+	if d.NonceLifetime < 0 {
+		p.add("dpop.nonce_lifetime", "must not be negative")
+	}
+	if !d.RequireNonce {
+		return
+	}
+	if d.NonceKeyFile == "" {
+		p.add("dpop.nonce_key_file", "require_nonce needs a key file (at least 32 random bytes, the same on every replica)")
+		return
+	}
+	if p.offline {
+		return
+	}
+	key, err := os.ReadFile(d.NonceKeyFile)
+	switch {
+	case err != nil:
+		p.add("dpop.nonce_key_file", "%v", err)
+	case len(bytes.TrimSpace(key)) < 32:
+		p.add("dpop.nonce_key_file", "holds %d bytes; want at least 32", len(bytes.TrimSpace(key)))
+	default:
+		d.NonceKey = bytes.TrimSpace(key)
 	}
 }
 

@@ -45,6 +45,9 @@ func toResponse(d *authz.Decision, ans *authz.Answers) *authv3.CheckResponse {
 	if c := ans.WWWAuthenticate(d); c != "" {
 		headers = append(headers, overwrite("www-authenticate", c))
 	}
+	if d.DPoPNonce != "" {
+		headers = append(headers, overwrite("dpop-nonce", d.DPoPNonce))
+	}
 	if ra := ans.RetryAfter(d); ra != "" {
 		headers = append(headers, overwrite("retry-after", ra))
 	}

@@ -155,6 +155,9 @@ func (h *Handler) write(w http.ResponseWriter, d *authz.Decision) {
 	if c := ans.WWWAuthenticate(d); c != "" {
 		hdr.Set("WWW-Authenticate", c)
 	}
+	if d.DPoPNonce != "" {
+		hdr.Set("DPoP-Nonce", d.DPoPNonce)
+	}
 	if ra := ans.RetryAfter(d); ra != "" {
 		hdr.Set("Retry-After", ra)
 	}

@@ -39,6 +39,10 @@ type Options struct {
 	Window, Leeway time.Duration
 	// Replay remembers the proofs already used; required.
 	Replay *Replay
+	// Nonces, when set, makes every proof carry a nonce authz issued
+	// (RFC 9449 §8); a proof without a good one is answered
+	// use_dpop_nonce with a fresh nonce.
+	Nonces *Nonces
 	// Now is the clock (tests).
 	Now func() time.Time
 }
@@ -145,6 +149,9 @@ func (c *Checks) DPoP(ctx context.Context, req *authz.Request, proof, token stri
 	iat := time.Unix(0, 0).Add(time.Duration(*cl.IAT * float64(time.Second)))
 	if d := now.Sub(iat); d > c.opts.Window+c.opts.Leeway || d < -(c.opts.Window+c.opts.Leeway) {
 		return "", refuse("dpop_iat", "iat %s from now, outside ±%s", d.Round(time.Second), c.opts.Window+c.opts.Leeway)
+	}
+	if c.opts.Nonces != nil && (cl.Nonce == nil || !c.opts.Nonces.Valid(*cl.Nonce)) {
+		return "", &authz.SenderError{Reason: "dpop_nonce", Proof: true, Nonce: c.opts.Nonces.Issue(), Detail: "proof without a current server nonce"}
 	}
 	sum := sha256.Sum256([]byte(token))
 	if cl.ATH == nil || *cl.ATH != base64.RawURLEncoding.EncodeToString(sum[:]) {

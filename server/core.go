@@ -252,7 +252,11 @@ func (c *core) senderChecks(cfg *config.Config, prev *core, log *slog.Logger) (*
 	for i, a := range dc.Algorithms {
 		algs[i] = jose.SignatureAlgorithm(a)
 	}
-	return sender.New(sender.Options{Algorithms: algs, Window: *dc.Window, Leeway: *dc.Leeway, Replay: c.replay})
+	opts := sender.Options{Algorithms: algs, Window: *dc.Window, Leeway: *dc.Leeway, Replay: c.replay}
+	if dc.RequireNonce {
+		opts.Nonces = sender.NewNonces(dc.NonceKey, dc.NonceLifetime, nil)
+	}
+	return sender.New(opts)
 }
 
 // watchedFiles are the files a reload reads besides the config itself.

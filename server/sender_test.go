@@ -379,3 +379,56 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestDPoPNonce: with require_nonce, a proof without the server's nonce is
+// answered use_dpop_nonce with a fresh nonce, which the next proof carries.
+func TestDPoPNonce(t *testing.T) {
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	keyFile := filepath.Join(t.TempDir(), "nonce.key")
+	if err := os.WriteFile(keyFile, []byte(strings.Repeat("n", 40)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.DPoP = config.DPoP{RequireNonce: true, NonceKeyFile: keyFile}
+	h := startWith(t, idp, cfg)
+	h.waitServing()
+	client := newDPoPClient(t)
+	bound := h.validClaims()
+	bound["cnf"] = map[string]any{"jkt": client.jkt}
+	token := h.mint("rsa-1", bound)
+
+	o := h.expect(h.check(withDPoP(token, client.proof(proofClaims(token)))), "invalid", 401)
+	nonce := o.headers["dpop-nonce"]
+	if nonce == "" || !strings.Contains(o.headers["www-authenticate"], `error="use_dpop_nonce"`) {
+		t.Fatalf("no nonce challenge: %v", o.headers)
+	}
+	withNonce := func(n string) string {
+		c := proofClaims(token)
+		c["nonce"] = n
+		return client.proof(c)
+	}
+	h.expect(h.check(withDPoP(token, withNonce(nonce))), "allow", 200)
+	o = h.expect(h.check(withDPoP(token, withNonce(nonce+"x"))), "invalid", 401)
+	if o.headers["dpop-nonce"] == "" {
+		t.Error("a bad nonce got no fresh one")
+	}
+	if n := h.metric(`authz_sender_failures_total{reason="dpop_nonce"}`); n != 2 {
+		t.Errorf("dpop_nonce failures = %v, want 2", n)
+	}
+
+	// The HTTP door hands the nonce over too.
+	req, _ := http.NewRequest("GET", "http://"+h.srv.httpLn.Addr().String()+"/check", nil)
+	req.Header.Set("Authorization", "DPoP "+token)
+	req.Header.Set("DPoP", client.proof(proofClaims(token)))
+	req.Header.Set("X-Forwarded-Proto", "https")
+	req.Header.Set("X-Forwarded-Host", "shop.example")
+	req.Header.Set("X-Original-URI", "/orders/1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || resp.Header.Get("DPoP-Nonce") == "" {
+		t.Errorf("HTTP door: %d, DPoP-Nonce %q", resp.StatusCode, resp.Header.Get("DPoP-Nonce"))
+	}
+}
