@@ -37,7 +37,7 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	go io.Copy(io.Discard, pr)
-	for _, k := range []string{"AUTHZ_ADDR", "DEMO_JWT", "DEMO_JWT_ES256", "DEMO_JWT_EXPIRED", "DEMO_JWT_NO_SCOPE", "DEMO_OPAQUE", "DEMO_OPAQUE_REVOKED"} {
+	for _, k := range []string{"AUTHZ_ADDR", "DEMO_JWT", "DEMO_JWT_ES256", "DEMO_JWT_EXPIRED", "DEMO_JWT_NO_SCOPE", "DEMO_OPAQUE", "DEMO_OPAQUE_REVOKED", "DEMO_JWT_DPOP", "DEMO_DPOP_KEY"} {
 		if env[k] == "" {
 			t.Fatalf("demo printed no %s", k)
 		}
@@ -64,6 +64,11 @@ func TestDemo(t *testing.T) {
 		{[]string{"-policy", "orders-write", "-token", env["DEMO_JWT_NO_SCOPE"]}, "forbidden", 1},
 		{[]string{"-token", env["DEMO_OPAQUE"]}, "allow", 0},
 		{[]string{"-token", env["DEMO_OPAQUE_REVOKED"]}, "invalid", 1},
+		// DPoP, as the demo prints it: allow, replay, another URL, Bearer.
+		{[]string{"-token", env["DEMO_JWT_DPOP"], "-dpop-key", env["DEMO_DPOP_KEY"]}, "allow", 0},
+		{[]string{"-token", env["DEMO_JWT_DPOP"], "-dpop-key", env["DEMO_DPOP_KEY"], "-dpop-replay"}, "invalid", 1},
+		{[]string{"-token", env["DEMO_JWT_DPOP"], "-dpop-key", env["DEMO_DPOP_KEY"], "-dpop-htu", "https://elsewhere.example/"}, "invalid", 1},
+		{[]string{"-token", env["DEMO_JWT_DPOP"]}, "invalid", 1},
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for _, c := range cases {
@@ -88,6 +93,9 @@ func TestDemo(t *testing.T) {
 	}
 	if _, err := os.Stat(envFile); !os.IsNotExist(err) {
 		t.Errorf("%s outlives the demo's tokens: %v", envFile, err)
+	}
+	if _, err := os.Stat(env["DEMO_DPOP_KEY"]); !os.IsNotExist(err) {
+		t.Errorf("the demo's DPoP key outlives it: %v", err)
 	}
 	var out bytes.Buffer
 	if code := run([]string{"demo", "-print-config"}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "issuers:") || !strings.Contains(out.String(), "orders-write:") {
