@@ -25,9 +25,9 @@ const (
 // package sender implements them.
 type SenderChecks interface {
 	// DPoP verifies a DPoP proof for the request and the token it
-	// accompanies and returns the RFC 7638 thumbprint of the proof's key.
-	// A *SenderError says why a proof is refused.
-	DPoP(ctx context.Context, req *Request, proof, token string) (jkt string, err error)
+	// accompanies, made by the key whose RFC 7638 thumbprint is jkt (the
+	// token's cnf.jkt). A *SenderError says why a proof is refused.
+	DPoP(ctx context.Context, req *Request, proof, token, jkt string) error
 	// CertThumbprint returns the RFC 8705 x5t#S256 of the client
 	// certificate the request came with, or "" when it came with none.
 	CertThumbprint(req *Request) (string, error)
@@ -88,12 +88,8 @@ func (a *Authorizer) checkSender(ctx context.Context, req *Request, p *compiledP
 		if len(proofs) != 1 {
 			return &SenderError{Reason: "dpop_proof_count", Proof: true, Detail: fmt.Sprintf("want exactly one DPoP header, got %d", len(proofs))}
 		}
-		jkt, err := a.sender.DPoP(ctx, req, proofs[0], token)
-		if err != nil {
+		if err := a.sender.DPoP(ctx, req, proofs[0], token, b.jkt); err != nil {
 			return err
-		}
-		if jkt != b.jkt {
-			return &SenderError{Reason: "dpop_binding", Detail: "proof key does not match the token's cnf.jkt"}
 		}
 	}
 	if b.x5t != "" {

@@ -106,68 +106,71 @@ func refuse(reason, format string, args ...any) error {
 }
 
 // DPoP checks a proof as RFC 9449 §4.3 lists, for the request and the
-// access token it accompanies, and returns its key's thumbprint. The
-// replay check comes last, so only proofs that pass everything else are
-// remembered.
-func (c *Checks) DPoP(ctx context.Context, req *authz.Request, proof, token string) (string, error) {
+// access token it accompanies, and that its key is the one the token is
+// bound to (jkt). The replay check comes last, so only proofs of the
+// token's own key holder that pass everything else are remembered: a
+// stolen token cannot fill the replay set.
+func (c *Checks) DPoP(ctx context.Context, req *authz.Request, proof, token, jkt string) error {
 	if len(proof) > maxProofBytes {
-		return "", refuse("dpop_malformed", "proof over %d bytes", maxProofBytes)
+		return refuse("dpop_malformed", "proof over %d bytes", maxProofBytes)
 	}
 	tok, err := c.parser.Split(proof)
 	if err != nil {
-		return "", refuse("dpop_malformed", "not a JWS with an accepted algorithm: %s", strings.TrimPrefix(err.Error(), "go-jose/go-jose: "))
+		return refuse("dpop_malformed", "not a JWS with an accepted algorithm: %s", bounded(strings.TrimPrefix(err.Error(), "go-jose/go-jose: ")))
 	}
 	h := tok.Header
 	if !strings.EqualFold(h.Type, "dpop+jwt") {
-		return "", refuse("dpop_typ", "typ %q, want dpop+jwt", bounded(h.Type))
+		return refuse("dpop_typ", "typ %q, want dpop+jwt", bounded(h.Type))
 	}
 	// go-jose has already refused an embedded key that is not a valid
 	// public key (RFC 7515 §4.1.3); a proof without one proves nothing.
 	if h.JWK == nil || !h.JWK.IsPublic() {
-		return "", refuse("dpop_jwk", "no public jwk in the header")
+		return refuse("dpop_jwk", "no public jwk in the header")
 	}
 	if !jws.Verify(h.Alg, h.JWK.Key, tok.SigningInput, tok.Signature) {
-		return "", refuse("dpop_signature", "signature does not verify with the header's jwk")
+		return refuse("dpop_signature", "signature does not verify with the header's jwk")
 	}
 	var cl proofClaims
 	if err := json.Unmarshal(tok.Payload, &cl); err != nil {
-		return "", refuse("dpop_malformed", "claims are not a JSON object of the right types")
+		return refuse("dpop_malformed", "claims are not a JSON object of the right types")
 	}
 	if cl.JTI == "" || len(cl.JTI) > 256 {
-		return "", refuse("dpop_jti", "jti missing or over 256 bytes")
+		return refuse("dpop_jti", "jti missing or over 256 bytes")
 	}
 	if cl.HTM != req.Method {
-		return "", refuse("dpop_htm", "htm %q, request method %q", bounded(cl.HTM), bounded(req.Method))
+		return refuse("dpop_htm", "htm %q, request method %q", bounded(cl.HTM), bounded(req.Method))
 	}
 	if !SameTarget(cl.HTU, req.Scheme, req.Host, req.Path) {
-		return "", refuse("dpop_htu", "htu %q does not name this request", bounded(cl.HTU))
+		return refuse("dpop_htu", "htu %q does not name this request", bounded(cl.HTU))
 	}
 	now := c.opts.Now()
-	if cl.IAT == nil || math.IsNaN(*cl.IAT) || math.IsInf(*cl.IAT, 0) {
-		return "", refuse("dpop_iat", "iat missing")
+	if cl.IAT == nil || math.IsNaN(*cl.IAT) || *cl.IAT < 0 || *cl.IAT > 1e11 {
+		return refuse("dpop_iat", "iat missing or not a NumericDate")
 	}
 	iat := time.Unix(0, 0).Add(time.Duration(*cl.IAT * float64(time.Second)))
 	if d := now.Sub(iat); d > c.opts.Window+c.opts.Leeway || d < -(c.opts.Window+c.opts.Leeway) {
-		return "", refuse("dpop_iat", "iat %s from now, outside ±%s", d.Round(time.Second), c.opts.Window+c.opts.Leeway)
+		return refuse("dpop_iat", "iat %s from now, outside ±%s", d.Round(time.Second), c.opts.Window+c.opts.Leeway)
 	}
 	if c.opts.Nonces != nil && (cl.Nonce == nil || !c.opts.Nonces.Valid(*cl.Nonce)) {
-		return "", &authz.SenderError{Reason: "dpop_nonce", Proof: true, Nonce: c.opts.Nonces.Issue(), Detail: "proof without a current server nonce"}
+		return &authz.SenderError{Reason: "dpop_nonce", Proof: true, Nonce: c.opts.Nonces.Issue(), Detail: "proof without a current server nonce"}
 	}
 	sum := sha256.Sum256([]byte(token))
 	if cl.ATH == nil || *cl.ATH != base64.RawURLEncoding.EncodeToString(sum[:]) {
-		return "", refuse("dpop_ath", "ath missing or not the access token's hash")
+		return refuse("dpop_ath", "ath missing or not the access token's hash")
 	}
-	jkt := h.Thumbprint
+	if h.Thumbprint != jkt {
+		return &authz.SenderError{Reason: "dpop_binding", Detail: "proof key does not match the token's cnf.jkt"}
+	}
 	// Remembered until it could no longer pass the iat check.
 	until := iat.Add(c.opts.Window + c.opts.Leeway)
 	first, err := c.opts.Replay.FirstUse(ctx, jkt, cl.JTI, until)
 	if err != nil {
-		return "", err
+		return err
 	}
 	if !first {
-		return "", refuse("dpop_replay", "jti already used")
+		return refuse("dpop_replay", "jti already used")
 	}
-	return jkt, nil
+	return nil
 }
 
 func bounded(s string) string {
