@@ -95,6 +95,7 @@ func cmdServe(args []string, stderr io.Writer) int {
 	}
 	log := server.NewLogger(cfg.Log, stderr)
 	log.Info("authz starting", "version", version(), "config", *path)
+	tuneGC(cfg, log)
 	s, err := server.New(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "authz serve: %v\n", err)
