@@ -4,6 +4,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -190,7 +191,12 @@ func (c *Cache[V]) answered(r singleflight.Result, led bool) (v V, hit bool, err
 	if r.Err != nil {
 		return v, false, r.Err
 	}
-	return r.Val.(V), false, nil
+	val, ok := r.Val.(V)
+	if !ok {
+		// Never expected; an error outcome rather than a crash if it is.
+		return v, false, errors.New("cache: a load returned no value")
+	}
+	return val, false, nil
 }
 
 // set stores a loaded value; a TTL of zero or less drops the key.
@@ -236,7 +242,9 @@ func (c *Cache[V]) refresh(ctx context.Context, key string, load func(context.Co
 			if err == nil {
 				c.set(key, l)
 			}
-			return nil, err
+			// A caller may have joined this flight: the entry expired while
+			// the source was slow. It gets the refreshed value, typed.
+			return l.Value, err
 		})
 		if f := c.refreshCfg.Load().onRefresh; f != nil {
 			f(err)

@@ -237,3 +237,45 @@ func TestRefreshAhead(t *testing.T) {
 		}
 	})
 }
+
+// TestExpiryDuringARefresh: an entry that expires while its refresh waits
+// on the source makes the next caller join that refresh, and get its value.
+func TestExpiryDuringARefresh(t *testing.T) {
+	c, err := New[string](Options{MaxBytes: 1 << 20, RefreshAhead: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var loads atomic.Int64
+	release := make(chan struct{})
+	load := func(ctx context.Context) (Loaded[string], error) {
+		if loads.Add(1) > 1 {
+			<-release
+			return Loaded[string]{Value: "v2", Cost: 1, TTL: time.Minute, Refresh: true}, nil
+		}
+		return Loaded[string]{Value: "v1", Cost: 1, TTL: time.Second, Refresh: true}, nil
+	}
+	ctx := context.Background()
+	c.Load(ctx, "k", load)
+	time.Sleep(600 * time.Millisecond)
+	if v, hit, _ := c.Load(ctx, "k", load); !hit || v != "v1" { // starts the refresh
+		t.Fatalf("late hit: %q %v", v, hit)
+	}
+	time.Sleep(600 * time.Millisecond) // the entry expires; the refresh still waits
+	got := make(chan string, 1)
+	go func() {
+		v, _, err := c.Load(ctx, "k", load)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- v
+	}()
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	if v := <-got; v != "v2" {
+		t.Fatalf("the caller that joined the refresh got %q", v)
+	}
+	if n := loads.Load(); n != 2 {
+		t.Errorf("%d loads, want 2", n)
+	}
+}
