@@ -38,14 +38,28 @@ func PEMThumbprint(escaped string) (string, error) {
 	if len(escaped) > maxCertBytes {
 		return "", errors.New("client certificate too large")
 	}
-	raw, err := url.QueryUnescape(escaped)
-	if err != nil {
-		return "", errors.New("client certificate is not URL-encoded PEM")
+	// Envoy and nginx percent-encode (a space is %20, a '+' of the
+	// base64 body stays or becomes %2B); form encoding (a space as '+')
+	// is tried only if that does not give a certificate.
+	block := decodePEM(escaped, url.PathUnescape)
+	if block == nil {
+		block = decodePEM(escaped, url.QueryUnescape)
 	}
-	block, _ := pem.Decode([]byte(raw))
-	if block == nil || block.Type != "CERTIFICATE" {
-		return "", errors.New("client certificate is not a PEM CERTIFICATE")
+	if block == nil {
+		return "", errors.New("client certificate is not URL-encoded PEM CERTIFICATE")
 	}
 	sum := sha256.Sum256(block.Bytes)
 	return base64.RawURLEncoding.EncodeToString(sum[:]), nil
+}
+
+func decodePEM(escaped string, unescape func(string) (string, error)) *pem.Block {
+	raw, err := unescape(escaped)
+	if err != nil {
+		return nil
+	}
+	block, _ := pem.Decode([]byte(raw))
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil
+	}
+	return block
 }
