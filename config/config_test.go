@@ -206,3 +206,12 @@ func TestNoValidatorsSaysWhy(t *testing.T) {
 		t.Errorf("nothing: %v", err)
 	}
 }
+
+func TestTracingEndpointIsHostPort(t *testing.T) {
+	for endpoint, ok := range map[string]bool{"otel-collector:4317": true, "127.0.0.1:4317": true, "http://otel-collector:4317": false, "otel-collector": false} {
+		_, err := Parse([]byte("issuers: [{ name: corp, issuer: https://idp.example/, jwks_url: https://idp.example/jwks }]\ntracing: { otlp_endpoint: \"" + endpoint + "\", insecure: true }\n"))
+		if (err == nil) != ok || err != nil && !strings.Contains(err.Error(), "tracing.otlp_endpoint") {
+			t.Errorf("otlp_endpoint %q: err %v", endpoint, err)
+		}
+	}
+}

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"net"
+	"strings"
+	"time"
+)
 
 // Tracing exports a span per Check over OTLP gRPC; off without an endpoint.
 type Tracing struct {
@@ -48,6 +52,9 @@ func (t *Tracing) validate(p *problems) {
 	}
 	if t.OTLPEndpoint == "" {
 		return
+	}
+	if _, _, err := net.SplitHostPort(t.OTLPEndpoint); err != nil || strings.Contains(t.OTLPEndpoint, "://") {
+		p.add("tracing.otlp_endpoint", "%q: want host:port of the collector's OTLP gRPC port (like otel-collector:4317), no scheme", t.OTLPEndpoint)
 	}
 	if t.Insecure && (t.CAFile != "" || t.CertFile != "") {
 		p.add("tracing.insecure", "cannot be combined with ca_file or cert_file")
