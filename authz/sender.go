@@ -40,7 +40,7 @@ type SenderError struct {
 	// Proof is true when the DPoP proof itself is at fault (RFC 9449 §7.1
 	// invalid_dpop_proof); false when the binding does not hold
 	// (invalid_token).
-	Proof  bool
+	Proof bool
 	// Nonce, when set, is a fresh server nonce the client must put in its
 	// next proof (answered use_dpop_nonce with a DPoP-Nonce header).
 	Nonce  string

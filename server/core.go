@@ -90,9 +90,12 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 		names[i] = p.Name
 	}
 	m.SetPolicies(names)
+	// One set of answers: the core answers with it, the observer reads
+	// statuses from it for spans.
+	answers := answersFrom(cfg)
 	building := &core{
 		cfg:           cfg,
-		observer:      telemetry.NewObserver(log, m, telemetry.LogOptions{Allow: cfg.Log.Allow, AllowSample: *cfg.Log.AllowSample, Claims: cfg.Log.Claims}, traces, answersFrom(cfg)),
+		observer:      telemetry.NewObserver(log, m, telemetry.LogOptions{Allow: cfg.Log.Allow, AllowSample: *cfg.Log.AllowSample, Claims: cfg.Log.Claims}, traces, answers),
 		keys:          map[string]*jwt.Keys{},
 		keyFiles:      keyFileDigests(cfg),
 		introspectors: map[string]*introspect.Client{},
@@ -191,7 +194,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 		TTL:                   cfg.Cache.TTL,
 		NegativeTTL:           *cfg.Cache.NegativeTTL,
 		Introspectors:         validators,
-		Answers:               answersFrom(cfg),
+		Answers:               answers,
 		Fingerprints:          fingerprints(cfg, c.keyFiles),
 		Unmatched:             cfg.Routing.Unmatched,
 		RefreshAhead:          cfg.Cache.RefreshAheadFraction,

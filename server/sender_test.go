@@ -7,7 +7,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -225,30 +224,18 @@ func TestDPoPReplayAcrossReplicas(t *testing.T) {
 // with the client certificate where Envoy puts it
 // (include_peer_certificate: source.certificate, URL-encoded PEM).
 func TestCertificateBoundTokens(t *testing.T) {
-	dir := t.TempDir()
 	ca := newTestCA(t)
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	srvCert, srvKey := ca.issue(t, "authz", x509.ExtKeyUsageServerAuth)
 	envoyCert, envoyKey := ca.issue(t, "envoy", x509.ExtKeyUsageClientAuth)
 	clientCert, _ := ca.issue(t, "orders-client", x509.ExtKeyUsageClientAuth)
 	strangerCert, _ := ca.issue(t, "stranger", x509.ExtKeyUsageClientAuth)
 	idp := newIdP(t)
 	cfg := baseConfig(idp)
-	cfg.GRPC.TLS = config.TLS{CertFile: write("srv.pem", srvCert), KeyFile: write("srv.key", srvKey), ClientCAFile: write("ca.pem", ca.pem)}
+	cfg.GRPC.TLS = ca.serverTLS(t)
 	cfg.HTTP.ClientCertHeader = "x-ssl-client-cert"
 	cfg.Policies["mtls-only"] = config.Policy{SenderConstraint: "mtls"}
 	h := startWith(t, idp, cfg)
 
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca.pem)
-	pair, _ := tls.X509KeyPair(envoyCert, envoyKey)
-	conn, err := grpc.NewClient(h.srv.grpcLn.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}})))
+	conn, err := grpc.NewClient(h.srv.grpcLn.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(ca.clientTLS(t, envoyCert, envoyKey))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,9 +64,11 @@ func (ca *testCA) issue(t *testing.T, cn string, usage x509.ExtKeyUsage) (certPE
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
 
-func TestMutualTLS(t *testing.T) {
+// serverTLS issues authz's server certificate and writes it, its key and
+// the CA into files: a gRPC listener that demands client certificates.
+func (ca *testCA) serverTLS(t *testing.T) config.TLS {
+	t.Helper()
 	dir := t.TempDir()
-	ca := newTestCA(t)
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, b, 0o600); err != nil {
@@ -74,21 +76,32 @@ func TestMutualTLS(t *testing.T) {
 		}
 		return p
 	}
-	srvCert, srvKey := ca.issue(t, "authz", x509.ExtKeyUsageServerAuth)
-	cliCert, cliKey := ca.issue(t, "envoy", x509.ExtKeyUsageClientAuth)
-	caFile := write("ca.pem", ca.pem)
-	idp := newIdP(t)
-	cfg := baseConfig(idp)
-	cfg.GRPC.TLS = config.TLS{CertFile: write("srv.pem", srvCert), KeyFile: write("srv.key", srvKey), ClientCAFile: caFile}
-	h := startWith(t, idp, cfg)
-	addr := h.srv.grpcLn.Addr().String()
+	cert, key := ca.issue(t, "authz", x509.ExtKeyUsageServerAuth)
+	return config.TLS{CertFile: write("srv.pem", cert), KeyFile: write("srv.key", key), ClientCAFile: write("ca.pem", ca.pem)}
+}
 
+// clientTLS is a client trusting ca, presenting the given certificate.
+func (ca *testCA) clientTLS(t *testing.T, certPEM, keyPEM []byte) *tls.Config {
+	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca.pem)
-	pair, err := tls.X509KeyPair(cliCert, cliKey)
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}
+}
+
+func TestMutualTLS(t *testing.T) {
+	ca := newTestCA(t)
+	cliCert, cliKey := ca.issue(t, "envoy", x509.ExtKeyUsageClientAuth)
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.GRPC.TLS = ca.serverTLS(t)
+	h := startWith(t, idp, cfg)
+	addr := h.srv.grpcLn.Addr().String()
+	withCert := ca.clientTLS(t, cliCert, cliKey)
+	pool := withCert.RootCAs
 	call := func(creds credentials.TransportCredentials) error {
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 		if err != nil {
@@ -100,7 +113,7 @@ func TestMutualTLS(t *testing.T) {
 		_, err = authv3.NewAuthorizationClient(conn).Check(ctx, newCheckRequest(withToken(h.mint("rsa-1", h.validClaims()))))
 		return err
 	}
-	if err := call(credentials.NewTLS(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}})); err != nil {
+	if err := call(credentials.NewTLS(withCert)); err != nil {
 		t.Errorf("client with a certificate from the CA: %v", err)
 	}
 	if err := call(credentials.NewTLS(&tls.Config{RootCAs: pool})); err == nil {

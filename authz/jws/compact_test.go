@@ -10,7 +10,6 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/authz-dev/authz/internal/testidp"
 )
@@ -33,15 +32,11 @@ func newSigners(tb testing.TB) *signers {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(idp.Close)
-	s := &signers{keys: map[jose.SignatureAlgorithm]testidp.Key{}}
-	for _, alg := range allAlgorithms {
-		key, err := testidp.NewKey("k-"+string(alg), alg)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		idp.AddKey(key)
-		s.keys[alg] = key
+	keys, err := idp.AddKeyPerAlgorithm(allAlgorithms)
+	if err != nil {
+		tb.Fatal(err)
 	}
+	s := &signers{keys: keys}
 	s.jwks = idp.KeySet()
 	return s
 }
@@ -49,16 +44,7 @@ func newSigners(tb testing.TB) *signers {
 // sign signs a JWT with alg's key and extra protected headers, by go-jose.
 func (s *signers) sign(tb testing.TB, alg jose.SignatureAlgorithm, extra map[string]any) string {
 	tb.Helper()
-	key := s.keys[alg]
-	opts := (&jose.SignerOptions{}).WithHeader("kid", key.ID)
-	for k, v := range extra {
-		opts = opts.WithHeader(jose.HeaderKey(k), v)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key.Private}, opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tok, err := josejwt.Signed(signer).Claims(map[string]any{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}).Serialize()
+	tok, err := testidp.SignWithHeaders(s.keys[alg], map[string]any{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}, extra)
 	if err != nil {
 		tb.Fatal(err)
 	}

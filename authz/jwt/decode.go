@@ -258,23 +258,8 @@ func (d *decoder) slowString(start int) (string, error) {
 				return "", errSyntax
 			}
 			switch e := d.data[d.i]; e {
-			case '"', '\\', '/':
-				b = append(b, e)
-				d.i++
-			case 'b':
-				b = append(b, '\b')
-				d.i++
-			case 'f':
-				b = append(b, '\f')
-				d.i++
-			case 'n':
-				b = append(b, '\n')
-				d.i++
-			case 'r':
-				b = append(b, '\r')
-				d.i++
-			case 't':
-				b = append(b, '\t')
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				b = append(b, unescaped[e])
 				d.i++
 			case 'u':
 				d.i++
@@ -314,6 +299,9 @@ func (d *decoder) slowString(start int) (string, error) {
 	}
 	return "", errSyntax
 }
+
+// unescaped is what each one-character escape stands for.
+var unescaped = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
 func (d *decoder) hex4() (rune, bool) {
 	if d.i+4 > len(d.data) {

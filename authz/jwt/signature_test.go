@@ -36,15 +36,11 @@ func newSigners(tb testing.TB) *signers {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(idp.Close)
-	s := &signers{idp: idp, keys: map[jose.SignatureAlgorithm]testidp.Key{}}
-	for _, alg := range Algorithms {
-		key, err := testidp.NewKey("k-"+string(alg), alg)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		idp.AddKey(key)
-		s.keys[alg] = key
+	signing, err := idp.AddKeyPerAlgorithm(Algorithms)
+	if err != nil {
+		tb.Fatal(err)
 	}
+	s := &signers{idp: idp, keys: signing}
 	s.jwks = idp.KeySet()
 	body, _ := json.Marshal(s.jwks)
 	file := filepath.Join(tb.TempDir(), "jwks.json")
@@ -66,16 +62,7 @@ func newSigners(tb testing.TB) *signers {
 // sign signs claims with alg's key and extra protected headers, by go-jose.
 func (s *signers) sign(tb testing.TB, alg jose.SignatureAlgorithm, extra map[string]any) string {
 	tb.Helper()
-	key := s.keys[alg]
-	opts := (&jose.SignerOptions{}).WithHeader("kid", key.ID)
-	for k, v := range extra {
-		opts = opts.WithHeader(jose.HeaderKey(k), v)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key.Private}, opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tok, err := josejwt.Signed(signer).Claims(s.idp.Claims("alice", time.Hour, "orders:read")).Serialize()
+	tok, err := testidp.SignWithHeaders(s.keys[alg], s.idp.Claims("alice", time.Hour, "orders:read"), extra)
 	if err != nil {
 		tb.Fatal(err)
 	}

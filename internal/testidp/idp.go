@@ -137,6 +137,21 @@ func (idp *IdP) AddKey(k Key) {
 	idp.mu.Unlock()
 }
 
+// AddKeyPerAlgorithm generates and publishes one key of each algorithm,
+// with kid "k-" and the algorithm's name.
+func (idp *IdP) AddKeyPerAlgorithm(algs []jose.SignatureAlgorithm) (map[jose.SignatureAlgorithm]Key, error) {
+	keys := make(map[jose.SignatureAlgorithm]Key, len(algs))
+	for _, alg := range algs {
+		key, err := NewKey("k-"+string(alg), alg)
+		if err != nil {
+			return nil, err
+		}
+		idp.AddKey(key)
+		keys[alg] = key
+	}
+	return keys, nil
+}
+
 // JWKSFetches counts JWKS requests served.
 func (idp *IdP) JWKSFetches() int64 { return idp.jwksHits.Load() }
 
@@ -252,7 +267,16 @@ func Sign(key Key, claims map[string]any) (string, error) {
 
 // SignTyped signs claims with the JOSE header typ set to typ.
 func SignTyped(key Key, typ string, claims map[string]any) (string, error) {
-	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader(jose.HeaderKey("kid"), key.ID)
+	return SignWithHeaders(key, claims, map[string]any{"typ": typ})
+}
+
+// SignWithHeaders signs claims with key's kid and the extra protected
+// headers given (crit, jwk, … for tests of what a verifier refuses).
+func SignWithHeaders(key Key, claims, headers map[string]any) (string, error) {
+	opts := (&jose.SignerOptions{}).WithHeader(jose.HeaderKey("kid"), key.ID)
+	for k, v := range headers {
+		opts = opts.WithHeader(jose.HeaderKey(k), v)
+	}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: key.Algorithm, Key: key.Private}, opts)
 	if err != nil {
 		return "", err
