@@ -18,6 +18,17 @@ const (
 // Options.Unmatched. route is "" unless a route chose; deny reports that
 // nothing may pass.
 func (a *Authorizer) choose(req *Request) (policy, route, denyReason string) {
+	// Whatever chooses the policy, rules and sender checks read the
+	// target and host too: one that readers could part on is refused.
+	if req.Unreadable != "" {
+		return "", "", req.Unreadable
+	}
+	if p := TargetProblem(req.Path); p != "" {
+		return "", "", p
+	}
+	if p := req.HostProblem(); p != "" {
+		return "", "", p
+	}
 	if req.Policy != "" {
 		return req.Policy, "", ""
 	}

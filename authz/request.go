@@ -24,9 +24,37 @@ type Request struct {
 	// x-forwarded-client-cert; empty when unknown.
 	ClientCert     string
 	ClientCertHash string
+	// Unreadable, when set, says why the door could not read the request
+	// as its proxy describes it (a header the proxy always sets is
+	// missing): the request is refused.
+	Unreadable string
 
 	normalized   string
 	isNormalized bool
+	host         string
+	hostProblem  string
+	isHost       bool
+}
+
+// CanonicalHost is Host as routes and rules compare it (see CanonicalHost),
+// computed once per request; "" when Host is empty or has a problem, which
+// HostProblem reports.
+func (r *Request) CanonicalHost() string {
+	r.readHost()
+	return r.host
+}
+
+// HostProblem reports why Host cannot be read one way by every reader, or "".
+func (r *Request) HostProblem() string {
+	r.readHost()
+	return r.hostProblem
+}
+
+func (r *Request) readHost() {
+	if !r.isHost {
+		r.host, r.hostProblem = CanonicalHost(r.Host)
+		r.isHost = true
+	}
 }
 
 // NormalizedPath is Path as the upstream will resolve it (see

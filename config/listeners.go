@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/authz-dev/authz/forwardauth"
 )
 
 // GRPC is the Envoy ext_authz listener.
@@ -38,6 +40,11 @@ type HTTP struct {
 	// Pprof serves /debug/pprof/ on this listener. Off by default: profiles
 	// reveal internals and cost CPU while taken.
 	Pprof bool `yaml:"pprof"`
+	// Proxy names the proxy in front of the forward-auth door: nginx
+	// (default, the shipped recipe), traefik, caddy or envoy (http_service,
+	// path-prefix mode). The door reads the method, target, host and scheme
+	// from that proxy's headers only (docs/forward-auth.md has the table).
+	Proxy string `yaml:"proxy"`
 	// PolicyFrom says where a forward-auth request may name its policy:
 	// header (X-Authz-Policy, the door's default), query (?policy= on the
 	// exact check path only) or none. Whichever it is, the proxy's config
@@ -124,6 +131,9 @@ func (h *HTTP) validate(p *problems) {
 	}
 	if h.CheckPath != "" && (!strings.HasPrefix(h.CheckPath, "/") || strings.HasSuffix(h.CheckPath, "/") || slices.Contains([]string{"/healthz", "/readyz", "/metrics"}, h.CheckPath)) {
 		p.add("http.check_path", "%q: a path like /check, not ending in / and not /healthz, /readyz or /metrics", h.CheckPath)
+	}
+	if _, err := forwardauth.ProxyFor(h.Proxy); err != nil {
+		p.add("http.proxy", "%v", err)
 	}
 	if !slices.Contains([]string{"", "header", "query", "none"}, h.PolicyFrom) {
 		p.add("http.policy_from", "%q: use header, query or none", h.PolicyFrom)

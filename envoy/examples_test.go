@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/authz-dev/authz/config"
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -24,7 +27,6 @@ import (
 	// The typed_config types envoy.yaml uses must be registered to decode.
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
-	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 )
 
@@ -123,8 +125,8 @@ func istioConfig(t *testing.T) string {
 
 func TestEnvoyGatewayExample(t *testing.T) {
 	docs := yamlDocs(t, "envoy-gateway.yaml")
-	if len(docs) != 3 {
-		t.Fatalf("want 3 documents, got %d", len(docs))
+	if len(docs) != 4 {
+		t.Fatalf("want 4 documents, got %d", len(docs))
 	}
 	var sp struct {
 		Kind     string
@@ -158,8 +160,8 @@ func TestEnvoyGatewayExample(t *testing.T) {
 		}
 	}
 	reencode(t, docs[0], &sp)
-	reencode(t, docs[1], &route)
-	reencode(t, docs[2], &grant)
+	reencode(t, docs[2], &route)
+	reencode(t, docs[3], &grant)
 	if sp.Kind != "SecurityPolicy" || len(sp.Spec.TargetRefs) != 1 || sp.Spec.TargetRefs[0].Kind != "HTTPRoute" || sp.Spec.TargetRefs[0].Name != route.Metadata.Name || route.Metadata.Namespace != sp.Metadata.Namespace {
 		t.Errorf("the SecurityPolicy must target the HTTPRoute beside it: %+v %+v", sp, route)
 	}
@@ -179,6 +181,92 @@ func TestEnvoyGatewayExample(t *testing.T) {
 	}
 	if grant.Kind != "ReferenceGrant" || len(grant.Spec.From) != 1 || grant.Spec.From[0].Namespace != sp.Metadata.Namespace || grant.Spec.To[0].Name != refs[0].Name {
 		t.Errorf("ReferenceGrant %+v", grant)
+	}
+}
+
+// Every shipped Envoy config routes on the path the upstream will serve:
+// Envoy's defaults match routes on the raw :path, so "//orders" or
+// "/%6Frders" would miss a route's context_extensions.
+func TestShippedEnvoyConfigsNormalise(t *testing.T) {
+	files, err := filepath.Glob("*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, file := range files {
+		for i, doc := range yamlDocs(t, file) {
+			js, err := json.Marshal(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(js, []byte("HttpConnectionManager")) || !bytes.Contains(js, []byte(`"static_resources"`)) {
+				continue
+			}
+			seen++
+			var bs bootstrapv3.Bootstrap
+			if err := protojson.Unmarshal(js, &bs); err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			for _, l := range bs.GetStaticResources().GetListeners() {
+				for _, fc := range l.GetFilterChains() {
+					for _, f := range fc.GetFilters() {
+						var hcm hcmv3.HttpConnectionManager
+						if err := f.GetTypedConfig().UnmarshalTo(&hcm); err != nil {
+							continue
+						}
+						where := fmt.Sprintf("%s document %d listener %s", file, i, l.GetName())
+						if !hcm.GetNormalizePath().GetValue() {
+							t.Errorf("%s: normalize_path is not true", where)
+						}
+						if !hcm.GetMergeSlashes() {
+							t.Errorf("%s: merge_slashes is not true", where)
+						}
+						if a := hcm.GetPathWithEscapedSlashesAction(); a != hcmv3.HttpConnectionManager_REJECT_REQUEST && a != hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT {
+							t.Errorf("%s: path_with_escaped_slashes_action is %v", where, a)
+						}
+						if !hcm.GetStripTrailingHostDot() {
+							t.Errorf("%s: strip_trailing_host_dot is not true", where)
+						}
+						if a := hcm.GetCommonHttpProtocolOptions().GetHeadersWithUnderscoresAction(); a != corev3.HttpProtocolOptions_REJECT_REQUEST {
+							t.Errorf("%s: headers_with_underscores_action is %v", where, a)
+						}
+					}
+				}
+			}
+		}
+	}
+	if seen < 2 {
+		t.Errorf("found %d Envoy bootstraps among %v, want envoy.yaml and envoy-http.yaml", seen, files)
+	}
+
+	var ctp struct {
+		Kind string
+		Spec struct {
+			Path struct {
+				DisableMergeSlashes  *bool  `json:"disableMergeSlashes"`
+				EscapedSlashesAction string `json:"escapedSlashesAction"`
+			}
+			Headers struct {
+				WithUnderscoresAction string `json:"withUnderscoresAction"`
+			}
+		}
+	}
+	reencode(t, yamlDocs(t, "envoy-gateway.yaml")[1], &ctp)
+	if ctp.Kind != "ClientTrafficPolicy" || ctp.Spec.Path.DisableMergeSlashes == nil || *ctp.Spec.Path.DisableMergeSlashes ||
+		ctp.Spec.Path.EscapedSlashesAction != "RejectRequest" || ctp.Spec.Headers.WithUnderscoresAction != "RejectRequest" {
+		t.Errorf("envoy-gateway.yaml's ClientTrafficPolicy: %+v", ctp)
+	}
+
+	var mesh struct {
+		Spec struct {
+			MeshConfig struct {
+				PathNormalization struct{ Normalization string } `json:"pathNormalization"`
+			} `json:"meshConfig"`
+		}
+	}
+	reencode(t, yamlDocs(t, "istio.yaml")[0], &mesh)
+	if n := mesh.Spec.MeshConfig.PathNormalization.Normalization; n != "MERGE_SLASHES" && n != "DECODE_AND_MERGE_SLASHES" {
+		t.Errorf("istio.yaml: meshConfig.pathNormalization.normalization is %q", n)
 	}
 }
 

@@ -24,9 +24,13 @@ type Authorizer interface {
 
 // Options configure the door.
 type Options struct {
-	// Path is where the door listens; requests under Path+"/" are Envoy's
-	// path-prefix mode, where the original path follows the prefix.
+	// Path is where the door listens; with the envoy proxy, requests under
+	// Path+"/" are Envoy's path-prefix mode, where the original target
+	// follows the prefix.
 	Path string
+	// Proxy is the proxy in front, whose headers describe the request
+	// (ProxyFor; the zero value is nginx's).
+	Proxy Proxy
 	// PolicyFrom says where a request may name its policy: PolicyFromHeader
 	// (default), PolicyFromQuery or PolicyFromNone.
 	PolicyFrom string
@@ -67,12 +71,31 @@ func New(auth Authorizer, opts Options) *Handler {
 	if opts.PolicyFrom == "" {
 		opts.PolicyFrom = PolicyFromHeader
 	}
+	if opts.Proxy.Name == "" {
+		opts.Proxy, _ = ProxyFor("")
+	}
 	return &Handler{auth: auth, opts: opts}
 }
 
-// Path is where the door answers; requests under Path+"/" are Envoy's
-// path-prefix mode.
+// Path is where the door answers; with the envoy proxy, requests under
+// Path+"/" are Envoy's path-prefix mode.
 func (h *Handler) Path() string { return h.opts.Path }
+
+// Front returns a handler that serves the door's requests itself and
+// passes the rest to next. It looks at the raw target, before next (a
+// ServeMux) could clean it: a ServeMux answers "/check//x" or
+// "/check/a/./b" with a redirect to the client, and decodes what Envoy
+// forwards encoded.
+func (h *Handler) Front(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path, _, _ := strings.Cut(r.RequestURI, "?")
+		if path == h.opts.Path || h.opts.Proxy.PathPrefix && strings.HasPrefix(path, h.opts.Path+"/") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 // PolicyParam and PolicyHeader name a policy per request, as Options.PolicyFrom allows.
 const (
@@ -94,39 +117,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.opts.Observer.CheckDone(ctx, &d, Door, r.Header.Get("X-Request-Id"), time.Since(start))
 }
 
-// toRequest reads the original request from the conventions of nginx
-// (X-Original-Method, X-Original-URI) and Traefik/Caddy (X-Forwarded-*),
-// falling back to Envoy's path-prefix mode.
+// toRequest reads the original request the way the proxy in front
+// describes it, and only so (see Proxy).
 func (h *Handler) toRequest(r *http.Request) *authz.Request {
-	method := firstOf(r.Header.Get("X-Original-Method"), r.Header.Get("X-Forwarded-Method"), r.Method)
-	path := firstOf(r.Header.Get("X-Original-URI"), r.Header.Get("X-Forwarded-Uri"))
-	prefixMode := r.URL.Path != h.opts.Path
-	if path == "" && prefixMode {
-		// Envoy appends the client's whole :path, query included.
-		path = strings.TrimPrefix(r.URL.Path, h.opts.Path)
-		if r.URL.RawQuery != "" {
-			path += "?" + r.URL.RawQuery
-		}
-	}
-	if path == "" {
-		path = "/"
-	}
+	method, target, host, scheme, problem := h.opts.Proxy.read(r, h.opts.Path)
 	var policy string
 	switch h.opts.PolicyFrom {
 	case PolicyFromHeader:
 		policy = r.Header.Get(PolicyHeader)
 	case PolicyFromQuery:
-		if !prefixMode {
+		// Only on the exact check path: in path-prefix mode the query
+		// after the prefix is the client's.
+		if path, _, _ := strings.Cut(r.RequestURI, "?"); path == h.opts.Path {
 			policy = r.URL.Query().Get(PolicyParam)
 		}
 	}
 	req := &authz.Request{
-		Policy: policy,
-		Method: method,
-		Scheme: firstOf(r.Header.Get("X-Forwarded-Proto"), "http"),
-		Host:   firstOf(r.Header.Get("X-Forwarded-Host"), r.Host),
-		Path:   path,
-		Header: header(r.Header),
+		Policy:     policy,
+		Method:     method,
+		Scheme:     scheme,
+		Host:       host,
+		Path:       target,
+		Header:     header(r.Header),
+		Unreadable: problem,
 	}
 	if h.opts.ClientCertHeader != "" {
 		req.ClientCert = r.Header.Get(h.opts.ClientCertHeader)
@@ -175,13 +188,4 @@ func (h header) Names(fn func(name string)) {
 	for name := range h {
 		fn(name)
 	}
-}
-
-func firstOf(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

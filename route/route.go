@@ -153,7 +153,7 @@ func compile(r Route) (compiled, error) {
 		c.regex = re
 	}
 	for _, h := range m.Hosts {
-		h = strings.ToLower(stripPort(h))
+		h = strings.TrimSuffix(strings.ToLower(stripPort(h)), ".")
 		switch {
 		case strings.HasPrefix(h, "*.") && len(h) > 2 && !strings.Contains(h[2:], "*"):
 			c.hosts = append(c.hosts, hostMatch{suffix: h[1:]})
@@ -219,11 +219,10 @@ func (t *Table) Routes() []Route {
 
 // Route implements authz.Router: the first route whose match holds.
 func (t *Table) Route(req *authz.Request) (name, policy string, ok bool) {
-	host := stripPort(req.Host)
+	// Lower case, no port, no trailing dot: "Shop.example.com.:443" is the
+	// host a "shop.example.com" route names.
+	host := req.CanonicalHost()
 	named := t.byHost[host]
-	if named == nil && hasUpper(host) {
-		named = t.byHost[strings.ToLower(host)]
-	}
 	// Merge the two ordered lists of candidates.
 	i, j := 0, 0
 	for i < len(named) || j < len(t.anyHost) {
@@ -238,13 +237,4 @@ func (t *Table) Route(req *authz.Request) (name, policy string, ok bool) {
 		}
 	}
 	return "", "", false
-}
-
-func hasUpper(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			return true
-		}
-	}
-	return false
 }

@@ -174,7 +174,9 @@ func BenchmarkCheck(b *testing.B) {
 // subrequest costs authz on a cache hit.
 func BenchmarkHTTPDoor(b *testing.B) {
 	idp := newIdP(b)
-	h := startWith(b, idp, introspectConfig(idp))
+	cfg := introspectConfig(idp)
+	cfg.HTTP.Proxy = "nginx"
+	h := startWith(b, idp, cfg)
 	h.waitServing()
 	opaque := idp.IssueOpaque(idp.Claims("alice", time.Hour, "orders:read", "orders-api"))
 	req := httptest.NewRequest("GET", "/check", nil)

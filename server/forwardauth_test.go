@@ -37,7 +37,7 @@ func TestForwardAuthDoor(t *testing.T) {
 	tok := h.mint("rsa-1", h.validClaims())
 	readOnly := h.mint("rsa-1", h.idp.Claims("bob", time.Hour, "orders:read", "orders-api"))
 
-	resp := h.forward("GET", "/check", map[string]string{"Authorization": "Bearer " + tok, "X-Original-URI": "/orders/1", "X-Original-Method": "POST", "X-User-Id": "mallory"})
+	resp := h.forward("POST", "/check/orders/1", map[string]string{"Authorization": "Bearer " + tok, "X-User-Id": "mallory"})
 	if resp.StatusCode != 200 || resp.Header.Get("X-User-Id") != "alice" || resp.Header.Get("X-Authz-Outcome") != "allow" {
 		t.Errorf("allow: %d %v", resp.StatusCode, resp.Header)
 	}

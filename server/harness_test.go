@@ -40,8 +40,10 @@ func ptr[T any](v T) *T { return &v }
 // so a test can change any field before starting a server with it.
 func baseConfig(idp *testidp.IdP) *config.Config {
 	return &config.Config{
-		GRPC:  config.GRPC{Addr: "127.0.0.1:0"},
-		HTTP:  config.HTTP{Addr: "127.0.0.1:0"},
+		GRPC: config.GRPC{Addr: "127.0.0.1:0"},
+		// Tests that call the HTTP door directly are Envoy's http_service:
+		// the check request's own method, Host and path after /check.
+		HTTP:  config.HTTP{Addr: "127.0.0.1:0", Proxy: "envoy"},
 		Cache: config.Cache{TTL: 30 * time.Second, NegativeTTL: ptr(5 * time.Second)},
 		Issuers: []config.Issuer{{
 			Name: "corp", Issuer: idp.Issuer(), JWKSURL: idp.JWKSURL(),

@@ -22,7 +22,7 @@ import (
 func introspectConfig(idp *testidp.IdP) *config.Config {
 	return &config.Config{
 		GRPC:  config.GRPC{Addr: "127.0.0.1:0"},
-		HTTP:  config.HTTP{Addr: "127.0.0.1:0"},
+		HTTP:  config.HTTP{Addr: "127.0.0.1:0", Proxy: "envoy"},
 		Cache: config.Cache{TTL: 30 * time.Second, NegativeTTL: ptr(5 * time.Second)},
 		Issuers: []config.Issuer{{
 			Name: "corp", Issuer: idp.Issuer(), JWKSURL: idp.JWKSURL(),

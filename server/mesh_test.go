@@ -174,10 +174,12 @@ func TestIstioMeshExample(t *testing.T) {
 	}
 }
 
-// The HTTP door routes by what the proxy forwards (X-Forwarded-*).
+// The HTTP door routes by what the proxy forwards (Traefik's X-Forwarded-*).
 func TestHTTPDoorRoutes(t *testing.T) {
 	idp := newIdP(t)
-	h := startWith(t, idp, istioExampleConfig(t, idp))
+	cfg := istioExampleConfig(t, idp)
+	cfg.HTTP.Proxy = "traefik"
+	h := startWith(t, idp, cfg)
 	h.waitServing()
 	if resp := h.forward("GET", "/check", map[string]string{"X-Forwarded-Host": "www.shop.example.com", "X-Forwarded-Uri": "/catalog/shoes", "X-Forwarded-Method": "GET"}); resp.StatusCode != 200 {
 		t.Errorf("public catalog through the HTTP door: %d", resp.StatusCode)

@@ -30,6 +30,7 @@ import (
 func nginxProfileConfig(idp *testidp.IdP) *config.Config {
 	cfg := introspectConfig(idp)
 	cfg.HTTP.PolicyFrom = "query"
+	cfg.HTTP.Proxy = "nginx"
 	cfg.Policies["orders-write"] = config.Policy{RequireScopes: []string{"orders:write"}}
 	cfg.Outcomes.Invalid.Status, cfg.Outcomes.Error.Status = 403, 401
 	cfg.HTTP.ClientCertHeader = "x-ssl-client-cert"

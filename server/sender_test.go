@@ -403,13 +403,13 @@ func TestDPoPNonce(t *testing.T) {
 		t.Errorf("dpop_nonce failures = %v, want 2", n)
 	}
 
-	// The HTTP door hands the nonce over too.
-	req, _ := http.NewRequest("GET", "http://"+h.srv.httpLn.Addr().String()+"/check", nil)
+	// The HTTP door hands the nonce over too (as Envoy's http_service
+	// asks: the client's Host and path after /check).
+	req, _ := http.NewRequest("GET", "http://"+h.srv.httpLn.Addr().String()+"/check/orders/1", nil)
+	req.Host = "shop.example"
 	req.Header.Set("Authorization", "DPoP "+token)
 	req.Header.Set("DPoP", client.proof(proofClaims(token)))
 	req.Header.Set("X-Forwarded-Proto", "https")
-	req.Header.Set("X-Forwarded-Host", "shop.example")
-	req.Header.Set("X-Original-URI", "/orders/1")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

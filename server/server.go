@@ -89,10 +89,13 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s.setServing(false)
 
 	mux := http.NewServeMux()
-	door := forwardauth.New(&s.live, forwardauth.Options{Path: cfg.HTTP.CheckPath, PolicyFrom: cfg.HTTP.PolicyFrom,
+	proxy, err := forwardauth.ProxyFor(cfg.HTTP.Proxy)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	door := forwardauth.New(&s.live, forwardauth.Options{Path: cfg.HTTP.CheckPath, Proxy: proxy, PolicyFrom: cfg.HTTP.PolicyFrom,
 		ClientCertHeader: cfg.HTTP.ClientCertHeader, TrustXFCC: cfg.HTTP.TrustXFCC, Observer: &s.live})
-	mux.Handle(door.Path(), door)
-	mux.Handle(door.Path()+"/", door)
 	mux.Handle("GET /metrics", m.Handler())
 	if cfg.HTTP.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -109,7 +112,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	s.http = newHTTPServer(mux, cfg.HTTP)
+	s.http = newHTTPServer(door.Front(mux), cfg.HTTP)
 
 	if s.grpcLn, err = listen(cfg.GRPC.Addr); err != nil {
 		c.Close()

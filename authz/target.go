@@ -1,0 +1,177 @@
+package authz
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// TargetProblem reports why a request target cannot be read one way by
+// every server that may read it, or "" when it can. authz judges the path
+// it normalises (NormalizePath); the proxy and the upstream route on their
+// own readings — nginx's decoded $uri, WHATWG URL parsing (Node, browsers),
+// Go's net/http. Where those readings could part, the request is refused
+// rather than guessed:
+//
+//   - a target that is not origin-form ("/…"): an absolute-form target
+//     names a host of its own, which the proxy may prefer to Host;
+//   - a control character, space or DEL, raw or percent-encoded: WHATWG
+//     parsing deletes tabs and newlines, nginx and Go keep them;
+//   - a "\" in the path: WHATWG parsing reads it as "/", nginx and Go as a
+//     byte of the segment;
+//   - "#": a client never sends a fragment; WHATWG and nginx end the path
+//     there, Go's net/http keeps it in the path;
+//   - "%" not followed by two hex digits in the path: each reader repairs
+//     it differently, or refuses the request;
+//   - a path whose percent-decoding is not UTF-8 (overlong forms such as
+//     %C0%AE, which some decoders turn into ".").
+//
+// The query is checked for control characters only: no reader routes on it.
+// An empty target is no problem: it is "/" (a CheckRequest built by hand);
+// a door that could not find the target says so in Request.Unreadable.
+func TargetProblem(target string) string {
+	if target == "" {
+		return ""
+	}
+	if target[0] != '/' {
+		return "request target is not a path"
+	}
+	path := target
+	if i := strings.IndexByte(target, '?'); i >= 0 {
+		path = target[:i]
+	}
+	plain := true // no escape and no byte above ASCII: already UTF-8
+	for i := 0; i < len(target); i++ {
+		c := target[i]
+		switch {
+		case c <= ' ' || c == 0x7f:
+			return "control character or space in request target"
+		case c == '#':
+			return "fragment in request target"
+		case i >= len(path):
+			continue
+		case c == '\\':
+			return "backslash in path"
+		case c >= 0x80:
+			plain = false
+		case c == '%':
+			if i+2 >= len(path) || !isHex(path[i+1]) || !isHex(path[i+2]) {
+				return "invalid percent-escape in path"
+			}
+			if d := unhex(path[i+1])<<4 | unhex(path[i+2]); d < ' ' || d == 0x7f {
+				return "encoded control character in path"
+			}
+			plain = false
+		}
+	}
+	if i := strings.IndexByte(target[len(path):], '%'); i >= 0 {
+		// A query's escapes are the application's business, but an encoded
+		// control character there is refused as a raw one is.
+		q := target[len(path)+i:]
+		for j := 0; j+2 < len(q); j++ {
+			if q[j] == '%' && isHex(q[j+1]) && isHex(q[j+2]) {
+				if d := unhex(q[j+1])<<4 | unhex(q[j+2]); d < ' ' || d == 0x7f {
+					return "encoded control character in query"
+				}
+			}
+		}
+	}
+	if !plain && !utf8.ValidString(percentDecode(path)) {
+		return "path is not UTF-8 once decoded"
+	}
+	return ""
+}
+
+// percentDecode decodes every valid %XX of s (TargetProblem has refused
+// the invalid ones).
+func percentDecode(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// CanonicalHost returns host as routes compare it: the port dropped, lower
+// case, and one trailing dot removed — "shop.example.com." is the same DNS
+// name as "shop.example.com", and nginx and most upstreams serve it so. A
+// host that is not a plain DNS name, IPv4 or bracketed IPv6 address with an
+// optional numeric port is reported as a problem instead: userinfo ("a@b"),
+// empty labels ("a..b", "b.."), or characters a name cannot hold, which
+// readers split or reject each in their own way. An empty host (HTTP/1.0,
+// a bare CheckRequest) is no problem: no host route matches it.
+func CanonicalHost(host string) (canonical, problem string) {
+	name, port := host, ""
+	if strings.HasPrefix(host, "[") {
+		end := strings.IndexByte(host, ']')
+		if end < 0 {
+			return "", "unterminated IPv6 literal in host"
+		}
+		name, port = host[:end+1], host[end+1:]
+		for i := 1; i < len(name)-1; i++ {
+			if c := name[i]; !isHex(c) && c != ':' && c != '.' {
+				return "", "invalid IPv6 literal in host"
+			}
+		}
+		if port != "" && port[0] != ':' {
+			return "", "invalid port in host"
+		}
+	} else if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		name, port = host[:i], host[i:]
+	}
+	if port != "" {
+		for i := 1; i < len(port); i++ {
+			if port[i] < '0' || port[i] > '9' {
+				return "", "invalid port in host"
+			}
+		}
+	}
+	if strings.HasPrefix(name, "[") {
+		return strings.ToLower(name), ""
+	}
+	name = strings.TrimSuffix(name, ".")
+	if name == "" {
+		if host != "" {
+			return "", "empty host name"
+		}
+		return "", ""
+	}
+	label := 0
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '.':
+			if label == 0 {
+				return "", "empty label in host"
+			}
+			label = 0
+			continue
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+		case 'A' <= c && c <= 'Z':
+		default:
+			return "", "invalid character in host"
+		}
+		label++
+	}
+	if label == 0 {
+		return "", "empty label in host"
+	}
+	if hasUpper(name) {
+		name = strings.ToLower(name)
+	}
+	return name, ""
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,84 @@
+package authz
+
+import "testing"
+
+func TestTargetProblem(t *testing.T) {
+	cases := []struct {
+		target  string
+		refused bool
+	}{
+		{"/orders/1?x=1", false},
+		{"", false},
+		{"/catalog/%2e%2e/admin", false},    // every reader resolves it the same way
+		{"/a%2Fb", false},                   // routes_encoded_slashes decides
+		{"/caf%C3%A9", false},               // UTF-8
+		{"/café", false},                    // raw UTF-8
+		{"/a?q=%zz&r=\\x", false},           // the query's escapes and backslashes are the app's
+		{"/catalog/..\\admin/secret", true}, // WHATWG: "\" is "/"
+		{"/a\\b", true},
+		{"/a\tb", true}, // WHATWG deletes tabs
+		{"/a\x00b", true},
+		{"/a b", true},
+		{"/a\x7fb", true},
+		{"/a%00b", true},
+		{"/a%0Ab", true},
+		{"/a%7f", true},
+		{"/a?x=%0d%0a", true},
+		{"/a#/../admin", true},
+		{"/a?x#y", true},
+		{"/a%zz", true},
+		{"/a%4", true},
+		{"/a%", true},
+		{"/a%C0%AE%C0%AE/admin", true}, // overlong "."
+		{"/a\xc0\xae", true},
+		{"http://evil/admin", true},
+		{"*", true},
+		{"admin", true},
+	}
+	for _, c := range cases {
+		if got := TargetProblem(c.target); (got != "") != c.refused {
+			t.Errorf("TargetProblem(%q) = %q, want refused=%v", c.target, got, c.refused)
+		}
+	}
+}
+
+func TestCanonicalHost(t *testing.T) {
+	cases := []struct{ host, want, problem string }{
+		{"shop.example.com", "shop.example.com", ""},
+		{"Shop.Example.COM:8443", "shop.example.com", ""},
+		{"shop.example.com.", "shop.example.com", ""},
+		{"shop.example.com.:443", "shop.example.com", ""},
+		{"127.0.0.1:80", "127.0.0.1", ""},
+		{"[::1]:443", "[::1]", ""},
+		{"[::1]", "[::1]", ""},
+		{"", "", ""},
+		{"a_b.internal", "a_b.internal", ""},
+		{"shop.example.com..", "", "empty label in host"},
+		{"a..b", "", "empty label in host"},
+		{".shop", "", "empty label in host"},
+		{".", "", "empty host name"},
+		{":443", "", "empty host name"},
+		{"user@shop.example.com", "", "invalid character in host"},
+		{"shop.example.com:44x", "", "invalid port in host"},
+		{"shop example", "", "invalid character in host"},
+		{"[::1", "", "unterminated IPv6 literal in host"},
+		{"[::g]", "", "invalid IPv6 literal in host"},
+		{"[::1]x", "", "invalid port in host"},
+	}
+	for _, c := range cases {
+		got, problem := CanonicalHost(c.host)
+		if got != c.want || problem != c.problem {
+			t.Errorf("CanonicalHost(%q) = %q, %q; want %q, %q", c.host, got, problem, c.want, c.problem)
+		}
+	}
+}
+
+func TestCleanTargetCostsNoAllocation(t *testing.T) {
+	r := &Request{Path: "/api/v1/orders/42?expand=items", Host: "shop.example.com:443"}
+	if n := testing.AllocsPerRun(100, func() {
+		_ = TargetProblem(r.Path)
+		_, _ = CanonicalHost(r.Host)
+	}); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}
