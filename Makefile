@@ -3,14 +3,15 @@ BIN := bin/authz
 
 # Test dependencies from Debian, as command:package. `make test` installs the
 # missing ones when it runs as root (CI does), and says what to install otherwise.
-TEST_DEPS := nginx:nginx-light redis-server:redis-server redis-cli:redis-tools promtool:prometheus
+# node and caddy are readers the differential test holds authz against.
+TEST_DEPS := nginx:nginx-light redis-server:redis-server redis-cli:redis-tools promtool:prometheus node:nodejs caddy:caddy
 
 # Fuzz targets as package:Target. FUZZTIME is a count of executions, not a
 # duration: a duration races the fuzz coordinator's own deadline in Go 1.26
 # (golang/go#75804) and fails with "context deadline exceeded" on no input.
 FUZZ_TARGETS := ./authz:FuzzExtractToken ./authz:FuzzRenderHeaders ./authz:FuzzNormalizePath ./authz/jwt:FuzzValidate \
 	./authz/jws:FuzzSplitMatchesGoJose ./authz/jwt:FuzzDecodeClaimsMatchesEncodingJSON \
-	./authz/introspect:FuzzDecodeAnswer ./config:FuzzParse
+	./authz/introspect:FuzzDecodeAnswer ./config:FuzzParse ./authz:FuzzTargetProblem ./server:FuzzDifferential
 FUZZTIME ?= 1000000x
 
 .PHONY: all build run test test-deps bench bench-load bench-nginx fuzz soak vet clean
@@ -76,7 +77,7 @@ bench-nginx: build
 soak: test-deps
 	$(GO) test -run='^TestSoak$$' -count=1 -v -timeout=30m ./server -args -soak-checks=1000000
 
-fuzz:
+fuzz: test-deps
 	@for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; name=$${t#*:}; \
 	  echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \

@@ -22,6 +22,11 @@ import (
 //     there, Go's net/http keeps it in the path;
 //   - "%" not followed by two hex digits in the path: each reader repairs
 //     it differently, or refuses the request;
+//   - "%25" followed by two hex digits in the path: a double encoding, one
+//     decode away from another path for an upstream that decodes what nginx
+//     or a framework already decoded (proxy_pass …$uri);
+//   - a path starting with "//": WHATWG parsing resolves "//host/x" against
+//     the base as a network-path reference, naming another host;
 //   - a path whose percent-decoding is not UTF-8 (overlong forms such as
 //     %C0%AE, which some decoders turn into ".").
 //
@@ -34,6 +39,9 @@ func TargetProblem(target string) string {
 	}
 	if target[0] != '/' {
 		return "request target is not a path"
+	}
+	if len(target) > 1 && target[1] == '/' {
+		return "path starts with //"
 	}
 	path := target
 	if i := strings.IndexByte(target, '?'); i >= 0 {
@@ -57,8 +65,12 @@ func TargetProblem(target string) string {
 			if i+2 >= len(path) || !isHex(path[i+1]) || !isHex(path[i+2]) {
 				return "invalid percent-escape in path"
 			}
-			if d := unhex(path[i+1])<<4 | unhex(path[i+2]); d < ' ' || d == 0x7f {
+			d := unhex(path[i+1])<<4 | unhex(path[i+2])
+			if d < ' ' || d == 0x7f {
 				return "encoded control character in path"
+			}
+			if d == '%' && i+4 < len(path) && isHex(path[i+3]) && isHex(path[i+4]) {
+				return "double percent-encoding in path"
 			}
 			plain = false
 		}

@@ -1,6 +1,11 @@
 package authz
 
-import "testing"
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
 
 func TestTargetProblem(t *testing.T) {
 	cases := []struct {
@@ -27,6 +32,11 @@ func TestTargetProblem(t *testing.T) {
 		{"/a#/../admin", true},
 		{"/a?x#y", true},
 		{"/a%zz", true},
+		{"/catalog/%252e%252e/admin", true}, // decoded twice: /admin
+		{"/a%25zz", false},                  // a literal "%" then "zz"
+		{"/a%25", false},
+		{"//evil.example/admin", true}, // WHATWG: host evil.example
+		{"///admin", true},
 		{"/a%4", true},
 		{"/a%", true},
 		{"/a%C0%AE%C0%AE/admin", true}, // overlong "."
@@ -81,4 +91,31 @@ func TestCleanTargetCostsNoAllocation(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("%v allocations", n)
 	}
+}
+
+// FuzzTargetProblem: a target authz accepts is one Go's own request-target
+// parser accepts, and its decoded path is UTF-8 with no "\" or control
+// character: nothing left for two readers to part on byte by byte. (An
+// encoded "/" or "\" is routes_encoded_slashes' to refuse.)
+func FuzzTargetProblem(f *testing.F) {
+	for _, s := range []string{"/a/b?c=d", "/catalog/..\\admin", "/a%2Fb", "/%c0%ae", "//x/y", "/a#b", "/a%252e", "/caf%C3%A9", "/x?%00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		if TargetProblem(target) != "" || target == "" || HasEncodedSeparator(NormalizePath(target)) {
+			return
+		}
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			t.Fatalf("accepted %q, which net/url refuses: %v", target, err)
+		}
+		if !utf8.ValidString(u.Path) || strings.ContainsRune(u.Path, '\\') || strings.HasPrefix(u.Path, "//") {
+			t.Fatalf("accepted %q, whose path reads %q", target, u.Path)
+		}
+		for _, c := range []byte(u.Path) {
+			if c < ' ' || c == 0x7f {
+				t.Fatalf("accepted %q, whose path reads %q", target, u.Path)
+			}
+		}
+	})
 }

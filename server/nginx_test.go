@@ -37,7 +37,7 @@ func nginxProfileConfig(idp *testidp.IdP) *config.Config {
 	return cfg
 }
 
-func findNginx(t *testing.T) string {
+func findNginx(t testing.TB) string {
 	t.Helper()
 	if p, err := exec.LookPath("nginx"); err == nil {
 		return p
@@ -64,6 +64,13 @@ func freePort(t testing.TB) string {
 // test ends, whatever happened.
 func startNginx(t *testing.T, authzAddr, backendAddr string) string {
 	t.Helper()
+	return startNginxWith(t, authzAddr, backendAddr, "")
+}
+
+// startNginxWith is startNginx with extra directives before each
+// proxy_pass to the backend (a test's own view of nginx's variables).
+func startNginxWith(t testing.TB, authzAddr, backendAddr, upstreamExtra string) string {
+	t.Helper()
 	bin := findNginx(t)
 	dir := t.TempDir()
 	listen := freePort(t)
@@ -74,7 +81,8 @@ func startNginx(t *testing.T, authzAddr, backendAddr string) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := strings.NewReplacer("127.0.0.1:8181", authzAddr, "127.0.0.1:8000", backendAddr, "listen 127.0.0.1:8080", "listen "+listen).Replace(string(b))
+		s := strings.NewReplacer("127.0.0.1:8181", authzAddr, "127.0.0.1:8000", backendAddr, "listen 127.0.0.1:8080", "listen "+listen,
+			"proxy_pass http://backend;", upstreamExtra+"proxy_pass http://backend;").Replace(string(b))
 		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
 			t.Fatal(err)
