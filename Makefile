@@ -53,7 +53,7 @@ bench-load: build
 	$(GO) build -o bin/authz-load ./cmd/authz-load
 	./bin/authz-load -authz $(BIN) $(LOAD_ARGS)
 
-# Behind nginx: the seed's nginx+njs design (../shared/bench/seed-nginx-njs)
+# Behind nginx: the seed's nginx+njs design (bench/seed-nginx-njs)
 # against authz's /check door (TCP and Unix socket), same nginx, same wrk load.
 BENCH_NGINX_DEPS := nginx:nginx-light wrk:wrk /usr/lib/nginx/modules/ngx_http_js_module.so:libnginx-mod-http-js
 bench-nginx: build

@@ -87,26 +87,27 @@ func TargetProblem(target string) string {
 			}
 		}
 	}
-	if !plain && !utf8.ValidString(percentDecode(path)) {
+	if !plain && !decodesToUTF8(path) {
 		return "path is not UTF-8 once decoded"
 	}
 	return ""
 }
 
-// percentDecode decodes every valid %XX of s (TargetProblem has refused
-// the invalid ones).
-func percentDecode(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
+// decodesToUTF8 reports whether s, every %XX decoded (TargetProblem has
+// refused invalid escapes), is UTF-8. A path of common length is decoded
+// on the stack.
+func decodesToUTF8(s string) bool {
+	var buf [512]byte
+	b := buf[:0]
 	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
-			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+		if s[i] == '%' && i+2 < len(s) {
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
 			i += 2
 			continue
 		}
-		b.WriteByte(s[i])
+		b = append(b, s[i])
 	}
-	return b.String()
+	return utf8.Valid(b)
 }
 
 // CanonicalHost returns host as routes compare it: the port dropped, lower

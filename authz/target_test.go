@@ -119,3 +119,24 @@ func FuzzTargetProblem(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTargetReading is what the one reading of a request adds to
+// every Check: the target and host checks on a typical request.
+func BenchmarkTargetReading(b *testing.B) {
+	for _, c := range []struct{ name, target, host string }{
+		{"clean", "/api/v1/orders/42?expand=items&page=2", "shop.example.com:443"},
+		{"escaped", "/api/v1/orders/caf%C3%A9%20au%20lait?q=%E2%82%AC", "Shop.Example.com."},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if TargetProblem(c.target) != "" {
+					b.Fatal("refused")
+				}
+				if _, p := CanonicalHost(c.host); p != "" {
+					b.Fatal(p)
+				}
+			}
+		})
+	}
+}

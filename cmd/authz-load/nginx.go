@@ -30,7 +30,7 @@ func runNginx(args []string, out io.Writer) int {
 	var o nginxOptions
 	fs := flag.NewFlagSet("authz-load nginx", flag.ExitOnError)
 	fs.StringVar(&o.authzBin, "authz", "bin/authz", "authz binary to start")
-	fs.StringVar(&o.seedDir, "seed", "../shared/bench/seed-nginx-njs", "the seed design's directory (nginx.conf.in, oauth2.js, authz-door.conf.in)")
+	fs.StringVar(&o.seedDir, "seed", "bench/seed-nginx-njs", "the seed design's directory (nginx.conf.in, oauth2.js, authz-door.conf.in)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "one wrk run")
 	fs.DurationVar(&o.herd, "herd", 32*time.Second, "the run that counts IdP calls, with a 10 s cache")
 	fs.IntVar(&o.rounds, "rounds", 2, "alternating rounds")
