@@ -138,6 +138,15 @@ func (h *HTTP) validate(p *problems) {
 	if !slices.Contains([]string{"", "header", "query", "none"}, h.PolicyFrom) {
 		p.add("http.policy_from", "%q: use header, query or none", h.PolicyFrom)
 	}
+	if h.TrustXFCC && h.ClientCertHeader != "" {
+		p.warn("http.trust_xfcc", "set beside http.client_cert_header: when the proxy sends no certificate in %s, "+
+			"authz falls back to x-forwarded-client-cert, which a client can write unless the proxy clears it; one proxy sets one of them: keep one",
+			h.ClientCertHeader)
+	}
+	if h.AllowStatus == 204 && h.Proxy == forwardauth.ProxyEnvoy {
+		p.warn("http.allow_status", "204 behind Envoy's HTTP ext_authz: Envoy treats only 200 as OK and answers every other status to the client itself, "+
+			"so every allow would become a 204 with no upstream; use 200")
+	}
 	if h.ReadTimeout < 0 || h.WriteTimeout < 0 || h.IdleTimeout < 0 {
 		p.add("http", "read_timeout, write_timeout and idle_timeout must not be negative")
 	}

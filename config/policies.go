@@ -189,8 +189,8 @@ func validatePolicies(policies map[string]Policy, issuers, endpoints map[string]
 		seen := map[string]string{}
 		for claim, header := range pol.Headers {
 			h := strings.ToLower(header)
-			if !validHeaderName(h) || h == "host" || h == "authorization" {
-				p.add(pp+".headers."+claim, "%q cannot carry a claim", header)
+			if why := claimHeaderProblem(h); why != "" {
+				p.add(pp+".headers."+claim, "%q cannot carry a claim: %s", header, why)
 			}
 			if other, dup := seen[h]; dup {
 				p.add(pp+".headers."+claim, "header %q also carries claim %q", header, other)
@@ -223,8 +223,10 @@ func validatePolicies(policies map[string]Policy, issuers, endpoints map[string]
 		if pol.MaxHeaderBytes < 0 {
 			p.add(pp+".max_header_bytes", "must not be negative")
 		}
-		if ph := *pol.PayloadHeader; ph != "" && !validHeaderName(strings.ToLower(ph)) {
-			p.add(pp+".payload_header", "%q is not a valid header name", ph)
+		if ph := *pol.PayloadHeader; ph != "" {
+			if why := claimHeaderProblem(strings.ToLower(ph)); why != "" {
+				p.add(pp+".payload_header", "%q cannot carry the claims: %s", ph, why)
+			}
 		}
 	}
 	for _, name := range policyNames {
@@ -234,6 +236,28 @@ func validatePolicies(policies map[string]Policy, issuers, endpoints map[string]
 				"unknown kids while the JWKS is unreachable); keep failure_mode_allow false or use respond")
 		}
 	}
+}
+
+// claimHeaderProblem says why the lower-case header h cannot carry claims
+// upstream, or "": it must be a header name, and not one the proxy or the
+// connection owns — overwriting or removing it would change how the
+// request is framed, routed or authenticated rather than what it says.
+func claimHeaderProblem(h string) string {
+	switch {
+	case !validHeaderName(h):
+		return "not a header name (pseudo-headers such as :path included)"
+	case h == "host":
+		return "the request's authority; it picks the upstream virtual host"
+	case h == "authorization" || strings.HasPrefix(h, "proxy-"):
+		return "carries credentials (the client's token)"
+	case h == "content-length" || h == "transfer-encoding" || h == "trailer":
+		return "frames the request body; a second value smuggles requests"
+	case h == "connection" || h == "te" || h == "upgrade" || h == "keep-alive":
+		return "a hop-by-hop header of the connection, not the request"
+	case strings.HasPrefix(h, "x-envoy-"):
+		return "Envoy's own control headers (retries, timeouts, routing)"
+	}
+	return ""
 }
 
 // validHeaderName reports whether h is an RFC 9110 token that Envoy would

@@ -145,7 +145,7 @@ func (h *Handler) toRequest(r *http.Request) *authz.Request {
 		req.ClientCert = r.Header.Get(h.opts.ClientCertHeader)
 	}
 	if h.opts.TrustXFCC && req.ClientCert == "" {
-		req.ClientCertHash = xfccHash(r.Header.Get("X-Forwarded-Client-Cert"))
+		req.ClientCertHash = xfccHash(r.Header.Values("X-Forwarded-Client-Cert"))
 	}
 	return req
 }

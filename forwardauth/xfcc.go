@@ -2,14 +2,16 @@ package forwardauth
 
 import "strings"
 
-// xfccHash returns the Hash of an x-forwarded-client-cert value that holds
-// exactly one element (what a proxy that sets it afresh sends); "" when
-// there is none or several, since which one is the client's is then
-// anybody's guess.
-func xfccHash(xfcc string) string {
-	if xfcc == "" || elements(xfcc) > 1 {
+// xfccHash returns the Hash of an x-forwarded-client-cert that holds
+// exactly one element in one field line (what a proxy that sets it afresh
+// sends); "" when there is none or several — two elements, or two field
+// lines of one each — since which one is the client's is then anybody's
+// guess.
+func xfccHash(lines []string) string {
+	if len(lines) != 1 || lines[0] == "" || elements(lines[0]) > 1 {
 		return ""
 	}
+	xfcc := lines[0]
 	for _, kv := range splitOutsideQuotes(xfcc, ';') {
 		k, v, ok := strings.Cut(kv, "=")
 		if ok && strings.EqualFold(strings.TrimSpace(k), "Hash") {

@@ -12,8 +12,15 @@ func TestXFCCHash(t *testing.T) {
 		``:                                                         "",
 	}
 	for in, want := range cases {
-		if got := xfccHash(in); got != want {
+		if got := xfccHash([]string{in}); got != want {
 			t.Errorf("xfccHash(%q) = %q, want %q", in, got, want)
 		}
+	}
+	// Two field lines of one element each are two elements.
+	if got := xfccHash([]string{"Hash=evil", "Hash=abc"}); got != "" {
+		t.Errorf("two XFCC field lines: %q", got)
+	}
+	if got := xfccHash(nil); got != "" {
+		t.Errorf("no XFCC: %q", got)
 	}
 }

@@ -94,6 +94,10 @@ func TestAnEvaluationPastTheTimeLimitFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// That the rule holds is what is checked here, not how fast it runs:
+	// a loaded machine (and the race detector) may take longer than the
+	// 10 ms a Check allows, so the deadline is out of the way.
+	s.timeout = time.Minute
 	if failed, err := s.Eval(context.Background(), input("/", nil, items(1000))); failed != "" || err != nil {
 		t.Fatalf("1,000 items: %q %v", failed, err)
 	}
@@ -109,12 +113,10 @@ func TestAnEvaluationPastTheTimeLimitFails(t *testing.T) {
 	for i := range 20000 {
 		hdr[fmt.Sprintf("x-h%d", i)] = "v"
 	}
-	start := time.Now()
+	// Run to its end the rule holds; a deadline error is proof that the
+	// limit stopped it, however slow the machine (no wall clock compared).
 	failed, err := s.Eval(context.Background(), input("/", hdr, nil))
 	if failed != "r" || err == nil || !strings.Contains(err.Error(), "deadline") {
 		t.Errorf("20,000 headers: %q %v, want the time limit to stop it", failed, err)
-	}
-	if elapsed := time.Since(start); elapsed > time.Second {
-		t.Errorf("took %v", elapsed)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 )
 
 // unixPrefix marks a Unix-domain socket address ("unix:/run/authz/http.sock"):
@@ -21,10 +22,16 @@ func listen(addr string) (net.Listener, error) {
 		return net.Listen("tcp", addr)
 	}
 	// A socket left by a process that did not close it (a crash) would
-	// fail the bind; anything else at the path is not ours to remove.
+	// fail the bind; anything else at the path is not ours to remove, and
+	// neither is a socket something still answers on: removing it would
+	// leave that process serving nothing.
 	if st, err := os.Lstat(path); err == nil {
 		if st.Mode()&fs.ModeSocket == 0 {
 			return nil, fmt.Errorf("%s exists and is not a socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s is in use: another process accepts connections on it", path)
 		}
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("remove stale socket: %w", err)

@@ -321,10 +321,12 @@ func TestCertificateBoundTokensTrustXFCC(t *testing.T) {
 	claims := h.validClaims()
 	claims["cnf"] = map[string]any{"x5t#S256": base64.RawURLEncoding.EncodeToString(sum[:])}
 	token := h.mint("rsa-1", claims)
-	door := func(xfcc string) int {
+	door := func(xfcc ...string) int {
 		req, _ := http.NewRequest("GET", "http://"+h.srv.httpLn.Addr().String()+"/check", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("X-Forwarded-Client-Cert", xfcc)
+		for _, line := range xfcc {
+			req.Header.Add("X-Forwarded-Client-Cert", line)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -342,6 +344,10 @@ func TestCertificateBoundTokensTrustXFCC(t *testing.T) {
 	// Two elements: which is the client's is a guess, so neither counts.
 	if s := door(`Hash=` + hex.EncodeToString(other[:]) + `,Hash=` + hex.EncodeToString(sum[:])); s != 401 {
 		t.Errorf("two XFCC elements: %d", s)
+	}
+	// The same two as two field lines: the first alone used to be read.
+	if s := door(`Hash=`+hex.EncodeToString(sum[:]), `Hash=`+hex.EncodeToString(other[:])); s != 401 {
+		t.Errorf("two XFCC field lines: %d", s)
 	}
 }
 

@@ -545,4 +545,37 @@ func TestUnixSocketListeners(t *testing.T) {
 	if resp.StatusCode != 401 {
 		t.Errorf("the HTTP door over its socket: %d", resp.StatusCode)
 	}
+
+	// A second authz on the same paths finds them live: it refuses to
+	// start, and the first keeps its listeners.
+	second := baseConfig(idp)
+	second.GRPC.Addr, second.HTTP.Addr = "unix:"+grpcSock, "unix:"+filepath.Join(dir, "other.sock")
+	if err := config.Complete(second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(second, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("a second authz on a live socket: %v", err)
+	}
+	h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
+}
+
+// A socket nobody accepts on (left by a crash) is replaced.
+func TestDeadUnixSocketIsReplaced(t *testing.T) {
+	dir, err := os.MkdirTemp("", "authz-uds-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "dead.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close() // the file stays; nothing accepts on it
+	again, err := listen("unix:" + path)
+	if err != nil {
+		t.Fatalf("a dead socket was not replaced: %v", err)
+	}
+	again.Close()
 }

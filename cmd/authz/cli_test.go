@@ -86,6 +86,13 @@ func TestValidateCommand(t *testing.T) {
 	if code := run([]string{"validate", "-config", risky}, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "warning: line 5: policies.default.error_mode") || !strings.Contains(errOut.String(), "failure_mode_allow") {
 		t.Errorf("rpc_error: exit %d, stderr %q", code, errOut.String())
 	}
+	both := filepath.Join(dir, "both.yaml")
+	os.WriteFile(both, []byte("issuers:\n  - { name: a, issuer: https://a/, jwks_file: "+keys+" }\nhttp:\n  proxy: envoy\n  allow_status: 204\n  client_cert_header: x-ssl-client-cert\n  trust_xfcc: true\n"), 0o600)
+	errOut.Reset()
+	if code := run([]string{"validate", "-config", both}, &out, &errOut); code != 0 ||
+		!strings.Contains(errOut.String(), "warning: line 7: http.trust_xfcc") || !strings.Contains(errOut.String(), "warning: line 5: http.allow_status") {
+		t.Errorf("trust_xfcc with client_cert_header, 204 behind Envoy: exit %d, stderr %q", code, errOut.String())
+	}
 	errOut.Reset()
 	if code := run([]string{"validate", "-config", bad}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), `line 2: unknown key "audience"`) {
 		t.Errorf("bad config: exit %d: %s", code, errOut.String())
