@@ -21,6 +21,10 @@ type DPoP struct {
 	// ReplayMaxEntries bounds the used-proof set (default 1,000,000, about
 	// 100 MB); at the bound new proofs are an error, never forgotten early.
 	ReplayMaxEntries int `yaml:"replay_max_entries"`
+	// ReplayMaxPerKey bounds one proof key's share of that set (default
+	// replay_max_entries/16): past it that key's proofs are refused, so one
+	// client cannot fill the set for everyone.
+	ReplayMaxPerKey int `yaml:"replay_max_per_key"`
 	// RequireNonce makes every proof carry a nonce authz issued (RFC 9449
 	// §8), signed with the key in NonceKeyFile (at least 32 bytes; the
 	// same file on every replica) and good for NonceLifetime (default 5m).
@@ -60,6 +64,9 @@ func (d *DPoP) validate(p *problems) {
 	}
 	if d.ReplayMaxEntries < 0 {
 		p.add("dpop.replay_max_entries", "must not be negative")
+	}
+	if d.ReplayMaxPerKey < 0 {
+		p.add("dpop.replay_max_per_key", "must not be negative")
 	}
 	if d.NonceLifetime < 0 {
 		p.add("dpop.nonce_lifetime", "must not be negative")

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -164,6 +165,9 @@ func (c *Checks) DPoP(ctx context.Context, req *authz.Request, proof, token, jkt
 	// Remembered until it could no longer pass the iat check.
 	until := iat.Add(c.opts.Window + c.opts.Leeway)
 	first, err := c.opts.Replay.FirstUse(ctx, jkt, cl.JTI, until)
+	if errors.Is(err, ErrKeyOverShare) {
+		return refuse("dpop_key_flood", "this key's proofs fill its share of the replay set")
+	}
 	if err != nil {
 		return err
 	}

@@ -245,7 +245,13 @@ func (c *core) senderChecks(cfg *config.Config, prev *core, log *slog.Logger) (*
 	} else {
 		// A fault of the shared tier is counted and logged (rate-limited)
 		// by the tier itself, as op set_nx.
-		ro := sender.ReplayOptions{Span: span, MaxEntries: dc.ReplayMaxEntries}
+		ro := sender.ReplayOptions{Span: span, MaxEntries: dc.ReplayMaxEntries, MaxPerKey: dc.ReplayMaxPerKey,
+			// Each refused proof is counted (dpop_key_flood); the log
+			// hears of a flood once a span.
+			OnFlood: func(jkt string, n int) {
+				log.Warn("one DPoP key fills its share of the replay set; its proofs are refused",
+					"jkt", jkt[:min(len(jkt), 12)], "entries", n)
+			}}
 		if c.shared != nil {
 			ro.Shared = c.shared
 		}

@@ -425,3 +425,40 @@ func TestDPoPNonce(t *testing.T) {
 		t.Errorf("HTTP door: %d, DPoP-Nonce %q", resp.StatusCode, resp.Header.Get("DPoP-Nonce"))
 	}
 }
+
+// One client with its own valid token and key floods proofs: it fills its
+// share of the replay set and no more, and everybody else's proofs still
+// pass (with replay_max_entries 50 they used to meet a full set: 503).
+func TestOneDPoPClientCannotExhaustTheReplaySet(t *testing.T) {
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.DPoP.ReplayMaxEntries, cfg.DPoP.ReplayMaxPerKey = 50, 10
+	h := startWith(t, idp, cfg)
+	h.waitServing()
+	boundTo := func(c *dpopClient) string {
+		claims := h.validClaims()
+		claims["cnf"] = map[string]any{"jkt": c.jkt}
+		return h.mint("rsa-1", claims)
+	}
+	flooder := newDPoPClient(t)
+	floodToken := boundTo(flooder)
+	for i := range 60 {
+		c := proofClaims(floodToken)
+		c["jti"] = fmt.Sprint("flood-", i)
+		resp := h.check(withDPoP(floodToken, flooder.proof(c)))
+		if want := i < 10; (resp.GetStatus().GetCode() == 0) != want {
+			t.Fatalf("flood proof %d: allowed %v, want %v", i, !want, want)
+		}
+	}
+	if n := h.metric(`authz_sender_failures_total{reason="dpop_key_flood"}`); n != 50 {
+		t.Errorf("dpop_key_flood failures = %v, want 50", n)
+	}
+	if !strings.Contains(h.logs.String(), "fills its share of the replay set") {
+		t.Error("the flood was not logged")
+	}
+	for range 5 {
+		user := newDPoPClient(t)
+		token := boundTo(user)
+		h.expect(h.check(withDPoP(token, user.proof(proofClaims(token)))), "allow", 200)
+	}
+}
