@@ -75,7 +75,16 @@ type Header interface {
 	// Names calls fn with the name of every header the request carries, in
 	// any case, so the core can find spellings of the headers it owns.
 	Names(fn func(name string))
+	// Each calls fn with every field of the request, its name in any case,
+	// once per value Values would return: one pass over all headers, where
+	// Values per name would rescan them.
+	Each(fn func(name, value string))
 }
+
+// MaxHeaders bounds the header fields a door accepts on one request: well
+// above Envoy's default max_request_headers_count (100), far below what
+// would make a request's header index cost more than its Check.
+const MaxHeaders = 1000
 
 // MapHeader is a Header held in a map with lower-case keys.
 type MapHeader map[string][]string
@@ -87,5 +96,14 @@ func (h MapHeader) Values(name string) []string { return h[name] }
 func (h MapHeader) Names(fn func(name string)) {
 	for name := range h {
 		fn(name)
+	}
+}
+
+// Each implements Header.
+func (h MapHeader) Each(fn func(name, value string)) {
+	for name, vs := range h {
+		for _, v := range vs {
+			fn(name, v)
+		}
 	}
 }

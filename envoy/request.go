@@ -3,6 +3,7 @@
 package envoy
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -19,7 +20,7 @@ const PolicyKey = "policy"
 func toRequest(req *authv3.CheckRequest) *authz.Request {
 	attrs := req.GetAttributes()
 	http := attrs.GetRequest().GetHttp()
-	return &authz.Request{
+	r := &authz.Request{
 		Policy: attrs.GetContextExtensions()[PolicyKey],
 		Method: http.GetMethod(),
 		Scheme: http.GetScheme(),
@@ -32,6 +33,10 @@ func toRequest(req *authv3.CheckRequest) *authz.Request {
 		// URL-encoded PEM, with include_peer_certificate: true.
 		ClientCert: attrs.GetSource().GetCertificate(),
 	}
+	if n := len(http.GetHeaders()) + len(http.GetHeaderMap().GetHeaders()); n > authz.MaxHeaders {
+		r.Unreadable = fmt.Sprintf("%d header fields, over the bound of %d", n, authz.MaxHeaders)
+	}
+	return r
 }
 
 // checkHeader reads both header forms Envoy may send: the `headers` map and,
@@ -48,6 +53,32 @@ func (h checkHeader) Names(fn func(name string)) {
 	}
 	for _, hv := range h.list {
 		fn(hv.GetKey())
+	}
+}
+
+// Each yields what Values yields, for every name, in one pass: the map's
+// entries, then header_map's, a value seen before under the same name
+// skipped.
+func (h checkHeader) Each(fn func(name, value string)) {
+	for name, v := range h.m {
+		fn(name, v)
+	}
+	if len(h.list) == 0 {
+		return
+	}
+	seen := make(map[[2]string]bool, len(h.m)+len(h.list))
+	for name, v := range h.m {
+		seen[[2]string{name, v}] = true
+	}
+	for _, hv := range h.list {
+		name, v := strings.ToLower(hv.GetKey()), hv.GetValue()
+		if raw := hv.GetRawValue(); len(raw) > 0 {
+			v = string(raw)
+		}
+		if k := [2]string{name, v}; !seen[k] {
+			seen[k] = true
+			fn(hv.GetKey(), v)
+		}
 	}
 }
 

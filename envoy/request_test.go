@@ -1,11 +1,15 @@
 package envoy
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/authz-dev/authz/authz"
 )
 
 func checkRequest(http *authv3.AttributeContext_HttpRequest, ext map[string]string) *authv3.CheckRequest {
@@ -55,4 +59,48 @@ func TestToRequest(t *testing.T) {
 			t.Errorf("names %q", names)
 		}
 	})
+}
+
+// Each walks both header forms once and yields, per name, what Values does.
+func TestHeaderEachMatchesValues(t *testing.T) {
+	r := toRequest(checkRequest(&authv3.AttributeContext_HttpRequest{
+		Headers: map[string]string{"authorization": "Bearer a", "x-one": "1"},
+		HeaderMap: &corev3.HeaderMap{Headers: []*corev3.HeaderValue{
+			{Key: "authorization", RawValue: []byte("Bearer a")}, // the map's value again
+			{Key: "X-Mixed", Value: "plain"},
+			{Key: "x-mixed", RawValue: []byte("second")},
+			{Key: "x-mixed", Value: "plain"}, // a repeat
+			{Key: "x-two", RawValue: []byte("2")},
+		}},
+	}, nil))
+	got := map[string][]string{}
+	r.Header.Each(func(name, value string) {
+		lower := strings.ToLower(name)
+		got[lower] = append(got[lower], value)
+	})
+	for _, name := range []string{"authorization", "x-one", "x-mixed", "x-two"} {
+		if want := r.Header.Values(name); !slices.Equal(got[name], want) {
+			t.Errorf("%s: Each %q, Values %q", name, got[name], want)
+		}
+	}
+	if len(got) != 4 {
+		t.Errorf("Each yielded %v", got)
+	}
+}
+
+// More header fields than authz.MaxHeaders make the request unreadable:
+// refused, not indexed.
+func TestTooManyHeaders(t *testing.T) {
+	list := make([]*corev3.HeaderValue, authz.MaxHeaders)
+	for i := range list {
+		list[i] = &corev3.HeaderValue{Key: fmt.Sprintf("x-h%d", i), Value: "v"}
+	}
+	at := &authv3.AttributeContext_HttpRequest{HeaderMap: &corev3.HeaderMap{Headers: list}}
+	if r := toRequest(checkRequest(at, nil)); r.Unreadable != "" {
+		t.Errorf("%d fields: %s", authz.MaxHeaders, r.Unreadable)
+	}
+	at.Headers = map[string]string{":path": "/"}
+	if r := toRequest(checkRequest(at, nil)); !strings.Contains(r.Unreadable, "header fields") {
+		t.Errorf("%d fields read: %q", authz.MaxHeaders+1, r.Unreadable)
+	}
 }

@@ -5,6 +5,7 @@ package forwardauth
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -121,6 +122,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // describes it, and only so (see Proxy).
 func (h *Handler) toRequest(r *http.Request) *authz.Request {
 	method, target, host, scheme, problem := h.opts.Proxy.read(r, h.opts.Path)
+	if n := fields(r.Header); n > authz.MaxHeaders {
+		problem = fmt.Sprintf("%d header fields, over the bound of %d", n, authz.MaxHeaders)
+	}
 	var policy string
 	switch h.opts.PolicyFrom {
 	case PolicyFromHeader:
@@ -188,4 +192,21 @@ func (h header) Names(fn func(name string)) {
 	for name := range h {
 		fn(name)
 	}
+}
+
+func (h header) Each(fn func(name, value string)) {
+	for name, vs := range h {
+		for _, v := range vs {
+			fn(name, v)
+		}
+	}
+}
+
+// fields counts the request's header fields.
+func fields(h http.Header) int {
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	return n
 }

@@ -138,15 +138,18 @@ func (s tokenSource) all() map[string]any {
 
 // headers is the request's headers by lower-case name, repeated values
 // joined with ",".
+// One pass over the fields: asking Values per name would rescan Envoy's
+// header_map list for each, quadratic in the client's header count.
 func headers(h authz.Header) map[string]string {
-	out := map[string]string{}
-	h.Names(func(name string) {
+	values := map[string][]string{}
+	h.Each(func(name, value string) {
 		lower := strings.ToLower(name)
-		if _, done := out[lower]; done {
-			return
-		}
-		out[lower] = strings.Join(h.Values(lower), ",")
+		values[lower] = append(values[lower], value)
 	})
+	out := make(map[string]string, len(values))
+	for name, vs := range values {
+		out[name] = strings.Join(vs, ",")
+	}
 	return out
 }
 

@@ -120,3 +120,34 @@ func TestAnEvaluationPastTheTimeLimitFails(t *testing.T) {
 		t.Errorf("20,000 headers: %q %v, want the time limit to stop it", failed, err)
 	}
 }
+
+// countingHeader is a Header whose Values calls are counted: the index of
+// a request's headers must be built in one pass, not a Values scan per name.
+type countingHeader struct {
+	authz.MapHeader
+	values int
+}
+
+func (h *countingHeader) Values(name string) []string {
+	h.values++
+	return h.MapHeader.Values(name)
+}
+
+func TestHeadersAreIndexedInOnePass(t *testing.T) {
+	h := &countingHeader{MapHeader: authz.MapHeader{}}
+	for i := range 16000 {
+		h.MapHeader[fmt.Sprintf("x-h%d", i)] = []string{"a", "b"}
+	}
+	s, err := Compile([]Rule{{Name: "r", Expr: `size(request.headers) == 16000 && request.headers["x-h7"] == "a,b"`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := input("/", nil, nil)
+	in.Request.Header = h
+	if failed, err := s.Eval(context.Background(), in); failed != "" || err != nil {
+		t.Fatalf("%q %v", failed, err)
+	}
+	if h.values > 1 {
+		t.Errorf("%d Values calls to index 16,000 headers, want one pass", h.values)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/internal/testidp"
 )
 
@@ -25,19 +26,24 @@ func TestAbusiveRequests(t *testing.T) {
 	t.Run("a 64 KiB Authorization header", func(t *testing.T) {
 		h.expect(h.check(withToken(big)), "invalid", 401)
 	})
-	t.Run("10,000 headers", func(t *testing.T) {
-		many := func(r *authv3.CheckRequest) {
-			for i := range 10_000 {
-				r.Attributes.Request.Http.Headers[fmt.Sprintf("x-h-%d", i)] = "v"
+	t.Run("headers up to the bound, and past it", func(t *testing.T) {
+		// newCheckRequest sets a few headers of its own besides these.
+		many := func(n int) checkOpt {
+			return func(r *authv3.CheckRequest) {
+				for i := range n {
+					r.Attributes.Request.Http.Headers[fmt.Sprintf("x-h-%d", i)] = "v"
+				}
 			}
 		}
-		h.expect(h.check(withToken(tok), many), "allow", 200)
-		kv := make([]string, 0, 20_002)
-		for i := range 10_000 {
+		h.expect(h.check(withToken(tok), many(authz.MaxHeaders-10)), "allow", 200)
+		h.expect(h.check(withToken(tok), many(10_000)), "forbidden", 403)
+		kv := make([]string, 0, 32_002)
+		for i := range 16_000 {
 			kv = append(kv, fmt.Sprintf("x-h-%d", i), "v")
 		}
 		kv = append(kv, "authorization", "Bearer "+tok)
-		h.expect(h.check(withHeaderMap(kv...)), "allow", 200)
+		h.expect(h.check(withHeaderMap(kv...)), "forbidden", 403)
+		h.expect(h.check(withHeaderMap(kv[len(kv)-2*(authz.MaxHeaders-10):]...)), "allow", 200)
 	})
 	t.Run("a 1 MiB token", func(t *testing.T) {
 		h.expect(h.check(withToken(strings.Repeat("x", 1<<20))), "invalid", 401)
