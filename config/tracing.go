@@ -18,8 +18,14 @@ type Tracing struct {
 	KeyFile  string `yaml:"key_file"`
 	// Sampler: parent_based_ratio, the only one: a Check follows its
 	// parent's decision; a root Check is sampled at Ratio (default 0).
-	Sampler            string            `yaml:"sampler"`
-	Ratio              *float64          `yaml:"ratio"`
+	Sampler string   `yaml:"sampler"`
+	Ratio   *float64 `yaml:"ratio"`
+	// Parent says what the trace context in a request's headers is: link
+	// (default) — a link of authz's own root span, sampled at Ratio, since
+	// a client may have written it; follow — the parent, whose sampled flag
+	// decides and whose trace id is logged, for a proxy that sets those
+	// headers afresh on every request.
+	Parent             string            `yaml:"parent"`
 	ServiceName        string            `yaml:"service_name"`
 	ResourceAttributes map[string]string `yaml:"resource_attributes"`
 	// BatchTimeout: the longest a span waits to be sent (default 5s);
@@ -38,11 +44,17 @@ func (t *Tracing) setDefaults() {
 		zero := 0.0
 		t.Ratio = &zero
 	}
+	if t.Parent == "" {
+		t.Parent = "link"
+	}
 }
 
 func (t *Tracing) validate(p *problems) {
 	if t.Sampler != "parent_based_ratio" {
 		p.add("tracing.sampler", "%q: use parent_based_ratio", t.Sampler)
+	}
+	if t.Parent != "link" && t.Parent != "follow" {
+		p.add("tracing.parent", "%q: use link or follow", t.Parent)
 	}
 	if *t.Ratio < 0 || *t.Ratio > 1 {
 		p.add("tracing.ratio", "%v: want 0..1", *t.Ratio)

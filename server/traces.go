@@ -14,7 +14,7 @@ import (
 // newTraces starts the span exporter the config asks for (or none).
 func newTraces(tc config.Tracing, m *telemetry.Metrics, log *slog.Logger) (*tracing.Provider, error) {
 	opts := tracing.Options{
-		Endpoint: tc.OTLPEndpoint, Insecure: tc.Insecure, Ratio: *tc.Ratio,
+		Endpoint: tc.OTLPEndpoint, Insecure: tc.Insecure, Ratio: *tc.Ratio, FollowParent: tc.Parent == "follow",
 		ServiceName: tc.ServiceName, Attributes: tc.ResourceAttributes,
 		BatchTimeout: tc.BatchTimeout, MaxQueue: tc.MaxQueue, ExportTimeout: tc.ExportTimeout,
 		OnDrop: m.ObserveSpansDropped, Logger: log,

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -94,8 +96,10 @@ func attr(s *tracepb.Span, key string) string {
 	return ""
 }
 
+// tracingConfig traces to endpoint behind a proxy trusted to set the trace
+// headers (parent: follow).
 func tracingConfig(cfg *config.Config, endpoint string) *config.Config {
-	cfg.Tracing = config.Tracing{OTLPEndpoint: endpoint, Insecure: true, BatchTimeout: 50 * time.Millisecond, ServiceName: "authz-test"}
+	cfg.Tracing = config.Tracing{OTLPEndpoint: endpoint, Insecure: true, BatchTimeout: 50 * time.Millisecond, ServiceName: "authz-test", Parent: "follow"}
 	cfg.Log.Allow = true
 	return cfg
 }
@@ -273,6 +277,62 @@ func TestTracesOfTheHTTPDoorAndRedis(t *testing.T) {
 		s := named(spans, name)
 		if s == nil || string(s.GetParentSpanId()) != string(door.GetSpanId()) {
 			t.Errorf("%s is not a child of the door's span (spans %v)", name, spans)
+		}
+	}
+}
+
+// By default (tracing.parent: link) a client's own sampled traceparent
+// does not choose what is exported nor the trace id in the decision log:
+// at ratio 0 nothing is, and at ratio 1 authz's span is a root of its own
+// that links to the client's context.
+func TestAClientsTraceparentIsOnlyALink(t *testing.T) {
+	col := startCollector(t)
+	idp := newIdP(t)
+	const clientTrace = "5bf92f3577b34da6a3ce929d0e0e4736"
+	traceIDs := func(h *harness, requestID string) []string {
+		var ids []string
+		for _, line := range strings.Split(h.logs.String(), "\n") {
+			if !strings.Contains(line, `"request_id":"`+requestID+`"`) {
+				continue
+			}
+			var entry struct {
+				TraceID string `json:"trace_id"`
+			}
+			json.Unmarshal([]byte(line), &entry)
+			ids = append(ids, entry.TraceID)
+		}
+		return ids
+	}
+	for _, ratio := range []float64{0, 1} {
+		cfg := tracingConfig(baseConfig(idp), col.addr)
+		cfg.Tracing.Parent, cfg.Tracing.Ratio = "", ptr(ratio) // the default
+		h := startWith(t, idp, cfg)
+		h.waitServing()
+		reqID := fmt.Sprint("req-ratio-", ratio)
+		h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims())), withHeader("traceparent", "00-"+clientTrace+"-00f067aa0ba902b7-01"), withHeader("x-request-id", reqID)), "allow", 200)
+		ids := traceIDs(h, reqID)
+		if len(ids) != 1 {
+			t.Fatalf("ratio %v: decision lines %v", ratio, ids)
+		}
+		if ratio == 0 {
+			if ids[0] != "" {
+				t.Errorf("ratio 0: the decision log names trace %q", ids[0])
+			}
+			continue
+		}
+		own := ids[0]
+		if own == "" || own == clientTrace {
+			t.Fatalf("ratio 1: logged trace %q, want authz's own", own)
+		}
+		check := named(col.find(t, own, 1), "authz.Check")
+		if check == nil || len(check.GetParentSpanId()) != 0 {
+			t.Fatalf("ratio 1: authz's span %v, want a root", check)
+		}
+		if links := check.GetLinks(); len(links) != 1 || hex.EncodeToString(links[0].GetTraceId()) != clientTrace {
+			t.Errorf("links %v, want the client's trace context", links)
+		}
+		if spans := col.find(t, clientTrace, 0); len(spans) != 0 {
+			t.Errorf("%d spans exported under the client's trace id", len(spans))
 		}
 	}
 }

@@ -1,7 +1,8 @@
 // Package tracing exports OpenTelemetry spans of every Check: one per
-// Check, child of the trace context the proxy passed in the request's
-// headers (W3C traceparent, or B3 single and multi header), with children
-// for the IdP, JWKS and Redis calls it made.
+// Check, linked to (or, when the operator trusts the proxy's tracing, a
+// child of) the trace context in the request's headers (W3C traceparent,
+// or B3 single and multi header), with children for the IdP, JWKS and
+// Redis calls it made.
 package tracing
 
 import (
@@ -34,11 +35,17 @@ type Options struct {
 	// plaintext (a collector sidecar on loopback).
 	TLS      *tls.Config
 	Insecure bool
-	// Ratio samples root Checks (no sampled parent): 0 samples none, 1 all.
-	// A Check whose proxy sent a parent follows the parent's decision.
-	Ratio       float64
-	ServiceName string
-	Attributes  map[string]string
+	// Ratio samples root Checks: 0 samples none, 1 all.
+	Ratio float64
+	// FollowParent makes a Check the child of the trace context in the
+	// request's headers, sampled as it says, its trace id logged. Only for
+	// a proxy that sets those headers afresh on every request: otherwise
+	// they are the client's, who would choose what is exported and the
+	// trace id in the decision log. Without it, the headers' context is a
+	// link of a root span sampled at Ratio.
+	FollowParent bool
+	ServiceName  string
+	Attributes   map[string]string
 	// BatchTimeout is the longest a span waits to be sent (default 5s);
 	// MaxQueue bounds spans waiting (default 2048): beyond it spans are
 	// dropped, never waited for.
@@ -55,9 +62,10 @@ type Options struct {
 // Provider starts Check spans and hands tracers to the clients that make
 // child spans.
 type Provider struct {
-	tp     *sdktrace.TracerProvider
-	tracer trace.Tracer
-	prop   propagation.TextMapPropagator
+	tp           *sdktrace.TracerProvider
+	tracer       trace.Tracer
+	prop         propagation.TextMapPropagator
+	followParent bool
 }
 
 // Off is a Provider that traces nothing, at no cost.
@@ -125,9 +133,10 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		sdktrace.WithSpanProcessor(q),
 	)
 	return &Provider{
-		tp:     tp,
-		tracer: tp.Tracer("github.com/authz-dev/authz"),
-		prop:   propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, b3.New()),
+		tp:           tp,
+		tracer:       tp.Tracer("github.com/authz-dev/authz"),
+		prop:         propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, b3.New()),
+		followParent: opts.FollowParent,
 	}, nil
 }
 
@@ -145,25 +154,34 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 	return p.tp.Shutdown(ctx)
 }
 
-// StartCheck starts a Check's span, named for its door, as a child of the
-// trace context in the request's headers.
+// StartCheck starts a Check's span, named for its door: a child of the
+// trace context in the request's headers with FollowParent, else a root
+// that links to it.
 func (p *Provider) StartCheck(ctx context.Context, name string, h authz.Header) context.Context {
 	if p.tp == nil {
 		return ctx
 	}
-	ctx = p.prop.Extract(ctx, carrier{h})
-	if trace.SpanContextFromContext(ctx).IsValid() {
-		ctx = context.WithValue(ctx, parentKey{}, true)
+	if p.followParent {
+		ctx = p.prop.Extract(ctx, carrier{h})
+		if trace.SpanContextFromContext(ctx).IsValid() {
+			ctx = context.WithValue(ctx, parentKey{}, true)
+		}
+		ctx, _ = p.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer))
+		return ctx
 	}
-	ctx, _ = p.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer))
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithNewRoot()}
+	if sc := trace.SpanContextFromContext(p.prop.Extract(context.Background(), carrier{h})); sc.IsValid() {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+	}
+	ctx, _ = p.tracer.Start(ctx, name, opts...)
 	return ctx
 }
 
 type parentKey struct{}
 
 // TraceID is the Check's trace id for its log line: when its span is
-// sampled, or when the proxy sent the trace (so the line joins the
-// proxy's trace even when authz's span is not kept); "" otherwise.
+// sampled, or when a trusted proxy sent the trace (FollowParent: the line
+// joins the proxy's trace even when authz's span is not kept); "" otherwise.
 func TraceID(ctx context.Context) string {
 	sc := trace.SpanContextFromContext(ctx)
 	if !sc.IsValid() || !sc.IsSampled() && ctx.Value(parentKey{}) == nil {
