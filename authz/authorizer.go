@@ -162,7 +162,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 	name, route, denied := a.choose(req)
 	d := Decision{Policy: name, Route: route}
 	if denied != "" {
-		d.FailRPC = a.defaultFailRPC()
+		d.ErrorMode = a.defaultErrorMode()
 		return d.fail(Forbidden, denied, "no access is configured for this request")
 	}
 	p, ok := a.policies[name]
@@ -170,12 +170,12 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 		// The name may have come from a request: bounded and cleaned
 		// before it reaches a log line or an answer.
 		d.Policy = loggablePolicyName(name)
-		d.FailRPC = a.defaultFailRPC()
+		d.ErrorMode = a.defaultErrorMode()
 		// A route naming a policy we do not have is a configuration error
 		// between proxy and authorizer, not the client's fault.
 		return d.fail(Error, fmt.Sprintf("unknown policy %q", d.Policy), "authorization is misconfigured")
 	}
-	d.FailRPC = p.FailRPC
+	d.ErrorMode = p.ErrorMode
 	d.Metadata = p.DynamicMetadata
 
 	// 2. The token, if the policy looks at tokens at all.
@@ -282,9 +282,9 @@ func (a *Authorizer) allowWithoutToken(ctx context.Context, req *Request, p *com
 	return d
 }
 
-func (a *Authorizer) defaultFailRPC() bool {
+func (a *Authorizer) defaultErrorMode() ErrorMode {
 	if def, ok := a.policies[DefaultPolicy]; ok {
-		return def.FailRPC
+		return def.ErrorMode
 	}
-	return false
+	return ErrorRespond
 }

@@ -47,9 +47,9 @@ type Decision struct {
 	Metadata bool
 	// RequiredScopes are named in WWW-Authenticate on a Forbidden outcome.
 	RequiredScopes []string
-	// FailRPC asks the gRPC door to fail the RPC rather than answer an
-	// Error outcome (the policy's error_mode: rpc_error).
-	FailRPC bool
+	// ErrorMode says how the gRPC door answers an Error outcome (the
+	// policy's error_mode).
+	ErrorMode ErrorMode
 }
 
 // Observer is told of every Check a door answers: the doors call it, the
@@ -101,3 +101,20 @@ func loggablePolicyName(name string) string {
 	}
 	return string(b)
 }
+
+// ErrorMode is how the gRPC door answers the error outcome.
+type ErrorMode string
+
+const (
+	// ErrorRespond (the zero value) answers a denial CheckResponse with the
+	// error status: final for Envoy, visible to the client.
+	ErrorRespond ErrorMode = ""
+	// ErrorRPC fails the Check RPC (UNAVAILABLE), so Envoy's
+	// failure_mode_allow and status_on_error decide.
+	ErrorRPC ErrorMode = "rpc_error"
+	// ErrorResponse answers CheckResponse.error_response: Envoy counts an
+	// ext_authz error and applies failure_mode_allow, and when it denies,
+	// the client gets authz's status, headers and body. An Envoy that
+	// predates the field sees a denial without an answer: 403.
+	ErrorResponse ErrorMode = "error_response"
+)

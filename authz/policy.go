@@ -20,9 +20,8 @@ type Policy struct {
 	MaxHeaderBytes   int
 	PayloadHeader    string
 	DynamicMetadata  bool
-	// FailRPC makes the gRPC door fail the Check RPC on an Error outcome
-	// instead of answering it, handing the decision to Envoy's failure policy.
-	FailRPC bool
+	// ErrorMode says how the gRPC door answers an Error outcome.
+	ErrorMode ErrorMode
 	// Token says whether the policy needs a token: TokenRequired (the
 	// zero value), TokenOptional or TokenNone.
 	Token TokenMode

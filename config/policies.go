@@ -29,8 +29,10 @@ type Policy struct {
 	// and token; all must hold (see package rules).
 	Rules []Rule `yaml:"rules"`
 	// ErrorMode: respond (the error outcome is a CheckResponse with its
-	// status) or rpc_error (the Check RPC fails UNAVAILABLE, so Envoy's
-	// failure_mode_allow / status_on_error decide).
+	// status), rpc_error (the Check RPC fails UNAVAILABLE, so Envoy's
+	// failure_mode_allow / status_on_error decide) or error_response
+	// (CheckResponse.error_response: Envoy's failure policy decides, and a
+	// denial carries authz's status, headers and body).
 	ErrorMode string `yaml:"error_mode"`
 	// SenderConstraint: off (default), dpop, mtls or any — the token must
 	// be bound (cnf) in that way. A bound token is held to its binding
@@ -197,8 +199,8 @@ func validatePolicies(policies map[string]Policy, issuers, endpoints map[string]
 			}
 			seen[h] = claim
 		}
-		if pol.ErrorMode != "respond" && pol.ErrorMode != "rpc_error" {
-			p.add(pp+".error_mode", "%q: use respond or rpc_error", pol.ErrorMode)
+		if !slices.Contains([]string{"respond", "rpc_error", "error_response"}, pol.ErrorMode) {
+			p.add(pp+".error_mode", "%q: use respond, rpc_error or error_response", pol.ErrorMode)
 		}
 		if !slices.Contains([]string{"required", "optional", "none"}, pol.Token) {
 			p.add(pp+".token", "%q: use required, optional or none", pol.Token)
@@ -230,10 +232,10 @@ func validatePolicies(policies map[string]Policy, issuers, endpoints map[string]
 		}
 	}
 	for _, name := range policyNames {
-		if policies[name].ErrorMode == "rpc_error" {
-			p.warn("policies."+name+".error_mode", "rpc_error hands the error outcome to Envoy: "+
+		if m := policies[name].ErrorMode; m != "respond" {
+			p.warn("policies."+name+".error_mode", "%s hands the error outcome to Envoy: "+
 				"with failure_mode_allow: true a client can force fail-open (junk opaque tokens that saturate max_in_flight, "+
-				"unknown kids while the JWKS is unreachable); keep failure_mode_allow false or use respond")
+				"unknown kids while the JWKS is unreachable); keep failure_mode_allow false or use respond", m)
 		}
 	}
 }

@@ -51,16 +51,25 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	r := toRequest(req)
 	ctx = s.obs.CheckStarted(ctx, Door, r.Header)
 	d := s.auth.Authorize(ctx, r)
-	s.obs.CheckDone(ctx, &d, Door, req.GetAttributes().GetRequest().GetHttp().GetHeaders()["x-request-id"], time.Since(start))
+	s.obs.CheckDone(ctx, &d, Door, requestID(r.Header), time.Since(start))
 	if len(metadata.ValueFromIncomingContext(ctx, ExplainKey)) > 0 {
 		// Response metadata Envoy ignores: for `authz check`, which asks.
 		// An error only means the RPC is gone; there is no one to tell.
 		_ = grpc.SetHeader(ctx, metadata.Pairs(RouteKey, d.Route, PolicyNameKey, d.Policy, RuleKey, d.Rule))
 	}
-	if d.Outcome == authz.Error && d.FailRPC {
+	if d.Outcome == authz.Error && d.ErrorMode == authz.ErrorRPC {
 		// A CheckResponse, even a denial, is final for Envoy; only a failed
 		// RPC lets failure_mode_allow and status_on_error apply.
 		return nil, status.Error(codes.Unavailable, "authz: "+d.Description)
 	}
 	return toResponse(&d, s.auth.Answers()), nil
+}
+
+// requestID is the proxy's x-request-id, from whichever header form
+// carries it (header_map, with encode_raw_headers).
+func requestID(h authz.Header) string {
+	if vs := h.Values("x-request-id"); len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
 }

@@ -51,11 +51,16 @@ func toResponse(d *authz.Decision, ans *authz.Answers) *authv3.CheckResponse {
 	if ra := ans.RetryAfter(d); ra != "" {
 		headers = append(headers, overwrite("retry-after", ra))
 	}
-	resp.HttpResponse = &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+	answer := &authv3.DeniedHttpResponse{
 		Status:  &typev3.HttpStatus{Code: typev3.StatusCode(ans.Status(d.Outcome))},
 		Headers: headers,
 		Body:    string(ans.Body(d)),
-	}}
+	}
+	if d.Outcome == authz.Error && d.ErrorMode == authz.ErrorResponse {
+		resp.HttpResponse = &authv3.CheckResponse_ErrorResponse{ErrorResponse: answer}
+		return resp
+	}
+	resp.HttpResponse = &authv3.CheckResponse_DeniedResponse{DeniedResponse: answer}
 	return resp
 }
 

@@ -368,7 +368,7 @@ func policiesFrom(cfg *config.Config) ([]*authz.Policy, error) {
 			MaxHeaderBytes:   pc.MaxHeaderBytes,
 			PayloadHeader:    *pc.PayloadHeader,
 			DynamicMetadata:  *pc.DynamicMetadata,
-			FailRPC:          pc.ErrorMode == "rpc_error",
+			ErrorMode:        errorMode(pc.ErrorMode),
 			Token:            tokenModes[pc.Token],
 			SenderConstraint: senderConstraints[pc.SenderConstraint],
 		}
@@ -429,4 +429,12 @@ func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// errorMode maps the config's error_mode ("respond" is the zero value).
+func errorMode(m string) authz.ErrorMode {
+	if m == "respond" {
+		return authz.ErrorRespond
+	}
+	return authz.ErrorMode(m)
 }

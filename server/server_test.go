@@ -460,6 +460,7 @@ func TestErrorMode(t *testing.T) {
 	idp := newIdP(t)
 	cfg := introspectConfig(idp)
 	cfg.Policies["envoy-decides"] = config.Policy{ErrorMode: "rpc_error"}
+	cfg.Policies["error-response"] = config.Policy{ErrorMode: "error_response"}
 	h := startIntrospect(t, idp, cfg)
 	idp.SetDown(true)
 	tok := h.opaque("eve", time.Hour)
@@ -472,11 +473,32 @@ func TestErrorMode(t *testing.T) {
 	if status.Code(err) != codes.Unavailable {
 		t.Errorf("rpc_error policy: err %v, want UNAVAILABLE", err)
 	}
+	// error_response: a CheckResponse whose error_response carries the
+	// 503, its headers and body, for Envoy's failure policy to weigh.
+	resp, err := h.client.Check(ctx, newCheckRequest(withToken(tok), withPolicy("error-response")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	er := resp.GetErrorResponse()
+	if codes.Code(resp.GetStatus().GetCode()) != codes.Unavailable || er == nil || er.GetStatus().GetCode() != 503 ||
+		resp.GetDeniedResponse() != nil || !strings.Contains(er.GetBody(), "temporarily_unavailable") {
+		t.Errorf("error_response policy: %v", resp)
+	}
+	outcome := ""
+	for _, hv := range er.GetHeaders() {
+		if hv.GetHeader().GetKey() == "x-authz-outcome" {
+			outcome = hv.GetHeader().GetValue()
+		}
+	}
+	if outcome != "error" {
+		t.Errorf("error_response outcome header %q", outcome)
+	}
 	// Denials are still answered, whatever the error mode.
 	idp.SetDown(false)
 	revoked := h.opaque("fay", time.Hour)
 	idp.Revoke(revoked)
 	h.expect(h.check(withToken(revoked), withPolicy("envoy-decides")), "invalid", 401)
+	h.expect(h.check(withToken(revoked), withPolicy("error-response")), "invalid", 401)
 }
 
 func TestTypAndPayloadHeaderAndRetryAfter(t *testing.T) {
