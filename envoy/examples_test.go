@@ -18,6 +18,7 @@ import (
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -25,7 +26,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	// The typed_config types envoy.yaml uses must be registered to decode.
-	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 )
@@ -169,8 +170,10 @@ func TestEnvoyGatewayExample(t *testing.T) {
 	if len(refs) != 1 || refs[0].Port != 9191 || refs[0].Name != "authz" {
 		t.Errorf("backendRefs %+v", refs)
 	}
-	if !slices.Contains(sp.Spec.ExtAuth.HeadersToExtAuth, "authorization") {
-		t.Error("the token's header must reach authz")
+	for _, h := range []string{"authorization", "dpop", "x-forwarded-proto", "x-request-id"} {
+		if !slices.Contains(sp.Spec.ExtAuth.HeadersToExtAuth, h) {
+			t.Errorf("headersToExtAuth lacks %s (the token, a DPoP proof and its scheme, the request id)", h)
+		}
 	}
 	if sp.Spec.ExtAuth.FailOpen == nil || *sp.Spec.ExtAuth.FailOpen {
 		t.Error("failOpen must be set false")
@@ -267,6 +270,123 @@ func TestShippedEnvoyConfigsNormalise(t *testing.T) {
 	reencode(t, yamlDocs(t, "istio.yaml")[0], &mesh)
 	if n := mesh.Spec.MeshConfig.PathNormalization.Normalization; n != "MERGE_SLASHES" && n != "DECODE_AND_MERGE_SLASHES" {
 		t.Errorf("istio.yaml: meshConfig.pathNormalization.normalization is %q", n)
+	}
+}
+
+// shippedPolicyHeaders lists every header a shipped authz config's
+// policies write (claim headers and payload headers): examples/, the
+// ConfigMaps beside the Envoy examples, and the demo's.
+func shippedPolicyHeaders(t *testing.T) map[string]string {
+	t.Helper()
+	type policies struct {
+		Policies map[string]struct {
+			Headers       map[string]string `yaml:"headers"`
+			PayloadHeader string            `yaml:"payload_header"`
+		} `yaml:"policies"`
+	}
+	texts := map[string]string{"istio.yaml ConfigMap": istioConfig(t)}
+	files, err := filepath.Glob(filepath.Join("..", "examples", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("examples: %v", err)
+	}
+	files = append(files, filepath.Join("..", "cmd", "authz", "demo.go"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(f, ".go") {
+			// The demo's config is the raw string constant demoConfig, a
+			// Sprintf template (its %s are addresses).
+			_, rest, ok := bytes.Cut(b, []byte("const demoConfig = `"))
+			text, _, closed := bytes.Cut(rest, []byte("`"))
+			if !ok || !closed {
+				t.Fatalf("%s: no demoConfig", f)
+			}
+			b = bytes.ReplaceAll(text, []byte("%s"), []byte("x"))
+		}
+		texts[f] = string(b)
+	}
+	for _, d := range yamlDocs(t, "kubernetes.yaml") {
+		if m, ok := d.(map[string]any); ok && m["kind"] == "ConfigMap" {
+			texts["kubernetes.yaml ConfigMap"] = m["data"].(map[string]any)["authz.yaml"].(string)
+		}
+	}
+	out := map[string]string{}
+	for where, text := range texts {
+		var p policies
+		if err := yaml.Unmarshal([]byte(text), &p); err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		for name, pol := range p.Policies {
+			for _, h := range pol.Headers {
+				out[strings.ToLower(h)] = where + " policy " + name
+			}
+			if pol.PayloadHeader != "" {
+				out[strings.ToLower(pol.PayloadHeader)] = where + " policy " + name
+			}
+		}
+	}
+	if len(out) < 3 {
+		t.Fatalf("found only %v", out)
+	}
+	return out
+}
+
+// Envoy's HTTP mode passes upstream only the answer's headers that
+// allowed_upstream_headers names, and drops the rest while the client's
+// copy goes on: the shipped HTTP-mode config must name every header a
+// shipped policy writes, and pass what DPoP needs both ways.
+func TestEnvoyHTTPModePassesEveryPolicyHeader(t *testing.T) {
+	js, err := json.Marshal(yamlDocs(t, "envoy-http.yaml")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bs bootstrapv3.Bootstrap
+	if err := protojson.Unmarshal(js, &bs); err != nil {
+		t.Fatal(err)
+	}
+	var ea *extauthzv3.ExtAuthz
+	for _, f := range bs.GetStaticResources().GetListeners()[0].GetFilterChains()[0].GetFilters() {
+		var hcm hcmv3.HttpConnectionManager
+		if f.GetTypedConfig().UnmarshalTo(&hcm) != nil {
+			continue
+		}
+		for _, hf := range hcm.GetHttpFilters() {
+			var c extauthzv3.ExtAuthz
+			if hf.GetTypedConfig().UnmarshalTo(&c) == nil {
+				ea = &c
+			}
+		}
+	}
+	if ea == nil {
+		t.Fatal("no ext_authz filter in envoy-http.yaml")
+	}
+	matches := func(ms []*matcherv3.StringMatcher, name string) bool {
+		for _, m := range ms {
+			switch {
+			case m.GetExact() != "" && strings.EqualFold(m.GetExact(), name),
+				m.GetPrefix() != "" && strings.HasPrefix(name, strings.ToLower(m.GetPrefix())):
+				return true
+			}
+		}
+		return false
+	}
+	resp := ea.GetHttpService().GetAuthorizationResponse()
+	for h, where := range shippedPolicyHeaders(t) {
+		if !matches(resp.GetAllowedUpstreamHeaders().GetPatterns(), h) {
+			t.Errorf("%s writes %s, which allowed_upstream_headers does not pass", where, h)
+		}
+	}
+	for _, h := range []string{"dpop", "x-forwarded-proto", "x-request-id"} {
+		if !matches(ea.GetAllowedHeaders().GetPatterns(), h) {
+			t.Errorf("allowed_headers does not send %s to authz", h)
+		}
+	}
+	for _, h := range []string{"www-authenticate", "dpop-nonce", "retry-after"} {
+		if !matches(resp.GetAllowedClientHeaders().GetPatterns(), h) {
+			t.Errorf("allowed_client_headers does not pass %s to the client", h)
+		}
 	}
 }
 

@@ -104,3 +104,14 @@ func TestTooManyHeaders(t *testing.T) {
 		t.Errorf("%d fields read: %q", authz.MaxHeaders+1, r.Unreadable)
 	}
 }
+
+func TestRequestIDFromEitherHeaderForm(t *testing.T) {
+	for _, at := range []*authv3.AttributeContext_HttpRequest{
+		{Headers: map[string]string{"x-request-id": "r-1"}},
+		{HeaderMap: &corev3.HeaderMap{Headers: []*corev3.HeaderValue{{Key: "x-request-id", RawValue: []byte("r-1")}}}},
+	} {
+		if got := requestID(toRequest(checkRequest(at, nil)).Header); got != "r-1" {
+			t.Errorf("%v: request id %q", at, got)
+		}
+	}
+}
