@@ -3,8 +3,10 @@ BIN := bin/authz
 
 # Test dependencies from Debian, as command:package. `make test` installs the
 # missing ones when it runs as root (CI does), and says what to install otherwise.
-# node and caddy are readers the differential test holds authz against.
-TEST_DEPS := nginx:nginx-light redis-server:redis-server redis-cli:redis-tools promtool:prometheus node:nodejs caddy:caddy
+# node and caddy are readers the differential test holds authz against;
+# npm installs the independent JOSE/DPoP clients of the interop test.
+TEST_DEPS := nginx:nginx-light redis-server:redis-server redis-cli:redis-tools promtool:prometheus node:nodejs npm:npm caddy:caddy
+INTEROP := server/testdata/interop
 
 # Fuzz targets as package:Target. FUZZTIME is a count of executions, not a
 # duration: a duration races the fuzz coordinator's own deadline in Go 1.26
@@ -57,6 +59,9 @@ test-deps:
 	    echo "make test: the tests need$$missing; install with: sudo apt-get install$$missing"; exit 1; \
 	  fi; \
 	fi
+	@# panva's jose and dpop, pinned by package-lock.json, from the npm registry.
+	@[ -d $(INTEROP)/node_modules/jose ] && [ -d $(INTEROP)/node_modules/dpop ] || \
+	  (cd $(INTEROP) && npm ci --no-audit --no-fund --loglevel=error)
 
 bench: test-deps
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...

@@ -12,7 +12,7 @@ import (
 // that meets a DPoP-bound token.
 type DPoP struct {
 	// Algorithms a proof may be signed with (default: the sender package's
-	// ES256, ES384, RS256, PS256, EdDSA); asymmetric only.
+	// ES256, ES384, RS256, PS256, EdDSA, Ed25519); asymmetric only.
 	Algorithms []string `yaml:"algorithms"`
 	// Window: a proof's iat must be within this of now, either side
 	// (default 60s), plus Leeway for clock skew (default 5s).

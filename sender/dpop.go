@@ -23,12 +23,13 @@ import (
 
 // DefaultAlgorithms are the proof algorithms accepted when none are named:
 // asymmetric only (RFC 9449 §4.2 forbids none and MACs).
-var DefaultAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.PS256, jose.EdDSA}
+// Ed25519 is RFC 9864's name, which panva's dpop client signs with.
+var DefaultAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.PS256, jose.EdDSA, jws.Ed25519}
 
 // asymmetric are the algorithms a proof may ever use.
 var asymmetric = []jose.SignatureAlgorithm{
 	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
-	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
+	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA, jws.Ed25519,
 }
 
 // Options configure the checks.

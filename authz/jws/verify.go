@@ -11,6 +11,11 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
+// Ed25519 is RFC 9864's fully-specified name for EdDSA over Ed25519 (which
+// deprecates the polymorphic "EdDSA"); go-jose has no constant for it yet.
+// It verifies exactly as go-jose's EdDSA does: Ed25519 keys only.
+const Ed25519 jose.SignatureAlgorithm = "Ed25519"
+
 // Verify checks sig over input with key under alg, by the
 // standard library's verifiers, with the rules go-jose applies for the
 // same algorithms (RFC 7518 §3): the key type and curve must fit alg, an
@@ -47,7 +52,7 @@ func Verify(alg jose.SignatureAlgorithm, key any, input string, sig []byte) bool
 		r := new(big.Int).SetBytes(sig[:size])
 		s := new(big.Int).SetBytes(sig[size:])
 		return ecdsa.Verify(pub, sum(hashFor(alg), input), r, s)
-	case jose.EdDSA:
+	case jose.EdDSA, Ed25519:
 		pub, ok := key.(ed25519.PublicKey)
 		if !ok || len(pub) != ed25519.PublicKeySize {
 			return false

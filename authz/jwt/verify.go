@@ -19,7 +19,7 @@ var Algorithms = []jose.SignatureAlgorithm{
 	jose.RS256, jose.RS384, jose.RS512,
 	jose.PS256, jose.PS384, jose.PS512,
 	jose.ES256, jose.ES384, jose.ES512,
-	jose.EdDSA,
+	jose.EdDSA, jws.Ed25519,
 }
 
 // DefaultAlgorithms are allowed when an issuer names none: what IdPs sign

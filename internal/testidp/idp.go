@@ -83,7 +83,11 @@ func start(useTLS bool) (*IdP, error) {
 	return idp, nil
 }
 
-// NewKey generates a key for alg (RS*, PS*, ES*, EdDSA).
+// Ed25519 is RFC 9864's fully-specified EdDSA over Ed25519, which go-jose
+// does not name: tokens are signed through an opaque signer.
+const Ed25519 jose.SignatureAlgorithm = "Ed25519"
+
+// NewKey generates a key for alg (RS*, PS*, ES*, EdDSA, Ed25519).
 func NewKey(id string, alg jose.SignatureAlgorithm) (Key, error) {
 	var priv any
 	var err error
@@ -96,7 +100,7 @@ func NewKey(id string, alg jose.SignatureAlgorithm) (Key, error) {
 		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	case jose.ES512:
 		priv, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-	case jose.EdDSA:
+	case jose.EdDSA, Ed25519:
 		_, priv, err = ed25519.GenerateKey(rand.Reader)
 	default:
 		return Key{}, fmt.Errorf("testidp: unsupported algorithm %s", alg)
@@ -277,9 +281,25 @@ func SignWithHeaders(key Key, claims, headers map[string]any) (string, error) {
 	for k, v := range headers {
 		opts = opts.WithHeader(jose.HeaderKey(k), v)
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: key.Algorithm, Key: key.Private}, opts)
+	sk := jose.SigningKey{Algorithm: key.Algorithm, Key: key.Private}
+	if key.Algorithm == Ed25519 {
+		sk.Key = ed25519Signer{key.Private.(ed25519.PrivateKey)}
+	}
+	signer, err := jose.NewSigner(sk, opts)
 	if err != nil {
 		return "", err
 	}
 	return josejwt.Signed(signer).Claims(claims).Serialize()
+}
+
+// ed25519Signer signs as alg Ed25519 (RFC 9864) for go-jose, by the
+// standard library.
+type ed25519Signer struct{ priv ed25519.PrivateKey }
+
+func (s ed25519Signer) Public() *jose.JSONWebKey { return &jose.JSONWebKey{Key: s.priv.Public()} }
+
+func (s ed25519Signer) Algs() []jose.SignatureAlgorithm { return []jose.SignatureAlgorithm{Ed25519} }
+
+func (s ed25519Signer) SignPayload(payload []byte, _ jose.SignatureAlgorithm) ([]byte, error) {
+	return ed25519.Sign(s.priv, payload), nil
 }
