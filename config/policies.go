@@ -10,8 +10,14 @@ import (
 )
 
 // Policy is what a route demands and forwards. Fields left out are taken
-// from the "default" policy.
+// from the policy it extends: "default" unless Extends names another, or
+// "none" (built-in defaults only). Rules included: a rule on default holds
+// on every policy that extends it, which validate -explain shows.
 type Policy struct {
+	// Extends names the policy whose settings fill this one's unset
+	// fields: "default" (the default for every other policy), another
+	// policy, or "none". The default policy extends nothing.
+	Extends          string            `yaml:"extends"`
 	TokenSources     []TokenSource     `yaml:"token_sources"`
 	Validators       []string          `yaml:"validators"`
 	RequireScopes    []string          `yaml:"require_scopes"`
@@ -44,6 +50,9 @@ type Policy struct {
 type Rule struct {
 	Name string `yaml:"name"`
 	Expr string `yaml:"expr"`
+	// From names the policy the rule was written on, when it came to this
+	// one through extends ("" for its own).
+	From string `yaml:"-"`
 }
 
 // TokenSource is one place to look for the token: a header (with an
@@ -54,85 +63,121 @@ type TokenSource struct {
 	Cookie string `yaml:"cookie"`
 }
 
-// setPolicyDefaults fills the default policy's unset fields, then every
-// other policy's unset fields from the default policy.
+// setPolicyDefaults completes every policy: the default policy from the
+// built-in defaults, every other one from the policy it extends (default,
+// unless Extends says otherwise), resolved first. A cycle or an unknown
+// name is left for validation to report.
 func (c *Config) setPolicyDefaults() {
 	if c.Policies == nil {
 		c.Policies = map[string]Policy{}
 	}
-	def := c.Policies[DefaultPolicy]
-	if def.TokenSources == nil {
-		def.TokenSources = []TokenSource{{Header: "authorization", Scheme: "Bearer"}}
+	if _, ok := c.Policies[DefaultPolicy]; !ok {
+		c.Policies[DefaultPolicy] = Policy{}
 	}
-	if def.Validators == nil {
-		for _, is := range c.Issuers {
-			def.Validators = append(def.Validators, is.Name)
+	builtin := c.builtinPolicy()
+	done, visiting := map[string]bool{}, map[string]bool{}
+	var resolve func(name string)
+	resolve = func(name string) {
+		if done[name] || visiting[name] {
+			return
 		}
-		// Opaque tokens carry no issuer, so a policy can ask only one
-		// endpoint: the default takes the only one there is.
-		if len(c.Introspection) == 1 {
-			def.Validators = append(def.Validators, c.Introspection[0].Name)
+		visiting[name] = true
+		p := c.Policies[name]
+		from, fromName := builtin, ""
+		if base := p.base(name); base != ExtendsNone {
+			if _, ok := c.Policies[base]; ok {
+				resolve(base)
+				if done[base] {
+					from, fromName = c.Policies[base], base
+				}
+			}
 		}
-	}
-	if def.HeaderSeparator == nil {
-		sep := ","
-		def.HeaderSeparator = &sep
-	}
-	if def.MaxHeaderBytes == 0 {
-		def.MaxHeaderBytes = 4096
-	}
-	if def.PayloadHeader == nil {
-		none := ""
-		def.PayloadHeader = &none
-	}
-	if def.DynamicMetadata == nil {
-		f := false
-		def.DynamicMetadata = &f
-	}
-	if def.ErrorMode == "" {
-		def.ErrorMode = "respond"
-	}
-	if def.Token == "" {
-		def.Token = "required"
-	}
-	if def.SenderConstraint == "" {
-		def.SenderConstraint = "off"
-	}
-	c.Policies[DefaultPolicy] = def
-	for name, p := range c.Policies {
-		if name == DefaultPolicy {
-			continue
-		}
-		inherit(&p.TokenSources, def.TokenSources)
-		inherit(&p.Validators, def.Validators)
-		inherit(&p.RequireScopes, def.RequireScopes)
-		inherit(&p.RequireAudiences, def.RequireAudiences)
-		if p.Headers == nil {
-			p.Headers = def.Headers
-		}
-		if p.HeaderSeparator == nil {
-			p.HeaderSeparator = def.HeaderSeparator
-		}
-		if p.MaxHeaderBytes == 0 {
-			p.MaxHeaderBytes = def.MaxHeaderBytes
-		}
-		if p.PayloadHeader == nil {
-			p.PayloadHeader = def.PayloadHeader
-		}
-		if p.DynamicMetadata == nil {
-			p.DynamicMetadata = def.DynamicMetadata
-		}
-		if p.ErrorMode == "" {
-			p.ErrorMode = def.ErrorMode
-		}
-		if p.Token == "" {
-			p.Token = def.Token
-		}
-		if p.SenderConstraint == "" {
-			p.SenderConstraint = def.SenderConstraint
-		}
-		inherit(&p.Rules, def.Rules)
+		p.fillFrom(from, fromName)
 		c.Policies[name] = p
+		done[name] = true
+	}
+	names := make([]string, 0, len(c.Policies))
+	for name := range c.Policies {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		resolve(name)
+	}
+}
+
+// ExtendsNone, as a policy's extends, takes nothing from another policy.
+const ExtendsNone = "none"
+
+// base is the policy p (named name) takes its unset fields from.
+func (p Policy) base(name string) string {
+	switch {
+	case name == DefaultPolicy:
+		return ExtendsNone
+	case p.Extends == "":
+		return DefaultPolicy
+	}
+	return p.Extends
+}
+
+// builtinPolicy is a policy of the built-in defaults: what the default
+// policy starts from, and a policy that extends none.
+func (c *Config) builtinPolicy() Policy {
+	def := Policy{TokenSources: []TokenSource{{Header: "authorization", Scheme: "Bearer"}}}
+	for _, is := range c.Issuers {
+		def.Validators = append(def.Validators, is.Name)
+	}
+	// Opaque tokens carry no issuer, so a policy can ask only one
+	// endpoint: the default takes the only one there is.
+	if len(c.Introspection) == 1 {
+		def.Validators = append(def.Validators, c.Introspection[0].Name)
+	}
+	sep, none, f := ",", "", false
+	def.HeaderSeparator, def.PayloadHeader, def.DynamicMetadata = &sep, &none, &f
+	def.MaxHeaderBytes = 4096
+	def.ErrorMode, def.Token, def.SenderConstraint = "respond", "required", "off"
+	return def
+}
+
+// fillFrom sets p's unset fields from from (named fromName; "" for the
+// built-in defaults). Rules taken remember where they were written.
+func (p *Policy) fillFrom(from Policy, fromName string) {
+	inherit(&p.TokenSources, from.TokenSources)
+	inherit(&p.Validators, from.Validators)
+	inherit(&p.RequireScopes, from.RequireScopes)
+	inherit(&p.RequireAudiences, from.RequireAudiences)
+	if p.Headers == nil {
+		p.Headers = from.Headers
+	}
+	if p.HeaderSeparator == nil {
+		p.HeaderSeparator = from.HeaderSeparator
+	}
+	if p.MaxHeaderBytes == 0 {
+		p.MaxHeaderBytes = from.MaxHeaderBytes
+	}
+	if p.PayloadHeader == nil {
+		p.PayloadHeader = from.PayloadHeader
+	}
+	if p.DynamicMetadata == nil {
+		p.DynamicMetadata = from.DynamicMetadata
+	}
+	if p.ErrorMode == "" {
+		p.ErrorMode = from.ErrorMode
+	}
+	if p.Token == "" {
+		p.Token = from.Token
+	}
+	if p.SenderConstraint == "" {
+		p.SenderConstraint = from.SenderConstraint
+	}
+	if p.Rules == nil && from.Rules != nil {
+		p.Rules = make([]Rule, len(from.Rules))
+		for i, r := range from.Rules {
+			if r.From == "" {
+				r.From = fromName
+			}
+			p.Rules[i] = r
+		}
 	}
 }
 
@@ -140,6 +185,43 @@ func inherit[T any](dst *[]T, from []T) {
 	if *dst == nil {
 		*dst = from
 	}
+}
+
+// validateExtends reports a default policy that extends another, an
+// unknown policy to extend, and a cycle.
+func validateExtends(policies map[string]Policy, name string, p *problems) {
+	pol := policies[name]
+	switch {
+	case pol.Extends == "" || pol.Extends == ExtendsNone:
+		return
+	case name == DefaultPolicy:
+		p.add("policies.default.extends", "the default policy extends nothing: it is what the others extend")
+		return
+	}
+	seen := map[string]bool{name: true}
+	for at := pol.Extends; at != ExtendsNone; at = policies[at].base(at) {
+		if _, ok := policies[at]; !ok {
+			p.add("policies."+name+".extends", "unknown policy %q", at)
+			return
+		}
+		if seen[at] {
+			p.add("policies."+name+".extends", "%q leads back to %q: a cycle", pol.Extends, at)
+			return
+		}
+		seen[at] = true
+	}
+}
+
+// inheritedRules names the rules a policy holds through extends, with
+// where they were written.
+func inheritedRules(rs []Rule) []string {
+	var out []string
+	for _, r := range rs {
+		if r.From != "" {
+			out = append(out, r.Name+" (from "+r.From+")")
+		}
+	}
+	return out
 }
 
 // validatePolicies checks every policy against the validators there are.
@@ -152,6 +234,11 @@ func validatePolicies(policies map[string]Policy, issuers, endpoints map[string]
 	for _, name := range policyNames {
 		pol := policies[name]
 		pp := "policies." + name
+		validateExtends(policies, name, p)
+		if inherited := inheritedRules(pol.Rules); pol.Token == "none" && len(inherited) > 0 {
+			p.warn(pp+".token", "a token: none policy holds rules %s through extends, which see no claims and may refuse every request; "+
+				"give it rules: [] or extends: none if they are not meant for it", strings.Join(inherited, ", "))
+		}
 		if len(pol.TokenSources) == 0 {
 			p.add(pp+".token_sources", "needs at least one source")
 		}

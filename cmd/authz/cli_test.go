@@ -208,6 +208,74 @@ func TestValidateExplain(t *testing.T) {
 	}
 }
 
+// A rule written on default holds on every policy that extends it: the
+// explained policies say so per rule, validate warns when a public policy
+// inherits rules, and extends: none takes nothing.
+func TestValidateExplainShowsWhereRulesComeFrom(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "jwks.json")
+	os.WriteFile(keys, []byte(`{"keys":[]}`), 0o600)
+	path := filepath.Join(dir, "authz.yaml")
+	os.WriteFile(path, []byte(`issuers:
+  - { name: a, issuer: https://a/, jwks_file: `+keys+` }
+policies:
+  default:
+    rules:
+      - { name: internal-only, expr: '"x-internal" in request.headers' }
+  orders:
+    require_scopes: [orders:write]
+  tenant:
+    extends: orders
+    rules:
+      - { name: tenant-matches, expr: 'request.headers["x-tenant"] == claims.tenant' }
+  tenant-admin:
+    extends: tenant
+  public:
+    token: none
+  health:
+    extends: none
+    token: none
+`), 0o600)
+	var out, errOut bytes.Buffer
+	if code := run([]string{"validate", "-config", path, "-explain"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	lines := map[string]string{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 1 {
+			lines[f[0]] = strings.Join(f[1:], " ")
+		}
+	}
+	for policy, want := range map[string]string{
+		"default":      "- required - internal-only",
+		"orders":       "default required orders:write internal-only (from default)",
+		"tenant":       "orders required orders:write tenant-matches",
+		"tenant-admin": "tenant required orders:write tenant-matches (from tenant)",
+		"public":       "default none - internal-only (from default)",
+		"health":       "none none - -",
+	} {
+		if lines[policy] != want {
+			t.Errorf("policy %s: %q, want %q\n%s", policy, lines[policy], want, out.String())
+		}
+	}
+	if !strings.Contains(errOut.String(), "policies.public.token") || !strings.Contains(errOut.String(), "internal-only (from default)") ||
+		strings.Contains(errOut.String(), "policies.health") {
+		t.Errorf("warnings: %s", errOut.String())
+	}
+	for yaml, want := range map[string]string{
+		"policies:\n  a: { extends: b }\n  b: { extends: a }\n": "a cycle",
+		"policies:\n  a: { extends: nope }\n":                  `unknown policy "nope"`,
+		"policies:\n  default: { extends: a }\n  a: {}\n":      "the default policy extends nothing",
+	} {
+		bad := filepath.Join(dir, "bad.yaml")
+		os.WriteFile(bad, []byte("issuers:\n  - { name: a, issuer: https://a/, jwks_file: "+keys+" }\n"+yaml), 0o600)
+		errOut.Reset()
+		if code := run([]string{"validate", "-config", bad}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), want) {
+			t.Errorf("%q: exit %d, %s", yaml, code, errOut.String())
+		}
+	}
+}
+
 func TestHelpVersionAndStrayArguments(t *testing.T) {
 	for _, cmd := range []string{"serve", "validate", "check", "purge", "demo"} {
 		var out, errOut bytes.Buffer

@@ -66,6 +66,8 @@ func describeMatch(m config.RouteMatch) string {
 	return strings.Join(parts, " ")
 }
 
+// ruleNames lists rules, each inherited one with the policy it was
+// written on.
 func ruleNames(rs []config.Rule) string {
 	if len(rs) == 0 {
 		return "-"
@@ -73,8 +75,33 @@ func ruleNames(rs []config.Rule) string {
 	names := make([]string, len(rs))
 	for i, r := range rs {
 		names[i] = r.Name
+		if r.From != "" {
+			names[i] += " (from " + r.From + ")"
+		}
 	}
 	return strings.Join(names, ",")
+}
+
+// explainPolicies prints every policy: what it extends, its token mode,
+// scopes and rules, each rule with where it was written.
+func explainPolicies(w io.Writer, cfg *config.Config) {
+	fmt.Fprintln(w, "Policies (fields left out come from the policy extended):")
+	names := make([]string, 0, len(cfg.Policies))
+	for name := range cfg.Policies {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  policy\textends\ttoken\tscopes\trules")
+	for _, name := range names {
+		p := cfg.Policies[name]
+		ext := orNone(p.Extends, config.DefaultPolicy)
+		if name == config.DefaultPolicy {
+			ext = "-"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", name, ext, p.Token, orNone(strings.Join(p.RequireScopes, ","), "-"), ruleNames(p.Rules))
+	}
+	tw.Flush()
 }
 
 func orNone(s, def string) string {

@@ -20,7 +20,7 @@ commands:
   serve    -config FILE [-grpc-addr ADDR] [-http-addr ADDR] [-watch]
                                                               serve Envoy ext_authz (gRPC) and forward auth (HTTP);
                                                               SIGHUP (or -watch) reloads the config file
-  validate -config FILE [-explain] [-offline]                 check a config file and exit; -explain prints the route table
+  validate -config FILE [-explain] [-offline]                 check a config file and exit; -explain prints the route table and the policies
   check    -addr HOST:PORT [-token T] [-header K=V]... [-method M] [-host H] [-path P] [-policy NAME]
            [-source-principal ID] [-destination-principal ID] [-json]
                                                               ask a running authz about one request
@@ -147,6 +147,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s: ok\n", *path)
 	if *explain {
 		explainRoutes(stdout, cfg)
+		explainPolicies(stdout, cfg)
 	}
 	return 0
 }
