@@ -264,8 +264,8 @@ policies:
 	}
 	for yaml, want := range map[string]string{
 		"policies:\n  a: { extends: b }\n  b: { extends: a }\n": "a cycle",
-		"policies:\n  a: { extends: nope }\n":                  `unknown policy "nope"`,
-		"policies:\n  default: { extends: a }\n  a: {}\n":      "the default policy extends nothing",
+		"policies:\n  a: { extends: nope }\n":                   `unknown policy "nope"`,
+		"policies:\n  default: { extends: a }\n  a: {}\n":       "the default policy extends nothing",
 	} {
 		bad := filepath.Join(dir, "bad.yaml")
 		os.WriteFile(bad, []byte("issuers:\n  - { name: a, issuer: https://a/, jwks_file: "+keys+" }\n"+yaml), 0o600)
