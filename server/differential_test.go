@@ -123,7 +123,6 @@ func newDifferential(t testing.TB) *differential {
 	envoyDoors := startWith(t, idp, routesUnderTest(baseConfig(idp), "envoy"))
 	nginxCfg := routesUnderTest(baseConfig(idp), "nginx")
 	nginxCfg.HTTP.PolicyFrom = "query"
-	nginxCfg.Outcomes.Invalid.Status, nginxCfg.Outcomes.Error.Status = 403, 401
 	behindNginx := startWith(t, idp, nginxCfg)
 	behindCaddy := startWith(t, idp, routesUnderTest(baseConfig(idp), "caddy"))
 	for _, h := range []*harness{envoyDoors, behindNginx, behindCaddy} {

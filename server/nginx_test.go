@@ -24,15 +24,17 @@ import (
 	"github.com/authz-dev/authz/internal/testidp"
 )
 
-// nginxProfileConfig is introspectConfig with the nginx status profile.
-// The shipped nginx config names policies in the check URI it writes
-// itself (auth_request never sends the client's query), so http.policy_from is query.
+// nginxProfileConfig is introspectConfig as the shipped nginx recipe
+// wants it: the default statuses (the recipe's error pages carry 403's
+// challenge and turn error's 503 back from nginx's 500), an error's
+// Retry-After, and policies named in the check URI nginx writes itself
+// (auth_request never sends the client's query), so http.policy_from is query.
 func nginxProfileConfig(idp *testidp.IdP) *config.Config {
 	cfg := introspectConfig(idp)
 	cfg.HTTP.PolicyFrom = "query"
 	cfg.HTTP.Proxy = "nginx"
 	cfg.Policies["orders-write"] = config.Policy{RequireScopes: []string{"orders:write"}}
-	cfg.Outcomes.Invalid.Status, cfg.Outcomes.Error.Status = 403, 401
+	cfg.Outcomes.Error.RetryAfter = 7 * time.Second
 	cfg.HTTP.ClientCertHeader = "x-ssl-client-cert"
 	return cfg
 }
@@ -219,16 +221,20 @@ func TestBehindNginx(t *testing.T) {
 		t.Errorf("missing: %d, WWW-Authenticate %q", r.status, r.header.Get("WWW-Authenticate"))
 	}
 
+	// RFC 6750 through auth_request: an inactive token is a 401 with the
+	// invalid_token challenge (a client refreshes), a token short of scope
+	// a 403 with insufficient_scope (the recipe's error page carries it).
 	revoked := h.opaque("rita", time.Hour)
 	idp.Revoke(revoked)
 	r = viaNginx(t, addr, "/items/1", map[string]string{"Authorization": "Bearer " + revoked})
-	if r.status != 403 {
-		t.Errorf("inactive token: %d, want the profile's invalid status 403", r.status)
+	if r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("inactive token: %d, WWW-Authenticate %q; want 401 with invalid_token", r.status, r.header.Get("WWW-Authenticate"))
 	}
 
 	readOnly := h.mint("rsa-1", h.idp.Claims("bob", time.Hour, "orders:read", "orders-api"))
-	if r = viaNginx(t, addr, "/orders/7", map[string]string{"Authorization": "Bearer " + readOnly, "X-Authz-Policy": "default"}); r.status != 403 {
-		t.Errorf("orders-write route with a read-only token: %d, want 403", r.status)
+	if r = viaNginx(t, addr, "/orders/7", map[string]string{"Authorization": "Bearer " + readOnly, "X-Authz-Policy": "default"}); r.status != 403 ||
+		!strings.Contains(r.header.Get("WWW-Authenticate"), `error="insufficient_scope", scope="orders:write"`) || r.header.Get("Content-Type") != "application/json" {
+		t.Errorf("orders-write route with a read-only token: %d, WWW-Authenticate %q; want 403 with insufficient_scope", r.status, r.header.Get("WWW-Authenticate"))
 	}
 	if r = viaNginx(t, addr, "/orders/7?policy=default", map[string]string{"Authorization": "Bearer " + readOnly}); r.status != 403 {
 		t.Errorf("the client's own ?policy=default on the orders-write route: %d, want 403", r.status)
@@ -259,11 +265,12 @@ func TestBehindNginx(t *testing.T) {
 	if r = viaNginx(t, addr, "/items/1?page=2", dpop(proof("http://"+addr+"/items/1"))); r.status != 200 {
 		t.Errorf("DPoP through nginx: %d", r.status)
 	}
-	if r = viaNginx(t, addr, "/items/1", dpop(proof("http://"+addr+"/items/2"))); r.status != 403 {
-		t.Errorf("DPoP proof for another URI through nginx: %d, want the profile's invalid status 403", r.status)
+	if r = viaNginx(t, addr, "/items/1", dpop(proof("http://"+addr+"/items/2"))); r.status != 401 ||
+		!strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_dpop_proof"`) {
+		t.Errorf("DPoP proof for another URI through nginx: %d, WWW-Authenticate %q; want 401 invalid_dpop_proof", r.status, r.header.Get("WWW-Authenticate"))
 	}
-	if r = viaNginx(t, addr, "/items/1", map[string]string{"Authorization": "Bearer " + dpopToken}); r.status != 403 {
-		t.Errorf("DPoP-bound token as Bearer through nginx: %d, want 403", r.status)
+	if r = viaNginx(t, addr, "/items/1", map[string]string{"Authorization": "Bearer " + dpopToken}); r.status != 401 {
+		t.Errorf("DPoP-bound token as Bearer through nginx: %d, want 401", r.status)
 	}
 	// A certificate the client never presented over TLS, sent in the header
 	// authz reads: the shipped snippet must overwrite it.
@@ -272,14 +279,16 @@ func TestBehindNginx(t *testing.T) {
 	sum := sha256.Sum256(block.Bytes)
 	certBound := h.validClaims()
 	certBound["cnf"] = map[string]any{"x5t#S256": base64.RawURLEncoding.EncodeToString(sum[:])}
-	if r = viaNginx(t, addr, "/items/1", map[string]string{"Authorization": "Bearer " + h.mint("rsa-1", certBound), "X-SSL-Client-Cert": url.QueryEscape(string(stolenCert))}); r.status != 403 {
-		t.Errorf("a client-sent X-SSL-Client-Cert reached authz: %d, want 403", r.status)
+	if r = viaNginx(t, addr, "/items/1", map[string]string{"Authorization": "Bearer " + h.mint("rsa-1", certBound), "X-SSL-Client-Cert": url.QueryEscape(string(stolenCert))}); r.status != 401 {
+		t.Errorf("a client-sent X-SSL-Client-Cert reached authz: %d, want 401", r.status)
 	}
 
 	idp.SetDown(true)
 	r = viaNginx(t, addr, "/items/1", map[string]string{"Authorization": "Bearer " + h.opaque("sam", time.Hour)})
-	if r.status != 401 || r.header.Get("WWW-Authenticate") != "" {
-		t.Errorf("IdP down: %d (WWW-Authenticate %q), want the profile's error status 401 without a challenge", r.status, r.header.Get("WWW-Authenticate"))
+	// authz's 503 becomes nginx's 500, which the recipe answers as a JSON
+	// 503 with authz's Retry-After: not a 401 that sends users to log in.
+	if r.status != 503 || r.header.Get("WWW-Authenticate") != "" || r.header.Get("Retry-After") != "7" {
+		t.Errorf("IdP down: %d (WWW-Authenticate %q, Retry-After %q), want 503 with Retry-After 7, no challenge", r.status, r.header.Get("WWW-Authenticate"), r.header.Get("Retry-After"))
 	}
 	idp.SetDown(false)
 
