@@ -28,7 +28,7 @@ type Answers struct {
 	ByOutcome [len(Outcomes)]Answer
 }
 
-// DefaultAnswers are the statuses of DESIGN.md's outcome table.
+// DefaultAnswers are the statuses of the outcome table (docs/architecture.md).
 func DefaultAnswers() *Answers {
 	return &Answers{OutcomeHeader: "x-authz-outcome", Realm: "authz", ByOutcome: [len(Outcomes)]Answer{
 		Allow: {Status: 200}, Missing: {Status: 401}, Invalid: {Status: 401}, Forbidden: {Status: 403}, Error: {Status: 503},

@@ -155,7 +155,7 @@ func (a *Authorizer) CacheStats() cache.Stats { return a.cache.Stats() }
 // NegativeCacheStats reports the invalid-token cache's counters.
 func (a *Authorizer) NegativeCacheStats() cache.Stats { return a.negative.Stats() }
 
-// Authorize decides one request, in the steps of DESIGN.md: policy, token,
+// Authorize decides one request, in the steps of docs/architecture.md: policy, token,
 // cached or fresh validation, the policy's checks, rules, headers.
 func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
 	// 1. The policy: the proxy's, a route's, or the unmatched one.

@@ -13,7 +13,7 @@ const (
 	UnmatchedDeny = "deny"
 )
 
-// choose names the policy for req, in DESIGN.md's precedence: the
+// choose names the policy for req, in the precedence docs/architecture.md gives: the
 // operator's explicit name, then the first matching route, then
 // Options.Unmatched. route is "" unless a route chose; deny reports that
 // nothing may pass.
