@@ -17,6 +17,7 @@ func headerMap(t *testing.T, hs []*corev3.HeaderValueOption) map[string]string {
 	for _, h := range hs {
 		// Old Envoys read `append` (unset = overwrite), new ones
 		// append_action (zero = append): only this pair overwrites on both.
+		//lint:ignore SA1019 the deprecated field must stay unset: old Envoys read it
 		if h.GetAppend() != nil || h.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD {
 			t.Errorf("header %s would not overwrite on every Envoy", h.GetHeader().GetKey())
 		}
@@ -46,6 +47,7 @@ func TestToResponse(t *testing.T) {
 		if !slices.Equal(ok.GetHeadersToRemove(), []string{"x_user_id", "x-email"}) {
 			t.Errorf("headers_to_remove %q", ok.GetHeadersToRemove())
 		}
+		//lint:ignore SA1019 the deprecated field must stay unset: it would override the CheckResponse's
 		if ok.GetDynamicMetadata() != nil {
 			t.Error("the deprecated ok_response.dynamic_metadata is set: it would override the CheckResponse's")
 		}

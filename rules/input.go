@@ -33,7 +33,7 @@ func (a activation) ResolveName(name string) (any, bool) {
 		}
 		return a.in.Claims, true
 	case "token":
-		return &lazyMap{src: tokenSource{a.in}}, true
+		return &lazyMap{src: tokenSource(a)}, true
 	}
 	return nil, false
 }
@@ -50,9 +50,9 @@ func (s requestSource) lookup(key string) (ref.Val, bool) {
 	case "path":
 		return types.String(s.r.NormalizedPath()), true
 	case "headers":
-		return &lazyMap{src: headerSource{s.r}}, true
+		return &lazyMap{src: headerSource(s)}, true
 	case "query":
-		return &lazyMap{src: querySource{s.r}}, true
+		return &lazyMap{src: querySource(s)}, true
 	}
 	return nil, false
 }

@@ -225,6 +225,7 @@ func read(resp *authv3.CheckResponse) outcome {
 		o.body = d.GetBody()
 	}
 	for _, h := range hs {
+		//lint:ignore SA1019 the deprecated field must stay unset: old Envoys read it
 		if h.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD || h.GetAppend() != nil {
 			panic("header " + h.GetHeader().GetKey() + " would not overwrite on every Envoy")
 		}
