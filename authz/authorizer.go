@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/authz-dev/authz/authz/cache"
@@ -62,6 +63,10 @@ type Options struct {
 	// KeepEncodedSeparators lets a path with %2F or %5C be routed as it
 	// is; by default such a request is denied when routes choose.
 	KeepEncodedSeparators bool
+	// OnPanic is told of a panic recovered in a Check or in a validation
+	// (where: "check", "flight" or "refresh"), with its stack. The Check
+	// answers error; the process goes on.
+	OnPanic func(where string, recovered any, stack []byte)
 }
 
 // Authorizer applies policies to requests.
@@ -79,6 +84,7 @@ type Authorizer struct {
 
 	sender                  SenderChecks
 	router                  Router
+	onPanic                 func(where string, recovered any, stack []byte)
 	unmatched               string
 	rejectEncodedSeparators bool
 }
@@ -97,10 +103,10 @@ func New(opts Options) (*Authorizer, error) {
 		neg.SetMaxBytes(negMax)
 	} else {
 		var err error
-		if c, err = cache.New[*verdict](cache.Options{MaxBytes: opts.CacheMaxBytes, RefreshAhead: opts.RefreshAhead, OnRefresh: opts.OnRefresh}); err != nil {
+		if c, err = cache.New[*verdict](cache.Options{MaxBytes: opts.CacheMaxBytes, RefreshAhead: opts.RefreshAhead, OnRefresh: opts.OnRefresh, OnPanic: opts.OnPanic}); err != nil {
 			return nil, err
 		}
-		if neg, err = cache.New[*verdict](cache.Options{MaxBytes: negMax}); err != nil {
+		if neg, err = cache.New[*verdict](cache.Options{MaxBytes: negMax, OnPanic: opts.OnPanic}); err != nil {
 			c.Close()
 			return nil, err
 		}
@@ -123,6 +129,7 @@ func New(opts Options) (*Authorizer, error) {
 		now:          time.Now,
 
 		sender:                  opts.Sender,
+		onPanic:                 opts.OnPanic,
 		router:                  opts.Router,
 		unmatched:               opts.Unmatched,
 		rejectEncodedSeparators: !opts.KeepEncodedSeparators,
@@ -157,10 +164,21 @@ func (a *Authorizer) NegativeCacheStats() cache.Stats { return a.negative.Stats(
 
 // Authorize decides one request, in the steps of docs/architecture.md: policy, token,
 // cached or fresh validation, the policy's checks, rules, headers.
-func (a *Authorizer) Authorize(ctx context.Context, req *Request) Decision {
+func (a *Authorizer) Authorize(ctx context.Context, req *Request) (d Decision) {
+	// Rule, sender and header code runs on the caller's goroutine: a panic
+	// there answers error, never takes the process down.
+	defer func() {
+		if r := recover(); r != nil {
+			if a.onPanic != nil {
+				a.onPanic("check", r, debug.Stack())
+			}
+			d = Decision{Policy: d.Policy, Route: d.Route, ErrorMode: a.defaultErrorMode()}.
+				fail(Error, fmt.Sprintf("panic: %v", r), "authorization failed")
+		}
+	}()
 	// 1. The policy: the proxy's, a route's, or the unmatched one.
 	name, route, denied := a.choose(req)
-	d := Decision{Policy: name, Route: route}
+	d = Decision{Policy: name, Route: route}
 	if denied != "" {
 		d.ErrorMode = a.defaultErrorMode()
 		return d.fail(Forbidden, denied, "no access is configured for this request")

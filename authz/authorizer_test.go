@@ -152,3 +152,60 @@ func TestOneJWTIsJudgedOnceWhateverThePolicysIntrospector(t *testing.T) {
 		t.Error("a JWT was sent to an introspection endpoint")
 	}
 }
+
+type panickingValidator struct{}
+
+func (panickingValidator) Validate(context.Context, string) (*Result, error) { panic("validator bug") }
+
+// A validator that panics makes the Check answer error, reported once
+// with where it happened; the next Check is answered.
+func TestAPanickingValidatorAnswersError(t *testing.T) {
+	var wheres []string
+	a, err := New(Options{
+		Policies:      []*Policy{{Name: "default", TokenSources: []TokenSource{{Header: "authorization", Scheme: "Bearer"}}, Validators: []string{"corp"}}},
+		Introspectors: map[string]Validator{"corp": panickingValidator{}},
+		CacheMaxBytes: 1 << 20, TTL: time.Minute,
+		OnPanic: func(where string, _ any, stack []byte) {
+			if len(stack) == 0 {
+				t.Error("no stack")
+			}
+			wheres = append(wheres, where)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for i := range 2 {
+		if d := a.Authorize(context.Background(), req("", fmt.Sprint("opaque-", i))); d.Outcome != Error {
+			t.Errorf("Check %d: %s (%s), want error", i, d.Outcome, d.Reason)
+		}
+	}
+	if len(wheres) != 2 || wheres[0] != "flight" {
+		t.Errorf("panics reported at %v", wheres)
+	}
+}
+
+type panickingRules struct{}
+
+func (panickingRules) Eval(context.Context, *RuleInput) (string, error) { panic("rule bug") }
+
+// A rule that panics, on the Check's own goroutine, answers error too.
+func TestAPanickingRuleAnswersError(t *testing.T) {
+	var wheres []string
+	a, err := New(Options{
+		Policies:      []*Policy{{Name: "default", Token: TokenNone, Rules: panickingRules{}}},
+		CacheMaxBytes: 1 << 20, TTL: time.Minute,
+		OnPanic: func(where string, _ any, _ []byte) { wheres = append(wheres, where) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if d := a.Authorize(context.Background(), &Request{Header: MapHeader{}}); d.Outcome != Error || d.Policy != "default" {
+		t.Errorf("%s policy %q (%s), want error", d.Outcome, d.Policy, d.Reason)
+	}
+	if len(wheres) != 1 || wheres[0] != "check" {
+		t.Errorf("panics reported at %v", wheres)
+	}
+}

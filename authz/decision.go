@@ -60,6 +60,9 @@ type Observer interface {
 	// context the proxy sent in h.
 	CheckStarted(ctx context.Context, door string, h Header) context.Context
 	CheckDone(ctx context.Context, d *Decision, door, requestID string, latency time.Duration)
+	// Panicked is told of a panic a door recovered from (where: the door),
+	// with its stack.
+	Panicked(where string, recovered any, stack []byte)
 }
 
 func (d Decision) fail(o Outcome, reason, description string) Decision {

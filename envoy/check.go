@@ -2,6 +2,8 @@ package envoy
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -46,7 +48,16 @@ func NewServer(auth Authorizer, obs authz.Observer) *Server {
 
 // Check answers one ext_authz Check. Every decision, errors included, is
 // answered as a CheckResponse so the outcome stays visible to the client.
-func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *authv3.CheckResponse, err error) {
+	// The door's own code (reading the request, rendering the answer) runs
+	// outside the core's recovery: a panic here answers error too.
+	defer func() {
+		if r := recover(); r != nil {
+			s.obs.Panicked(Door, r, debug.Stack())
+			d := authz.Decision{Outcome: authz.Error, Reason: fmt.Sprintf("panic: %v", r), Description: "authorization failed"}
+			resp, err = toResponse(&d, s.auth.Answers()), nil
+		}
+	}()
 	start := time.Now()
 	r := toRequest(req)
 	ctx = s.obs.CheckStarted(ctx, Door, r.Header)

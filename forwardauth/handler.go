@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -110,6 +111,15 @@ const HeadersToRemoveHeader = "x-envoy-auth-headers-to-remove"
 
 // ServeHTTP answers one forward-auth request, whatever its method.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// net/http would recover too, but by dropping the connection: the
+	// proxy would see no answer. A panic in the door answers error.
+	defer func() {
+		if rec := recover(); rec != nil {
+			h.opts.Observer.Panicked(Door, rec, debug.Stack())
+			d := authz.Decision{Outcome: authz.Error, Reason: fmt.Sprintf("panic: %v", rec), Description: "authorization failed"}
+			h.write(w, &d)
+		}
+	}()
 	start := time.Now()
 	req := h.toRequest(r)
 	ctx := h.opts.Observer.CheckStarted(r.Context(), Door, req.Header)

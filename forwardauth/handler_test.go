@@ -32,6 +32,7 @@ func (nopObserver) CheckStarted(ctx context.Context, _ string, _ authz.Header) c
 	return ctx
 }
 func (nopObserver) CheckDone(context.Context, *authz.Decision, string, string, time.Duration) {}
+func (nopObserver) Panicked(string, any, []byte)                                              {}
 
 func serve(t *testing.T, opts Options, d authz.Decision, method, target string, headers map[string]string) (*recorder, *httptest.ResponseRecorder) {
 	t.Helper()
@@ -216,4 +217,45 @@ func TestAnswers(t *testing.T) {
 			t.Errorf("%d %v %q", w.Code, w.Header(), w.Body)
 		}
 	})
+}
+
+// panicCore panics on its first request and allows afterwards.
+type panicCore struct{ calls int }
+
+func (c *panicCore) Authorize(context.Context, *authz.Request) authz.Decision {
+	if c.calls++; c.calls == 1 {
+		panic("door bug")
+	}
+	return authz.Decision{Outcome: authz.Allow}
+}
+
+func (c *panicCore) Answers() *authz.Answers { return authz.DefaultAnswers() }
+
+type panicObserver struct {
+	nopObserver
+	wheres []string
+}
+
+func (p *panicObserver) Panicked(where string, _ any, _ []byte) { p.wheres = append(p.wheres, where) }
+
+// A panic under the HTTP door answers the error outcome (a 503 the proxy
+// sees, not a dropped connection) over a real listener, and the next
+// request is answered.
+func TestAPanicAnswersErrorAtTheHTTPDoor(t *testing.T) {
+	obs := &panicObserver{}
+	srv := httptest.NewServer(New(&panicCore{}, Options{Proxy: Proxy{Name: ProxyEnvoy, PathPrefix: true}, Observer: obs}))
+	defer srv.Close()
+	for i, want := range []int{503, 200} {
+		resp, err := http.Get(srv.URL + "/check/orders")
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want || resp.Header.Get("X-Authz-Outcome") != map[int]string{503: "error", 200: "allow"}[want] {
+			t.Errorf("request %d: %d %q, want %d", i, resp.StatusCode, resp.Header.Get("X-Authz-Outcome"), want)
+		}
+	}
+	if len(obs.wheres) != 1 || obs.wheres[0] != Door {
+		t.Errorf("panics reported at %v", obs.wheres)
+	}
 }

@@ -36,5 +36,9 @@ func (l *live) CheckDone(ctx context.Context, d *authz.Decision, door, requestID
 	l.cur.Load().observer.CheckDone(ctx, d, door, requestID, latency)
 }
 
+func (l *live) Panicked(where string, recovered any, stack []byte) {
+	l.cur.Load().observer.Panicked(where, recovered, stack)
+}
+
 // current is the core serving now.
 func (s *Server) current() *core { return s.live.cur.Load() }

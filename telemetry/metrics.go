@@ -35,6 +35,9 @@ type Metrics struct {
 	idpInFlight   *prometheus.GaugeVec
 	jwksSuccess   *prometheus.GaugeVec
 	ready         prometheus.Gauge
+	panics        *prometheus.CounterVec
+	reloads       *prometheus.CounterVec
+	configInfo    *prometheus.GaugeVec
 }
 
 // NewMetrics registers the collectors; policies are the configured policy
@@ -106,8 +109,17 @@ func newMetrics() *Metrics {
 	m.ready = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "authz_ready", Help: "1 while authz reports ready (keys loaded for every issuer), else 0.",
 	})
+	m.panics = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authz_panics_total", Help: "Panics recovered, by where they happened (check, flight, refresh, grpc, http); each Check answered error.",
+	}, []string{"where"})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authz_config_reloads_total", Help: "Config reloads, by result (ok: swapped in; error: refused, the running config kept).",
+	}, []string{"result"})
+	m.configInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "authz_config_info", Help: "1 for the config serving now, labelled with the SHA-256 of its file's content (first 12 hex digits).",
+	}, []string{"hash"})
 	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes, m.verifications, m.refreshes, m.redisFaults, m.senderFails, m.spansDropped,
-		m.results, m.idpInFlight, m.jwksSuccess, m.ready)
+		m.results, m.idpInFlight, m.jwksSuccess, m.ready, m.panics, m.reloads, m.configInfo)
 	// Series that exist from the start, at 0, so rates and alerts see them
 	// before the first event.
 	for _, door := range []string{"grpc", "http"} {
@@ -125,6 +137,10 @@ func newMetrics() *Metrics {
 	}
 	for _, result := range []string{"ok", "error"} {
 		m.refreshes.WithLabelValues(result)
+		m.reloads.WithLabelValues(result)
+	}
+	for _, where := range []string{"check", "flight", "refresh", "grpc", "http"} {
+		m.panics.WithLabelValues(where)
 	}
 	return m
 }
@@ -271,4 +287,16 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 // ObserveSpansDropped counts spans the exporter could not send.
 func (m *Metrics) ObserveSpansDropped(reason string, n int) {
 	m.spansDropped.WithLabelValues(reason).Add(float64(n))
+}
+
+// ObservePanic counts a recovered panic.
+func (m *Metrics) ObservePanic(where string) { m.panics.WithLabelValues(where).Inc() }
+
+// ObserveReload counts a reload: result ok or error.
+func (m *Metrics) ObserveReload(result string) { m.reloads.WithLabelValues(result).Inc() }
+
+// SetConfig marks the config serving now by its content hash.
+func (m *Metrics) SetConfig(hash string) {
+	m.configInfo.Reset()
+	m.configInfo.WithLabelValues(hash).Set(1)
 }

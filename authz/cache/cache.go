@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +26,14 @@ type Options struct {
 	RefreshAhead float64
 	// OnRefresh, when set, is told how each background load ended.
 	OnRefresh func(err error)
+	// OnPanic, when set, is told of a load that panicked (where: "flight"
+	// or "refresh"), with its stack; the load's callers get ErrPanic.
+	OnPanic func(where string, recovered any, stack []byte)
 }
+
+// ErrPanic marks a load that panicked: its callers get an error, never a
+// value, and the process goes on.
+var ErrPanic = errors.New("load panicked")
 
 // maxRefreshes bounds the background loads in flight; past it, entries
 // simply expire and are loaded by the next caller, as without refresh.
@@ -39,6 +47,7 @@ type Cache[V any] struct {
 	loads     atomic.Int64
 	collapsed atomic.Int64
 
+	onPanic    func(where string, recovered any, stack []byte)
 	refreshCfg atomic.Pointer[refreshSettings]
 	refreshing chan struct{} // a slot per background load
 	mu         sync.Mutex    // orders refreshes.Add before Close's Wait
@@ -88,7 +97,7 @@ func New[V any](opts Options) (*Cache[V], error) {
 	if err != nil {
 		return nil, fmt.Errorf("create cache: %w", err)
 	}
-	c := &Cache[V]{store: store, refreshing: make(chan struct{}, maxRefreshes)}
+	c := &Cache[V]{store: store, refreshing: make(chan struct{}, maxRefreshes), onPanic: opts.OnPanic}
 	c.SetRefresh(opts.RefreshAhead, opts.OnRefresh)
 	return c, nil
 }
@@ -143,7 +152,7 @@ func (c *Cache[V]) Load(ctx context.Context, key string, load func(context.Conte
 			return e.v, nil
 		}
 		c.loads.Add(1)
-		l, err := load(context.WithoutCancel(ctx))
+		l, err := c.guard("flight", load)(context.WithoutCancel(ctx))
 		if err != nil {
 			return l.Value, err
 		}
@@ -238,7 +247,7 @@ func (c *Cache[V]) refresh(ctx context.Context, key string, load func(context.Co
 		defer func() { <-c.refreshing }()
 		_, err, _ := c.group.Do(key, func() (any, error) {
 			c.loads.Add(1)
-			l, err := load(context.WithValue(context.WithoutCancel(ctx), refreshKey{}, true))
+			l, err := c.guard("refresh", load)(context.WithValue(context.WithoutCancel(ctx), refreshKey{}, true))
 			if err == nil {
 				c.set(key, l)
 			}
@@ -250,6 +259,23 @@ func (c *Cache[V]) refresh(ctx context.Context, key string, load func(context.Co
 			f(err)
 		}
 	}()
+}
+
+// guard runs load with its panics turned into ErrPanic and reported: a
+// load runs validator code on a Check's goroutine, singleflight's or a
+// refresh's, and none of them may take the process down.
+func (c *Cache[V]) guard(where string, load func(context.Context) (Loaded[V], error)) func(context.Context) (Loaded[V], error) {
+	return func(ctx context.Context) (l Loaded[V], err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if c.onPanic != nil {
+					c.onPanic(where, r, debug.Stack())
+				}
+				l, err = Loaded[V]{}, fmt.Errorf("%w (%s): %v", ErrPanic, where, r)
+			}
+		}()
+		return load(ctx)
+	}
 }
 
 // SetMaxBytes changes the bound (a reload); entries over it are evicted.

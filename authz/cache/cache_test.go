@@ -279,3 +279,56 @@ func TestExpiryDuringARefresh(t *testing.T) {
 		t.Errorf("%d loads, want 2", n)
 	}
 }
+
+// A load that panics — on a Check's goroutine, in a flight or in a
+// background refresh — is an error for its callers and a report, never a
+// crash; the next load runs as usual.
+func TestAPanickingLoadIsAnError(t *testing.T) {
+	type report struct{ where string }
+	panics := make(chan report, 4)
+	refreshed := make(chan error, 1)
+	c, err := New[string](Options{MaxBytes: 1 << 20, RefreshAhead: 0.999,
+		OnPanic:   func(where string, _ any, stack []byte) { panics <- report{where} },
+		OnRefresh: func(err error) { refreshed <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	boom := func(context.Context) (Loaded[string], error) { panic("validator bug") }
+	if _, _, err := c.Load(ctx, "k", boom); !errors.Is(err, ErrPanic) {
+		t.Fatalf("a panicking load: %v", err)
+	}
+	if r := <-panics; r.where != "flight" {
+		t.Errorf("reported where %q", r.where)
+	}
+	good := func(context.Context) (Loaded[string], error) {
+		return Loaded[string]{Value: "v", Cost: 1, TTL: time.Minute, Refresh: true}, nil
+	}
+	if v, _, err := c.Load(ctx, "k", good); err != nil || v != "v" {
+		t.Fatalf("the next load: %q %v", v, err)
+	}
+	// 0.999 of a minute is refresh-ahead time after 60 ms: the next hit
+	// refreshes in the background, and that load panics.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(refreshed) == 0 && time.Now().Before(deadline) {
+		if v, hit, err := c.Load(ctx, "k", boom); !hit || v != "v" || err != nil {
+			t.Fatalf("a hit while refreshing: %q %v %v", v, hit, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case err := <-refreshed:
+		if !errors.Is(err, ErrPanic) {
+			t.Errorf("the refresh ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no refresh ran")
+	}
+	if r := <-panics; r.where != "refresh" {
+		t.Errorf("reported where %q", r.where)
+	}
+	if v, hit, _ := c.Load(ctx, "k", good); !hit || v != "v" {
+		t.Errorf("after the refresh's panic the entry is %q %v", v, hit)
+	}
+}
