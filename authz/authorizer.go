@@ -85,6 +85,12 @@ type Authorizer struct {
 	sender                  SenderChecks
 	router                  Router
 	onPanic                 func(where string, recovered any, stack []byte)
+	// commit holds the cache settings Commit applies.
+	commit struct {
+		maxBytes, negMaxBytes int64
+		refreshAhead          float64
+		onRefresh             func(error)
+	}
 	unmatched               string
 	rejectEncodedSeparators bool
 }
@@ -97,10 +103,9 @@ func New(opts Options) (*Authorizer, error) {
 	}
 	var c, neg *cache.Cache[*verdict]
 	if r := opts.Reuse; r != nil {
+		// The running caches, resized by Commit once this Authorizer is
+		// the one serving: building it must leave the running one as it is.
 		c, neg = r.cache, r.negative
-		c.SetMaxBytes(opts.CacheMaxBytes)
-		c.SetRefresh(opts.RefreshAhead, opts.OnRefresh)
-		neg.SetMaxBytes(negMax)
 	} else {
 		var err error
 		if c, err = cache.New[*verdict](cache.Options{MaxBytes: opts.CacheMaxBytes, RefreshAhead: opts.RefreshAhead, OnRefresh: opts.OnRefresh, OnPanic: opts.OnPanic}); err != nil {
@@ -143,7 +148,18 @@ func New(opts Options) (*Authorizer, error) {
 	for name := range opts.Introspectors {
 		a.scopes = append(a.scopes, name)
 	}
+	a.commit.maxBytes, a.commit.negMaxBytes = opts.CacheMaxBytes, negMax
+	a.commit.refreshAhead, a.commit.onRefresh = opts.RefreshAhead, opts.OnRefresh
 	return a, nil
+}
+
+// Commit applies this Authorizer's cache bounds and refresh settings to
+// the caches it shares with the one it replaces: call it once it serves.
+// Until then a reload that is refused leaves the running caches alone.
+func (a *Authorizer) Commit() {
+	a.cache.SetMaxBytes(a.commit.maxBytes)
+	a.cache.SetRefresh(a.commit.refreshAhead, a.commit.onRefresh)
+	a.negative.SetMaxBytes(a.commit.negMaxBytes)
 }
 
 // Close releases the caches' goroutines.

@@ -34,6 +34,9 @@ type Config struct {
 	// Warnings are settings that are valid but risky, each with its line;
 	// `authz validate` prints them and serve logs them.
 	Warnings []string `yaml:"-"`
+	// Hash is the first 12 hex digits of the SHA-256 of the file's text
+	// (Load and Parse set it): which config serves, in authz_config_info.
+	Hash string `yaml:"-"`
 }
 
 // DefaultPolicy is the policy used when a request names none.

@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -59,6 +61,8 @@ func parse(data []byte, offline bool) (*Config, error) {
 	for _, w := range p.warnings {
 		cfg.Warnings = append(cfg.Warnings, w.withLine(&root))
 	}
+	sum := sha256.Sum256(data)
+	cfg.Hash = hex.EncodeToString(sum[:6])
 	return &cfg, nil
 }
 

@@ -45,6 +45,9 @@ type core struct {
 	// replay remembers used DPoP proofs; a reload keeps it, or a proof
 	// used just before the reload would pass again after it.
 	replay *sender.Replay
+	// commit makes this core's settings the running ones; called once it
+	// serves (see buildCore).
+	commit func()
 }
 
 // Close stops everything the core owns (at shutdown).
@@ -89,7 +92,6 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 	for i, p := range policies {
 		names[i] = p.Name
 	}
-	m.SetPolicies(names)
 	// One set of answers: the core answers with it, the observer reads
 	// statuses from it for spans.
 	answers := answersFrom(cfg)
@@ -133,7 +135,6 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 			},
 			InFlight: m.IntrospectionsInFlight(ic.Name),
 		})
-		m.InitEndpoint(ic.Name, introspect.Results)
 		if err != nil {
 			return nil, err
 		}
@@ -142,7 +143,6 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 	}
 	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	for _, ic := range cfg.Issuers {
-		m.InitIssuer(ic.Name)
 		keys := prev.sameKeys(ic, c.keyFiles[ic.Name])
 		if keys == nil {
 			keys, err = jwt.NewKeys(jwt.KeysOptions{
@@ -230,6 +230,20 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 	}
 	if c.shared != nil && (prev == nil || prev.shared != c.shared) {
 		c.shared.Subscribe(forget)
+	}
+	// What changes state the running core shares (its caches' bounds, the
+	// metrics' label sets) waits until this core serves: a reload that is
+	// refused leaves them as they were.
+	c.commit = func() {
+		c.auth.Commit()
+		m.SetPolicies(names)
+		for _, ic := range cfg.Introspection {
+			m.InitEndpoint(ic.Name, introspect.Results)
+		}
+		for _, ic := range cfg.Issuers {
+			m.InitIssuer(ic.Name)
+		}
+		m.SetConfig(cfg.Hash)
 	}
 	return c, nil
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"io"
 	"context"
 	"log/slog"
 	"net/http"
@@ -266,6 +267,18 @@ func (h *harness) metric(series string) float64 {
 		}
 	}
 	return 0
+}
+
+// metricsText is the whole /metrics page.
+func (h *harness) metricsText() string {
+	h.t.Helper()
+	resp, err := http.Get("http://" + h.srv.httpLn.Addr().String() + "/metrics")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 // verifications is how many JWT signatures issuer corp has verified.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"reflect"
@@ -26,17 +27,21 @@ func (s *Server) Reload(cfg *config.Config) error {
 	prev := s.live.cur.Load()
 	next, err := buildCore(cfg, s.log, s.metrics, s.traces, prev, s.live.Forget)
 	if err != nil {
+		s.metrics.ObserveReload("error")
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), reloadReadyTimeout)
 	defer cancel()
 	if err := next.waitReady(ctx); err != nil {
 		next.retire(prev)
+		s.metrics.ObserveReload("error")
 		return fmt.Errorf("new config not ready: %w", err)
 	}
 	s.live.cur.Store(next)
+	next.commit()
 	prev.retire(next)
-	s.log.Info("config reloaded")
+	s.metrics.ObserveReload("ok")
+	s.log.Info("config reloaded", "hash", cfg.Hash)
 	return nil
 }
 
@@ -70,6 +75,7 @@ func (s *Server) Follow(ctx context.Context, configPath string, load func() (*co
 	reload := func() {
 		next, err := load()
 		if err != nil {
+			s.metrics.ObserveReload("error")
 			s.log.Error("config reload rejected, keeping the running config", "err", err)
 			return
 		}
@@ -90,14 +96,16 @@ func (s *Server) Follow(ctx context.Context, configPath string, load func() (*co
 	}
 }
 
-// WatchFiles calls reload whenever the modification time of one of the
-// files changes, until ctx ends: for deployments that update a mounted
-// ConfigMap or key file without sending SIGHUP. files is asked again on
-// every tick, since a reload may name other files.
+// WatchFiles calls reload whenever the content of one of the files
+// changes, until ctx ends: for deployments that update a mounted ConfigMap
+// or key file without sending SIGHUP. Content, not modification time: a
+// ConfigMap update swaps symlinks and touches files whose text is the same,
+// which is no reason to reload. files is asked again on every tick, since a
+// reload may name other files.
 func WatchFiles(ctx context.Context, files func() []string, every time.Duration, reload func()) {
-	seen := map[string]time.Time{}
+	seen := map[string][sha256.Size]byte{}
 	for _, f := range files() {
-		seen[f] = modTime(f)
+		seen[f] = digest(f)
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -107,11 +115,11 @@ func WatchFiles(ctx context.Context, files func() []string, every time.Duration,
 			return
 		case <-t.C:
 			changed := false
-			next := map[string]time.Time{}
+			next := map[string][sha256.Size]byte{}
 			for _, f := range files() {
-				m := modTime(f)
-				next[f] = m
-				if last, ok := seen[f]; ok && !m.Equal(last) {
+				d := digest(f)
+				next[f] = d
+				if last, ok := seen[f]; ok && d != last {
 					changed = true
 				}
 			}
@@ -128,10 +136,12 @@ func (s *Server) WatchedFiles(configPath string) []string {
 	return append([]string{configPath}, s.live.cur.Load().watchedFiles()...)
 }
 
-func modTime(path string) time.Time {
-	st, err := os.Stat(path)
+// digest is the SHA-256 of a file's content; a file that cannot be read
+// digests as empty, so its return is a change too.
+func digest(path string) [sha256.Size]byte {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return time.Time{}
+		return [sha256.Size]byte{}
 	}
-	return st.ModTime()
+	return sha256.Sum256(b)
 }

@@ -152,6 +152,61 @@ func TestReloadWaitsForNewKeysAndRejectsWhatCannotLoad(t *testing.T) {
 	h.expect(h.check(withToken(tok)), "allow", 200) // the old config serves on
 }
 
+// A reload refused after it was built (its keys never load) leaves the
+// running core as it was: cache bounds, metric label sets, the config info.
+func TestARefusedReloadChangesNothing(t *testing.T) {
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.Hash = "0123456789ab"
+	h := startWith(t, idp, cfg)
+	h.waitServing()
+	before := h.srv.current().auth.CacheStats().MaxBytes
+	old := reloadReadyTimeout
+	t.Cleanup(func() { reloadReadyTimeout = old })
+	reloadReadyTimeout = 300 * time.Millisecond
+
+	dead := newIdP(t)
+	deadURL := dead.JWKSURL()
+	dead.Close()
+	next := baseConfig(idp)
+	next.Hash = "ba9876543210"
+	next.Issuers[0].JWKSURL = deadURL
+	next.Cache.MaxBytes = before / 4
+	next.Policies["only-in-next"] = config.Policy{}
+	next.Introspection = []config.Introspection{{Name: "next-ep", Endpoint: idp.IntrospectionURL(), ClientID: "authz", ClientSecret: "s3cret"}}
+	if err := h.reload(next); err == nil {
+		t.Fatal("a config whose keys cannot load was swapped in")
+	}
+	if got := h.srv.current().auth.CacheStats().MaxBytes; got != before {
+		t.Errorf("the refused reload resized the cache: %d, was %d", got, before)
+	}
+	h.expect(h.check(withPolicy("only-in-next")), "error", 503)
+	if n := h.metric(`authz_decisions_total{outcome="error",policy="only-in-next"}`); n != 0 {
+		t.Error("the refused reload's policy names reached the metrics")
+	}
+	if n := h.metric(`authz_idp_requests_in_flight{endpoint="next-ep"}`); n != 0 || strings.Contains(h.metricsText(), `endpoint="next-ep"`) {
+		t.Error("the refused reload's endpoint has series")
+	}
+	if h.metric(`authz_config_info{hash="0123456789ab"}`) != 1 || strings.Contains(h.metricsText(), "ba9876543210") {
+		t.Error("authz_config_info does not name the running config alone")
+	}
+	if h.metric(`authz_config_reloads_total{result="error"}`) != 1 || h.metric(`authz_config_reloads_total{result="ok"}`) != 0 {
+		t.Error("the refused reload is not counted")
+	}
+
+	// A reload that succeeds commits all of it.
+	next.Issuers[0].JWKSURL = idp.JWKSURL()
+	if err := h.reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.srv.current().auth.CacheStats().MaxBytes; got != before/4 {
+		t.Errorf("after the reload the cache bound is %d, want %d", got, before/4)
+	}
+	if h.metric(`authz_config_info{hash="ba9876543210"}`) != 1 || h.metric(`authz_config_reloads_total{result="ok"}`) != 1 {
+		t.Error("the reload is not reflected in the metrics")
+	}
+}
+
 func TestTLSCertificateRotation(t *testing.T) {
 	dir := t.TempDir()
 	ca := newTestCA(t)

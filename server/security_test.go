@@ -127,14 +127,18 @@ func TestReloadRereadsJWKSFile(t *testing.T) {
 		defer cancel()
 		go WatchFiles(ctx, func() []string { return h.srv.WatchedFiles(cfgPath) }, 10*time.Millisecond, func() { reloads.Add(1) })
 		time.Sleep(50 * time.Millisecond)
+		// Touched but not changed (a ConfigMap update does this): no
+		// reload. Then changed: one.
 		later := time.Now().Add(time.Minute)
 		os.Chtimes(file, later, later)
+		time.Sleep(50 * time.Millisecond)
+		writeKeys("rsa-1")
 		deadline := time.Now().Add(5 * time.Second)
 		for reloads.Load() == 0 && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		if reloads.Load() != 1 {
-			t.Errorf("a changed jwks_file triggered %d reloads, want 1", reloads.Load())
+			t.Errorf("a touched, then changed jwks_file triggered %d reloads, want 1", reloads.Load())
 		}
 	})
 }

@@ -62,6 +62,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.live.cur.Store(c)
+	c.commit()
 	m.WatchCache(
 		func() cache.Stats { return s.live.cur.Load().auth.CacheStats() },
 		func() cache.Stats { return s.live.cur.Load().auth.NegativeCacheStats() },

@@ -108,3 +108,11 @@ func latest(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+func modTime(path string) time.Time {
+	st, err := os.Stat(path)
+	if err != nil {
+		return time.Time{}
+	}
+	return st.ModTime()
+}

@@ -5,6 +5,7 @@ package telemetry
 
 import (
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -213,10 +214,10 @@ func (m *Metrics) InitEndpoint(endpoint string, results []string) {
 }
 
 // IntrospectionsInFlight returns the function that moves an endpoint's
-// in-flight gauge.
+// in-flight gauge. The series is made on first use, not here: a core being
+// built for a reload that may be refused adds no series.
 func (m *Metrics) IntrospectionsInFlight(endpoint string) func(delta int) {
-	g := m.idpInFlight.WithLabelValues(endpoint)
-	return func(delta int) { g.Add(float64(delta)) }
+	return func(delta int) { m.idpInFlight.WithLabelValues(endpoint).Add(float64(delta)) }
 }
 
 // SetReady records readiness.
@@ -231,7 +232,10 @@ func (m *Metrics) SetReady(ok bool) {
 // JWTVerifications returns the function that counts an issuer's signature
 // verifications, its label resolved once.
 func (m *Metrics) JWTVerifications(issuer string) func() {
-	return m.verifications.WithLabelValues(issuer).Inc
+	// Made on first use (a core built for a refused reload adds no
+	// series), then held: this runs on every signature check.
+	counter := sync.OnceValue(func() prometheus.Counter { return m.verifications.WithLabelValues(issuer) })
+	return func() { counter().Inc() }
 }
 
 // ObserveRefresh records one background refresh of a hot cached answer.

@@ -312,6 +312,7 @@ type Stats struct {
 	Misses    uint64
 	Evictions uint64
 	Cost      int64 // cost currently held
+	MaxBytes  int64 // the bound on Cost
 }
 
 // Stats returns the cache's counters.
@@ -324,6 +325,7 @@ func (c *Cache[V]) Stats() Stats {
 		Misses:    m.Misses(),
 		Evictions: m.KeysEvicted(),
 		Cost:      c.store.MaxCost() - c.store.RemainingCost(),
+		MaxBytes:  c.store.MaxCost(),
 	}
 }
 
