@@ -82,9 +82,9 @@ type Authorizer struct {
 	ttl, negTTL  time.Duration
 	now          func() time.Time
 
-	sender                  SenderChecks
-	router                  Router
-	onPanic                 func(where string, recovered any, stack []byte)
+	sender  SenderChecks
+	router  Router
+	onPanic func(where string, recovered any, stack []byte)
 	// commit holds the cache settings Commit applies.
 	commit struct {
 		maxBytes, negMaxBytes int64

@@ -2,8 +2,8 @@ package server
 
 import (
 	"bufio"
-	"io"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
