@@ -17,7 +17,12 @@ type GRPC struct {
 	Addr       string `yaml:"addr"`
 	TLS        TLS    `yaml:"tls"`
 	Reflection bool   `yaml:"reflection"`
-	// ShutdownGrace bounds how long in-flight Checks may finish on SIGTERM.
+	// ShutdownDelay: on SIGTERM, health and /readyz report not serving
+	// at once, but both doors go on answering this long, while load
+	// balancers and Kubernetes endpoints stop sending (default 0).
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
+	// ShutdownGrace then bounds how long in-flight Checks may finish, at
+	// both doors alike, before connections are closed (default 15s).
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 }
 
@@ -113,7 +118,12 @@ func validateListener(p *problems, section, addr string, t TLS) {
 	}
 }
 
-func (g *GRPC) validate(p *problems) { validateListener(p, "grpc", g.Addr, g.TLS) }
+func (g *GRPC) validate(p *problems) {
+	validateListener(p, "grpc", g.Addr, g.TLS)
+	if g.ShutdownDelay < 0 || g.ShutdownGrace < 0 {
+		p.add("grpc", "shutdown_delay and shutdown_grace must not be negative")
+	}
+}
 
 func (h *HTTP) setDefaults() {
 	setDefault(&h.Addr, ":8181")

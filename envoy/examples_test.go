@@ -538,8 +538,11 @@ func TestKubernetesManifests(t *testing.T) {
 	if !pod.SecurityContext.RunAsNonRoot || !c.SecurityContext.ReadOnlyRootFilesystem || c.SecurityContext.AllowPrivilegeEscalation == nil || *c.SecurityContext.AllowPrivilegeEscalation {
 		t.Error("the pod must run as non-root, read-only, without privilege escalation")
 	}
-	if grace := time.Duration(pod.TerminationGracePeriodSeconds) * time.Second; grace <= cfg.GRPC.ShutdownGrace {
-		t.Errorf("terminationGracePeriodSeconds %v must exceed grpc.shutdown_grace %v", grace, cfg.GRPC.ShutdownGrace)
+	if cfg.GRPC.ShutdownDelay <= 0 {
+		t.Error("grpc.shutdown_delay must keep the pod answering while its endpoint is removed")
+	}
+	if grace := time.Duration(pod.TerminationGracePeriodSeconds) * time.Second; grace <= cfg.GRPC.ShutdownDelay+cfg.GRPC.ShutdownGrace {
+		t.Errorf("terminationGracePeriodSeconds %v must exceed grpc.shutdown_delay + shutdown_grace %v", grace, cfg.GRPC.ShutdownDelay+cfg.GRPC.ShutdownGrace)
 	}
 	limit, ok := strings.CutSuffix(c.Resources.Limits.Memory, "Mi")
 	mi, _ := strconv.Atoi(limit)

@@ -197,8 +197,10 @@ func (s *Server) setServing(ok bool) {
 	s.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, st)
 }
 
-// Run serves until ctx ends, then drains: health turns NOT_SERVING, in-flight
-// Checks finish (up to shutdown_grace), and the listeners close.
+// Run serves until ctx ends, then drains: health and /readyz turn not
+// serving while both doors keep answering for shutdown_delay (endpoints
+// propagate), then in-flight Checks at both doors finish within one
+// shutdown_grace, and the listeners close.
 func (s *Server) Run(ctx context.Context) error {
 	defer func() { s.live.cur.Load().Close() }()
 	defer func() {
@@ -248,24 +250,46 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.health.Shutdown()
 	s.ready.Store(false)
-	stopped := make(chan struct{})
-	go func() { s.grpc.GracefulStop(); close(stopped) }()
-	grace := time.NewTimer(s.cfg.GRPC.ShutdownGrace)
-	defer grace.Stop()
-	select {
-	case <-stopped:
-	case <-grace.C:
-		s.log.Warn("shutdown grace over, closing remaining connections")
-		s.grpc.Stop()
+	s.metrics.SetReady(false)
+	if d := s.cfg.GRPC.ShutdownDelay; d > 0 && err == nil {
+		s.log.Info("stopping: not ready, still answering while endpoints update", "delay", d)
+		time.Sleep(d)
 	}
-	hctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	// Shutdown's error is the deadline passing with connections still
-	// open; the process is stopping either way.
-	s.http.Shutdown(hctx)
-	if s.admin != nil {
-		s.admin.Shutdown(hctx)
-	}
+	s.drain(s.cfg.GRPC.ShutdownGrace)
 	s.log.Info("stopped")
 	return err
+}
+
+// drain lets in-flight Checks at both doors finish within one grace
+// period, then closes what is left.
+func (s *Server) drain(grace time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		stopped := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			s.log.Warn("shutdown grace over, closing remaining gRPC connections")
+			s.grpc.Stop()
+		}
+	}()
+	for _, hs := range []*http.Server{s.http, s.admin} {
+		if hs == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if hs.Shutdown(ctx) != nil {
+				// The grace passed with requests still running.
+				hs.Close()
+			}
+		}()
+	}
+	wg.Wait()
 }

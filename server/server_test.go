@@ -601,3 +601,47 @@ func TestDeadUnixSocketIsReplaced(t *testing.T) {
 	}
 	again.Close()
 }
+
+// On a stop, with shutdown_delay: health says NOT_SERVING at once while
+// both doors still answer; a Check in flight at the HTTP door finishes
+// within the grace (once cut off after a hard-coded second).
+func TestShutdownDelayAndGraceAtBothDoors(t *testing.T) {
+	idp := newIdP(t)
+	cfg := introspectConfig(idp)
+	cfg.GRPC.ShutdownDelay = 500 * time.Millisecond
+	cfg.Introspection[0].Timeout = 5 * time.Second
+	h := startIntrospect(t, idp, cfg)
+	slow := h.opaque("sid", time.Hour)
+	idp.SetDelay(1500 * time.Millisecond) // longer than the old HTTP second
+	got := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", "http://"+h.srv.httpLn.Addr().String()+"/check/orders", nil)
+		req.Header.Set("Authorization", "Bearer "+slow)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("in-flight HTTP Check failed during shutdown: %v", err)
+			got <- 0
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	time.Sleep(100 * time.Millisecond) // the Check waits on the IdP
+	h.cancel()                         // as SIGTERM does
+	// Not serving at once, still answering during the delay.
+	deadline := time.Now().Add(5 * time.Second)
+	for h.health() != healthpb.HealthCheckResponse_NOT_SERVING && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := h.health(); s != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("health during the delay: %v", s)
+	}
+	h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200) // answered, not refused
+	if code := <-got; code != 200 {
+		t.Errorf("in-flight HTTP Check: %d, want 200", code)
+	}
+	if err := <-h.done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+	h.done <- nil // for the cleanup's stop
+}
