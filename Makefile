@@ -19,7 +19,7 @@ FUZZTIME ?= 1000000x
 # authz doors (~500 inputs a second): it may run fewer.
 FUZZTIME_DIFFERENTIAL ?= $(FUZZTIME)
 
-.PHONY: all build run test test-stress test-deps lint vulncheck bench bench-load bench-nginx fuzz soak vet clean
+.PHONY: all build run test test-unit test-stress test-deps lint vulncheck bench bench-load bench-nginx fuzz soak vet clean
 
 all: build
 
@@ -30,8 +30,15 @@ build:
 run: build
 	./$(BIN) demo
 
+# Most end-to-end tests wait on IdPs, outside processes and clocks rather
+# than the CPU: they run eight at a time.
 test: test-deps lint
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -parallel 8 ./...
+
+# The tests that start no outside program (nginx, Caddy, Node, redis-server,
+# promtool): seconds, for the edit-test loop. make test runs everything.
+test-unit:
+	$(GO) test -short -count=1 ./...
 
 # Gates, run by make test: formatting, vet, a tidy go.mod, staticcheck
 # (its default checks; a deliberate exception is a //lint:ignore with its
@@ -105,8 +112,8 @@ bench-nginx: build
 	$(GO) build -o bin/authz-load ./cmd/authz-load
 	./bin/authz-load nginx -authz $(BIN) $(NGINX_ARGS)
 
-# ~1,000,000 Checks of mixed tokens, then leak and bound checks (CI runs a
-# 20-second version inside make test).
+# ~1,000,000 Checks of mixed tokens, then leak and bound checks (make test
+# runs a 3-second version).
 soak: test-deps
 	$(GO) test -run='^TestSoak$$' -count=1 -v -timeout=30m ./server -args -soak-checks=1000000
 

@@ -56,6 +56,7 @@ func TestAbusiveRequests(t *testing.T) {
 }
 
 func TestChangingKidsKeepJWKSFetchesRateLimited(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
 	cfg := baseConfig(idp)
 	cfg.Issuers[0].MinRefreshInterval = 100 * time.Millisecond
@@ -76,6 +77,7 @@ func TestChangingKidsKeepJWKSFetchesRateLimited(t *testing.T) {
 }
 
 func TestSlowIdPCannotQueueUnboundedIntrospections(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
 	cfg := introspectConfig(idp)
 	cfg.Introspection[0].Timeout, cfg.Introspection[0].MaxInFlight = 300*time.Millisecond, 4

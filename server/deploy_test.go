@@ -15,6 +15,7 @@ import (
 
 func findPromtool(t *testing.T) string {
 	t.Helper()
+	needsProcess(t, "promtool")
 	p, err := exec.LookPath("promtool")
 	if err != nil {
 		t.Fatal("promtool is not installed: run `make test` (it installs Debian's prometheus as root) or apt-get install prometheus")
@@ -25,6 +26,7 @@ func findPromtool(t *testing.T) string {
 // TestAlertRules: the shipped rules parse, and each fires on the series
 // of its test file and stays quiet beside them.
 func TestAlertRules(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	promtool := findPromtool(t)
 	dir := filepath.Join("..", "deploy", "prometheus")
 	for _, args := range [][]string{{"check", "rules", "alerts.yaml"}, {"test", "rules", "alerts_test.yaml"}} {

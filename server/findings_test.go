@@ -16,6 +16,7 @@ import (
 // a client's X-Original-URI or X-Original-Method never describes the
 // request: through a real Caddy with the shipped Caddyfile.
 func TestFindingClientHeadersDoNotDescribeTheRequest(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
 	h := startWith(t, idp, routesUnderTest(baseConfig(idp), "caddy"))
 	h.waitServing()
@@ -51,6 +52,7 @@ func TestFindingClientHeadersDoNotDescribeTheRequest(t *testing.T) {
 // 2. A raw backslash, which WHATWG parsers read as "/", never escapes a
 // route: through the shipped nginx recipe.
 func TestFindingBackslashThroughNginx(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
 	cfg := routesUnderTest(baseConfig(idp), "nginx")
 	cfg.HTTP.PolicyFrom = "query"

@@ -37,6 +37,16 @@ type harness struct {
 
 func ptr[T any](v T) *T { return &v }
 
+// needsProcess skips a test that starts an outside program (nginx, Caddy,
+// Node, redis-server, promtool) under -short: make test-unit runs the rest
+// in seconds, make test runs everything.
+func needsProcess(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: this test runs %s", what)
+	}
+}
+
 // baseConfig is a complete config against idp, built fresh on every call
 // so a test can change any field before starting a server with it.
 func baseConfig(idp *testidp.IdP) *config.Config {

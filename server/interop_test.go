@@ -52,6 +52,7 @@ func runInterop(t *testing.T, iss, htu string) interop {
 // library, bound to a DPoP key, with a proof the dpop client signed
 // (also alg Ed25519): authz accepts both, and still refuses their misuse.
 func TestEd25519TokensAndProofsFromIndependentLibraries(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	const iss = "https://idp.interop.example/"
 	in := runInterop(t, iss, "https://shop.example/orders/1")
 	if in.TokenAlg != "Ed25519" || in.ProofAlg != "Ed25519" {

@@ -72,6 +72,7 @@ func TestIntrospectionActiveAndInactive(t *testing.T) {
 }
 
 func TestIntrospectionFailuresAreErrorsNeverCached(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
 	h := startIntrospect(t, idp, introspectConfig(idp))
 	tok := h.opaque("erin", time.Hour)
@@ -207,6 +208,7 @@ func TestIntrospectionClientAuthMethods(t *testing.T) {
 }
 
 func TestIntrospectionCachingAndStampede(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
 	cfg := introspectConfig(idp)
 	cfg.Cache.TTL = time.Second
@@ -249,6 +251,7 @@ func TestIntrospectionCachingAndStampede(t *testing.T) {
 }
 
 func TestIntrospectionExpBoundsTheCache(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
 	h := startIntrospect(t, idp, introspectConfig(idp)) // cache.ttl 30s
 	exp := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
@@ -273,6 +276,7 @@ func TestIntrospectionExpBoundsTheCache(t *testing.T) {
 }
 
 func TestRevokedJWTIsDeniedAfterItsCachedResultExpires(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
 	cfg := introspectConfig(idp)
 	cfg.Cache.TTL = time.Second

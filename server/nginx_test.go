@@ -41,6 +41,7 @@ func nginxProfileConfig(idp *testidp.IdP) *config.Config {
 
 func findNginx(t testing.TB) string {
 	t.Helper()
+	needsProcess(t, "nginx")
 	if p, err := exec.LookPath("nginx"); err == nil {
 		return p
 	}
@@ -190,6 +191,7 @@ func viaNginx(t *testing.T, addr, path string, headers map[string]string) nginxR
 }
 
 func TestBehindNginx(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
 	h := startIntrospect(t, idp, nginxProfileConfig(idp))
 	backend := echoBackend(t)

@@ -130,6 +130,7 @@ type nodeReader struct {
 
 func findNode(t testing.TB) string {
 	t.Helper()
+	needsProcess(t, "node")
 	for _, name := range []string{"node", "nodejs"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
@@ -198,6 +199,7 @@ func (n *nodeReader) read(target, host string) (path, servedHost string, ok bool
 
 func findCaddy(t testing.TB) string {
 	t.Helper()
+	needsProcess(t, "caddy")
 	if p, err := exec.LookPath("caddy"); err == nil {
 		return p
 	}

@@ -115,6 +115,7 @@ func modeConfig(t testing.TB, idp *testidp.IdP, r config.Redis) *config.Config {
 }
 
 func TestSharedTierOnClusterAndSentinel(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	modes := map[string]func(t *testing.T) config.Redis{
 		"cluster": func(t *testing.T) config.Redis {
 			nodes := startCluster(t)
@@ -163,6 +164,7 @@ func TestSharedTierOnClusterAndSentinel(t *testing.T) {
 
 // A Redis Cluster node down: its slots are faults, answered as misses.
 func TestClusterNodeDownIsAMiss(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	nodes := startCluster(t)
 	idp := newIdP(t)
 	rc := config.Redis{Mode: "cluster", Addrs: []string{nodes[0].addr}, Timeout: 100 * time.Millisecond}
@@ -182,6 +184,7 @@ func TestClusterNodeDownIsAMiss(t *testing.T) {
 // Sentinel promotes the replica while Checks run: every Check is answered
 // right throughout, and shared hits resume on the new master.
 func TestSentinelFailoverUnderLoad(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	s := startSentinel(t)
 	idp := newIdP(t)
 	rc := config.Redis{Mode: "sentinel", Addrs: []string{s.sentinel.addr}, MasterName: sentinelMaster, Timeout: 200 * time.Millisecond}

@@ -32,6 +32,7 @@ type redisServer struct {
 }
 
 func findRedis(t testing.TB) string {
+	needsProcess(t, "redis-server")
 	t.Helper()
 	if p, err := exec.LookPath("redis-server"); err == nil {
 		return p
@@ -109,6 +110,7 @@ func sharedConfig(t testing.TB, idp *testidp.IdP, redisAddr string) *config.Conf
 }
 
 func TestSharedCacheAcrossReplicas(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	rs := startRedis(t)
 	idp := newIdP(t)
 	a := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr))

@@ -208,6 +208,7 @@ func TestARefusedReloadChangesNothing(t *testing.T) {
 }
 
 func TestTLSCertificateRotation(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	dir := t.TempDir()
 	ca := newTestCA(t)
 	certFile, keyFile := filepath.Join(dir, "srv.pem"), filepath.Join(dir, "srv.key")

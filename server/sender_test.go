@@ -101,6 +101,7 @@ func withDPoP(token, proof string) checkOpt {
 }
 
 func TestDPoP(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
 	cfg := baseConfig(idp)
 	cfg.Policies["dpop-only"] = config.Policy{SenderConstraint: "dpop"}

@@ -397,6 +397,7 @@ func TestConcurrentChecksOfOneNewTokenVerifyOnce(t *testing.T) {
 }
 
 func TestCacheNeverServesAfterExp(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	h := start(t)
 	c := h.validClaims()
 	exp := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
@@ -427,6 +428,7 @@ func TestTokenNeverLogged(t *testing.T) {
 }
 
 func TestGracefulShutdownFinishesInFlightChecks(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
 	h := startWith(t, idp, baseConfig(idp))
 	h.waitServing()
@@ -457,6 +459,7 @@ func TestGracefulShutdownFinishesInFlightChecks(t *testing.T) {
 }
 
 func TestErrorMode(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
 	cfg := introspectConfig(idp)
 	cfg.Policies["envoy-decides"] = config.Policy{ErrorMode: "rpc_error"}
@@ -606,6 +609,7 @@ func TestDeadUnixSocketIsReplaced(t *testing.T) {
 // both doors still answer; a Check in flight at the HTTP door finishes
 // within the grace (once cut off after a hard-coded second).
 func TestShutdownDelayAndGraceAtBothDoors(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
 	cfg := introspectConfig(idp)
 	cfg.GRPC.ShutdownDelay = 500 * time.Millisecond

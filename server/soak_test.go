@@ -21,7 +21,7 @@ import (
 )
 
 var (
-	soakDuration = flag.Duration("soak", 20*time.Second, "how long TestSoak drives load (make soak: longer)")
+	soakDuration = flag.Duration("soak", 3*time.Second, "how long TestSoak drives load (make soak: a million Checks)")
 	soakChecks   = flag.Int("soak-checks", 0, "stop TestSoak after this many Checks instead (0: by -soak)")
 )
 

@@ -110,6 +110,7 @@ const (
 )
 
 func TestTracesOfChecks(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	col := startCollector(t)
 	idp := newIdP(t)
 	h := startWith(t, idp, tracingConfig(introspectConfig(idp), col.addr))
@@ -219,6 +220,7 @@ func TestTracesOfChecks(t *testing.T) {
 // TestDeadCollector: Checks are answered while the collector is down;
 // the spans are dropped and counted.
 func TestDeadCollector(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := ln.Addr().String()
 	ln.Close()
@@ -251,6 +253,7 @@ func TestDeadCollector(t *testing.T) {
 // TestTracesOfTheHTTPDoorAndRedis: the forward-auth door's span, with the
 // shared tier's calls as its children.
 func TestTracesOfTheHTTPDoorAndRedis(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	col := startCollector(t)
 	rs := startRedis(t)
 	idp := newIdP(t)
