@@ -294,13 +294,13 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) (d Decision) {
 		return d.fail(Forbidden, reason, "the access token does not grant access to this resource")
 	}
 
-	// 7. Claims to headers and metadata.
+	// 7. Claims to headers and metadata, then the policy's upstream steps.
 	d.Outcome = Allow
 	p.headers.render(res.Claims, req.Header, &d)
 	if p.DynamicMetadata {
 		d.Claims = res.Claims
 	}
-	return d
+	return p.forward(ctx, &UpstreamInput{Request: req, Claims: res.Claims, Validator: res.Validator}, d)
 }
 
 // allowWithoutToken decides a request that carries no token on a policy
@@ -313,7 +313,7 @@ func (a *Authorizer) allowWithoutToken(ctx context.Context, req *Request, p *com
 	}
 	d.Outcome = Allow
 	p.headers.render(nil, req.Header, &d)
-	return d
+	return p.forward(ctx, &UpstreamInput{Request: req}, d)
 }
 
 func (a *Authorizer) defaultErrorMode() ErrorMode {

@@ -30,6 +30,9 @@ type Policy struct {
 	// SenderConstraint demands a bound token; a token bound by cnf is
 	// held to its binding whatever this says.
 	SenderConstraint SenderConstraint
+	// Upstream are the steps that add to what an allowed request forwards,
+	// after the claim headers, in order (see Upstream).
+	Upstream []Upstream
 }
 
 // TokenMode says what a policy does with tokens.
