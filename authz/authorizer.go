@@ -25,9 +25,11 @@ type Options struct {
 	// JWT judges tokens that look like JWTs (routing by iss); nil makes
 	// them invalid.
 	JWT Validator
-	// Introspectors judge opaque tokens, by name; a policy names at most
-	// one (an opaque token carries no issuer to choose by).
-	Introspectors map[string]Validator
+	// NamedValidators judge opaque tokens (introspection endpoints), by the
+	// name policies list them under; a policy names at most one, since an
+	// opaque token carries no issuer to choose by. Which validator judges
+	// a token is chosen once per Check (judgeFor, verdict.go).
+	NamedValidators map[string]Validator
 	// Cache bounds and lifetimes. Invalid results live in a cache of their
 	// own, bounded by NegativeMaxBytes (default CacheMaxBytes/8), so junk
 	// tokens can never evict valid ones.
@@ -143,9 +145,9 @@ func New(opts Options) (*Authorizer, error) {
 		a.unmatched = DefaultPolicy
 	}
 	for _, p := range opts.Policies {
-		a.policies[p.Name] = compilePolicy(p, opts.Introspectors)
+		a.policies[p.Name] = compilePolicy(p, opts.NamedValidators)
 	}
-	for name := range opts.Introspectors {
+	for name := range opts.NamedValidators {
 		a.scopes = append(a.scopes, name)
 	}
 	a.commit.maxBytes, a.commit.negMaxBytes = opts.CacheMaxBytes, negMax
@@ -230,7 +232,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) (d Decision) {
 
 	// 3 and 4. The cached verdict, or a validation shared by every
 	// concurrent Check of this token.
-	v, hit, err := a.lookup(ctx, sum, token, looksLikeJWT(token), p)
+	v, hit, err := a.lookup(ctx, sum, token, a.judgeFor(token, p))
 	d.Cached = hit
 	if err == nil && !hit {
 		d.Shared = v.shared

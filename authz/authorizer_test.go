@@ -34,10 +34,10 @@ func newTestAuthorizer(t *testing.T, v Validator) *Authorizer {
 			{Name: "write", TokenSources: []TokenSource{{Header: "authorization", Scheme: "Bearer"}}, Validators: []string{"corp"}, RequireScopes: []string{"write"}},
 			{Name: "other-issuer", TokenSources: []TokenSource{{Header: "authorization", Scheme: "Bearer"}}, Validators: []string{"partner"}},
 		},
-		Introspectors: map[string]Validator{"corp": v},
-		CacheMaxBytes: 1 << 20,
-		TTL:           time.Minute,
-		NegativeTTL:   time.Minute,
+		NamedValidators: map[string]Validator{"corp": v},
+		CacheMaxBytes:   1 << 20,
+		TTL:             time.Minute,
+		NegativeTTL:     time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -122,9 +122,9 @@ func TestOneJWTIsJudgedOnceWhateverThePolicysIntrospector(t *testing.T) {
 			{Name: "b", TokenSources: bearer, Validators: []string{"corp", "intro-b"}},
 			{Name: "none", TokenSources: bearer, Validators: []string{"corp"}},
 		},
-		JWT:           jwtV,
-		Introspectors: map[string]Validator{"intro-a": introA, "intro-b": introB},
-		CacheMaxBytes: 1 << 20, TTL: time.Minute, NegativeTTL: time.Minute,
+		JWT:             jwtV,
+		NamedValidators: map[string]Validator{"intro-a": introA, "intro-b": introB},
+		CacheMaxBytes:   1 << 20, TTL: time.Minute, NegativeTTL: time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -162,9 +162,9 @@ func (panickingValidator) Validate(context.Context, string) (*Result, error) { p
 func TestAPanickingValidatorAnswersError(t *testing.T) {
 	var wheres []string
 	a, err := New(Options{
-		Policies:      []*Policy{{Name: "default", TokenSources: []TokenSource{{Header: "authorization", Scheme: "Bearer"}}, Validators: []string{"corp"}}},
-		Introspectors: map[string]Validator{"corp": panickingValidator{}},
-		CacheMaxBytes: 1 << 20, TTL: time.Minute,
+		Policies:        []*Policy{{Name: "default", TokenSources: []TokenSource{{Header: "authorization", Scheme: "Bearer"}}, Validators: []string{"corp"}}},
+		NamedValidators: map[string]Validator{"corp": panickingValidator{}},
+		CacheMaxBytes:   1 << 20, TTL: time.Minute,
 		OnPanic: func(where string, _ any, stack []byte) {
 			if len(stack) == 0 {
 				t.Error("no stack")

@@ -39,8 +39,8 @@ func newRoutedAuthorizer(t *testing.T, unmatched string, rules Rules) (*Authoriz
 			{Name: "optional", TokenSources: bearer, Validators: []string{"corp"}, Headers: headers, Token: TokenOptional},
 			{Name: "ruled", TokenSources: bearer, Validators: []string{"corp"}, Headers: headers, Rules: rules},
 		},
-		Introspectors: map[string]Validator{"corp": v},
-		CacheMaxBytes: 1 << 20, TTL: time.Minute, NegativeTTL: time.Minute,
+		NamedValidators: map[string]Validator{"corp": v},
+		CacheMaxBytes:   1 << 20, TTL: time.Minute, NegativeTTL: time.Minute,
 		Router:    pathRouter{{"/public/", "public-route", "public"}, {"/maybe/", "optional-route", "optional"}, {"/ruled/", "ruled-route", "ruled"}, {"/default/", "default-route", "default"}},
 		Unmatched: unmatched,
 	})

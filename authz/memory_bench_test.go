@@ -34,11 +34,11 @@ func (opaqueIdP) Validate(_ context.Context, token string) (*authz.Result, error
 func BenchmarkMillionTokens(b *testing.B) {
 	for b.Loop() {
 		a, err := authz.New(authz.Options{
-			Policies:      []*authz.Policy{{Name: authz.DefaultPolicy, TokenSources: []authz.TokenSource{{Header: "authorization", Scheme: "Bearer"}}, Validators: []string{"idp"}}},
-			Introspectors: map[string]authz.Validator{"idp": opaqueIdP{}},
-			CacheMaxBytes: 256 << 20,
-			TTL:           time.Hour,
-			NegativeTTL:   time.Second,
+			Policies:        []*authz.Policy{{Name: authz.DefaultPolicy, TokenSources: []authz.TokenSource{{Header: "authorization", Scheme: "Bearer"}}, Validators: []string{"idp"}}},
+			NamedValidators: map[string]authz.Validator{"idp": opaqueIdP{}},
+			CacheMaxBytes:   256 << 20,
+			TTL:             time.Hour,
+			NegativeTTL:     time.Second,
 		})
 		if err != nil {
 			b.Fatal(err)

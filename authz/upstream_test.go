@@ -39,8 +39,8 @@ func TestUpstreamStepsRunOnAllowOnly(t *testing.T) {
 			{Name: "write", TokenSources: sources, Validators: []string{"corp"}, RequireScopes: []string{"write"}, Upstream: []Upstream{ok}},
 			{Name: "broken", TokenSources: sources, Validators: []string{"corp"}, Upstream: []Upstream{broken}},
 		},
-		Introspectors: map[string]Validator{"corp": v},
-		CacheMaxBytes: 1 << 20, TTL: time.Minute,
+		NamedValidators: map[string]Validator{"corp": v},
+		CacheMaxBytes:   1 << 20, TTL: time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)

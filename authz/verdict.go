@@ -32,14 +32,29 @@ type verdict struct {
 // every JWT-shaped token: a JWT no issuer vouches for is invalid under it.
 const JWTSet = "jwt"
 
-// scope is where a token's verdict is cached: JWTs are judged by issuer
-// alone, whichever policy asks; an opaque string may be a token at one
-// introspection endpoint and junk at another, so it is judged per endpoint.
-func scope(isJWT bool, p *compiledPolicy) string {
-	if isJWT {
-		return ""
+// judge is who judges one token for one Check, chosen once in Authorize
+// (judgeFor): the validator, the name its verdicts carry when the result
+// names none, and the cache scope. A new kind of validator is a new file
+// and a case in judgeFor; nothing below branches on the kind.
+type judge struct {
+	v Validator // nil: tokens of this kind are not accepted here
+	// name signs verdicts the validator's result does not name: JWTSet
+	// for a JWT no issuer vouched for, else the endpoint's name.
+	name string
+	// scope is where the verdict is cached: JWTs are judged by issuer
+	// alone, whichever policy asks; an opaque string may be a token at one
+	// introspection endpoint and junk at another, so per endpoint.
+	scope string
+	kind  string // for a refusal's reason: "JWT", "opaque"
+}
+
+// judgeFor chooses by the token's shape: a JWT goes to the issuer set
+// (routed by iss), anything else to the policy's introspection endpoint.
+func (a *Authorizer) judgeFor(token string, p *compiledPolicy) judge {
+	if looksLikeJWT(token) {
+		return judge{v: a.jwt, name: JWTSet, kind: "JWT"}
 	}
-	return p.introspectorName
+	return judge{v: p.introspector, name: p.introspectorName, scope: p.introspectorName, kind: "opaque"}
 }
 
 // cacheKey is the token's hash and the scope it is judged in.
@@ -51,23 +66,23 @@ func cacheKey(sum [sha256.Size]byte, scope string) string {
 // lookup finds the token's verdict in the caches, or judges it once for
 // every concurrent caller. A cached verdict whose validator has changed
 // since (a reload) is dropped and judged again.
-func (a *Authorizer) lookup(ctx context.Context, sum [sha256.Size]byte, token string, isJWT bool, p *compiledPolicy) (*verdict, bool, error) {
-	key := cacheKey(sum, scope(isJWT, p))
-	v, hit, err := a.lookupOnce(ctx, key, token, isJWT, p)
+func (a *Authorizer) lookup(ctx context.Context, sum [sha256.Size]byte, token string, by judge) (*verdict, bool, error) {
+	key := cacheKey(sum, by.scope)
+	v, hit, err := a.lookupOnce(ctx, key, token, by)
 	if err == nil && !a.current(v) {
 		a.cache.Delete(key)
 		a.negative.Delete(key)
-		v, hit, err = a.lookupOnce(ctx, key, token, isJWT, p)
+		v, hit, err = a.lookupOnce(ctx, key, token, by)
 	}
 	return v, hit, err
 }
 
-func (a *Authorizer) lookupOnce(ctx context.Context, key, token string, isJWT bool, p *compiledPolicy) (*verdict, bool, error) {
+func (a *Authorizer) lookupOnce(ctx context.Context, key, token string, by judge) (*verdict, bool, error) {
 	if v, ok := a.negative.Get(key); ok {
 		return v, true, nil
 	}
 	return a.cache.Load(ctx, key, func(ctx context.Context) (cache.Loaded[*verdict], error) {
-		l, err := a.judge(ctx, token, isJWT, p)
+		l, err := a.judgeToken(ctx, token, by)
 		if err != nil {
 			return l, err
 		}
@@ -85,15 +100,15 @@ func (a *Authorizer) current(v *verdict) bool {
 	return a.fingerprints[v.validator] == v.fingerprint
 }
 
-// judge finds the token's verdict in the shared tier or by validation, and
-// says how to cache it locally.
-func (a *Authorizer) judge(ctx context.Context, token string, isJWT bool, p *compiledPolicy) (cache.Loaded[*verdict], error) {
-	sc := scope(isJWT, p)
+// judgeToken finds the token's verdict in the shared tier or by
+// validation, and says how to cache it locally.
+func (a *Authorizer) judgeToken(ctx context.Context, token string, by judge) (cache.Loaded[*verdict], error) {
+	sc := by.scope
 	// A refresh must ask the IdP: the shared tier holds the very result
 	// that is about to expire.
 	if a.shared != nil && !cache.Refreshing(ctx) {
 		if e, ok := a.shared.Get(ctx, token, sc); ok {
-			l := a.fromShared(e, isJWT, p)
+			l := a.fromShared(e, by)
 			if a.current(l.Value) {
 				return l, nil
 			}
@@ -101,7 +116,7 @@ func (a *Authorizer) judge(ctx context.Context, token string, isJWT bool, p *com
 			// replica on another config): judge again and overwrite.
 		}
 	}
-	l, err := a.validate(ctx, token, isJWT, p)
+	l, err := a.validate(ctx, token, by)
 	if err != nil {
 		return l, err
 	}
@@ -111,19 +126,15 @@ func (a *Authorizer) judge(ctx context.Context, token string, isJWT bool, p *com
 	return l, nil
 }
 
-// validate runs the validator for the token's shape and says how to cache its answer.
-func (a *Authorizer) validate(ctx context.Context, token string, isJWT bool, p *compiledPolicy) (cache.Loaded[*verdict], error) {
-	v, kind := p.introspector, "opaque"
-	if isJWT {
-		v, kind = a.jwt, "JWT"
+// validate runs the chosen validator and says how to cache its answer.
+func (a *Authorizer) validate(ctx context.Context, token string, by judge) (cache.Loaded[*verdict], error) {
+	if by.v == nil {
+		return a.invalid(fmt.Errorf("%w: %s tokens are not accepted", ErrInvalidToken, by.kind), by), nil
 	}
-	if v == nil {
-		return a.invalid(fmt.Errorf("%w: %s tokens are not accepted", ErrInvalidToken, kind), isJWT, p), nil
-	}
-	res, err := v.Validate(ctx, token)
+	res, err := by.v.Validate(ctx, token)
 	switch {
 	case errors.Is(err, ErrInvalidToken):
-		return a.invalid(err, isJWT, p), nil
+		return a.invalid(err, by), nil
 	case err != nil:
 		return cache.Loaded[*verdict]{}, err
 	}
@@ -132,34 +143,32 @@ func (a *Authorizer) validate(ctx context.Context, token string, isJWT bool, p *
 		ttl = min(ttl, res.Expiry.Sub(a.now()))
 	}
 	vd := &verdict{res: res}
-	a.sign(vd, isJWT, p)
+	a.sign(vd, by)
 	return cache.Loaded[*verdict]{Value: vd, Cost: int64(res.Size), TTL: ttl, Refresh: res.Live}, nil
 }
 
 // invalid is the verdict on a token the validator refused, cached for the negative TTL.
-func (a *Authorizer) invalid(err error, isJWT bool, p *compiledPolicy) cache.Loaded[*verdict] {
+func (a *Authorizer) invalid(err error, by judge) cache.Loaded[*verdict] {
 	v := &verdict{reason: err.Error(), expired: errors.Is(err, ErrExpired)}
-	a.sign(v, isJWT, p)
+	a.sign(v, by)
 	return cache.Loaded[*verdict]{Value: v, Cost: int64(len(v.reason)), TTL: a.negTTL}
 }
 
 // sign records which validator judged v, and its settings now.
-func (a *Authorizer) sign(v *verdict, isJWT bool, p *compiledPolicy) {
+func (a *Authorizer) sign(v *verdict, by judge) {
 	switch {
 	case v.res != nil:
 		v.validator = v.res.Validator
-	case isJWT:
-		v.validator = JWTSet
 	default:
-		v.validator = p.introspectorName
+		v.validator = by.name
 	}
 	v.fingerprint = a.fingerprints[v.validator]
 }
 
-func (a *Authorizer) fromShared(e SharedEntry, isJWT bool, p *compiledPolicy) cache.Loaded[*verdict] {
+func (a *Authorizer) fromShared(e SharedEntry, by judge) cache.Loaded[*verdict] {
 	ttl := time.Until(e.Until)
 	v := &verdict{res: e.Result, reason: e.Invalid, expired: e.Expired, shared: true}
-	a.sign(v, isJWT, p)
+	a.sign(v, by)
 	v.fingerprint = e.Fingerprint // as the judging replica had it
 	cost := int64(len(e.Invalid))
 	if e.Result != nil {

@@ -46,8 +46,8 @@ func BenchmarkAuthorizeRouted(b *testing.B) {
 				{Name: "default", TokenSources: bearer, Validators: []string{"corp"}, Headers: headers, MaxHeaderBytes: 4096, HeaderSeparator: ","},
 				{Name: "orders", TokenSources: bearer, Validators: []string{"corp"}, Headers: headers, MaxHeaderBytes: 4096, HeaderSeparator: ",", Rules: rs},
 			},
-			Introspectors: map[string]authz.Validator{"corp": fixed{res}},
-			CacheMaxBytes: 64 << 20, TTL: time.Minute, NegativeTTL: time.Minute,
+			NamedValidators: map[string]authz.Validator{"corp": fixed{res}},
+			CacheMaxBytes:   64 << 20, TTL: time.Minute, NegativeTTL: time.Minute,
 		}
 		if routed {
 			opts.Router, opts.Unmatched = table, authz.UnmatchedDeny

@@ -193,7 +193,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 		NegativeMaxBytes:      cfg.Cache.NegativeMaxBytes,
 		TTL:                   cfg.Cache.TTL,
 		NegativeTTL:           *cfg.Cache.NegativeTTL,
-		Introspectors:         validators,
+		NamedValidators:       validators,
 		Answers:               answers,
 		Fingerprints:          fingerprints(cfg, c.keyFiles),
 		Unmatched:             cfg.Routing.Unmatched,
