@@ -91,6 +91,23 @@ func (a *Answers) Body(d *Decision) []byte {
 	return b
 }
 
+// DenialHeaders are the headers of a denial's answer, the same at both
+// doors: the outcome, the body's type, the challenge, a DPoP nonce and
+// Retry-After, each when it applies (names lower-case).
+func (a *Answers) DenialHeaders(d *Decision) []HeaderValue {
+	h := []HeaderValue{{Name: strings.ToLower(a.OutcomeHeader), Value: d.Outcome.String()}, {Name: "content-type", Value: "application/json"}}
+	if c := a.WWWAuthenticate(d); c != "" {
+		h = append(h, HeaderValue{Name: "www-authenticate", Value: c})
+	}
+	if d.DPoPNonce != "" {
+		h = append(h, HeaderValue{Name: "dpop-nonce", Value: d.DPoPNonce})
+	}
+	if ra := a.RetryAfter(d); ra != "" {
+		h = append(h, HeaderValue{Name: "retry-after", Value: ra})
+	}
+	return h
+}
+
 var defaultDescriptions = [...]string{
 	Allow:     "",
 	Missing:   "no access token in the request",

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -223,6 +224,22 @@ func TestTracingEndpointIsHostPort(t *testing.T) {
 		_, err := Parse([]byte("issuers: [{ name: corp, issuer: https://idp.example/, jwks_url: https://idp.example/jwks }]\ntracing: { otlp_endpoint: \"" + endpoint + "\", insecure: true }\n"))
 		if (err == nil) != ok || err != nil && !strings.Contains(err.Error(), "tracing.otlp_endpoint") {
 			t.Errorf("otlp_endpoint %q: err %v", endpoint, err)
+		}
+	}
+}
+
+// Every Issuer field either decides the key set (KeySource) or is named
+// here as not deciding it: a new field must be placed, or a reload could
+// keep keys fetched under old settings.
+func TestKeySourceCoversEveryIssuerField(t *testing.T) {
+	notKeys := map[string]bool{"Name": true, "Algorithms": true, "Audiences": true, "Leeway": true, "Type": true, "Introspect": true}
+	ks := reflect.TypeOf(KeySource{})
+	it := reflect.TypeOf(Issuer{})
+	for i := range it.NumField() {
+		name := it.Field(i).Name
+		_, inKeys := ks.FieldByName(name)
+		if inKeys == notKeys[name] {
+			t.Errorf("Issuer.%s: in KeySource %v, listed as not deciding the keys %v", name, inKeys, notKeys[name])
 		}
 	}
 }

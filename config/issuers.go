@@ -32,6 +32,23 @@ type Issuer struct {
 	Introspect string `yaml:"introspect"`
 }
 
+// KeySource is what decides an issuer's key set: a reload keeps the
+// running key set of an issuer whose KeySource (and jwks_file content) did
+// not change. Every field of Issuer is either here or listed as not
+// deciding the keys (TestKeySourceCoversEveryIssuerField).
+type KeySource struct {
+	Issuer, JWKSURL                              string
+	Discovery                                    bool
+	JWKSFile                                     string
+	RefreshInterval, MinRefreshInterval, Timeout time.Duration
+}
+
+// KeySource returns the settings that decide the issuer's key set.
+func (is Issuer) KeySource() KeySource {
+	return KeySource{Issuer: is.Issuer, JWKSURL: is.JWKSURL, Discovery: is.Discovery, JWKSFile: is.JWKSFile,
+		RefreshInterval: is.RefreshInterval, MinRefreshInterval: is.MinRefreshInterval, Timeout: is.Timeout}
+}
+
 func (is *Issuer) setDefaults() {
 	if is.Leeway == nil {
 		d := 30 * time.Second

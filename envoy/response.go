@@ -38,18 +38,9 @@ func toResponse(d *authz.Decision, ans *authz.Answers) *authv3.CheckResponse {
 		return resp
 	}
 	resp.DynamicMetadata = dynamicMetadata(d)
-	headers := []*corev3.HeaderValueOption{
-		overwrite(ans.OutcomeHeader, d.Outcome.String()),
-		overwrite("content-type", "application/json"),
-	}
-	if c := ans.WWWAuthenticate(d); c != "" {
-		headers = append(headers, overwrite("www-authenticate", c))
-	}
-	if d.DPoPNonce != "" {
-		headers = append(headers, overwrite("dpop-nonce", d.DPoPNonce))
-	}
-	if ra := ans.RetryAfter(d); ra != "" {
-		headers = append(headers, overwrite("retry-after", ra))
+	var headers []*corev3.HeaderValueOption
+	for _, h := range ans.DenialHeaders(d) {
+		headers = append(headers, overwrite(h.Name, h.Value))
 	}
 	answer := &authv3.DeniedHttpResponse{
 		Status:  &typev3.HttpStatus{Code: typev3.StatusCode(ans.Status(d.Outcome))},

@@ -179,16 +179,9 @@ func (h *Handler) write(w http.ResponseWriter, d *authz.Decision) {
 		w.WriteHeader(ans.Status(authz.Allow))
 		return
 	}
-	if c := ans.WWWAuthenticate(d); c != "" {
-		hdr.Set("WWW-Authenticate", c)
+	for _, h := range ans.DenialHeaders(d) {
+		hdr.Set(h.Name, h.Value)
 	}
-	if d.DPoPNonce != "" {
-		hdr.Set("DPoP-Nonce", d.DPoPNonce)
-	}
-	if ra := ans.RetryAfter(d); ra != "" {
-		hdr.Set("Retry-After", ra)
-	}
-	hdr.Set("Content-Type", "application/json")
 	w.WriteHeader(ans.Status(d.Outcome))
 	w.Write(ans.Body(d))
 }

@@ -22,9 +22,7 @@ func (prev *core) sameKeys(ic config.Issuer, fileDigest string) *jwt.Keys {
 		return nil
 	}
 	for _, old := range prev.cfg.Issuers {
-		if old.Name == ic.Name && old.Issuer == ic.Issuer && old.JWKSURL == ic.JWKSURL && old.Discovery == ic.Discovery &&
-			old.JWKSFile == ic.JWKSFile && prev.keyFiles[ic.Name] == fileDigest && old.RefreshInterval == ic.RefreshInterval &&
-			old.MinRefreshInterval == ic.MinRefreshInterval && old.Timeout == ic.Timeout {
+		if old.Name == ic.Name && old.KeySource() == ic.KeySource() && prev.keyFiles[ic.Name] == fileDigest {
 			return prev.keys[ic.Name]
 		}
 	}

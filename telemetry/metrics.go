@@ -123,7 +123,7 @@ func newMetrics() *Metrics {
 		m.results, m.idpInFlight, m.jwksSuccess, m.ready, m.panics, m.reloads, m.configInfo)
 	// Series that exist from the start, at 0, so rates and alerts see them
 	// before the first event.
-	for _, door := range []string{"grpc", "http"} {
+	for _, door := range doors {
 		m.inFlight.WithLabelValues(door)
 		m.checkDuration.WithLabelValues(door)
 	}
@@ -140,7 +140,7 @@ func newMetrics() *Metrics {
 		m.refreshes.WithLabelValues(result)
 		m.reloads.WithLabelValues(result)
 	}
-	for _, where := range []string{"check", "flight", "refresh", "grpc", "http"} {
+	for _, where := range append([]string{"check", "flight", "refresh"}, doors...) {
 		m.panics.WithLabelValues(where)
 	}
 	return m

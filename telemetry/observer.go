@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/envoy"
+	"github.com/authz-dev/authz/forwardauth"
 	"github.com/authz-dev/authz/tracing"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -49,8 +51,11 @@ func NewObserver(log *slog.Logger, metrics *Metrics, opts LogOptions, traces *tr
 	return &Observer{log: log, metrics: metrics, opts: opts, traces: traces, answers: answers}
 }
 
+// doors are the doors' names, as they label metrics and logs.
+var doors = []string{envoy.Door, forwardauth.Door}
+
 // spanNames name each door's Check span.
-var spanNames = map[string]string{"grpc": "authz.Check", "http": "authz.forward_auth"}
+var spanNames = map[string]string{envoy.Door: "authz.Check", forwardauth.Door: "authz.forward_auth"}
 
 // CheckStarted marks a Check in flight at door, and starts its span.
 func (o *Observer) CheckStarted(ctx context.Context, door string, h authz.Header) context.Context {
