@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -32,13 +31,13 @@ func (c *Client) Validate(ctx context.Context, token string) (*authz.Result, err
 	}
 	res := &authz.Result{Validator: c.opts.Name, Claims: claims, Size: authz.ClaimsSize(claims), Live: true}
 	if v, present := claims["exp"]; present {
-		exp, ok := v.(float64)
-		if !ok || math.IsNaN(exp) || math.IsInf(exp, 0) || exp < 0 || exp > 1e11 {
+		exp, ok := authz.NumericDate(v)
+		if !ok {
 			// Cached for the full TTL it would outlive the token: the IdP
 			// answered something unusable, like a non-boolean active.
 			return nil, c.unavailable("exp is not a NumericDate")
 		}
-		res.Expiry = time.Unix(int64(exp), 0)
+		res.Expiry = exp
 		if !c.now().Before(res.Expiry) {
 			return nil, fmt.Errorf("%w: %w (introspection exp)", authz.ErrInvalidToken, authz.ErrExpired)
 		}

@@ -2,7 +2,6 @@ package jwt
 
 import (
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/authz-dev/authz/authz"
@@ -46,10 +45,9 @@ func numericDate(claims map[string]any, name string) (time.Time, bool, error) {
 	if !present {
 		return time.Time{}, false, nil
 	}
-	f, ok := v.(float64)
-	if !ok || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e11 {
+	t, ok := authz.NumericDate(v)
+	if !ok {
 		return time.Time{}, false, invalid(name + " is not a NumericDate")
 	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)), true, nil
+	return t, true, nil
 }
