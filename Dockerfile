@@ -5,7 +5,8 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/authz ./cmd/authz
+# -tags nodemo: no demo, and so no test IdP, in the image.
+RUN CGO_ENABLED=0 go build -trimpath -tags nodemo -ldflags="-s -w" -o /out/authz ./cmd/authz
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/authz /usr/local/bin/authz

@@ -49,6 +49,9 @@ lint:
 	$(GO) vet ./...
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	$(GO) run $(STATICCHECK) ./...
+	@# The test IdP enters the binary through the demo alone: a -tags nodemo build has none of it.
+	@if $(GO) list -deps -tags nodemo ./cmd/authz | grep -q internal/testidp; then echo "internal/testidp is linked into a nodemo build"; exit 1; fi
+	@$(GO) vet -tags nodemo ./cmd/authz
 
 # govulncheck needs its online vulnerability database (not reachable from
 # every machine), so it is not part of make test.
@@ -90,7 +93,7 @@ bench: test-deps
 # authz against a no-op Check server, same load, one run, A/B rounds:
 # make bench-load LOAD_ARGS="-duration 5s -rounds 3"
 bench-load: build
-	$(GO) build -o bin/authz-load ./cmd/authz-load
+	$(GO) build -o bin/authz-load ./tools/authz-load
 	./bin/authz-load -authz $(BIN) $(LOAD_ARGS)
 
 # Behind nginx: the seed's nginx+njs design (bench/seed-nginx-njs)
@@ -109,7 +112,7 @@ bench-nginx: build
 	    echo "make bench-nginx: needs$$missing; install with: sudo apt-get install$$missing"; exit 1; \
 	  fi; \
 	fi
-	$(GO) build -o bin/authz-load ./cmd/authz-load
+	$(GO) build -o bin/authz-load ./tools/authz-load
 	./bin/authz-load nginx -authz $(BIN) $(NGINX_ARGS)
 
 # ~1,000,000 Checks of mixed tokens, then leak and bound checks (make test

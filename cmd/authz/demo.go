@@ -1,3 +1,9 @@
+//go:build !nodemo
+
+// The demo links the test IdP (internal/testidp) into the binary: that is
+// the only way it enters. Build with -tags nodemo (the container image
+// does) for a binary without it; demo_off.go then answers the subcommand.
+
 package main
 
 import (
