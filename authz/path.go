@@ -1,6 +1,10 @@
 package authz
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/authz-dev/authz/internal/rfc3986"
+)
 
 // NormalizePath returns the path of a request target as an upstream server
 // resolves it, so routes and rules match what will be served rather than
@@ -21,33 +25,10 @@ func NormalizePath(target string) string {
 	if isClean(target) {
 		return target
 	}
-	var b strings.Builder
-	b.Grow(len(target) + 1)
-	// Decode unreserved escapes, and upper-case the hex of the others so
-	// %2f and %2F compare equal.
-	for i := 0; i < len(target); i++ {
-		c := target[i]
-		if c == '%' && i+2 < len(target) && isHex(target[i+1]) && isHex(target[i+2]) {
-			d := unhex(target[i+1])<<4 | unhex(target[i+2])
-			if isUnreserved(d) {
-				b.WriteByte(d)
-			} else {
-				b.WriteByte('%')
-				b.WriteByte(upperHex(target[i+1]))
-				b.WriteByte(upperHex(target[i+2]))
-			}
-			i += 2
-			continue
-		}
-		if c == '%' {
-			// A stray % is written as %25, so that no escape is formed by
-			// what follows it once decoded ("%%61" is never "%a").
-			b.WriteString("%25")
-			continue
-		}
-		b.WriteByte(c)
-	}
-	decoded := b.String()
+	// Unreserved escapes decoded and the others' hex upper-cased, so %2f
+	// and %2F compare equal; a stray % is written as %25, so that no escape
+	// is formed by what follows it once decoded ("%%61" is never "%a").
+	decoded := rfc3986.NormalizeEscapes(target, true)
 	segments := strings.Split(decoded, "/")
 	out := make([]string, 0, len(segments))
 	for _, seg := range segments {
@@ -102,28 +83,4 @@ func isClean(p string) bool {
 // encoded "/" or "\", which some upstreams decode after routing.
 func HasEncodedSeparator(path string) bool {
 	return strings.Contains(path, "%2F") || strings.Contains(path, "%5C")
-}
-
-func isUnreserved(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
-}
-
-func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c >= 'a':
-		return c - 'a' + 10
-	default:
-		return c - 'A' + 10
-	}
-}
-
-func upperHex(c byte) byte {
-	if 'a' <= c && c <= 'f' {
-		return c - 'a' + 'A'
-	}
-	return c
 }

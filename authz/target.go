@@ -3,6 +3,8 @@ package authz
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/authz-dev/authz/internal/rfc3986"
 )
 
 // TargetProblem reports why a request target cannot be read one way by
@@ -62,14 +64,14 @@ func TargetProblem(target string) string {
 		case c >= 0x80:
 			plain = false
 		case c == '%':
-			if i+2 >= len(path) || !isHex(path[i+1]) || !isHex(path[i+2]) {
+			if i+2 >= len(path) || !rfc3986.IsHex(path[i+1]) || !rfc3986.IsHex(path[i+2]) {
 				return "invalid percent-escape in path"
 			}
-			d := unhex(path[i+1])<<4 | unhex(path[i+2])
+			d := rfc3986.Unhex(path[i+1])<<4 | rfc3986.Unhex(path[i+2])
 			if d < ' ' || d == 0x7f {
 				return "encoded control character in path"
 			}
-			if d == '%' && i+4 < len(path) && isHex(path[i+3]) && isHex(path[i+4]) {
+			if d == '%' && i+4 < len(path) && rfc3986.IsHex(path[i+3]) && rfc3986.IsHex(path[i+4]) {
 				return "double percent-encoding in path"
 			}
 			plain = false
@@ -80,8 +82,8 @@ func TargetProblem(target string) string {
 		// control character there is refused as a raw one is.
 		q := target[len(path)+i:]
 		for j := 0; j+2 < len(q); j++ {
-			if q[j] == '%' && isHex(q[j+1]) && isHex(q[j+2]) {
-				if d := unhex(q[j+1])<<4 | unhex(q[j+2]); d < ' ' || d == 0x7f {
+			if q[j] == '%' && rfc3986.IsHex(q[j+1]) && rfc3986.IsHex(q[j+2]) {
+				if d := rfc3986.Unhex(q[j+1])<<4 | rfc3986.Unhex(q[j+2]); d < ' ' || d == 0x7f {
 					return "encoded control character in query"
 				}
 			}
@@ -101,7 +103,7 @@ func decodesToUTF8(s string) bool {
 	b := buf[:0]
 	for i := 0; i < len(s); i++ {
 		if s[i] == '%' && i+2 < len(s) {
-			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			b = append(b, rfc3986.Unhex(s[i+1])<<4|rfc3986.Unhex(s[i+2]))
 			i += 2
 			continue
 		}
@@ -127,7 +129,7 @@ func CanonicalHost(host string) (canonical, problem string) {
 		}
 		name, port = host[:end+1], host[end+1:]
 		for i := 1; i < len(name)-1; i++ {
-			if c := name[i]; !isHex(c) && c != ':' && c != '.' {
+			if c := name[i]; !rfc3986.IsHex(c) && c != ':' && c != '.' {
 				return "", "invalid IPv6 literal in host"
 			}
 		}
