@@ -21,6 +21,7 @@ import (
 	"github.com/authz-dev/authz/config"
 	"github.com/authz-dev/authz/internal/testidp"
 	"github.com/authz-dev/authz/internal/testlog"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // harness is a real authz server on loopback, a real IdP, and a real gRPC client.
@@ -73,15 +74,7 @@ func baseConfig(idp *testidp.IdP) *config.Config {
 	}
 }
 
-func newIdP(t testing.TB) *testidp.IdP {
-	t.Helper()
-	idp, err := testidp.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(idp.Close)
-	return idp
-}
+func newIdP(t testing.TB) *testidp.IdP { return testsupport.NewIdP(t) }
 
 // startWith starts authz with cfg.
 func startWith(t testing.TB, idp *testidp.IdP, cfg *config.Config) *harness {

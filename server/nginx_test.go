@@ -22,6 +22,7 @@ import (
 
 	"github.com/authz-dev/authz/config"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // nginxProfileConfig is introspectConfig as the shipped nginx recipe
@@ -52,15 +53,7 @@ func findNginx(t testing.TB) string {
 	return ""
 }
 
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freePort(t testing.TB) string { return testsupport.FreeAddr(t) }
 
 // startNginx runs nginx with the shipped testdata/nginx config, pointed at
 // authzAddr and backendAddr, and returns its address. It is stopped when the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/authz-dev/authz/config"
 	"github.com/authz-dev/authz/internal/testidp"
 	"github.com/authz-dev/authz/internal/testlog"
+	"github.com/authz-dev/authz/internal/testsupport"
 	"github.com/authz-dev/authz/server"
 )
 
@@ -33,15 +33,7 @@ policies:
     require_scopes: [orders:write]
 `
 
-func newIdP(t *testing.T) *testidp.IdP {
-	t.Helper()
-	idp, err := testidp.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(idp.Close)
-	return idp
-}
+func newIdP(t *testing.T) *testidp.IdP { return testsupport.NewIdP(t) }
 
 // startServer runs a server the subcommands can talk to, until the test
 // ends; extra is YAML appended to commandConfig.
@@ -66,15 +58,7 @@ func startServer(t *testing.T, idp *testidp.IdP, extra ...string) *server.Server
 	return s
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freePort(t *testing.T) string { return testsupport.FreeAddr(t) }
 
 // eventually fails the test unless cond holds within 10s.
 func eventually(t *testing.T, what string, logs fmt.Stringer, cond func() bool) {
