@@ -31,7 +31,9 @@ import (
 // demoConfig wires one issuer (the in-process IdP) and two policies.
 const demoConfig = `
 grpc: { addr: "%s" }
-http: { addr: "%s" }
+# The HTTP door as Envoy's http_service calls it (no proxy in the demo):
+# the method, Host and path after /check are the request's own.
+http: { addr: "%s", proxy: envoy }
 cache: { ttl: 30s, negative_ttl: 5s }
 issuers:
   - name: demo
@@ -183,6 +185,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 %[1]s check -addr $AUTHZ_ADDR -token "$DEMO_JWT_DPOP"
 # a client-sent x-user-id never reaches the upstream:
 %[1]s check -addr $AUTHZ_ADDR -token "$DEMO_JWT" -header x-user-id=mallory -json
+# the HTTP door (Envoy's path-prefix mode: the path after /check): 200 with the claim headers:
+curl -si -H "Authorization: Bearer $DEMO_JWT" $AUTHZ_HTTP/check/orders/1
 # readiness:
 curl -s $AUTHZ_HTTP/readyz
 `, bin)

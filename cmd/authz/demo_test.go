@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,7 @@ func TestDemo(t *testing.T) {
 		pw.Close()
 	}()
 	env := map[string]string{}
+	var curlCheck string
 	sc := bufio.NewScanner(pr)
 	sc.Buffer(make([]byte, 64<<10), 64<<10)
 	for sc.Scan() {
@@ -34,7 +36,8 @@ func TestDemo(t *testing.T) {
 		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok && strings.HasPrefix(line, "export ") {
 			env[k] = v
 		}
-		if strings.HasPrefix(line, "curl") {
+		if strings.HasPrefix(line, "curl") && strings.Contains(line, "/check/") {
+			curlCheck = line
 			break
 		}
 	}
@@ -88,6 +91,18 @@ func TestDemo(t *testing.T) {
 			}
 			break
 		}
+	}
+	// The printed curl of the HTTP door: 200 with the claim headers.
+	path := curlCheck[strings.Index(curlCheck, "$AUTHZ_HTTP")+len("$AUTHZ_HTTP"):]
+	req, _ := http.NewRequest("GET", env["AUTHZ_HTTP"]+path, nil)
+	req.Header.Set("Authorization", "Bearer "+env["DEMO_JWT"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-User-Id") != "alice" {
+		t.Errorf("%s: %d, x-user-id %q", curlCheck, resp.StatusCode, resp.Header.Get("X-User-Id"))
 	}
 	cancel()
 	if code := <-done; code != 0 {
