@@ -228,9 +228,17 @@ func startCaddy(t testing.TB, authzAddr, backendAddr string) string {
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
+	return serveProcess(t, "caddy", cmd, listen, logs.String)
+}
+
+// serveProcess starts cmd (an nginx, a Caddy) in a process group of its
+// own, stops it when the test ends (SIGTERM, SIGKILL after 5s), shows
+// log() if the test failed, and returns listen once it accepts.
+func serveProcess(t testing.TB, name string, cmd *exec.Cmd, listen string, log func() string) string {
+	t.Helper()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start caddy: %v", err)
+		t.Fatalf("start %s: %v", name, err)
 	}
 	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
@@ -243,7 +251,7 @@ func startCaddy(t testing.TB, authzAddr, backendAddr string) string {
 			<-done
 		}
 		if t.Failed() {
-			t.Logf("caddy log:\n%s", logs.String())
+			t.Logf("%s log:\n%s", name, log())
 		}
 	})
 	deadline := time.Now().Add(15 * time.Second)
@@ -254,7 +262,7 @@ func startCaddy(t testing.TB, authzAddr, backendAddr string) string {
 			return listen
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not start listening on %s:\n%s", listen, logs.String())
+			t.Fatalf("%s did not start listening on %s:\n%s", name, listen, log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
