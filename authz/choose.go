@@ -1,5 +1,7 @@
 package authz
 
+import "strings"
+
 // Router picks the policy for a request whose proxy named none: the first
 // route whose match holds. It reads only what the proxy vouches for
 // (request line, forwarded host and path, peer principals).
@@ -40,11 +42,29 @@ func (a *Authorizer) choose(req *Request) (policy, route, denyReason string) {
 		// path than the one matched.
 		return "", "", "encoded slash or backslash in path"
 	}
-	if route, policy, ok := a.router.Route(req); ok {
+	route, policy, ok := a.router.Route(req)
+	if strings.IndexByte(pathOf(req.Path), ';') >= 0 {
+		// Servlet containers cut ";params" from segments, nginx, WHATWG
+		// parsers and Go keep them: "/catalog;/" is /catalog/ to one and
+		// another path to the others. Routed both ways, it must land on
+		// the same route.
+		literal := *req
+		literal.normalized, literal.isNormalized = normalizePathKeepingParams(req.Path), true
+		if r2, _, ok2 := a.router.Route(&literal); r2 != route || ok2 != ok {
+			return "", "", "path parameters change the route"
+		}
+	}
+	if ok {
 		return policy, route, ""
 	}
 	if a.unmatched == UnmatchedDeny {
 		return "", "", "no route"
 	}
 	return a.unmatched, "", ""
+}
+
+// pathOf is target without its query.
+func pathOf(target string) string {
+	p, _, _ := strings.Cut(target, "?")
+	return p
 }

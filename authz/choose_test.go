@@ -159,3 +159,22 @@ func TestRulesDecideAfterTheToken(t *testing.T) {
 		t.Errorf("rules never run before the token: %v", d.Outcome)
 	}
 }
+
+// A path whose ";params" change the route — cut, as servlet containers
+// do, or kept, as nginx, WHATWG parsers and Go do — is refused; params that
+// do not change it pass.
+func TestPathParametersThatChangeTheRouteAreRefused(t *testing.T) {
+	a, _ := newRoutedAuthorizer(t, "", nil)
+	for target, refused := range map[string]bool{
+		"/public;/":              true,
+		"/public;x/y":            true,
+		"/public/x;jsessionid=1": false,
+		"/public/x":              false,
+		"/orders;x=1":            false, // unrouted either way
+	} {
+		d := a.Authorize(context.Background(), at(target, ""))
+		if got := d.Outcome == Forbidden && d.Reason == "path parameters change the route"; got != refused {
+			t.Errorf("%s: %s (%s), want refused=%v", target, d.Outcome, d.Reason, refused)
+		}
+	}
+}

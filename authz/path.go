@@ -15,7 +15,14 @@ import (
 // (%2F, %5C) is never decoded into a separator: it stays in its segment.
 //
 // A clean path, the common case, is returned without allocating.
-func NormalizePath(target string) string {
+func NormalizePath(target string) string { return normalizePath(target, true) }
+
+// normalizePathKeepingParams is NormalizePath with ";params" kept in their
+// segments, as nginx, WHATWG parsers and Go read them: where the two
+// readings route differently, the request is refused (choose).
+func normalizePathKeepingParams(target string) string { return normalizePath(target, false) }
+
+func normalizePath(target string, stripParams bool) string {
 	if i := strings.IndexAny(target, "?#"); i >= 0 {
 		target = target[:i]
 	}
@@ -32,7 +39,7 @@ func NormalizePath(target string) string {
 	segments := strings.Split(decoded, "/")
 	out := make([]string, 0, len(segments))
 	for _, seg := range segments {
-		if i := strings.IndexByte(seg, ';'); i >= 0 {
+		if i := strings.IndexByte(seg, ';'); i >= 0 && stripParams {
 			seg = seg[:i]
 		}
 		switch seg {
