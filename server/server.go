@@ -81,11 +81,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	// verification, which profiles showed at ~7% of a miss. Enough workers
 	// for the Checks a proxy keeps in flight; beyond them gRPC starts
 	// goroutines as before.
+	reportPanic := telemetry.PanicReporter(log, m)
 	opts = append(opts, grpc.NumStreamWorkers(uint32(min(64*runtime.GOMAXPROCS(0), 1024))),
 		// The Check door recovers its own panics into an error answer;
 		// these catch any other handler's (health, reflection).
-		grpc.ChainUnaryInterceptor(recoverUnary(telemetry.PanicReporter(log, m))),
-		grpc.ChainStreamInterceptor(recoverStream(telemetry.PanicReporter(log, m))),
+		grpc.ChainUnaryInterceptor(recoverUnary(reportPanic)),
+		grpc.ChainStreamInterceptor(recoverStream(reportPanic)),
 		// Clients pinging more often than every 10 s are cut off, as
 		// gRPC's servers do by default at 5 min; Envoy pings only when
 		// configured to, and far less often.
