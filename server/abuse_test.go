@@ -16,6 +16,7 @@ import (
 )
 
 func TestAbusiveRequests(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	tok := h.mint("rsa-1", h.validClaims())
 	big := strings.Repeat("a", 64<<10)
@@ -77,6 +78,7 @@ func TestChangingKidsKeepJWKSFetchesRateLimited(t *testing.T) {
 }
 
 func TestSlowIdPCannotQueueUnboundedIntrospections(t *testing.T) {
+	waitsOnClock(t)
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
 	cfg := introspectConfig(idp)

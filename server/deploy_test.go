@@ -42,6 +42,7 @@ func TestAlertRules(t *testing.T) {
 // Grafana dashboard and the alert rules query is one a running authz
 // exports, scraped from its /metrics.
 func TestDashboardAndRulesNameExportedMetrics(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	h := startWith(t, idp, introspectConfig(idp))
 	h.waitServing()

@@ -9,6 +9,7 @@ import (
 // A rule on default reaches every policy that extends it — a public one
 // too, where it sees no claims — and extends: none keeps it off.
 func TestARuleOnDefaultAndPublicPolicies(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	cfg := baseConfig(idp)
 	def := cfg.Policies["default"]

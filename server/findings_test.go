@@ -74,6 +74,7 @@ func TestFindingBackslashThroughNginx(t *testing.T) {
 // 3. Envoy's path-prefix mode judges the raw target Envoy forwards, and no
 // ServeMux redirect reaches the client.
 func TestFindingPathPrefixModeReadsTheRawTarget(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	h := startWith(t, idp, routesUnderTest(baseConfig(idp), "envoy"))
 	h.waitServing()
@@ -101,6 +102,7 @@ func TestFindingPathPrefixModeReadsTheRawTarget(t *testing.T) {
 
 // 4. A trailing dot on the host does not skip the host's route.
 func TestFindingTrailingHostDot(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	h := startWith(t, idp, routesUnderTest(baseConfig(idp), "envoy"))
 	h.waitServing()

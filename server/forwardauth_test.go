@@ -33,6 +33,7 @@ func (h *harness) forward(method, target string, headers map[string]string) *htt
 }
 
 func TestForwardAuthDoor(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	tok := h.mint("rsa-1", h.validClaims())
 	readOnly := h.mint("rsa-1", h.idp.Claims("bob", time.Hour, "orders:read", "orders-api"))
@@ -68,6 +69,7 @@ func TestForwardAuthDoor(t *testing.T) {
 }
 
 func TestForwardAuthAllowStatus204(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	cfg := baseConfig(idp)
 	cfg.HTTP.AllowStatus, cfg.HTTP.CheckPath = 204, "/auth"
@@ -80,6 +82,7 @@ func TestForwardAuthAllowStatus204(t *testing.T) {
 }
 
 func TestMetricsAndHealthEndpoints(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	h := startIntrospect(t, idp, introspectConfig(idp))
 	tok := h.mint("rsa-1", h.validClaims())
@@ -135,6 +138,7 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 }
 
 func TestReadyzFollowsKeys(t *testing.T) {
+	t.Parallel()
 	dead := newIdP(t)
 	deadURL := dead.JWKSURL()
 	dead.Close()
@@ -153,6 +157,7 @@ func TestReadyzFollowsKeys(t *testing.T) {
 }
 
 func TestPprofIsOffByDefault(t *testing.T) {
+	t.Parallel()
 	off := start(t)
 	idp := newIdP(t)
 	cfg := baseConfig(idp)
@@ -174,6 +179,7 @@ func TestPprofIsOffByDefault(t *testing.T) {
 }
 
 func TestReflectionIsOptIn(t *testing.T) {
+	t.Parallel()
 	for _, want := range []bool{false, true} {
 		idp := newIdP(t)
 		cfg := baseConfig(idp)

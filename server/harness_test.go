@@ -48,6 +48,15 @@ func needsProcess(t testing.TB, what string) {
 	}
 }
 
+// waitsOnClock skips, under -short, a test that waits seconds of real
+// time for TTLs and expiries of a running server (make test runs it).
+func waitsOnClock(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: this test waits on real TTLs")
+	}
+}
+
 // baseConfig is a complete config against idp, built fresh on every call
 // so a test can change any field before starting a server with it.
 func baseConfig(idp *testidp.IdP) *config.Config {
@@ -55,8 +64,10 @@ func baseConfig(idp *testidp.IdP) *config.Config {
 		GRPC: config.GRPC{Addr: "127.0.0.1:0"},
 		// Tests that call the HTTP door directly are Envoy's http_service:
 		// the check request's own method, Host and path after /check.
-		HTTP:  config.HTTP{Addr: "127.0.0.1:0", Proxy: "envoy"},
-		Cache: config.Cache{TTL: 30 * time.Second, NegativeTTL: ptr(5 * time.Second)},
+		HTTP: config.HTTP{Addr: "127.0.0.1:0", Proxy: "envoy"},
+		// Small caches: ristretto sizes its admission sketch by max_bytes, and
+		// ninety servers with the 256 MiB default cost the suite seconds.
+		Cache: config.Cache{TTL: 30 * time.Second, NegativeTTL: ptr(5 * time.Second), MaxBytes: 8 << 20},
 		Issuers: []config.Issuer{{
 			Name: "corp", Issuer: idp.Issuer(), JWKSURL: idp.JWKSURL(),
 			Algorithms: []string{"RS256", "ES256", "EdDSA"}, Audiences: []string{"orders-api"},

@@ -19,6 +19,7 @@ import (
 // mixed case in the policy, and every case and spelling of them from the
 // client, read off the wire at both doors.
 func TestHeaderNameCaseOnTheWire(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	cfg := baseConfig(idp)
 	cfg.Policies["default"] = func() (p config.Policy) {

@@ -53,6 +53,7 @@ func (h *harness) opaque(sub string, ttl time.Duration) string {
 }
 
 func TestIntrospectionActiveAndInactive(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	h := startIntrospect(t, idp, introspectConfig(idp))
 	tok := h.opaque("carol", time.Hour)
@@ -136,6 +137,7 @@ func TestIntrospectionFailuresAreErrorsNeverCached(t *testing.T) {
 }
 
 func TestIntrospectionTLS(t *testing.T) {
+	t.Parallel()
 	idp, err := testidp.NewTLS()
 	if err != nil {
 		t.Fatal(err)
@@ -251,6 +253,7 @@ func TestIntrospectionCachingAndStampede(t *testing.T) {
 }
 
 func TestIntrospectionExpBoundsTheCache(t *testing.T) {
+	waitsOnClock(t)
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
 	h := startIntrospect(t, idp, introspectConfig(idp)) // cache.ttl 30s
@@ -298,6 +301,7 @@ func TestRevokedJWTIsDeniedAfterItsCachedResultExpires(t *testing.T) {
 }
 
 func TestIntrospectedTokenNeverLogged(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	h := startIntrospect(t, idp, introspectConfig(idp))
 	good := h.opaque("liam", time.Hour)
@@ -324,6 +328,7 @@ func TestIntrospectedTokenNeverLogged(t *testing.T) {
 
 // The IdP must see a form-encoded POST; a plain GET to the endpoint is refused.
 func TestTestIdPRefusesNonRFCRequests(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	resp, err := http.Get(idp.IntrospectionURL())
 	if err != nil {
@@ -346,6 +351,7 @@ func TestTestIdPRefusesNonRFCRequests(t *testing.T) {
 // A hot token is refreshed ahead of expiry: Checks keep the cached answer
 // while the one refresh asks the IdP, and an inactive answer replaces it.
 func TestHotTokenIsRefreshedAhead(t *testing.T) {
+	waitsOnClock(t)
 	idp := newIdP(t)
 	cfg := introspectConfig(idp)
 	cfg.Cache.TTL, cfg.Cache.RefreshAhead = 2*time.Second, "50%"

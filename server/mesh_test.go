@@ -116,6 +116,7 @@ func (h *harness) istio(c istioCheck) decision {
 }
 
 func TestIstioMeshExample(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	h := startWith(t, idp, istioExampleConfig(t, idp))
 	h.waitServing()
@@ -176,6 +177,7 @@ func TestIstioMeshExample(t *testing.T) {
 
 // The HTTP door routes by what the proxy forwards (Traefik's X-Forwarded-*).
 func TestHTTPDoorRoutes(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	cfg := istioExampleConfig(t, idp)
 	cfg.HTTP.Proxy = "traefik"

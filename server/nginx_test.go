@@ -266,6 +266,7 @@ func TestBehindNginx(t *testing.T) {
 
 // nginx reaches authz over a Unix-domain socket as over TCP.
 func TestBehindNginxOverAUnixSocket(t *testing.T) {
+	t.Parallel()
 	dir, err := os.MkdirTemp("", "authz-nginx-")
 	if err != nil {
 		t.Fatal(err)

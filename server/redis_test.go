@@ -279,6 +279,7 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 }
 
 func TestPurgeNeedsAToken(t *testing.T) {
+	t.Parallel()
 	rs := startRedis(t)
 	idp := newIdP(t)
 	h := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr))
@@ -300,6 +301,7 @@ func httpPost(url, form string) (int, error) {
 // A purge from another replica reaches cache scopes a reload added: the
 // subscription follows the core serving now, not the first one.
 func TestPurgeReachesScopesAReloadAdded(t *testing.T) {
+	t.Parallel()
 	rs := startRedis(t)
 	idp := newIdP(t)
 	a := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr))

@@ -11,9 +11,9 @@ import (
 	"github.com/authz-dev/authz/config"
 )
 
-// reloadReadyTimeout bounds how long a reload waits for the key sets of new
+// defaultReloadReady bounds how long a reload waits for the key sets of new
 // or changed issuers before giving up and keeping the running config.
-var reloadReadyTimeout = 10 * time.Second
+const defaultReloadReady = 10 * time.Second
 
 // Reload builds a core from cfg beside the running one, waits for its
 // keys, and swaps it in atomically. Listeners and their TLS settings stay
@@ -30,7 +30,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		s.metrics.ObserveReload("error")
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), reloadReadyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.reloadReady)
 	defer cancel()
 	if err := next.waitReady(ctx); err != nil {
 		next.retire(prev)

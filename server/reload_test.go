@@ -33,6 +33,7 @@ func (h *harness) reload(cfg *config.Config) error {
 }
 
 func TestReloadSwapsConfigWithoutFailingAnInFlightCheck(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	tok := h.mint("rsa-1", h.validClaims())
 	expired := h.mint("rsa-1", h.idp.Claims("old", -time.Hour, "", "orders-api"))
@@ -86,6 +87,7 @@ func TestReloadSwapsConfigWithoutFailingAnInFlightCheck(t *testing.T) {
 }
 
 func TestReloadKeepsTheCacheWhereItStillMeansTheSame(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	h := startIntrospect(t, idp, introspectConfig(idp))
 	jwtTok := h.mint("rsa-1", h.validClaims())
@@ -135,14 +137,13 @@ func TestReloadKeepsTheCacheWhereItStillMeansTheSame(t *testing.T) {
 }
 
 func TestReloadWaitsForNewKeysAndRejectsWhatCannotLoad(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	tok := h.mint("rsa-1", h.validClaims())
 	dead := newIdP(t)
 	deadURL := dead.JWKSURL()
 	dead.Close()
-	old := reloadReadyTimeout
-	t.Cleanup(func() { reloadReadyTimeout = old })
-	reloadReadyTimeout = 300 * time.Millisecond
+	h.srv.reloadReady = 300 * time.Millisecond
 	cfg := baseConfig(h.idp)
 	cfg.Issuers[0].JWKSURL = deadURL
 	err := h.reload(cfg)
@@ -155,15 +156,14 @@ func TestReloadWaitsForNewKeysAndRejectsWhatCannotLoad(t *testing.T) {
 // A reload refused after it was built (its keys never load) leaves the
 // running core as it was: cache bounds, metric label sets, the config info.
 func TestARefusedReloadChangesNothing(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	cfg := baseConfig(idp)
 	cfg.Hash = "0123456789ab"
 	h := startWith(t, idp, cfg)
 	h.waitServing()
 	before := h.srv.current().auth.CacheStats().MaxBytes
-	old := reloadReadyTimeout
-	t.Cleanup(func() { reloadReadyTimeout = old })
-	reloadReadyTimeout = 300 * time.Millisecond
+	h.srv.reloadReady = 300 * time.Millisecond
 
 	dead := newIdP(t)
 	deadURL := dead.JWKSURL()
@@ -255,6 +255,7 @@ func TestTLSCertificateRotation(t *testing.T) {
 // A config whose parts fail to build is an error, at start and on reload,
 // never a crash; on reload the running config serves on.
 func TestAConfigThatFailsToBuildIsAnError(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	tok := h.mint("rsa-1", h.validClaims())
 	junk := filepath.Join(t.TempDir(), "jwks.json")

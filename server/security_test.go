@@ -34,6 +34,7 @@ func policyFrom(idp *testidp.IdP, from string) *config.Config {
 
 // Finding 1: the client must never pick the policy at the HTTP door.
 func TestHTTPDoorPolicyNeverFromTheClient(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	readOnly := func(h *harness) string {
 		return h.mint("rsa-1", h.idp.Claims("bob", time.Hour, "orders:read", "orders-api"))
@@ -86,6 +87,7 @@ func TestHTTPDoorPolicyNeverFromTheClient(t *testing.T) {
 // Finding 2: a reload re-reads jwks_file, and results judged under a
 // removed key are judged again.
 func TestReloadRereadsJWKSFile(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "jwks.json")
@@ -145,6 +147,7 @@ func TestReloadRereadsJWKSFile(t *testing.T) {
 
 // Finding 3: every spelling of an owned header that mixes '-' and '_' is removed.
 func TestMixedSpellingsOfClaimHeadersAreRemoved(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	tok := h.mint("rsa-1", h.validClaims()) // no email claim
 	o := h.expect(h.check(withToken(tok), withHeader("x-user_id", "mallory"), withHeader("x_user-id", "mallory"), withHeader("x-e_mail", "kept"),
@@ -174,6 +177,7 @@ func TestMixedSpellingsOfClaimHeadersAreRemoved(t *testing.T) {
 // Finding 5: with Redis, results of changed validators are judged again,
 // and replicas on different configs do not trust each other's results.
 func TestSharedEntriesAreBoundToTheValidatorsSettings(t *testing.T) {
+	t.Parallel()
 	rs := startRedis(t)
 	idp := newIdP(t)
 	narrowed := sharedConfig(t, idp, rs.addr)
@@ -199,6 +203,7 @@ func TestSharedEntriesAreBoundToTheValidatorsSettings(t *testing.T) {
 
 // Finding 6: leeway applies to exp as the README says.
 func TestLeewayAppliesToExp(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	cfg := baseConfig(idp)
 	cfg.Issuers[0].Leeway = ptr(time.Minute)
@@ -216,6 +221,7 @@ func TestLeewayAppliesToExp(t *testing.T) {
 
 // Finding 7: a policy name from a request is bounded before it is logged.
 func TestHugePolicyNameIsBoundedInTheLog(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	huge := strings.Repeat("p", 300<<10)
 	resp := h.forward("GET", "/check", map[string]string{"Authorization": "Bearer " + h.mint("rsa-1", h.validClaims()), "X-Authz-Policy": huge + "<\t>"})
@@ -232,6 +238,7 @@ func TestHugePolicyNameIsBoundedInTheLog(t *testing.T) {
 
 // Finding 8: idle keep-alive connections are closed on the HTTP and admin listeners.
 func TestIdleConnectionsAreClosed(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	cfg := baseConfig(idp)
 	cfg.HTTP.IdleTimeout = 200 * time.Millisecond
@@ -261,6 +268,7 @@ func TestIdleConnectionsAreClosed(t *testing.T) {
 
 // Finding 9: an array item holding the separator cannot pose as two items.
 func TestArrayItemHoldingTheSeparatorIsDropped(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	c := h.validClaims()
 	c["realm_access"] = map[string]any{"roles": []any{"user,admin", "viewer", "editor"}}
@@ -272,6 +280,7 @@ func TestArrayItemHoldingTheSeparatorIsDropped(t *testing.T) {
 
 // Finding 10: introspection answers for refresh (or ID) tokens are invalid.
 func TestIntrospectionRefusesRefreshTokens(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	h := startIntrospect(t, idp, introspectConfig(idp))
 	for _, c := range []struct {
@@ -308,6 +317,7 @@ func TestIntrospectionRefusesRefreshTokens(t *testing.T) {
 
 // Finding 11: a forbidden answer names no issuer; the log does.
 func TestForbiddenDescriptionIsGeneric(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	cfg := introspectConfig(idp)
 	cfg.Policies["opaque-only"] = config.Policy{Validators: []string{"corp-introspect"}}
@@ -324,6 +334,7 @@ func TestForbiddenDescriptionIsGeneric(t *testing.T) {
 // Also closed: an introspection exp that is not a number is an error, not
 // an answer cached for the full TTL.
 func TestIntrospectionNonNumericExpIsError(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	h := startIntrospect(t, idp, introspectConfig(idp))
 	claims := idp.Claims("eve", time.Hour, "orders:read", "orders-api")

@@ -205,6 +205,7 @@ func TestDPoP(t *testing.T) {
 // TestDPoPReplayAcrossReplicas: a proof used at one replica is a replay at
 // another, through the shared Redis tier.
 func TestDPoPReplayAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	rs := startRedis(t)
 	idp := newIdP(t)
 	a := startWith(t, idp, sharedConfig(t, idp, rs.addr))
@@ -225,6 +226,7 @@ func TestDPoPReplayAcrossReplicas(t *testing.T) {
 // with the client certificate where Envoy puts it
 // (include_peer_certificate: source.certificate, URL-encoded PEM).
 func TestCertificateBoundTokens(t *testing.T) {
+	t.Parallel()
 	ca := newTestCA(t)
 	envoyCert, envoyKey := ca.issue(t, "envoy", x509.ExtKeyUsageClientAuth)
 	clientCert, _ := ca.issue(t, "orders-client", x509.ExtKeyUsageClientAuth)
@@ -312,6 +314,7 @@ func TestCertificateBoundTokens(t *testing.T) {
 // TestCertificateBoundTokensTrustXFCC: behind a proxy that sets
 // x-forwarded-client-cert afresh, its Hash is the certificate.
 func TestCertificateBoundTokensTrustXFCC(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	cfg := baseConfig(idp)
 	cfg.HTTP.TrustXFCC = true
@@ -355,6 +358,7 @@ func TestCertificateBoundTokensTrustXFCC(t *testing.T) {
 // TestIntrospectedBoundToken: cnf in an RFC 7662 answer binds an opaque
 // token the same way.
 func TestIntrospectedBoundToken(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	h := startWith(t, idp, introspectConfig(idp))
 	h.waitServing()
@@ -377,6 +381,7 @@ func must[T any](v T, err error) T {
 // TestDPoPNonce: with require_nonce, a proof without the server's nonce is
 // answered use_dpop_nonce with a fresh nonce, which the next proof carries.
 func TestDPoPNonce(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	cfg := baseConfig(idp)
 	keyFile := filepath.Join(t.TempDir(), "nonce.key")
@@ -431,6 +436,7 @@ func TestDPoPNonce(t *testing.T) {
 // share of the replay set and no more, and everybody else's proofs still
 // pass (with replay_max_entries 50 they used to meet a full set: 503).
 func TestOneDPoPClientCannotExhaustTheReplaySet(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	cfg := baseConfig(idp)
 	cfg.DPoP.ReplayMaxEntries, cfg.DPoP.ReplayMaxPerKey = 50, 10

@@ -38,11 +38,13 @@ type Server struct {
 	traces   *tracing.Provider
 	live     live
 	reloadMu sync.Mutex
-	grpc     *grpc.Server
-	health   *health.Server
-	http     *http.Server
-	admin    *http.Server
-	ready    atomic.Bool
+	// reloadReady bounds a reload's wait for new key sets (tests shorten it).
+	reloadReady time.Duration
+	grpc        *grpc.Server
+	health      *health.Server
+	http        *http.Server
+	admin       *http.Server
+	ready       atomic.Bool
 
 	grpcLn, httpLn, adminLn net.Listener
 }
@@ -55,7 +57,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, metrics: m, traces: traces, health: health.NewServer()}
+	s := &Server{cfg: cfg, log: log, metrics: m, traces: traces, health: health.NewServer(), reloadReady: defaultReloadReady}
 	c, err := buildCore(cfg, log, m, traces, nil, s.live.Forget)
 	if err != nil {
 		traces.Shutdown(context.Background())

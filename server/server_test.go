@@ -30,6 +30,7 @@ import (
 )
 
 func TestValidTokenIsAllowedWithClaimHeadersAndMetadata(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	claims := h.validClaims()
 	claims["realm_access"] = map[string]any{"roles": []any{"admin", "buyer"}}
@@ -62,6 +63,7 @@ func TestValidTokenIsAllowedWithClaimHeadersAndMetadata(t *testing.T) {
 }
 
 func TestEdDSAToken(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	key, err := testidp.NewKey("ed-1", jose.EdDSA)
 	if err != nil {
@@ -73,6 +75,7 @@ func TestEdDSAToken(t *testing.T) {
 }
 
 func TestInvalidTokens(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	now := time.Now()
 	with := func(mut func(map[string]any)) string {
@@ -154,6 +157,7 @@ func tamper(tok string) string {
 }
 
 func TestMissingToken(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	for name, opt := range map[string]checkOpt{
 		"no header":    func(*authv3.CheckRequest) {},
@@ -169,11 +173,13 @@ func TestMissingToken(t *testing.T) {
 }
 
 func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	h.expect(h.check(withHeader("authorization", "bEaReR "+h.mint("rsa-1", h.validClaims()))), "allow", 200)
 }
 
 func TestTwoDifferentTokensAreInvalid(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	a, b := h.mint("rsa-1", h.validClaims()), h.mint("ec-1", h.validClaims())
 	h.expect(h.check(withPolicy("cookie"), withToken(a), withHeader("cookie", "theme=dark; access_token="+b)), "invalid", 401)
@@ -186,6 +192,7 @@ func TestTwoDifferentTokensAreInvalid(t *testing.T) {
 }
 
 func TestHeaderMapIsRead(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	// encode_raw_headers: values arrive in raw_value of header_map, and the map is empty.
 	o := h.expect(h.check(func(r *authv3.CheckRequest) { r.Attributes.Request.Http.Headers = nil }, withHeaderMap("authorization", "Bearer "+h.mint("rsa-1", h.validClaims()))), "allow", 200)
@@ -195,6 +202,7 @@ func TestHeaderMapIsRead(t *testing.T) {
 }
 
 func TestClientCannotSpoofClaimHeaders(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	tok := h.mint("rsa-1", h.validClaims())
 	o := h.expect(h.check(withToken(tok), withHeader("x-user-id", "mallory"), withHeader("x-email", "boss@example.com"), withHeader("x-authz-outcome", "allow")), "allow", 200)
@@ -210,6 +218,7 @@ func TestClientCannotSpoofClaimHeaders(t *testing.T) {
 }
 
 func TestControlCharactersNeverReachHeaders(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	c := h.validClaims()
 	c["sub"] = "alice\r\nx-admin: true\x00"
@@ -224,6 +233,7 @@ func TestControlCharactersNeverReachHeaders(t *testing.T) {
 }
 
 func TestPolicies(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	readOnly := h.idp.Claims("bob", time.Hour, "orders:read", "orders-api")
 	tok := h.mint("rsa-1", readOnly)
@@ -245,6 +255,7 @@ func TestPolicies(t *testing.T) {
 }
 
 func TestUnknownKidRefreshesKeys(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	key, err := testidp.NewKey("rsa-2", jose.RS256)
 	if err != nil {
@@ -272,6 +283,7 @@ func TestUnknownKidRefreshesKeys(t *testing.T) {
 }
 
 func TestJWKSDownAfterFirstLoadKeepsValidating(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	cfg := baseConfig(idp)
 	cfg.Issuers[0].RefreshInterval = 20 * time.Millisecond
@@ -293,6 +305,7 @@ func TestJWKSDownAfterFirstLoadKeepsValidating(t *testing.T) {
 }
 
 func TestJWKSNeverReachableIsErrorNotInvalid(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	dead := newIdP(t)
 	deadURL := dead.JWKSURL()
@@ -317,6 +330,7 @@ func TestJWKSNeverReachableIsErrorNotInvalid(t *testing.T) {
 }
 
 func TestJWKSFileFallbackAndDiscovery(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	set, _ := json.Marshal(idp.KeySet())
 	file := filepath.Join(t.TempDir(), "jwks.json")
@@ -397,6 +411,7 @@ func TestConcurrentChecksOfOneNewTokenVerifyOnce(t *testing.T) {
 }
 
 func TestCacheNeverServesAfterExp(t *testing.T) {
+	waitsOnClock(t)
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	h := start(t)
 	c := h.validClaims()
@@ -413,6 +428,7 @@ func TestCacheNeverServesAfterExp(t *testing.T) {
 }
 
 func TestTokenNeverLogged(t *testing.T) {
+	t.Parallel()
 	h := start(t)
 	tok := h.mint("rsa-1", h.validClaims())
 	h.check(withToken(tok), withPolicy("orders-write"))
@@ -505,6 +521,7 @@ func TestErrorMode(t *testing.T) {
 }
 
 func TestTypAndPayloadHeaderAndRetryAfter(t *testing.T) {
+	t.Parallel()
 	idp := newIdP(t)
 	cfg := baseConfig(idp)
 	cfg.Issuers[0].Type = "at+jwt"
@@ -539,6 +556,7 @@ func TestTypAndPayloadHeaderAndRetryAfter(t *testing.T) {
 
 // Listeners on Unix-domain sockets: what a sidecar's proxy dials without TCP.
 func TestUnixSocketListeners(t *testing.T) {
+	t.Parallel()
 	dir, err := os.MkdirTemp("", "authz-uds-") // short: socket paths are bounded
 	if err != nil {
 		t.Fatal(err)
@@ -586,6 +604,7 @@ func TestUnixSocketListeners(t *testing.T) {
 
 // A socket nobody accepts on (left by a crash) is replaced.
 func TestDeadUnixSocketIsReplaced(t *testing.T) {
+	t.Parallel()
 	dir, err := os.MkdirTemp("", "authz-uds-")
 	if err != nil {
 		t.Fatal(err)

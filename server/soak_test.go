@@ -47,6 +47,7 @@ func soakConfig(idp *testidp.IdP) *config.Config {
 // goroutines return to their level, memory stays bounded by the caches'
 // limits, and junk never pushes valid tokens out of the cache.
 func TestSoak(t *testing.T) {
+	waitsOnClock(t)
 	idp := newIdP(t)
 	h := startWith(t, idp, soakConfig(idp))
 	h.waitServing()

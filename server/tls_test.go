@@ -93,6 +93,7 @@ func (ca *testCA) clientTLS(t *testing.T, certPEM, keyPEM []byte) *tls.Config {
 }
 
 func TestMutualTLS(t *testing.T) {
+	t.Parallel()
 	ca := newTestCA(t)
 	cliCert, cliKey := ca.issue(t, "envoy", x509.ExtKeyUsageClientAuth)
 	idp := newIdP(t)

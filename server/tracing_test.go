@@ -289,6 +289,7 @@ func TestTracesOfTheHTTPDoorAndRedis(t *testing.T) {
 // at ratio 0 nothing is, and at ratio 1 authz's span is a root of its own
 // that links to the client's context.
 func TestAClientsTraceparentIsOnlyALink(t *testing.T) {
+	t.Parallel()
 	col := startCollector(t)
 	idp := newIdP(t)
 	const clientTrace = "5bf92f3577b34da6a3ce929d0e0e4736"
