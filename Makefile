@@ -6,14 +6,14 @@ BIN := bin/authz
 # node and caddy are readers the differential test holds authz against;
 # npm installs the independent JOSE/DPoP clients of the interop test.
 TEST_DEPS := nginx:nginx-light redis-server:redis-server redis-cli:redis-tools promtool:prometheus node:nodejs npm:npm caddy:caddy
-INTEROP := server/testdata/interop
+INTEROP := internal/server/testdata/interop
 
 # Fuzz targets as package:Target. FUZZTIME is a count of executions, not a
 # duration: a duration races the fuzz coordinator's own deadline in Go 1.26
 # (golang/go#75804) and fails with "context deadline exceeded" on no input.
-FUZZ_TARGETS := ./authz:FuzzExtractToken ./authz:FuzzRenderHeaders ./authz:FuzzNormalizePath ./authz/jwt:FuzzValidate \
-	./authz/jws:FuzzSplitMatchesGoJose ./authz/jwt:FuzzDecodeClaimsMatchesEncodingJSON \
-	./authz/introspect:FuzzDecodeAnswer ./config:FuzzParse ./authz:FuzzTargetProblem ./server:FuzzDifferential
+FUZZ_TARGETS := ./internal/authz:FuzzExtractToken ./internal/authz:FuzzRenderHeaders ./internal/authz:FuzzNormalizePath ./internal/authz/jwt:FuzzValidate \
+	./internal/authz/jws:FuzzSplitMatchesGoJose ./internal/authz/jwt:FuzzDecodeClaimsMatchesEncodingJSON \
+	./internal/authz/introspect:FuzzDecodeAnswer ./internal/config:FuzzParse ./internal/authz:FuzzTargetProblem ./internal/server:FuzzDifferential
 FUZZTIME ?= 1000000x
 # FuzzDifferential sends every input through nginx, Caddy, Node and three
 # authz doors (~500 inputs a second): it may run fewer.
@@ -65,13 +65,13 @@ vulncheck:
 # The tests that wait on clocks, deadlines and real processes, three times
 # with every core kept busy by a CPU hog: CI's machines are shared, and a
 # test that races a wall clock must hold there. Run it before a change lands.
-STRESS_PKGS := ./rules/ ./authz/... ./sender/ ./tracing/
+STRESS_PKGS := ./internal/rules/ ./internal/authz/... ./internal/sender/ ./internal/tracing/
 STRESS_SERVER := Slow|Changing|Revoked|Refresh|Reload|Sentinel|Failover|Shutdown|TLSCertificateRotation|UnknownKid|Differential|Finding|Nginx|DPoP
 test-stress: test-deps
 	@hogs=""; for i in $$(seq $$(nproc)); do yes >/dev/null & hogs="$$hogs $$!"; done; \
 	trap 'kill $$hogs 2>/dev/null' EXIT; \
 	GORACE=atexit_sleep_ms=0 $(GO) test -race -count=3 $(STRESS_PKGS) && \
-	GORACE=atexit_sleep_ms=0 $(GO) test -race -count=3 -parallel 8 -run '$(STRESS_SERVER)' ./server/
+	GORACE=atexit_sleep_ms=0 $(GO) test -race -count=3 -parallel 8 -run '$(STRESS_SERVER)' ./internal/server/
 
 test-deps:
 	@missing=""; \
@@ -122,7 +122,7 @@ bench-nginx: build
 # ~1,000,000 Checks of mixed tokens, then leak and bound checks (make test
 # runs a 3-second version).
 soak: test-deps
-	$(GO) test -run='^TestSoak$$' -count=1 -v -timeout=30m ./server -args -soak-checks=1000000
+	$(GO) test -run='^TestSoak$$' -count=1 -v -timeout=30m ./internal/server -args -soak-checks=1000000
 
 fuzz: test-deps
 	@for t in $(FUZZ_TARGETS); do \

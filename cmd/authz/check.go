@@ -19,8 +19,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/authz-dev/authz/envoy"
-	"github.com/authz-dev/authz/server"
+	"github.com/authz-dev/authz/internal/envoy"
+	"github.com/authz-dev/authz/internal/server"
 )
 
 type headerFlags []string

@@ -23,9 +23,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/authz-dev/authz/config"
+	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/server"
 	"github.com/authz-dev/authz/internal/testidp"
-	"github.com/authz-dev/authz/server"
 )
 
 // demoConfig wires one issuer (the in-process IdP) and two policies.

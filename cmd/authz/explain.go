@@ -7,7 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/authz-dev/authz/config"
+	"github.com/authz-dev/authz/internal/config"
 )
 
 // explainRoutes prints the route table in the order it is tried: which

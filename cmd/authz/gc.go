@@ -5,7 +5,7 @@ import (
 	"os"
 	"runtime/debug"
 
-	"github.com/authz-dev/authz/config"
+	"github.com/authz-dev/authz/internal/config"
 )
 
 // gcPercent is the collector's target while the heap is far below its

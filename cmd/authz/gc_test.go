@@ -6,7 +6,7 @@ import (
 	"runtime/debug"
 	"testing"
 
-	"github.com/authz-dev/authz/config"
+	"github.com/authz-dev/authz/internal/config"
 )
 
 func TestTuneGC(t *testing.T) {

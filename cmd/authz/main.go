@@ -10,8 +10,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/authz-dev/authz/config"
-	"github.com/authz-dev/authz/server"
+	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/server"
 )
 
 const usage = `usage: authz <command> [flags]

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authz-dev/authz/server"
+	"github.com/authz-dev/authz/internal/server"
 )
 
 // cmdPurge asks a replica's admin listener to purge a token.

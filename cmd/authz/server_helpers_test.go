@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authz-dev/authz/config"
+	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/server"
 	"github.com/authz-dev/authz/internal/testidp"
 	"github.com/authz-dev/authz/internal/testlog"
 	"github.com/authz-dev/authz/internal/testsupport"
-	"github.com/authz-dev/authz/server"
 )
 
 // commandConfig is what the subcommands' tests serve; %[1]s is the

@@ -1,0 +1,115 @@
+// Package config holds authz's configuration file: its shape, strict
+// decoding with line numbers, and validation. Each section's file holds its
+// struct, the defaults only the file knows, and its checks; defaults that a
+// package's constructor owns (introspection, Redis, the forward-auth door,
+// the outcome answers, JWT algorithms) are left to it.
+package config
+
+import (
+	"os"
+
+	"github.com/authz-dev/authz/internal/authz"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	GRPC    GRPC     `yaml:"grpc"`
+	HTTP    HTTP     `yaml:"http"`
+	Admin   Admin    `yaml:"admin"`
+	Cache   Cache    `yaml:"cache"`
+	Issuers []Issuer `yaml:"issuers"`
+	// Introspection lists RFC 7662 endpoints for opaque (and revocable) tokens.
+	Introspection []Introspection   `yaml:"introspection"`
+	Policies      map[string]Policy `yaml:"policies"`
+	// Routes pick a policy from the request when the proxy names none.
+	Routes   []Route `yaml:"routes"`
+	Routing  `yaml:",inline"`
+	Outcomes Outcomes `yaml:"outcomes"`
+	Log      Log      `yaml:"log"`
+	// DPoP says how DPoP proofs are checked (RFC 9449).
+	DPoP DPoP `yaml:"dpop"`
+	// Tracing exports OpenTelemetry spans of every Check.
+	Tracing Tracing `yaml:"tracing"`
+
+	// Warnings are settings that are valid but risky, each with its line;
+	// `authz validate` prints them and serve logs them.
+	Warnings []string `yaml:"-"`
+	// Hash is the first 12 hex digits of the SHA-256 of the file's text
+	// (Load and Parse set it): which config serves, in authz_config_info.
+	Hash string `yaml:"-"`
+}
+
+// DefaultPolicy is the policy used when a request names none.
+const DefaultPolicy = authz.DefaultPolicy
+
+// problems collects validation errors and warnings by key path.
+type problems struct {
+	errs, warnings []fieldError
+	// offline: secrets are not read (CI checks a config without them).
+	offline bool
+}
+
+// file checks that a file serve will read exists (not when offline: CI
+// checks configs without the files they name mounted).
+func (p *problems) file(path, key string) {
+	if p.offline || path == "" {
+		return
+	}
+	if _, err := os.Stat(path); err != nil {
+		p.add(key, "%v", err)
+	}
+}
+
+// secret resolves a secret, or stands one in when offline.
+func (p *problems) secret(value, file string) (string, error) {
+	if p.offline {
+		if value == "" && file == "" {
+			return "", nil
+		}
+		return "offline-stand-in-for-a-secret", nil
+	}
+	return resolveSecret(value, file)
+}
+
+func (p *problems) add(path, format string, args ...any) {
+	p.errs = append(p.errs, newFieldError(path, format, args...))
+}
+
+func (p *problems) warn(path, format string, args ...any) {
+	p.warnings = append(p.warnings, newFieldError(path, format, args...))
+}
+
+func (c *Config) setDefaults() {
+	c.GRPC.setDefaults()
+	c.HTTP.setDefaults()
+	c.Cache.setDefaults()
+	for i := range c.Issuers {
+		c.Issuers[i].setDefaults()
+	}
+	c.setPolicyDefaults()
+	c.Log.setDefaults()
+	c.DPoP.setDefaults()
+	c.Tracing.setDefaults()
+}
+
+func (c *Config) validate(offline bool) problems {
+	p := problems{offline: offline}
+	c.GRPC.validate(&p)
+	c.HTTP.validate(&p)
+	c.Admin.validate(&p)
+	c.Cache.validate(&p)
+	issuers := validateIssuers(c.Issuers, &p)
+	endpoints := validateIntrospection(c.Introspection, issuers, &p)
+	for i, is := range c.Issuers {
+		if is.Introspect != "" && !endpoints[is.Introspect] {
+			p.add(pathOf("issuers", i, "introspect"), "unknown introspection endpoint %q", is.Introspect)
+		}
+	}
+	validatePolicies(c.Policies, issuers, endpoints, &p)
+	validateRoutes(c.Routes, c.Routing, c.Policies, &p)
+	c.Outcomes.validate(&p)
+	c.Log.validate(&p)
+	c.DPoP.validate(&p)
+	c.Tracing.validate(&p)
+	return p
+}

@@ -1,0 +1,115 @@
+package config
+
+import (
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/authz-dev/authz/internal/authz/jwt"
+)
+
+// Issuer is one trusted JWT issuer.
+type Issuer struct {
+	Name      string `yaml:"name"`
+	Issuer    string `yaml:"issuer"`
+	JWKSURL   string `yaml:"jwks_url"`
+	Discovery bool   `yaml:"discovery"`
+	// JWKSFile alone is the key source; beside jwks_url or discovery it is
+	// the fallback while the remote source has never answered.
+	JWKSFile string `yaml:"jwks_file"`
+	// Algorithms allowed (default: jwt.DefaultAlgorithms).
+	Algorithms         []string       `yaml:"algorithms"`
+	Audiences          []string       `yaml:"audiences"`
+	Leeway             *time.Duration `yaml:"leeway"`
+	Type               string         `yaml:"typ"`
+	RefreshInterval    time.Duration  `yaml:"refresh_interval"`
+	MinRefreshInterval time.Duration  `yaml:"min_refresh_interval"`
+	Timeout            time.Duration  `yaml:"timeout"`
+	// Introspect names an introspection endpoint that is also asked about
+	// this issuer's JWTs once they pass the offline checks, so revocation
+	// is seen within the cache TTL.
+	Introspect string `yaml:"introspect"`
+}
+
+// KeySource is what decides an issuer's key set: a reload keeps the
+// running key set of an issuer whose KeySource (and jwks_file content) did
+// not change. Every field of Issuer is either here or listed as not
+// deciding the keys (TestKeySourceCoversEveryIssuerField).
+type KeySource struct {
+	Issuer, JWKSURL                              string
+	Discovery                                    bool
+	JWKSFile                                     string
+	RefreshInterval, MinRefreshInterval, Timeout time.Duration
+}
+
+// KeySource returns the settings that decide the issuer's key set.
+func (is Issuer) KeySource() KeySource {
+	return KeySource{Issuer: is.Issuer, JWKSURL: is.JWKSURL, Discovery: is.Discovery, JWKSFile: is.JWKSFile,
+		RefreshInterval: is.RefreshInterval, MinRefreshInterval: is.MinRefreshInterval, Timeout: is.Timeout}
+}
+
+func (is *Issuer) setDefaults() {
+	if is.Leeway == nil {
+		d := 30 * time.Second
+		is.Leeway = &d
+	}
+}
+
+// validateIssuers checks the issuers and returns their names.
+func validateIssuers(issuers []Issuer, p *problems) map[string]bool {
+	names := map[string]bool{}
+	byIss := map[string]string{}
+	for i, is := range issuers {
+		switch {
+		case is.Name == "":
+			p.add(pathOf("issuers", i, "name"), "is required")
+		case names[is.Name]:
+			p.add(pathOf("issuers", i, "name"), "%q is used twice", is.Name)
+		}
+		names[is.Name] = true
+		if is.Issuer == "" {
+			p.add(pathOf("issuers", i, "issuer"), "is required")
+		} else if other, dup := byIss[is.Issuer]; dup {
+			p.add(pathOf("issuers", i, "issuer"), "%q is also the issuer of %s; tokens are routed by iss", is.Issuer, other)
+		}
+		byIss[is.Issuer] = is.Name
+		if is.JWKSURL == "" && !is.Discovery {
+			p.file(is.JWKSFile, pathOf("issuers", i, "jwks_file")) // the only key source
+		}
+		if is.JWKSURL == "" && !is.Discovery && is.JWKSFile == "" {
+			p.add(pathOf("issuers", i), "one of jwks_url, discovery or jwks_file is required")
+		}
+		if is.JWKSURL != "" && is.Discovery {
+			p.add(pathOf("issuers", i, "discovery"), "cannot be combined with jwks_url")
+		}
+		if is.JWKSURL != "" && !isHTTPURL(is.JWKSURL) {
+			p.add(pathOf("issuers", i, "jwks_url"), "must be an http(s) URL")
+		}
+		if is.Discovery && !isHTTPURL(is.Issuer) {
+			p.add(pathOf("issuers", i, "issuer"), "discovery needs an http(s) issuer URL")
+		}
+		for j, a := range is.Algorithms {
+			if !slices.Contains(algorithmNames(), a) {
+				p.add(pathOf("issuers", i, "algorithms", j), "%q is not allowed; use one of %s", a, strings.Join(algorithmNames(), ", "))
+			}
+		}
+		if *is.Leeway < 0 || is.RefreshInterval < 0 || is.MinRefreshInterval < 0 || is.Timeout < 0 {
+			p.add(pathOf("issuers", i), "durations must not be negative")
+		}
+	}
+	return names
+}
+
+func algorithmNames() []string {
+	out := make([]string, len(jwt.Algorithms))
+	for i, a := range jwt.Algorithms {
+		out[i] = string(a)
+	}
+	return out
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}

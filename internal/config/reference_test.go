@@ -1,0 +1,72 @@
+package config
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authz-dev/authz/internal/testsupport"
+)
+
+// yamlKeys lists every key of the config file, as docs/configuration.md
+// writes them (lists as key[], a policy as policies.NAME).
+func yamlKeys(tp reflect.Type, prefix string) []string {
+	var out []string
+	for i := 0; i < tp.NumField(); i++ {
+		f := tp.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")
+		if tag[0] == "-" {
+			continue
+		}
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if len(tag) > 1 && tag[1] == "inline" {
+			out = append(out, yamlKeys(ft, prefix)...)
+			continue
+		}
+		key := prefix + tag[0]
+		switch {
+		case ft == reflect.TypeOf(time.Duration(0)):
+			out = append(out, key)
+		case ft.Kind() == reflect.Struct:
+			out = append(out, yamlKeys(ft, key+".")...)
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			out = append(append(out, key), yamlKeys(ft.Elem(), key+"[].")...)
+		case ft.Kind() == reflect.Map && ft.Elem().Kind() == reflect.Struct:
+			out = append(append(out, key), yamlKeys(ft.Elem(), key+".NAME.")...)
+		default:
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
+// Every key the decoder accepts has its row in the reference, and every
+// row names a key the decoder accepts.
+func TestReferenceTableListsEveryKey(t *testing.T) {
+	b, err := os.ReadFile(testsupport.RepoPath(t, "docs/configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	keys := yamlKeys(reflect.TypeOf(Config{}), "")
+	known := map[string]bool{}
+	for _, k := range keys {
+		known[k] = true
+		if !strings.Contains(doc, "| `"+k+"` |") {
+			t.Errorf("docs/configuration.md has no row for %s", k)
+		}
+	}
+	for _, line := range strings.Split(doc, "\n") {
+		if k, ok := strings.CutPrefix(line, "| `"); ok {
+			k, _, _ = strings.Cut(k, "`")
+			if !known[k] {
+				t.Errorf("docs/configuration.md documents %s, which the decoder does not know", k)
+			}
+		}
+	}
+}

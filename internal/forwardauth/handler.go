@@ -1,0 +1,215 @@
+// Package forwardauth is the HTTP door: nginx auth_request, Traefik and
+// Caddy forward auth, and Envoy's HTTP ext_authz mode ask it about a request
+// by passing the request's headers on a call of their own.
+package forwardauth
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/authz-dev/authz/internal/authz"
+)
+
+// Door names this door in metrics and logs.
+const Door = "http"
+
+// Authorizer is what the door needs from the core: decisions, and how to
+// answer them (both may change with a config reload).
+type Authorizer interface {
+	Authorize(ctx context.Context, req *authz.Request) authz.Decision
+	Answers() *authz.Answers
+}
+
+// Options configure the door.
+type Options struct {
+	// Path is where the door listens; with the envoy proxy, requests under
+	// Path+"/" are Envoy's path-prefix mode, where the original target
+	// follows the prefix.
+	Path string
+	// Proxy is the proxy in front, whose headers describe the request
+	// (ProxyFor; the zero value is nginx's).
+	Proxy Proxy
+	// PolicyFrom says where a request may name its policy: PolicyFromHeader
+	// (default), PolicyFromQuery or PolicyFromNone.
+	PolicyFrom string
+	// ClientCertHeader names the header in which the proxy passes the
+	// client's certificate as URL-encoded PEM (nginx:
+	// proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert), for
+	// certificate-bound tokens; "" reads none.
+	ClientCertHeader string
+	// TrustXFCC reads the client certificate's hash from
+	// x-forwarded-client-cert. Only for a proxy in front that sets that
+	// header afresh on every request; otherwise a client writes it.
+	TrustXFCC bool
+	Observer  authz.Observer
+}
+
+// Where a policy name may come from. Each is written by the operator in the
+// proxy's config, never by the client: the proxy must set (or clear) the
+// header, and the query is read only on the exact check path, where nginx's
+// auth_request sends the URI its config names. In Envoy's path-prefix mode
+// the query after the prefix is the client's own and is never read.
+const (
+	PolicyFromHeader = "header"
+	PolicyFromQuery  = "query"
+	PolicyFromNone   = "none"
+)
+
+// Handler answers forward-auth requests.
+type Handler struct {
+	auth Authorizer
+	opts Options
+}
+
+// New returns the door over auth.
+func New(auth Authorizer, opts Options) *Handler {
+	if opts.Path == "" {
+		opts.Path = "/check"
+	}
+	if opts.PolicyFrom == "" {
+		opts.PolicyFrom = PolicyFromHeader
+	}
+	if opts.Proxy.Name == "" {
+		opts.Proxy, _ = ProxyFor("")
+	}
+	return &Handler{auth: auth, opts: opts}
+}
+
+// Path is where the door answers; with the envoy proxy, requests under
+// Path+"/" are Envoy's path-prefix mode.
+func (h *Handler) Path() string { return h.opts.Path }
+
+// Front returns a handler that serves the door's requests itself and
+// passes the rest to next. It looks at the raw target, before next (a
+// ServeMux) could clean it: a ServeMux answers "/check//x" or
+// "/check/a/./b" with a redirect to the client, and decodes what Envoy
+// forwards encoded.
+func (h *Handler) Front(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path, _, _ := strings.Cut(r.RequestURI, "?")
+		if path == h.opts.Path || h.opts.Proxy.PathPrefix && strings.HasPrefix(path, h.opts.Path+"/") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// PolicyParam and PolicyHeader name a policy per request, as Options.PolicyFrom allows.
+const (
+	PolicyParam  = "policy"
+	PolicyHeader = "X-Authz-Policy"
+)
+
+// HeadersToRemoveHeader lists, for Envoy's HTTP ext_authz mode, the
+// upstream request headers to drop (claim headers whose claim is absent).
+const HeadersToRemoveHeader = "x-envoy-auth-headers-to-remove"
+
+// ServeHTTP answers one forward-auth request, whatever its method.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// net/http would recover too, but by dropping the connection: the
+	// proxy would see no answer. A panic in the door answers error.
+	defer func() {
+		if rec := recover(); rec != nil {
+			h.opts.Observer.Panicked(Door, rec, debug.Stack())
+			d := authz.Decision{Outcome: authz.Error, Reason: fmt.Sprintf("panic: %v", rec), Description: "authorization failed"}
+			h.write(w, &d)
+		}
+	}()
+	start := time.Now()
+	req := h.toRequest(r)
+	ctx := h.opts.Observer.CheckStarted(r.Context(), Door, req.Header)
+	d := h.auth.Authorize(ctx, req)
+	h.write(w, &d)
+	h.opts.Observer.CheckDone(ctx, &d, Door, r.Header.Get("X-Request-Id"), time.Since(start))
+}
+
+// toRequest reads the original request the way the proxy in front
+// describes it, and only so (see Proxy).
+func (h *Handler) toRequest(r *http.Request) *authz.Request {
+	method, target, host, scheme, problem := h.opts.Proxy.read(r, h.opts.Path)
+	if n := fields(r.Header); n > authz.MaxHeaders {
+		problem = fmt.Sprintf("%d header fields, over the bound of %d", n, authz.MaxHeaders)
+	}
+	var policy string
+	switch h.opts.PolicyFrom {
+	case PolicyFromHeader:
+		policy = r.Header.Get(PolicyHeader)
+	case PolicyFromQuery:
+		// Only on the exact check path: in path-prefix mode the query
+		// after the prefix is the client's.
+		if path, _, _ := strings.Cut(r.RequestURI, "?"); path == h.opts.Path {
+			policy = r.URL.Query().Get(PolicyParam)
+		}
+	}
+	req := &authz.Request{
+		Policy:     policy,
+		Method:     method,
+		Scheme:     scheme,
+		Host:       host,
+		Path:       target,
+		Header:     header(r.Header),
+		Unreadable: problem,
+	}
+	if h.opts.ClientCertHeader != "" {
+		req.ClientCert = r.Header.Get(h.opts.ClientCertHeader)
+	}
+	if h.opts.TrustXFCC && req.ClientCert == "" {
+		req.ClientCertHash = xfccHash(r.Header.Values("X-Forwarded-Client-Cert"))
+	}
+	return req
+}
+
+func (h *Handler) write(w http.ResponseWriter, d *authz.Decision) {
+	ans := h.auth.Answers()
+	hdr := w.Header()
+	hdr.Set(ans.OutcomeHeader, d.Outcome.String())
+	hdr.Set("Cache-Control", "no-store")
+	if d.Outcome == authz.Allow {
+		for _, v := range d.Headers {
+			hdr.Set(v.Name, v.Value)
+		}
+		if len(d.RemoveHeaders) > 0 {
+			hdr.Set(HeadersToRemoveHeader, strings.Join(d.RemoveHeaders, ","))
+		}
+		w.WriteHeader(ans.Status(authz.Allow))
+		return
+	}
+	for _, h := range ans.DenialHeaders(d) {
+		hdr.Set(h.Name, h.Value)
+	}
+	w.WriteHeader(ans.Status(d.Outcome))
+	w.Write(ans.Body(d))
+}
+
+// header adapts http.Header to authz.Header (lower-case names in, any case stored).
+type header http.Header
+
+func (h header) Values(name string) []string { return http.Header(h).Values(name) }
+
+func (h header) Names(fn func(name string)) {
+	for name := range h {
+		fn(name)
+	}
+}
+
+func (h header) Each(fn func(name, value string)) {
+	for name, vs := range h {
+		for _, v := range vs {
+			fn(name, v)
+		}
+	}
+}
+
+// fields counts the request's header fields.
+func fields(h http.Header) int {
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	return n
+}

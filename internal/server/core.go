@@ -1,0 +1,455 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/internal/authz/introspect"
+	"github.com/authz-dev/authz/internal/authz/jwt"
+	"github.com/authz-dev/authz/internal/authz/rediscache"
+	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/route"
+	"github.com/authz-dev/authz/internal/rules"
+	"github.com/authz-dev/authz/internal/sender"
+	"github.com/authz-dev/authz/internal/telemetry"
+	"github.com/authz-dev/authz/internal/tracing"
+)
+
+// core is the authorizer and the parts it owns. A reload builds a new core
+// beside the running one, taking over what did not change.
+type core struct {
+	cfg      *config.Config
+	auth     *authz.Authorizer
+	observer *telemetry.Observer
+	keys     map[string]*jwt.Keys // by issuer name
+	// keyFiles are the SHA-256 digests of the issuers' jwks_file contents
+	// at build time, by issuer name: a key removed from the file is a
+	// changed key set, whatever the path.
+	keyFiles      map[string]string
+	issuers       []*jwt.Issuer
+	introspectors map[string]*introspect.Client
+	shared        *rediscache.Cache
+	// replay remembers used DPoP proofs; a reload keeps it, or a proof
+	// used just before the reload would pass again after it.
+	replay *sender.Replay
+	// commit makes this core's settings the running ones; called once it
+	// serves (see buildCore).
+	commit func()
+}
+
+// Close stops everything the core owns (at shutdown).
+func (c *core) Close() {
+	c.retire(nil)
+	if c.auth != nil {
+		c.auth.Close()
+	}
+}
+
+// retire stops the parts of c that next did not take over. The caches
+// always pass to the next core.
+func (c *core) retire(next *core) {
+	for name, k := range c.keys {
+		if next == nil || next.keys[name] != k {
+			k.Close()
+		}
+	}
+	for _, in := range c.introspectors {
+		in.Close()
+	}
+	if c.shared != nil && (next == nil || next.shared != c.shared) {
+		c.shared.Close()
+	}
+}
+
+// buildCore turns a validated config into a running authorizer; key sets
+// start fetching here. With prev (a reload), key sets whose source did not
+// change, the shared tier if its settings did not change, and the caches
+// are taken over from prev. A new shared tier sends purges from other
+// replicas to forget, which must reach whichever core serves then.
+func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, traces *tracing.Provider, prev *core, forget func([sha256.Size]byte)) (c *core, err error) {
+	policies, err := policiesFrom(cfg)
+	if err != nil {
+		return nil, err
+	}
+	router, err := routerFrom(cfg)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(policies))
+	for i, p := range policies {
+		names[i] = p.Name
+	}
+	// One set of answers: the core answers with it, the observer reads
+	// statuses from it for spans.
+	answers := answersFrom(cfg)
+	building := &core{
+		cfg:           cfg,
+		observer:      telemetry.NewObserver(log, m, telemetry.LogOptions{Allow: cfg.Log.Allow, AllowSample: *cfg.Log.AllowSample, Claims: cfg.Log.Claims}, traces, answers),
+		keys:          map[string]*jwt.Keys{},
+		keyFiles:      keyFileDigests(cfg),
+		introspectors: map[string]*introspect.Client{},
+	}
+	c = building
+	defer func() {
+		// Not c: "return nil, err" has set it to nil by now.
+		if err != nil {
+			building.retire(prev) // what was taken over stays with prev
+		}
+	}()
+	validators := map[string]authz.Validator{}
+	for _, ic := range cfg.Introspection {
+		tlsCfg, err := ClientTLS(ic.CAFile, ic.CertFile, ic.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("introspection %s: %w", ic.Name, err)
+		}
+		in, err := introspect.New(introspect.Options{
+			Tracer:           traces.Tracer(),
+			Name:             ic.Name,
+			Endpoint:         ic.Endpoint,
+			ClientID:         ic.ClientID,
+			ClientSecret:     ic.Secret,
+			AuthMethod:       ic.AuthMethod,
+			Timeout:          ic.Timeout,
+			MaxResponseBytes: ic.MaxResponseBytes,
+			MaxConns:         ic.MaxConns,
+			MaxInFlight:      ic.MaxInFlight,
+			TLS:              tlsCfg,
+			Issuer:           ic.Issuer,
+			Audiences:        ic.Audiences,
+			TokenTypes:       ic.TokenTypes,
+			Observe: func(result string, elapsed time.Duration) {
+				m.ObserveIntrospection(ic.Name, result, elapsed)
+			},
+			InFlight: m.IntrospectionsInFlight(ic.Name),
+		})
+		if err != nil {
+			return nil, err
+		}
+		c.introspectors[ic.Name] = in
+		validators[ic.Name] = in
+	}
+	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	for _, ic := range cfg.Issuers {
+		keys := prev.sameKeys(ic, c.keyFiles[ic.Name])
+		if keys == nil {
+			keys, err = jwt.NewKeys(jwt.KeysOptions{
+				Tracer:     traces.Tracer(),
+				URL:        ic.JWKSURL,
+				Discovery:  ic.Discovery,
+				Issuer:     ic.Issuer,
+				File:       ic.JWKSFile,
+				Refresh:    ic.RefreshInterval,
+				MinRefresh: ic.MinRefreshInterval,
+				Timeout:    ic.Timeout,
+				Client:     client,
+				Logger:     log.With("issuer", ic.Name),
+				OnRefresh:  func(err error) { m.ObserveJWKSRefresh(ic.Name, err) },
+			})
+			if err != nil {
+				return nil, fmt.Errorf("issuer %s: %w", ic.Name, err)
+			}
+		}
+		c.keys[ic.Name] = keys
+		algs := make([]jose.SignatureAlgorithm, len(ic.Algorithms))
+		for i, a := range ic.Algorithms {
+			algs[i] = jose.SignatureAlgorithm(a)
+		}
+		is, err := jwt.NewIssuer(jwt.IssuerOptions{
+			Name:        ic.Name,
+			Issuer:      ic.Issuer,
+			Audiences:   ic.Audiences,
+			Algorithms:  algs,
+			Leeway:      *ic.Leeway,
+			RequireType: ic.Type,
+			Keys:        keys,
+			OnVerify:    m.JWTVerifications(ic.Name),
+			Introspect:  validators[ic.Introspect], // nil when unset
+		})
+		if err != nil {
+			return nil, err
+		}
+		c.issuers = append(c.issuers, is)
+	}
+	set, err := jwt.NewSet(c.issuers...)
+	if err != nil {
+		return nil, err
+	}
+	opts := authz.Options{
+		Policies:              policies,
+		CacheMaxBytes:         cfg.Cache.MaxBytes,
+		NegativeMaxBytes:      cfg.Cache.NegativeMaxBytes,
+		TTL:                   cfg.Cache.TTL,
+		NegativeTTL:           *cfg.Cache.NegativeTTL,
+		NamedValidators:       validators,
+		Answers:               answers,
+		Fingerprints:          fingerprints(cfg, c.keyFiles),
+		Unmatched:             cfg.Routing.Unmatched,
+		RefreshAhead:          cfg.Cache.RefreshAheadFraction,
+		OnRefresh:             refreshObserver(log, m),
+		KeepEncodedSeparators: cfg.Routing.EncodedSlashes == "keep",
+		OnPanic:               telemetry.PanicReporter(log, m),
+	}
+	if router != nil {
+		opts.Router = router
+	}
+	if prev != nil {
+		opts.Reuse = prev.auth
+	}
+	if len(c.issuers) > 0 {
+		opts.JWT = set
+	}
+	if rc := cfg.Cache.Redis; rc.Enabled() {
+		if prev != nil && prev.shared != nil && reflect.DeepEqual(prev.cfg.Cache.Redis, rc) {
+			c.shared = prev.shared
+		} else if c.shared, err = newShared(rc, log, m, traces); err != nil {
+			return nil, err
+		}
+		opts.Shared = c.shared
+	}
+	checks, err := c.senderChecks(cfg, prev, log)
+	if err != nil {
+		return nil, err
+	}
+	opts.Sender = checks
+	opts.Answers.DPoPAlgorithms = checks.Algorithms()
+	if c.auth, err = authz.New(opts); err != nil {
+		return nil, err
+	}
+	if c.shared != nil && (prev == nil || prev.shared != c.shared) {
+		c.shared.Subscribe(forget)
+	}
+	// What changes state the running core shares (its caches' bounds, the
+	// metrics' label sets) waits until this core serves: a reload that is
+	// refused leaves them as they were.
+	c.commit = func() {
+		c.auth.Commit()
+		m.SetPolicies(names)
+		for _, ic := range cfg.Introspection {
+			m.InitEndpoint(ic.Name, introspect.Results)
+		}
+		for _, ic := range cfg.Issuers {
+			m.InitIssuer(ic.Name)
+		}
+		m.SetConfig(cfg.Hash)
+	}
+	return c, nil
+}
+
+// senderChecks builds the DPoP and certificate-binding checks. The replay
+// set passes from prev when its span and bound did not change; it asks the
+// shared tier too, when there is one, so a proof used at one replica is a
+// replay at all.
+func (c *core) senderChecks(cfg *config.Config, prev *core, log *slog.Logger) (*sender.Checks, error) {
+	dc := cfg.DPoP
+	span := 2 * (*dc.Window + *dc.Leeway)
+	if prev != nil && prev.replay != nil && reflect.DeepEqual(prev.cfg.DPoP, dc) && prev.shared == c.shared {
+		c.replay = prev.replay
+	} else {
+		// A fault of the shared tier is counted and logged (rate-limited)
+		// by the tier itself, as op set_nx.
+		ro := sender.ReplayOptions{Span: span, MaxEntries: dc.ReplayMaxEntries, MaxPerKey: dc.ReplayMaxPerKey,
+			// Each refused proof is counted (dpop_key_flood); the log
+			// hears of a flood once a span.
+			OnFlood: func(jkt string, n int) {
+				log.Warn("one DPoP key fills its share of the replay set; its proofs are refused",
+					"jkt", jkt[:min(len(jkt), 12)], "entries", n)
+			}}
+		if c.shared != nil {
+			ro.Shared = c.shared
+		}
+		c.replay = sender.NewReplay(ro)
+	}
+	algs := make([]jose.SignatureAlgorithm, len(dc.Algorithms))
+	for i, a := range dc.Algorithms {
+		algs[i] = jose.SignatureAlgorithm(a)
+	}
+	opts := sender.Options{Algorithms: algs, Window: *dc.Window, Leeway: *dc.Leeway, Replay: c.replay}
+	if dc.RequireNonce {
+		opts.Nonces = sender.NewNonces(dc.NonceKey, dc.NonceLifetime, nil)
+	}
+	return sender.New(opts)
+}
+
+// watchedFiles are the files a reload reads besides the config itself.
+func (c *core) watchedFiles() []string {
+	var out []string
+	for _, is := range c.cfg.Issuers {
+		if is.JWKSFile != "" {
+			out = append(out, is.JWKSFile)
+		}
+	}
+	return out
+}
+
+func newShared(rc config.Redis, log *slog.Logger, m *telemetry.Metrics, traces *tracing.Provider) (*rediscache.Cache, error) {
+	var tlsCfg *tls.Config
+	if rc.TLS {
+		var err error
+		if tlsCfg, err = ClientTLS(rc.CAFile, rc.CertFile, rc.KeyFile); err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+		if tlsCfg == nil {
+			tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+	}
+	return rediscache.New(rediscache.Options{
+		Mode: rc.Mode, Addrs: rc.Nodes(), MasterName: rc.MasterName, SentinelPassword: rc.SentinelPass,
+		ReadReplicas: rc.RouteReads == "replicas",
+		Username:     rc.Username, Password: rc.Pass, DB: rc.DB, TLS: tlsCfg,
+		Prefix: rc.Prefix, Timeout: rc.Timeout, PoolSize: rc.PoolSize, Salt: rc.Salt,
+		Logger:  log.With("cache", "redis"),
+		OnFault: m.ObserveRedisFault,
+		Tracer:  traces.Tracer(),
+	})
+}
+
+// waitReady returns once every issuer's keys have loaded, or ctx's error.
+func (c *core) waitReady(ctx context.Context) error {
+	for name, k := range c.keys {
+		select {
+		case <-k.Ready():
+		case <-ctx.Done():
+			return fmt.Errorf("keys of issuer %s not loaded: %w", name, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// refreshObserver counts background refreshes and logs failures, at most
+// once per 10 s: during an IdP outage every hot token fails its refresh,
+// and the answers it keeps serving until their TTL ends are the point.
+func refreshObserver(log *slog.Logger, m *telemetry.Metrics) func(error) {
+	var last atomic.Int64
+	return func(err error) {
+		m.ObserveRefresh(err)
+		if err == nil {
+			return
+		}
+		now := time.Now().UnixNano()
+		if prev := last.Load(); now-prev >= int64(10*time.Second) && last.CompareAndSwap(prev, now) {
+			log.Warn("refresh ahead failed; the cached answer serves until its TTL ends", "err", err)
+		}
+	}
+}
+
+// routerFrom compiles the route table; nil when there are no routes.
+func routerFrom(cfg *config.Config) (*route.Table, error) {
+	if len(cfg.Routes) == 0 {
+		return nil, nil
+	}
+	routes := make([]route.Route, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		m := r.Match
+		routes[i] = route.Route{Name: r.Name, Policy: r.Policy, Match: route.Match{
+			Hosts: m.Hosts, Path: m.Path, PathPrefix: m.PathPrefix, PathRegex: m.PathRegex, PathIgnoreCase: m.PathIgnoreCase,
+			Methods: m.Methods, SourcePrincipals: m.SourcePrincipals, DestinationPrincipals: m.DestinationPrincipals, Headers: m.Headers,
+		}}
+	}
+	return route.New(routes)
+}
+
+var senderConstraints = map[string]authz.SenderConstraint{"off": authz.SenderOff, "dpop": authz.SenderDPoP, "mtls": authz.SenderMTLS, "any": authz.SenderAny}
+
+var tokenModes = map[string]authz.TokenMode{"required": authz.TokenRequired, "optional": authz.TokenOptional, "none": authz.TokenNone}
+
+func policiesFrom(cfg *config.Config) ([]*authz.Policy, error) {
+	names := make([]string, 0, len(cfg.Policies))
+	for n := range cfg.Policies {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]*authz.Policy, 0, len(names))
+	for _, name := range names {
+		pc := cfg.Policies[name]
+		p := &authz.Policy{
+			Name:             name,
+			Validators:       pc.Validators,
+			RequireScopes:    pc.RequireScopes,
+			RequireAudiences: pc.RequireAudiences,
+			HeaderSeparator:  *pc.HeaderSeparator,
+			MaxHeaderBytes:   pc.MaxHeaderBytes,
+			PayloadHeader:    *pc.PayloadHeader,
+			DynamicMetadata:  *pc.DynamicMetadata,
+			ErrorMode:        errorMode(pc.ErrorMode),
+			Token:            tokenModes[pc.Token],
+			SenderConstraint: senderConstraints[pc.SenderConstraint],
+		}
+		if len(pc.Rules) > 0 {
+			rs := make([]rules.Rule, len(pc.Rules))
+			for i, r := range pc.Rules {
+				rs[i] = rules.Rule{Name: r.Name, Expr: r.Expr}
+			}
+			set, err := rules.Compile(rs)
+			if err != nil {
+				return nil, fmt.Errorf("policy %s: %w", name, err)
+			}
+			p.Rules = set
+		}
+		for _, ts := range pc.TokenSources {
+			p.TokenSources = append(p.TokenSources, authz.TokenSource{Header: ts.Header, Scheme: ts.Scheme, Cookie: ts.Cookie})
+		}
+		claims := make([]string, 0, len(pc.Headers))
+		for claim := range pc.Headers {
+			claims = append(claims, claim)
+		}
+		sort.Strings(claims)
+		for _, claim := range claims {
+			p.Headers = append(p.Headers, authz.ClaimHeader{Claim: claim, Header: pc.Headers[claim]})
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func answersFrom(cfg *config.Config) *authz.Answers {
+	o := cfg.Outcomes
+	a := authz.DefaultAnswers()
+	if o.Header != "" {
+		a.OutcomeHeader = strings.ToLower(o.Header)
+	}
+	if o.Realm != "" {
+		a.Realm = o.Realm
+	}
+	if s := cfg.HTTP.AllowStatus; s != 0 {
+		a.ByOutcome[authz.Allow].Status = s
+	}
+	for out, oc := range map[authz.Outcome]config.Outcome{authz.Missing: o.Missing, authz.Invalid: o.Invalid, authz.Forbidden: o.Forbidden, authz.Error: o.Error} {
+		if oc.Status != 0 {
+			a.ByOutcome[out].Status = oc.Status
+		}
+		a.ByOutcome[out].RetryAfter = oc.RetryAfter
+	}
+	return a
+}
+
+// NewLogger is the process logger the config asks for.
+func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level)) // validated with the config
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// errorMode maps the config's error_mode ("respond" is the zero value).
+func errorMode(m string) authz.ErrorMode {
+	if m == "respond" {
+		return authz.ErrorRespond
+	}
+	return authz.ErrorMode(m)
+}

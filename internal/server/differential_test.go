@@ -1,0 +1,389 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/authz-dev/authz/internal/config"
+)
+
+// The differential test: every request target of the corpus (and, under
+// make fuzz, every generated one) is judged by authz at each of its doors
+// and read by servers authz did not write. Whenever any reader would serve
+// the request under a route stricter than the one authz applied, authz must
+// have denied it.
+//
+// The route table: host shop.example.com and paths under /admin are
+// admin-only (scope "admin"), paths under /catalog/ are public, everything
+// else needs a valid token.
+
+// Strictness of a route, in order.
+const (
+	levelPublic = iota
+	levelToken
+	levelAdmin
+)
+
+var levelNames = [...]string{"public", "token-only", "admin"}
+
+// routesUnderTest adds the route table to cfg.
+func routesUnderTest(cfg *config.Config, proxy string) *config.Config {
+	cfg.HTTP.Proxy = proxy
+	cfg.Policies["public"] = config.Policy{Token: "none"}
+	cfg.Policies["admin"] = config.Policy{RequireScopes: []string{"admin"}}
+	cfg.Routes = []config.Route{
+		{Name: "shop", Match: config.RouteMatch{Hosts: []string{"shop.example.com"}}, Policy: "admin"},
+		{Name: "admin", Match: config.RouteMatch{PathPrefix: "/admin"}, Policy: "admin"},
+		{Name: "catalog", Match: config.RouteMatch{PathPrefix: "/catalog/"}, Policy: "public"},
+	}
+	return cfg
+}
+
+// levelOfHost is the level a reader's host puts a request at: a name
+// that is shop.example.com once its case, port, trailing dots and any
+// userinfo are set aside is the admin-only host.
+func levelOfHost(host string) int {
+	h := strings.ToLower(host)
+	if i := strings.LastIndexByte(h, '@'); i >= 0 {
+		h = h[i+1:]
+	}
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		h = h[:i]
+	}
+	if strings.TrimRight(h, ".") == "shop.example.com" {
+		return levelAdmin
+	}
+	return levelPublic
+}
+
+// levelOfPath is the strictest level of p as served, read as it is,
+// percent-decoded (an upstream that decodes after routing), and decoded
+// with dot segments resolved.
+func levelOfPath(p string) int {
+	level := func(p string) int {
+		switch {
+		case strings.HasPrefix(p, "/admin"):
+			return levelAdmin
+		case strings.HasPrefix(p, "/catalog/"):
+			return levelPublic
+		}
+		return levelToken
+	}
+	l := level(p)
+	if d, err := url.PathUnescape(p); err == nil {
+		l = max(l, level(d))
+		c := path.Clean(d)
+		if strings.HasSuffix(d, "/") && c != "/" {
+			c += "/"
+		}
+		l = max(l, level(c))
+	}
+	return l
+}
+
+// reading is one reader's view of a request: who read it and what.
+type reading struct {
+	reader, path, host string
+}
+
+func (r reading) level() int { return max(levelOfPath(r.path), levelOfHost(r.host)) }
+
+// door asks authz about a request at one of its doors, the way a proxy
+// in front would: allowed reports the answer; seen is what the upstream
+// got, when a real proxy forwarded the request; skip means this door
+// cannot be asked about such a target.
+type door struct {
+	name string
+	ask  func(target, host, token string) (allowed bool, seen *echoed, skip bool, err error)
+}
+
+type differential struct {
+	doors []door
+	node  *nodeReader
+	gomux *goReader
+	token string
+}
+
+func newDifferential(t testing.TB) *differential {
+	t.Helper()
+	idp := newIdP(t)
+	envoyDoors := startWith(t, idp, routesUnderTest(baseConfig(idp), "envoy"))
+	nginxCfg := routesUnderTest(baseConfig(idp), "nginx")
+	nginxCfg.HTTP.PolicyFrom = "query"
+	behindNginx := startWith(t, idp, nginxCfg)
+	behindCaddy := startWith(t, idp, routesUnderTest(baseConfig(idp), "caddy"))
+	for _, h := range []*harness{envoyDoors, behindNginx, behindCaddy} {
+		h.waitServing()
+	}
+	echo := differentialEcho(t)
+	backend := strings.TrimPrefix(echo.URL, "http://")
+	nginx := startNginxWith(t, behindNginx.srv.httpLn.Addr().String(), backend,
+		"proxy_set_header X-Echo-Uri $uri;\n        proxy_set_header X-Echo-Host $host;\n        ")
+	caddy := startCaddy(t, behindCaddy.srv.httpLn.Addr().String(), backend)
+
+	d := &differential{node: newNodeReader(t), gomux: newGoReader(t), token: envoyDoors.mint("rsa-1", envoyDoors.validClaims())}
+	bearer := func(token string) map[string]string {
+		if token == "" {
+			return nil
+		}
+		return map[string]string{"Authorization": "Bearer " + token}
+	}
+	viaProxy := func(addr string) func(target, host, token string) (bool, *echoed, bool, error) {
+		return func(target, host, token string) (bool, *echoed, bool, error) {
+			if !sendable(target, host) {
+				return false, nil, true, nil
+			}
+			r, err := rawRequest(addr, target, host, bearer(token))
+			if err != nil || r.status != 200 {
+				return false, nil, false, err
+			}
+			var e echoed
+			if err := json.Unmarshal(r.body, &e); err != nil {
+				return false, nil, false, fmt.Errorf("echo answer %q: %w", r.body, err)
+			}
+			return true, &e, false, nil
+		}
+	}
+	d.doors = []door{
+		{"gRPC (Envoy without normalisation)", func(target, host, token string) (bool, *echoed, bool, error) {
+			if !utf8.ValidString(target) || !utf8.ValidString(host) {
+				return false, nil, true, nil // a proto string holds UTF-8 only
+			}
+			hdr := map[string]string{":authority": host, ":path": target, ":method": "GET"}
+			if token != "" {
+				hdr["authorization"] = "Bearer " + token
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			resp, err := envoyDoors.client.Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+				Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+					Method: "GET", Host: host, Path: target, Scheme: "http", Protocol: "HTTP/1.1", Headers: hdr,
+				}},
+			}})
+			if err != nil {
+				return false, nil, false, err
+			}
+			return resp.GetStatus().GetCode() == 0, nil, false, nil
+		}},
+		{"HTTP, envoy path-prefix mode", func(target, host, token string) (bool, *echoed, bool, error) {
+			if !sendable(target, host) {
+				return false, nil, true, nil
+			}
+			r, err := rawRequest(envoyDoors.srv.httpLn.Addr().String(), "/check"+target, host, bearer(token))
+			return err == nil && r.status == 200, nil, false, err
+		}},
+		{"nginx (shipped recipe) then authz", viaProxy(nginx)},
+		{"Caddy forward_auth (shipped Caddyfile) then authz", viaProxy(caddy)},
+	}
+	return d
+}
+
+// check runs one target through every door and reader and returns what
+// it finds: each door that applied a weaker route than a reader serves.
+func (d *differential) check(target, host string) ([]string, error) {
+	type applied struct {
+		door  string
+		level int
+	}
+	var doors []applied
+	var seen []*echoed
+	for _, dr := range d.doors {
+		level := levelAdmin
+		for _, probe := range []struct {
+			token string
+			level int
+		}{{"", levelPublic}, {d.token, levelToken}} {
+			ok, e, skip, err := dr.ask(target, host, probe.token)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", dr.name, err)
+			}
+			if skip {
+				break
+			}
+			if e != nil {
+				seen = append(seen, e)
+			}
+			if ok {
+				level = probe.level
+				break
+			}
+		}
+		doors = append(doors, applied{dr.name, level})
+	}
+
+	// What the upstreams serve: the target as the client sent it (Envoy
+	// forwards it so), and as nginx and Caddy forwarded it.
+	var readings []reading
+	read := func(via, target, host string) error {
+		if p, h, ok, err := d.node.read(target, host); err != nil {
+			return err
+		} else if ok {
+			readings = append(readings, reading{"WHATWG URL (Node)" + via, p, h})
+		}
+		if sendable(target, host) {
+			paths, h, ok, err := d.gomux.read(target, host)
+			if err != nil {
+				return err
+			}
+			if ok {
+				for _, p := range paths {
+					readings = append(readings, reading{"Go net/http + ServeMux" + via, p, h})
+				}
+			}
+		}
+		return nil
+	}
+	if err := read("", target, host); err != nil {
+		return nil, err
+	}
+	for _, e := range seen {
+		if e.NginxURI != "" {
+			readings = append(readings, reading{"nginx $uri/$host", e.NginxURI, e.NginxHost})
+		}
+		if e.RequestURI != target || e.Host != host {
+			if err := read(" of the forwarded request", e.RequestURI, e.Host); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	var findings []string
+	for _, a := range doors {
+		for _, r := range readings {
+			if l := r.level(); l > a.level {
+				findings = append(findings, fmt.Sprintf("%s applied a %s route to %q (Host %q), but %s serves %q on %q: %s",
+					a.door, levelNames[a.level], target, host, r.reader, r.path, r.host, levelNames[l]))
+			}
+		}
+	}
+	return findings, nil
+}
+
+type corpusCase struct{ target, host string }
+
+// loadCorpus reads testdata/differential/corpus.txt.
+func loadCorpus(t testing.TB) []corpusCase {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", "differential", "corpus.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var cases []corpusCase
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		c := corpusCase{host: "www.example.com"}
+		q, err := strconv.QuotedPrefix(line)
+		if err == nil {
+			c.target, err = strconv.Unquote(q)
+		}
+		if rest := strings.TrimSpace(line[len(q):]); err == nil && rest != "" {
+			c.host, err = strconv.Unquote(rest)
+		}
+		if err != nil {
+			t.Fatalf("corpus.txt:%d: %v", n, err)
+		}
+		cases = append(cases, c)
+	}
+	return cases
+}
+
+func TestDifferential(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
+	d := newDifferential(t)
+	cases := loadCorpus(t)
+	if len(cases) < 100 {
+		t.Fatalf("corpus has %d cases", len(cases))
+	}
+	for _, c := range cases {
+		findings, err := d.check(c.target, c.host)
+		if err != nil {
+			t.Fatalf("%q %q: %v", c.target, c.host, err)
+		}
+		for _, f := range findings {
+			t.Error(f)
+		}
+	}
+}
+
+// The harness can fail: a door that applied the public route to an admin
+// path is a finding, and the readers are alive.
+func TestDifferentialSeesAWeakerRoute(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
+	d := newDifferential(t)
+	d.doors = append(d.doors, door{"a door that allows everything", func(string, string, string) (bool, *echoed, bool, error) {
+		return true, nil, false, nil
+	}})
+	findings, err := d.check("/catalog/..\\admin/secret", "www.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(findings) == 0 || !strings.Contains(strings.Join(findings, "\n"), "WHATWG URL (Node) serves \"/admin/secret\"") {
+		t.Errorf("findings: %q", findings)
+	}
+	findings, err = d.check("/catalog/x", "shop.example.com.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(findings) == 0 {
+		t.Error("a public route on the admin host was not a finding")
+	}
+	if findings, err = d.check("/catalog/x", "www.example.com"); err != nil || len(findings) != 0 {
+		t.Errorf("a public path: %q, %v", findings, err)
+	}
+	// nginx and Caddy forward what authz allowed, and say how they read it.
+	for _, i := range []int{2, 3} {
+		ok, seen, _, err := d.doors[i].ask("/catalog/%61", "www.example.com", "")
+		if err != nil || !ok || seen == nil || seen.RequestURI != "/catalog/%61" {
+			t.Errorf("%s: allowed %v, upstream saw %+v, %v", d.doors[i].name, ok, seen, err)
+		}
+		if i == 2 && (seen == nil || seen.NginxURI != "/catalog/a" || seen.NginxHost != "www.example.com") {
+			t.Errorf("nginx's own reading: %+v", seen)
+		}
+	}
+}
+
+// FuzzDifferential runs generated targets and hosts through the same
+// doors and readers; make fuzz runs it. A finding goes into corpus.txt.
+func FuzzDifferential(f *testing.F) {
+	corpus := loadCorpus(f)
+	if fuzzing := flag.Lookup("test.fuzz"); fuzzing == nil || fuzzing.Value.String() == "" {
+		// Not fuzzing: TestDifferential runs the whole corpus already;
+		// a few seeds keep this target's own path tested.
+		corpus = corpus[:min(len(corpus), 8)]
+	}
+	for _, c := range corpus {
+		f.Add(c.target, c.host)
+	}
+	d := newDifferential(f)
+	f.Fuzz(func(t *testing.T, target, host string) {
+		if len(target) > 512 || len(host) > 128 {
+			return
+		}
+		findings, err := d.check(target, host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, finding := range findings {
+			t.Error(finding)
+		}
+	})
+}

@@ -1,0 +1,398 @@
+package server
+
+import (
+	"context"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/testidp"
+)
+
+// introspectConfig adds an RFC 7662 endpoint at the IdP.
+func introspectConfig(idp *testidp.IdP) *config.Config {
+	return &config.Config{
+		GRPC:  config.GRPC{Addr: "127.0.0.1:0"},
+		HTTP:  config.HTTP{Addr: "127.0.0.1:0", Proxy: "envoy"},
+		Cache: config.Cache{TTL: 30 * time.Second, NegativeTTL: ptr(5 * time.Second)},
+		Issuers: []config.Issuer{{
+			Name: "corp", Issuer: idp.Issuer(), JWKSURL: idp.JWKSURL(),
+			Audiences: []string{"orders-api"}, Leeway: ptr(time.Duration(0)),
+		}},
+		Introspection: []config.Introspection{{
+			Name: "corp-introspect", Endpoint: idp.IntrospectionURL(), ClientID: "authz", ClientSecret: "s3cret",
+			Timeout: 500 * time.Millisecond, MaxResponseBytes: 4096,
+		}},
+		Policies: map[string]config.Policy{
+			"default": {Headers: map[string]string{"sub": "x-user-id", "username": "x-username", "scope": "x-scopes", "client_id": "x-client-id"}},
+		},
+		Log: config.Log{Level: "debug"},
+	}
+}
+
+func startIntrospect(t *testing.T, idp *testidp.IdP, cfg *config.Config) *harness {
+	t.Helper()
+	h := startWith(t, idp, cfg)
+	h.waitServing()
+	return h
+}
+
+func (h *harness) opaque(sub string, ttl time.Duration) string {
+	c := h.idp.Claims(sub, ttl, "orders:read", "orders-api")
+	c["username"] = sub + "@example.com"
+	return h.idp.IssueOpaque(c)
+}
+
+func TestIntrospectionActiveAndInactive(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	h := startIntrospect(t, idp, introspectConfig(idp))
+	tok := h.opaque("carol", time.Hour)
+	o := h.expect(h.check(withToken(tok)), "allow", 200)
+	for k, v := range map[string]string{"x-user-id": "carol", "x-username": "carol@example.com", "x-scopes": "orders:read", "x-client-id": "demo-client"} {
+		if o.headers[k] != v {
+			t.Errorf("%s = %q, want %q", k, o.headers[k], v)
+		}
+	}
+	revoked := h.opaque("dave", time.Hour)
+	h.idp.Revoke(revoked)
+	h.expect(h.check(withToken(revoked)), "invalid", 401)
+	h.expect(h.check(withToken("op_never-issued")), "invalid", 401)
+	if errs := h.idp.ProtocolErrors(); len(errs) > 0 {
+		t.Errorf("the IdP saw protocol errors: %v", errs)
+	}
+}
+
+func TestIntrospectionFailuresAreErrorsNeverCached(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
+	idp := newIdP(t)
+	h := startIntrospect(t, idp, introspectConfig(idp))
+	tok := h.opaque("erin", time.Hour)
+	cases := []struct {
+		name  string
+		setup func()
+	}{
+		{"idp down (503)", func() { idp.SetDown(true) }},
+		{"idp slow past the timeout", func() { idp.SetDelay(time.Second) }},
+		{"500", func() { idp.SetAnswer(&testidp.Answer{Status: 500, Body: "oops"}) }},
+		{"502", func() { idp.SetAnswer(&testidp.Answer{Status: 502, Body: "bad gateway"}) }},
+		{"429", func() { idp.SetAnswer(&testidp.Answer{Status: 429, Body: `{"error":"slow_down"}`}) }},
+		{"401 bad client secret", func() {
+			idp.SetClient(testidp.ClientAuth{Method: "client_secret_basic", ClientID: "authz", Secret: "rotated"})
+		}},
+		{"non-JSON", func() {
+			idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "text/html", Body: "<html>login</html>"})
+		}},
+		{"JSON without active", func() {
+			idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "application/json", Body: `{"sub":"erin"}`})
+		}},
+		{"active as a string", func() {
+			idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "application/json", Body: `{"active":"true","sub":"erin"}`})
+		}},
+		{"JSON array", func() {
+			idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "application/json", Body: `[{"active":true}]`})
+		}},
+		{"body over the bound", func() {
+			idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "application/json", Body: `{"active":true,"pad":"` + strings.Repeat("x", 5000) + `"}`})
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.setup()
+			defer func() {
+				idp.SetDown(false)
+				idp.SetDelay(0)
+				idp.SetAnswer(nil)
+				idp.SetClient(testidp.ClientAuth{Method: "client_secret_basic", ClientID: "authz", Secret: "s3cret"})
+			}()
+			for i := range 2 {
+				before := idp.Introspections()
+				o := h.expect(h.check(withToken(tok)), "error", 503)
+				if _, ok := o.headers["www-authenticate"]; ok {
+					t.Error("an IdP failure must not challenge the client")
+				}
+				if got := idp.Introspections() - before; got != 1 {
+					t.Errorf("check %d asked the IdP %d times, want 1 (errors are never cached)", i, got)
+				}
+			}
+			if h.health() != healthpb.HealthCheckResponse_SERVING {
+				t.Error("an IdP outage must not take the replica out of the load balancer")
+			}
+		})
+	}
+	// The IdP recovers: the next Check allows.
+	h.expect(h.check(withToken(tok)), "allow", 200)
+	if !strings.Contains(h.logs.String(), `"outcome":"error"`) || !strings.Contains(h.logs.String(), "introspect corp-introspect: status 429") {
+		t.Errorf("error decisions are not logged with their reason:\n%s", h.logs)
+	}
+}
+
+func TestIntrospectionTLS(t *testing.T) {
+	t.Parallel()
+	idp, err := testidp.NewTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(idp.Close)
+	// The JWKS must be reachable for readiness; serve it from a file.
+	dir := t.TempDir()
+	jwks := filepath.Join(dir, "jwks.json")
+	os.WriteFile(jwks, []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"k"}]}`), 0o600)
+	jwksFromFile := func() *config.Config {
+		cfg := introspectConfig(idp)
+		cfg.Issuers[0].JWKSURL, cfg.Issuers[0].JWKSFile = "", jwks
+		return cfg
+	}
+	t.Run("untrusted certificate is an error", func(t *testing.T) {
+		h := startIntrospect(t, idp, jwksFromFile())
+		h.expect(h.check(withToken(h.opaque("frank", time.Hour))), "error", 503)
+	})
+	t.Run("trusted through ca_file", func(t *testing.T) {
+		ca := filepath.Join(dir, "ca.pem")
+		os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: idp.Server.Certificate().Raw}), 0o600)
+		cfg := jwksFromFile()
+		cfg.Introspection[0].CAFile = ca
+		h := startIntrospect(t, idp, cfg)
+		h.expect(h.check(withToken(h.opaque("frank", time.Hour))), "allow", 200)
+	})
+}
+
+func TestIntrospectionClientAuthMethods(t *testing.T) {
+	cases := []struct {
+		name                     string
+		auth                     testidp.ClientAuth
+		method, clientID, secret string
+	}{
+		// RFC 6749 §2.3.1: characters outside the unreserved set are
+		// form-urlencoded before Basic; the IdP decodes and compares.
+		{"client_secret_basic", testidp.ClientAuth{Method: "client_secret_basic", ClientID: "authz:svc", Secret: "p@ss w/rd%+:"},
+			"client_secret_basic", "authz:svc", "p@ss w/rd%+:"},
+		{"client_secret_post", testidp.ClientAuth{Method: "client_secret_post", ClientID: "authz", Secret: "p@ss w/rd"},
+			"client_secret_post", "authz", "p@ss w/rd"},
+		{"bearer from env", testidp.ClientAuth{Method: "bearer", Secret: "static-token-123"},
+			"bearer", "", "${AUTHZ_TEST_INTROSPECT_TOKEN}"},
+	}
+	t.Setenv("AUTHZ_TEST_INTROSPECT_TOKEN", "static-token-123")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			idp := newIdP(t)
+			idp.SetClient(c.auth)
+			cfg := introspectConfig(idp)
+			in := &cfg.Introspection[0]
+			in.AuthMethod, in.ClientID, in.ClientSecret = c.method, c.clientID, c.secret
+			h := startIntrospect(t, idp, cfg)
+			if o := read(h.check(withToken(h.opaque("gina", time.Hour)))); o.name != "allow" {
+				t.Fatalf("outcome %s; idp errors %v; logs %s", o.name, idp.ProtocolErrors(), h.logs)
+			}
+			if errs := idp.ProtocolErrors(); len(errs) > 0 {
+				t.Errorf("the IdP saw protocol errors: %v", errs)
+			}
+		})
+	}
+	t.Run("secret from a file", func(t *testing.T) {
+		idp := newIdP(t)
+		file := filepath.Join(t.TempDir(), "secret")
+		os.WriteFile(file, []byte("s3cret\n"), 0o600)
+		cfg := introspectConfig(idp)
+		cfg.Introspection[0].ClientSecret, cfg.Introspection[0].ClientSecretFile = "", file
+		h := startIntrospect(t, idp, cfg)
+		h.expect(h.check(withToken(h.opaque("hank", time.Hour))), "allow", 200)
+	})
+}
+
+func TestIntrospectionCachingAndStampede(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
+	idp := newIdP(t)
+	cfg := introspectConfig(idp)
+	cfg.Cache.TTL = time.Second
+	h := startIntrospect(t, idp, cfg)
+	tok := h.opaque("ivan", time.Hour)
+	idp.SetDelay(200 * time.Millisecond) // every Check arrives while the first is asking
+	before := idp.Introspections()
+	const n = 1000
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	var failed sync.Once
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			resp, err := h.client.Check(ctx, newCheckRequest(withToken(tok)))
+			if err != nil || read(resp).name != "allow" {
+				failed.Do(func() { t.Errorf("a concurrent Check failed: %v", err) })
+			}
+		}()
+	}
+	close(gate)
+	wg.Wait()
+	idp.SetDelay(0)
+	if got := idp.Introspections() - before; got != 1 {
+		t.Errorf("%d introspections for %d concurrent Checks of one new token, want 1", got, n)
+	}
+	h.expect(h.check(withToken(tok)), "allow", 200)
+	if got := idp.Introspections() - before; got != 1 {
+		t.Errorf("a Check within the TTL asked the IdP (%d requests)", got)
+	}
+	time.Sleep(1100 * time.Millisecond) // past cache.ttl
+	h.expect(h.check(withToken(tok)), "allow", 200)
+	if got := idp.Introspections() - before; got != 2 {
+		t.Errorf("after the TTL: %d requests, want 2", got)
+	}
+}
+
+func TestIntrospectionExpBoundsTheCache(t *testing.T) {
+	waitsOnClock(t)
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
+	idp := newIdP(t)
+	h := startIntrospect(t, idp, introspectConfig(idp)) // cache.ttl 30s
+	exp := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
+	c := idp.Claims("judy", time.Hour, "orders:read", "orders-api")
+	c["exp"] = exp.Unix()
+	tok := idp.IssueOpaque(c)
+	h.expect(h.check(withToken(tok)), "allow", 200)
+	h.expect(h.check(withToken(tok)), "allow", 200)
+	if got := idp.Introspections(); got != 1 {
+		t.Fatalf("%d introspections, want 1 (second from the cache)", got)
+	}
+	time.Sleep(time.Until(exp) + 50*time.Millisecond)
+	h.expect(h.check(withToken(tok)), "invalid", 401)
+	if got := idp.Introspections(); got != 2 {
+		t.Errorf("after exp the cache still answered (%d introspections, want 2)", got)
+	}
+	// An IdP that says active for a token whose exp has passed is not believed.
+	stale := idp.Claims("kim", time.Hour, "", "orders-api")
+	stale["exp"] = float64(time.Now().Add(-time.Minute).Unix())
+	idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "application/json", Body: fmt.Sprintf(`{"active":true,"sub":"kim","exp":%d}`, time.Now().Add(-time.Minute).Unix())})
+	h.expect(h.check(withToken("op_stale")), "invalid", 401)
+}
+
+func TestRevokedJWTIsDeniedAfterItsCachedResultExpires(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
+	idp := newIdP(t)
+	cfg := introspectConfig(idp)
+	cfg.Cache.TTL = time.Second
+	cfg.Issuers[0].Introspect = "corp-introspect"
+	h := startIntrospect(t, idp, cfg)
+	tok := h.mint("rsa-1", h.validClaims())
+	h.expect(h.check(withToken(tok)), "allow", 200)
+	if got := idp.Introspections(); got != 1 {
+		t.Fatalf("a JWT of an issuer with introspect: made %d introspections, want 1", got)
+	}
+	idp.Revoke(tok)                                 // global logout
+	h.expect(h.check(withToken(tok)), "allow", 200) // served from the cache
+	time.Sleep(1100 * time.Millisecond)
+	h.expect(h.check(withToken(tok)), "invalid", 401)
+	// An IdP failure during that introspection is an error, not an allow.
+	tok2 := h.mint("ec-1", h.validClaims())
+	idp.SetDown(true)
+	h.expect(h.check(withToken(tok2)), "error", 503)
+}
+
+func TestIntrospectedTokenNeverLogged(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	h := startIntrospect(t, idp, introspectConfig(idp))
+	good := h.opaque("liam", time.Hour)
+	revoked := h.opaque("mia", time.Hour)
+	idp.Revoke(revoked)
+	h.check(withToken(good))
+	h.check(withToken(revoked))
+	idp.SetAnswer(&testidp.Answer{Status: 500})
+	h.check(withToken(h.opaque("noah", time.Hour)))
+	idp.SetAnswer(nil)
+	idp.SetDown(true)
+	other := h.opaque("olga", time.Hour)
+	h.check(withToken(other))
+	logs := h.logs.String()
+	for _, tok := range []string{good, revoked, other, "s3cret"} {
+		if strings.Contains(logs, tok) || strings.Contains(logs, strings.TrimPrefix(tok, "op_")) {
+			t.Errorf("the logs contain a token or the client secret")
+		}
+	}
+	if !strings.Contains(logs, `"outcome":"invalid"`) || !strings.Contains(logs, `"outcome":"error"`) {
+		t.Errorf("decisions not logged:\n%s", logs)
+	}
+}
+
+// The IdP must see a form-encoded POST; a plain GET to the endpoint is refused.
+func TestTestIdPRefusesNonRFCRequests(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	resp, err := http.Get(idp.IntrospectionURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET introspection: %d", resp.StatusCode)
+	}
+	resp, err = http.Post(idp.IntrospectionURL(), "application/json", strings.NewReader(`{"token":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || len(idp.ProtocolErrors()) != 1 {
+		t.Errorf("JSON POST: %d, errors %v", resp.StatusCode, idp.ProtocolErrors())
+	}
+}
+
+// A hot token is refreshed ahead of expiry: Checks keep the cached answer
+// while the one refresh asks the IdP, and an inactive answer replaces it.
+func TestHotTokenIsRefreshedAhead(t *testing.T) {
+	waitsOnClock(t)
+	idp := newIdP(t)
+	cfg := introspectConfig(idp)
+	cfg.Cache.TTL, cfg.Cache.RefreshAhead = 2*time.Second, "50%"
+	cfg.Introspection[0].Timeout = 3 * time.Second
+	h := startIntrospect(t, idp, cfg)
+	tok := h.opaque("hana", time.Hour)
+	h.expect(h.check(withToken(tok)), "allow", 200)
+	before := idp.Introspections()
+
+	time.Sleep(1100 * time.Millisecond) // into the last half of the TTL
+	idp.SetDelay(300 * time.Millisecond)
+	for range 20 {
+		o := h.expect(h.check(withToken(tok)), "allow", 200)
+		if o.headers["x-user-id"] != "hana" {
+			t.Fatalf("x-user-id %q", o.headers["x-user-id"])
+		}
+	}
+	time.Sleep(600 * time.Millisecond) // the refresh has answered
+	idp.SetDelay(0)
+	// Past the first answer's TTL, with the IdP down: the refreshed
+	// answer serves; without the refresh this Check would be an error.
+	idp.SetDown(true)
+	time.Sleep(400 * time.Millisecond)
+	h.expect(h.check(withToken(tok)), "allow", 200)
+	idp.SetDown(false)
+	if got := idp.Introspections() - before; got != 1 {
+		t.Errorf("%d introspections for a hot token across its expiry, want 1 (the refresh)", got)
+	}
+	if got := h.metric(`authz_refreshes_total{result="ok"}`); got != 1 {
+		t.Errorf("authz_refreshes_total ok = %v", got)
+	}
+
+	// Revoked at the IdP: the next refresh's active:false takes effect at once.
+	idp.Revoke(tok)
+	time.Sleep(1100 * time.Millisecond)
+	h.check(withToken(tok)) // starts the refresh
+	deadline := time.Now().Add(3 * time.Second)
+	for read(h.check(withToken(tok))).name != "invalid" {
+		if time.Now().After(deadline) {
+			t.Fatal("an inactive answer from a refresh did not replace the cached allow")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

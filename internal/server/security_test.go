@@ -1,0 +1,343 @@
+package server
+
+// Regression tests for the security review's findings (issue 10): each
+// fails on the code the review probed and passes after the fix.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/testidp"
+)
+
+// policyFrom is baseConfig with http.policy_from set.
+func policyFrom(idp *testidp.IdP, from string) *config.Config {
+	cfg := baseConfig(idp)
+	cfg.HTTP.PolicyFrom = from
+	return cfg
+}
+
+// Finding 1: the client must never pick the policy at the HTTP door.
+func TestHTTPDoorPolicyNeverFromTheClient(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	readOnly := func(h *harness) string {
+		return h.mint("rsa-1", h.idp.Claims("bob", time.Hour, "orders:read", "orders-api"))
+	}
+	t.Run("path-prefix mode: the client's query is never read, the operator's header is", func(t *testing.T) {
+		h := startWith(t, idp, baseConfig(idp)) // policy_from: header (default)
+		h.waitServing()
+		tok := readOnly(h)
+		resp := h.forward("GET", "/check/orders/42?policy=default", map[string]string{"Authorization": "Bearer " + tok, "X-Authz-Policy": "orders-write"})
+		if resp.StatusCode != 403 {
+			t.Errorf("client's ?policy=default beat the operator's orders-write: %d", resp.StatusCode)
+		}
+		resp = h.forward("GET", "/check?policy=default", map[string]string{"Authorization": "Bearer " + tok, "X-Authz-Policy": "orders-write"})
+		if resp.StatusCode != 403 {
+			t.Errorf("policy_from header: the query was read: %d", resp.StatusCode)
+		}
+	})
+	t.Run("policy_from query reads only the exact check path", func(t *testing.T) {
+		h := startWith(t, idp, policyFrom(idp, "query"))
+		h.waitServing()
+		tok := readOnly(h)
+		if resp := h.forward("GET", "/check?policy=orders-write", map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 403 {
+			t.Errorf("operator's query on /check: %d, want 403", resp.StatusCode)
+		}
+		// The header is not where this listener takes a policy from.
+		if resp := h.forward("GET", "/check", map[string]string{"Authorization": "Bearer " + tok, "X-Authz-Policy": "orders-write"}); resp.StatusCode != 200 {
+			t.Errorf("policy_from query: the header was read: %d", resp.StatusCode)
+		}
+		// Path-prefix mode: the query is the client's own, whatever it says.
+		if resp := h.forward("GET", "/check/orders/42?policy=orders-write", map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 200 {
+			t.Errorf("path-prefix mode: the client's query picked a policy: %d", resp.StatusCode)
+		}
+	})
+	t.Run("policy_from none reads neither", func(t *testing.T) {
+		h := startWith(t, idp, policyFrom(idp, "none"))
+		h.waitServing()
+		tok := readOnly(h)
+		if resp := h.forward("GET", "/check?policy=orders-write", map[string]string{"Authorization": "Bearer " + tok, "X-Authz-Policy": "orders-write"}); resp.StatusCode != 200 {
+			t.Errorf("policy_from none: %d, want the default policy's 200", resp.StatusCode)
+		}
+	})
+	t.Run("an unknown policy_from is a config error", func(t *testing.T) {
+		err := config.Complete(policyFrom(idp, "cookie"))
+		if err == nil || !strings.Contains(err.Error(), "http.policy_from") {
+			t.Errorf("error %q", err)
+		}
+	})
+}
+
+// Finding 2: a reload re-reads jwks_file, and results judged under a
+// removed key are judged again.
+func TestReloadRereadsJWKSFile(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "jwks.json")
+	writeKeys := func(drop string) {
+		t.Helper()
+		set := idp.KeySet()
+		set.Keys = slices.DeleteFunc(set.Keys, func(k jose.JSONWebKey) bool { return k.KeyID == drop })
+		b, err := json.Marshal(set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeKeys("")
+	cfg := baseConfig(idp)
+	cfg.Issuers[0].JWKSURL, cfg.Issuers[0].JWKSFile = "", file
+	h := startWith(t, idp, cfg)
+	h.waitServing()
+	tok := h.mint("ec-1", h.validClaims())
+	h.expect(h.check(withToken(tok)), "allow", 200)
+
+	writeKeys("ec-1") // the key is compromised and removed
+	if err := h.reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(h.check(withToken(tok)), "invalid", 401)
+	h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
+
+	t.Run("-watch watches the key files", func(t *testing.T) {
+		cfgPath := filepath.Join(dir, "authz.yaml")
+		os.WriteFile(cfgPath, []byte("# config"), 0o600)
+		if got := h.srv.WatchedFiles(cfgPath); !slices.Equal(got, []string{cfgPath, file}) {
+			t.Fatalf("watched files %q", got)
+		}
+		var reloads atomic.Int64
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go WatchFiles(ctx, func() []string { return h.srv.WatchedFiles(cfgPath) }, 10*time.Millisecond, func() { reloads.Add(1) })
+		time.Sleep(50 * time.Millisecond)
+		// Touched but not changed (a ConfigMap update does this): no
+		// reload. Then changed: one.
+		later := time.Now().Add(time.Minute)
+		os.Chtimes(file, later, later)
+		time.Sleep(50 * time.Millisecond)
+		writeKeys("rsa-1")
+		deadline := time.Now().Add(5 * time.Second)
+		for reloads.Load() == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if reloads.Load() != 1 {
+			t.Errorf("a touched, then changed jwks_file triggered %d reloads, want 1", reloads.Load())
+		}
+	})
+}
+
+// Finding 3: every spelling of an owned header that mixes '-' and '_' is removed.
+func TestMixedSpellingsOfClaimHeadersAreRemoved(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	tok := h.mint("rsa-1", h.validClaims()) // no email claim
+	o := h.expect(h.check(withToken(tok), withHeader("x-user_id", "mallory"), withHeader("x_user-id", "mallory"), withHeader("x-e_mail", "kept"),
+		withHeaderMap("X_Email", "mallory@evil", "X-Email", "mallory@evil")), "allow", 200)
+	for _, name := range []string{"x-user_id", "x_user-id", "x_user_id", "x_email", "x-email"} {
+		if !slices.Contains(o.removed, name) {
+			t.Errorf("%s not in headers_to_remove %q", name, o.removed)
+		}
+	}
+	if slices.Contains(o.removed, "x-e_mail") {
+		t.Errorf("x-e_mail is no spelling of an owned header, yet removed")
+	}
+
+	req, _ := http.NewRequest("GET", "http://"+h.srv.httpLn.Addr().String()+"/check", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header["x-User_id"] = []string{"mallory"}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if rm := strings.Split(resp.Header.Get("X-Envoy-Auth-Headers-To-Remove"), ","); !slices.Contains(rm, "x-user_id") {
+		t.Errorf("HTTP door: headers to remove %q", rm)
+	}
+}
+
+// Finding 5: with Redis, results of changed validators are judged again,
+// and replicas on different configs do not trust each other's results.
+func TestSharedEntriesAreBoundToTheValidatorsSettings(t *testing.T) {
+	t.Parallel()
+	rs := startRedis(t)
+	idp := newIdP(t)
+	narrowed := sharedConfig(t, idp, rs.addr)
+	narrowed.Introspection[0].Audiences = []string{"billing-api"}
+	a := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr))
+	b := startIntrospect(t, idp, narrowed)
+
+	tok := a.opaque("uma", time.Hour) // aud orders-api
+	a.expect(a.check(withToken(tok)), "allow", 200)
+	n := idp.Introspections()
+	b.expect(b.check(withToken(tok)), "invalid", 401)
+	if idp.Introspections() == n {
+		t.Error("B trusted A's result judged under other settings")
+	}
+
+	tok = a.opaque("vera", time.Hour)
+	a.expect(a.check(withToken(tok)), "allow", 200)
+	if err := a.reload(narrowed); err != nil {
+		t.Fatal(err)
+	}
+	a.expect(a.check(withToken(tok)), "invalid", 401)
+}
+
+// Finding 6: leeway applies to exp as the README says.
+func TestLeewayAppliesToExp(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.Issuers[0].Leeway = ptr(time.Minute)
+	h := startWith(t, idp, cfg)
+	h.waitServing()
+	tok := h.mint("rsa-1", h.idp.Claims("late", -10*time.Second, "orders:read", "orders-api"))
+	h.expect(h.check(withToken(tok)), "allow", 200)
+	before := h.verifications()
+	h.expect(h.check(withToken(tok)), "allow", 200)
+	if got := h.verifications() - before; got != 0 {
+		t.Errorf("a token within leeway was verified again (%v), not cached", got)
+	}
+	h.expect(h.check(withToken(h.mint("rsa-1", h.idp.Claims("later", -61*time.Second, "", "orders-api")))), "invalid", 401)
+}
+
+// Finding 7: a policy name from a request is bounded before it is logged.
+func TestHugePolicyNameIsBoundedInTheLog(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	huge := strings.Repeat("p", 300<<10)
+	resp := h.forward("GET", "/check", map[string]string{"Authorization": "Bearer " + h.mint("rsa-1", h.validClaims()), "X-Authz-Policy": huge + "<\t>"})
+	if resp.StatusCode != 503 {
+		t.Fatalf("unknown policy: %d", resp.StatusCode)
+	}
+	if n := len(h.logs.String()); n > 64<<10 {
+		t.Errorf("the log grew to %d bytes for one request", n)
+	}
+	if !strings.Contains(h.logs.String(), `"policy":"`+strings.Repeat("p", 64)+`..."`) {
+		t.Errorf("the log does not name the bounded policy")
+	}
+}
+
+// Finding 8: idle keep-alive connections are closed on the HTTP and admin listeners.
+func TestIdleConnectionsAreClosed(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.HTTP.IdleTimeout = 200 * time.Millisecond
+	cfg.Admin.Addr = "127.0.0.1:0"
+	h := startWith(t, idp, cfg)
+	h.waitServing()
+	for name, addr := range map[string]string{"http": h.srv.httpLn.Addr().String(), "admin": h.srv.adminLn.Addr().String()} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+			t.Errorf("%s: an idle keep-alive connection was not closed: %v", name, err)
+		}
+	}
+}
+
+// Finding 9: an array item holding the separator cannot pose as two items.
+func TestArrayItemHoldingTheSeparatorIsDropped(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	c := h.validClaims()
+	c["realm_access"] = map[string]any{"roles": []any{"user,admin", "viewer", "editor"}}
+	o := h.expect(h.check(withToken(h.mint("rsa-1", c))), "allow", 200)
+	if got := o.headers["x-roles"]; got != "viewer,editor" {
+		t.Errorf("x-roles = %q, want viewer,editor", got)
+	}
+}
+
+// Finding 10: introspection answers for refresh (or ID) tokens are invalid.
+func TestIntrospectionRefusesRefreshTokens(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	h := startIntrospect(t, idp, introspectConfig(idp))
+	for _, c := range []struct {
+		member, value, want string
+	}{
+		{"token_use", "refresh_token", "invalid"}, // Hydra
+		{"typ", "Refresh", "invalid"},             // Keycloak
+		{"token_type", "refresh_token", "invalid"},
+		{"typ", "ID", "invalid"},
+		{"token_use", "access_token", "allow"},
+		{"token_type", "Bearer", "allow"},
+	} {
+		claims := idp.Claims("rex", time.Hour, "orders:read", "orders-api")
+		claims[c.member] = c.value
+		tok := idp.IssueOpaque(claims)
+		if got := read(h.check(withToken(tok))).name; got != c.want {
+			t.Errorf("%s=%s: %s, want %s", c.member, c.value, got, c.want)
+		}
+	}
+
+	t.Run("the accepted types are configurable", func(t *testing.T) {
+		cfg := introspectConfig(idp)
+		cfg.Introspection[0].TokenTypes = []string{"access_token", "service"}
+		h := startIntrospect(t, idp, cfg)
+		for value, want := range map[string]string{"service": "allow", "Bearer": "invalid"} {
+			claims := idp.Claims("rex", time.Hour, "orders:read", "orders-api")
+			claims["token_type"] = value
+			if got := read(h.check(withToken(idp.IssueOpaque(claims)))).name; got != want {
+				t.Errorf("token_type %s: %s, want %s", value, got, want)
+			}
+		}
+	})
+}
+
+// Finding 11: a forbidden answer names no issuer; the log does.
+func TestForbiddenDescriptionIsGeneric(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	cfg := introspectConfig(idp)
+	cfg.Policies["opaque-only"] = config.Policy{Validators: []string{"corp-introspect"}}
+	h := startIntrospect(t, idp, cfg)
+	o := h.expect(h.check(withPolicy("opaque-only"), withToken(h.mint("rsa-1", h.validClaims()))), "forbidden", 403)
+	if strings.Contains(o.body, "corp") || strings.Contains(o.body, "issuer") {
+		t.Errorf("the client learns the issuer: %s", o.body)
+	}
+	if !strings.Contains(h.logs.String(), "token issuer corp not accepted by policy") {
+		t.Error("the log lacks the precise reason")
+	}
+}
+
+// Also closed: an introspection exp that is not a number is an error, not
+// an answer cached for the full TTL.
+func TestIntrospectionNonNumericExpIsError(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	h := startIntrospect(t, idp, introspectConfig(idp))
+	claims := idp.Claims("eve", time.Hour, "orders:read", "orders-api")
+	claims["exp"] = "tomorrow"
+	h.expect(h.check(withToken(idp.IssueOpaque(claims))), "error", 503)
+}

@@ -1,0 +1,670 @@
+package server
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/testidp"
+)
+
+func TestValidTokenIsAllowedWithClaimHeadersAndMetadata(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	claims := h.validClaims()
+	claims["realm_access"] = map[string]any{"roles": []any{"admin", "buyer"}}
+	for _, kid := range []string{"rsa-1", "ec-1"} {
+		t.Run(kid, func(t *testing.T) {
+			resp := h.check(withToken(h.mint(kid, claims)))
+			o := h.expect(resp, "allow", 200)
+			want := map[string]string{
+				"x-authz-outcome": "allow",
+				"x-user-id":       "alice",
+				"x-scopes":        "orders:read orders:write",
+				"x-roles":         "admin,buyer",
+				"x-exp":           fmt.Sprint(claims["exp"]), // a number, never 1.7e+09
+			}
+			for k, v := range want {
+				if o.headers[k] != v {
+					t.Errorf("header %s = %q, want %q", k, o.headers[k], v)
+				}
+			}
+			// email is mapped but absent: removed, so a client copy cannot pass.
+			if !slices.Contains(o.removed, "x-email") || !slices.Contains(o.removed, "x_user_id") {
+				t.Errorf("headers_to_remove = %v, want x-email and x_user_id", o.removed)
+			}
+			md := resp.GetDynamicMetadata().AsMap()
+			if md["sub"] != "alice" || md["iss"] != h.idp.Issuer() {
+				t.Errorf("dynamic metadata = %v", md)
+			}
+		})
+	}
+}
+
+func TestEdDSAToken(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	key, err := testidp.NewKey("ed-1", jose.EdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.idp.AddKey(key)
+	time.Sleep(20 * time.Millisecond) // past min_refresh_interval: the new kid triggers a refresh
+	h.expect(h.check(withToken(h.mint("ed-1", h.validClaims()))), "allow", 200)
+}
+
+func TestInvalidTokens(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	now := time.Now()
+	with := func(mut func(map[string]any)) string {
+		c := h.validClaims()
+		mut(c)
+		return h.mint("rsa-1", c)
+	}
+	unpublished, err := testidp.NewKey("rsa-1", jose.RS256) // same kid, other key
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := testidp.Sign(unpublished, h.validClaims())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		token string
+	}{
+		{"expired token is invalid, not error", with(func(c map[string]any) { c["exp"] = now.Add(-time.Minute).Unix() })},
+		{"nbf in the future", with(func(c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() })},
+		{"iat in the future", with(func(c map[string]any) { c["iat"] = now.Add(time.Hour).Unix() })},
+		{"no exp", with(func(c map[string]any) { delete(c, "exp") })},
+		{"wrong audience", with(func(c map[string]any) { c["aud"] = "billing-api" })},
+		{"untrusted issuer", with(func(c map[string]any) { c["iss"] = "https://evil.example" })},
+		{"bad signature", forged},
+		{"alg none", algNone(t, h.validClaims())},
+		{"HS256 keyed with the RSA public key", hmacWithPublicKey(t, h.idp, h.validClaims())},
+		{"tampered payload", tamper(with(func(map[string]any) {}))},
+		{"garbage", "not-a-token"},
+		{"three dots of junk", "a.b.c"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := h.expect(h.check(withToken(c.token)), "invalid", 401)
+			if !strings.Contains(o.headers["www-authenticate"], `error="invalid_token"`) {
+				t.Errorf("www-authenticate = %q", o.headers["www-authenticate"])
+			}
+			var body map[string]string
+			if err := json.Unmarshal([]byte(o.body), &body); err != nil || body["error"] != "invalid_token" || body["error_description"] == "" {
+				t.Errorf("body = %s", o.body)
+			}
+		})
+	}
+}
+
+func algNone(t *testing.T, claims map[string]any) string {
+	payload, _ := json.Marshal(claims)
+	return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + base64.RawURLEncoding.EncodeToString(payload) + "."
+}
+
+// hmacWithPublicKey is the classic algorithm-confusion forgery: HS256 keyed
+// with the bytes of the issuer's public RSA key.
+func hmacWithPublicKey(t *testing.T, idp *testidp.IdP, claims map[string]any) string {
+	t.Helper()
+	set := idp.KeySet()
+	der, err := x509.MarshalPKIXPublicKey(set.Key("rsa-1")[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: pemBytes}, (&jose.SignerOptions{}).WithHeader("kid", "rsa-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := josejwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func tamper(tok string) string {
+	parts := strings.Split(tok, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	payload = []byte(strings.Replace(string(payload), `"alice"`, `"admin"`, 1))
+	parts[1] = base64.RawURLEncoding.EncodeToString(payload)
+	return strings.Join(parts, ".")
+}
+
+func TestMissingToken(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	for name, opt := range map[string]checkOpt{
+		"no header":    func(*authv3.CheckRequest) {},
+		"basic scheme": withHeader("authorization", "Basic YWxpY2U6cHc="),
+	} {
+		t.Run(name, func(t *testing.T) {
+			o := h.expect(h.check(opt), "missing", 401)
+			if o.headers["www-authenticate"] != `Bearer realm="authz"` {
+				t.Errorf("www-authenticate = %q", o.headers["www-authenticate"])
+			}
+		})
+	}
+}
+
+func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	h.expect(h.check(withHeader("authorization", "bEaReR "+h.mint("rsa-1", h.validClaims()))), "allow", 200)
+}
+
+func TestTwoDifferentTokensAreInvalid(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	a, b := h.mint("rsa-1", h.validClaims()), h.mint("ec-1", h.validClaims())
+	h.expect(h.check(withPolicy("cookie"), withToken(a), withHeader("cookie", "theme=dark; access_token="+b)), "invalid", 401)
+	// The same token by two methods is one token.
+	h.expect(h.check(withPolicy("cookie"), withToken(a), withHeader("cookie", "access_token="+a)), "allow", 200)
+	// Cookie alone.
+	h.expect(h.check(withPolicy("cookie"), withHeader("cookie", "access_token="+b)), "allow", 200)
+	// Two Authorization values in header_map.
+	h.expect(h.check(withHeaderMap("authorization", "Bearer "+a, "authorization", "Bearer "+b)), "invalid", 401)
+}
+
+func TestHeaderMapIsRead(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	// encode_raw_headers: values arrive in raw_value of header_map, and the map is empty.
+	o := h.expect(h.check(func(r *authv3.CheckRequest) { r.Attributes.Request.Http.Headers = nil }, withHeaderMap("authorization", "Bearer "+h.mint("rsa-1", h.validClaims()))), "allow", 200)
+	if o.headers["x-user-id"] != "alice" {
+		t.Errorf("x-user-id = %q", o.headers["x-user-id"])
+	}
+}
+
+func TestClientCannotSpoofClaimHeaders(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	tok := h.mint("rsa-1", h.validClaims())
+	o := h.expect(h.check(withToken(tok), withHeader("x-user-id", "mallory"), withHeader("x-email", "boss@example.com"), withHeader("x-authz-outcome", "allow")), "allow", 200)
+	if o.headers["x-user-id"] != "alice" {
+		t.Errorf("x-user-id = %q, want alice (overwritten)", o.headers["x-user-id"])
+	}
+	if !slices.Contains(o.removed, "x-email") {
+		t.Errorf("x-email (claim absent) not removed: %v", o.removed)
+	}
+	if _, set := o.headers["x-email"]; set {
+		t.Error("x-email set although the token has no email claim")
+	}
+}
+
+func TestControlCharactersNeverReachHeaders(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	c := h.validClaims()
+	c["sub"] = "alice\r\nx-admin: true\x00"
+	c["email"] = strings.Repeat("a", 5000) + "@example.com" // over the 4 KiB bound
+	o := h.expect(h.check(withToken(h.mint("rsa-1", c))), "allow", 200)
+	if got := o.headers["x-user-id"]; got != "alicex-admin: true" {
+		t.Errorf("x-user-id = %q", got)
+	}
+	if _, set := o.headers["x-email"]; set || !slices.Contains(o.removed, "x-email") {
+		t.Errorf("an over-long claim must be removed, not truncated: headers %v removed %v", o.headers, o.removed)
+	}
+}
+
+func TestPolicies(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	readOnly := h.idp.Claims("bob", time.Hour, "orders:read", "orders-api")
+	tok := h.mint("rsa-1", readOnly)
+	h.expect(h.check(withToken(tok)), "allow", 200)
+	o := h.expect(h.check(withToken(tok), withPolicy("orders-write")), "forbidden", 403)
+	if want := `Bearer realm="authz", error="insufficient_scope", scope="orders:write"`; o.headers["www-authenticate"] != want {
+		t.Errorf("www-authenticate = %q, want %q", o.headers["www-authenticate"], want)
+	}
+	// scp as an array satisfies scopes too.
+	scp := h.validClaims()
+	delete(scp, "scope")
+	scp["scp"] = []any{"orders:write"}
+	h.expect(h.check(withToken(h.mint("rsa-1", scp)), withPolicy("orders-write")), "allow", 200)
+
+	o = h.expect(h.check(withToken(tok), withPolicy("no-such-policy")), "error", 503)
+	if !strings.Contains(h.logs.String(), `unknown policy \"no-such-policy\"`) {
+		t.Errorf("no log line names the unknown policy:\n%s", h.logs)
+	}
+}
+
+func TestUnknownKidRefreshesKeys(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	key, err := testidp.NewKey("rsa-2", jose.RS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // past min_refresh_interval since start
+	h.idp.AddKey(key)
+	h.expect(h.check(withToken(h.mint("rsa-2", h.validClaims()))), "allow", 200)
+
+	// Random kids cannot turn into a flood of JWKS fetches.
+	idp2 := newIdP(t)
+	cfg2 := baseConfig(idp2)
+	cfg2.Issuers[0].MinRefreshInterval = time.Hour
+	h2 := startWith(t, idp2, cfg2)
+	h2.waitServing()
+	before := h2.idp.JWKSFetches()
+	for i := range 50 {
+		stranger, _ := testidp.NewKey(fmt.Sprintf("random-%d", i), jose.ES256)
+		tok, _ := testidp.Sign(stranger, h2.validClaims())
+		h2.expect(h2.check(withToken(tok)), "invalid", 401)
+	}
+	if got := h2.idp.JWKSFetches() - before; got != 0 {
+		t.Errorf("50 unknown kids within min_refresh_interval caused %d JWKS fetches, want 0", got)
+	}
+}
+
+func TestJWKSDownAfterFirstLoadKeepsValidating(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.Issuers[0].RefreshInterval = 20 * time.Millisecond
+	h := startWith(t, idp, cfg)
+	h.waitServing()
+	idp.SetDown(true)
+	before := idp.JWKSFetches()
+	deadline := time.Now().Add(5 * time.Second)
+	for idp.JWKSFetches() < before+2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if idp.JWKSFetches() < before+2 {
+		t.Fatal("no failed refresh happened")
+	}
+	h.expect(h.check(withToken(h.mint("ec-1", h.validClaims()))), "allow", 200)
+	if h.health() != healthpb.HealthCheckResponse_SERVING {
+		t.Error("a failed refresh after a good load must not make the server NOT_SERVING")
+	}
+}
+
+func TestJWKSNeverReachableIsErrorNotInvalid(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	dead := newIdP(t)
+	deadURL := dead.JWKSURL()
+	dead.Close()
+	cfg := baseConfig(idp)
+	cfg.Issuers[0].JWKSURL = deadURL
+	h := startWith(t, idp, cfg)
+	time.Sleep(100 * time.Millisecond)
+	if st := h.health(); st != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("health = %v, want NOT_SERVING while no keys ever loaded", st)
+	}
+	tok := h.mint("rsa-1", h.validClaims())
+	o := h.expect(h.check(withToken(tok)), "error", 503)
+	if _, ok := o.headers["www-authenticate"]; ok {
+		t.Error("error outcome must not challenge the client")
+	}
+	// Errors are never cached: the next Check asks again (and still fails).
+	h.expect(h.check(withToken(tok)), "error", 503)
+	if loads := h.srv.current().auth.CacheStats().Loads; loads != 2 {
+		t.Errorf("validations = %d, want 2 (errors are not cached)", loads)
+	}
+}
+
+func TestJWKSFileFallbackAndDiscovery(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	set, _ := json.Marshal(idp.KeySet())
+	file := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(file, set, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("file fallback while the URL is down", func(t *testing.T) {
+		idp.SetDown(true)
+		defer idp.SetDown(false)
+		cfg := baseConfig(idp)
+		cfg.Issuers[0].JWKSFile = file
+		h := startWith(t, idp, cfg)
+		h.waitServing()
+		h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
+	})
+	t.Run("file only", func(t *testing.T) {
+		cfg := baseConfig(idp)
+		cfg.Issuers[0].JWKSURL, cfg.Issuers[0].JWKSFile = "", file
+		h := startWith(t, idp, cfg)
+		h.waitServing()
+		h.expect(h.check(withToken(h.mint("ec-1", h.validClaims()))), "allow", 200)
+	})
+	t.Run("oidc discovery", func(t *testing.T) {
+		cfg := baseConfig(idp)
+		cfg.Issuers[0].JWKSURL, cfg.Issuers[0].Discovery = "", true
+		h := startWith(t, idp, cfg)
+		h.waitServing()
+		h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
+	})
+}
+
+func TestConcurrentChecksOfOneNewTokenVerifyOnce(t *testing.T) {
+	h := start(t)
+	// The token is signed by a key rotated in at the IdP, whose JWKS answers
+	// slowly: every Check arrives while the first one is still validating.
+	key, _ := testidp.NewKey("rotated", jose.RS256)
+	h.idp.AddKey(key)
+	h.idp.SetDelay(300 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // past min_refresh_interval
+	tok := h.mint("rotated", h.validClaims())
+	before, fetchesBefore := h.verifications(), h.idp.JWKSFetches()
+	const n = 1000
+	var wg sync.WaitGroup
+	startGate := make(chan struct{})
+	errs := make(chan string, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-startGate
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			resp, err := h.client.Check(ctx, newCheckRequest(withToken(tok)))
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			if o := read(resp); o.name != "allow" {
+				errs <- o.name
+			}
+		}()
+	}
+	close(startGate)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatalf("a concurrent Check failed: %s", e)
+	}
+	if got := h.verifications() - before; got != 1 {
+		t.Errorf("%v signature verifications for %d concurrent Checks of one token, want 1", got, n)
+	}
+	if got := h.idp.JWKSFetches() - fetchesBefore; got != 1 {
+		t.Errorf("%d JWKS fetches, want 1", got)
+	}
+	if st := h.srv.current().auth.CacheStats(); st.Collapsed < n/2 {
+		t.Errorf("only %d of %d Checks shared the in-flight validation", st.Collapsed, n)
+	}
+}
+
+func TestCacheNeverServesAfterExp(t *testing.T) {
+	waitsOnClock(t)
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
+	h := start(t)
+	c := h.validClaims()
+	exp := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
+	c["exp"] = exp.Unix()
+	tok := h.mint("rsa-1", c)
+	h.expect(h.check(withToken(tok)), "allow", 200)
+	h.expect(h.check(withToken(tok)), "allow", 200) // from the cache
+	if st := h.srv.current().auth.CacheStats(); st.Loads != 1 {
+		t.Fatalf("loads = %d, want 1 (second Check from the cache)", st.Loads)
+	}
+	time.Sleep(time.Until(exp) + 50*time.Millisecond)
+	h.expect(h.check(withToken(tok)), "invalid", 401)
+}
+
+func TestTokenNeverLogged(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	tok := h.mint("rsa-1", h.validClaims())
+	h.check(withToken(tok), withPolicy("orders-write"))
+	h.check(withToken(tok + "x"))
+	h.check(withToken(tok), withPolicy("nope"))
+	logs := h.logs.String()
+	if strings.Contains(logs, tok) || strings.Contains(logs, strings.Split(tok, ".")[2]) {
+		t.Fatal("the token appears in the logs")
+	}
+	if !strings.Contains(logs, `"outcome":"invalid"`) || !strings.Contains(logs, `"token":"`) {
+		t.Errorf("decision logs missing:\n%s", logs)
+	}
+}
+
+func TestGracefulShutdownFinishesInFlightChecks(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
+	idp := newIdP(t)
+	h := startWith(t, idp, baseConfig(idp))
+	h.waitServing()
+	key, _ := testidp.NewKey("slow", jose.RS256)
+	idp.AddKey(key)
+	idp.SetDelay(500 * time.Millisecond) // the unknown-kid refresh takes this long
+	time.Sleep(20 * time.Millisecond)
+	tok := h.mint("slow", h.validClaims())
+	got := make(chan outcome, 1)
+	go func() {
+		resp, err := h.client.Check(context.Background(), newCheckRequest(withToken(tok)))
+		if err != nil {
+			t.Errorf("in-flight Check failed during shutdown: %v", err)
+			got <- outcome{}
+			return
+		}
+		got <- read(resp)
+	}()
+	time.Sleep(100 * time.Millisecond) // the Check is waiting on the JWKS
+	h.cancel()                         // as SIGTERM does
+	if o := <-got; o.name != "allow" {
+		t.Errorf("in-flight Check got %q, want allow", o.name)
+	}
+	if err := <-h.done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+	h.done <- nil // for the cleanup's stop
+}
+
+func TestErrorMode(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
+	idp := newIdP(t)
+	cfg := introspectConfig(idp)
+	cfg.Policies["envoy-decides"] = config.Policy{ErrorMode: "rpc_error"}
+	cfg.Policies["error-response"] = config.Policy{ErrorMode: "error_response"}
+	h := startIntrospect(t, idp, cfg)
+	idp.SetDown(true)
+	tok := h.opaque("eve", time.Hour)
+	// respond (default): the error is a CheckResponse with its 503.
+	h.expect(h.check(withToken(tok)), "error", 503)
+	// rpc_error: the RPC itself fails UNAVAILABLE, for Envoy's failure policy.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := h.client.Check(ctx, newCheckRequest(withToken(tok), withPolicy("envoy-decides")))
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("rpc_error policy: err %v, want UNAVAILABLE", err)
+	}
+	// error_response: a CheckResponse whose error_response carries the
+	// 503, its headers and body, for Envoy's failure policy to weigh.
+	resp, err := h.client.Check(ctx, newCheckRequest(withToken(tok), withPolicy("error-response")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	er := resp.GetErrorResponse()
+	if codes.Code(resp.GetStatus().GetCode()) != codes.Unavailable || er == nil || er.GetStatus().GetCode() != 503 ||
+		resp.GetDeniedResponse() != nil || !strings.Contains(er.GetBody(), "temporarily_unavailable") {
+		t.Errorf("error_response policy: %v", resp)
+	}
+	outcome := ""
+	for _, hv := range er.GetHeaders() {
+		if hv.GetHeader().GetKey() == "x-authz-outcome" {
+			outcome = hv.GetHeader().GetValue()
+		}
+	}
+	if outcome != "error" {
+		t.Errorf("error_response outcome header %q", outcome)
+	}
+	// Denials are still answered, whatever the error mode.
+	idp.SetDown(false)
+	revoked := h.opaque("fay", time.Hour)
+	idp.Revoke(revoked)
+	h.expect(h.check(withToken(revoked), withPolicy("envoy-decides")), "invalid", 401)
+	h.expect(h.check(withToken(revoked), withPolicy("error-response")), "invalid", 401)
+}
+
+func TestTypAndPayloadHeaderAndRetryAfter(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.Issuers[0].Type = "at+jwt"
+	def := cfg.Policies["default"]
+	def.PayloadHeader = ptr("x-jwt-payload")
+	cfg.Policies["default"] = def
+	cfg.Outcomes.Error = config.Outcome{Status: 503, RetryAfter: 2 * time.Second}
+	cfg.Outcomes.Invalid.Status = 403
+	h := startWith(t, idp, cfg)
+	h.waitServing()
+	o := h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
+	payload, err := base64.RawURLEncoding.DecodeString(o.headers["x-jwt-payload"])
+	var claims map[string]any
+	if err != nil || json.Unmarshal(payload, &claims) != nil || claims["sub"] != "alice" {
+		t.Errorf("x-jwt-payload = %q", o.headers["x-jwt-payload"])
+	}
+	// A plain JWT (typ JWT) is refused when the issuer demands at+jwt; the
+	// configured invalid status applies.
+	key, _ := idp.SigningKey("rsa-1")
+	plain, err := testidp.SignTyped(key, "JWT", h.validClaims())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.expect(h.check(withToken(plain)), "invalid", 403)
+	appTyp, _ := testidp.SignTyped(key, "application/at+jwt", h.validClaims())
+	h.expect(h.check(withToken(appTyp)), "allow", 200)
+	o = h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims())), withPolicy("nope")), "error", 503)
+	if o.headers["retry-after"] != "2" {
+		t.Errorf("retry-after = %q", o.headers["retry-after"])
+	}
+}
+
+// Listeners on Unix-domain sockets: what a sidecar's proxy dials without TCP.
+func TestUnixSocketListeners(t *testing.T) {
+	t.Parallel()
+	dir, err := os.MkdirTemp("", "authz-uds-") // short: socket paths are bounded
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	grpcSock, httpSock := filepath.Join(dir, "grpc.sock"), filepath.Join(dir, "http.sock")
+	os.WriteFile(httpSock, nil, 0o600) // not a socket: never removed
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.GRPC.Addr, cfg.HTTP.Addr = "unix:"+grpcSock, "unix:"+httpSock
+	if err := config.Complete(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("a regular file at the socket path: %v", err)
+	}
+	os.Remove(httpSock)
+	h := startWith(t, idp, cfg)
+	h.waitServing() // over the gRPC socket: the harness dials the listener's address
+	h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", httpSock)
+	}}}
+	resp, err := client.Get("http://authz/check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("the HTTP door over its socket: %d", resp.StatusCode)
+	}
+
+	// A second authz on the same paths finds them live: it refuses to
+	// start, and the first keeps its listeners.
+	second := baseConfig(idp)
+	second.GRPC.Addr, second.HTTP.Addr = "unix:"+grpcSock, "unix:"+filepath.Join(dir, "other.sock")
+	if err := config.Complete(second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(second, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("a second authz on a live socket: %v", err)
+	}
+	h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
+}
+
+// A socket nobody accepts on (left by a crash) is replaced.
+func TestDeadUnixSocketIsReplaced(t *testing.T) {
+	t.Parallel()
+	dir, err := os.MkdirTemp("", "authz-uds-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "dead.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close() // the file stays; nothing accepts on it
+	again, err := listen("unix:" + path)
+	if err != nil {
+		t.Fatalf("a dead socket was not replaced: %v", err)
+	}
+	again.Close()
+}
+
+// On a stop, with shutdown_delay: health says NOT_SERVING at once while
+// both doors still answer; a Check in flight at the HTTP door finishes
+// within the grace (once cut off after a hard-coded second).
+func TestShutdownDelayAndGraceAtBothDoors(t *testing.T) {
+	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
+	idp := newIdP(t)
+	cfg := introspectConfig(idp)
+	cfg.GRPC.ShutdownDelay = 500 * time.Millisecond
+	cfg.Introspection[0].Timeout = 5 * time.Second
+	h := startIntrospect(t, idp, cfg)
+	slow := h.opaque("sid", time.Hour)
+	idp.SetDelay(1500 * time.Millisecond) // longer than the old HTTP second
+	got := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", "http://"+h.srv.httpLn.Addr().String()+"/check/orders", nil)
+		req.Header.Set("Authorization", "Bearer "+slow)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("in-flight HTTP Check failed during shutdown: %v", err)
+			got <- 0
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	time.Sleep(100 * time.Millisecond) // the Check waits on the IdP
+	h.cancel()                         // as SIGTERM does
+	// Not serving at once, still answering during the delay.
+	deadline := time.Now().Add(5 * time.Second)
+	for h.health() != healthpb.HealthCheckResponse_NOT_SERVING && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := h.health(); s != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("health during the delay: %v", s)
+	}
+	h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200) // answered, not refused
+	if code := <-got; code != 200 {
+		t.Errorf("in-flight HTTP Check: %d, want 200", code)
+	}
+	if err := <-h.done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+	h.done <- nil // for the cleanup's stop
+}

@@ -1,0 +1,28 @@
+package testsupport
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// RepoPath is a path in the repository (given from its root, slash
+// separated), found from the test's working directory: tests read the
+// shipped examples, recipes and docs wherever their package sits.
+func RepoPath(tb testing.TB, rel string) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, filepath.FromSlash(rel))
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Fatalf("no go.mod above the test's directory to find %s from", rel)
+		}
+		dir = parent
+	}
+}
