@@ -66,7 +66,7 @@ vulncheck:
 # with every core kept busy by a CPU hog: CI's machines are shared, and a
 # test that races a wall clock must hold there. Run it before a change lands.
 STRESS_PKGS := ./internal/rules/ ./internal/authz/... ./internal/sender/ ./internal/tracing/
-STRESS_SERVER := Slow|Changing|Revoked|Refresh|Reload|Sentinel|Failover|Shutdown|TLSCertificateRotation|UnknownKid|Differential|Finding|Nginx|DPoP
+STRESS_SERVER := Fleet|Slow|Changing|Revoked|Refresh|Reload|Sentinel|Failover|Shutdown|TLSCertificateRotation|UnknownKid|Differential|Finding|Nginx|DPoP
 test-stress: test-deps
 	@hogs=""; for i in $$(seq $$(nproc)); do yes >/dev/null & hogs="$$hogs $$!"; done; \
 	trap 'kill $$hogs 2>/dev/null' EXIT; \

@@ -17,6 +17,15 @@ type SharedCache interface {
 	// replicas to drop theirs.
 	// It returns how many subscribers were told.
 	Purge(ctx context.Context, token string, scopes []string) (subscribers int64, err error)
+	// Lease asks to be the one replica that judges the token in scope
+	// now. held: another replica holds the lease, and Await can wait for
+	// its verdict. Otherwise judge here (a fault or no leases reads so
+	// too) and call release once the verdict is Set.
+	Lease(ctx context.Context, token, scope string) (release func(), held bool)
+	// Await waits, no longer than a lease lasts, for the entry the
+	// lease's holder writes: one judged after `after`. False when the
+	// lease ended without one, the wait ran out or ctx ended: judge here.
+	Await(ctx context.Context, token, scope string, after time.Time) (SharedEntry, bool)
 }
 
 // SharedEntry is a cached judgement as it travels between replicas.
@@ -30,4 +39,7 @@ type SharedEntry struct {
 	// replica whose validator differs (a reload, a rolling config change)
 	// judges the token again instead of trusting the entry.
 	Fingerprint string
+	// Judged is when the validator judged (millisecond precision): a
+	// refresh takes only an entry judged after the one it replaces.
+	Judged time.Time
 }

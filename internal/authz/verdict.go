@@ -26,6 +26,9 @@ type verdict struct {
 	// whose flight judged it, for the Checks that waited on that flight.
 	shared   bool
 	judgedIn trace.SpanContext
+	// judged is when the validator judged it (to the millisecond, as the
+	// shared tier carries it).
+	judged time.Time
 }
 
 // JWTSet names, in Options.Fingerprints, the set of issuers that judges
@@ -82,7 +85,7 @@ func (a *Authorizer) lookupOnce(ctx context.Context, key, token string, by judge
 		return v, true, nil
 	}
 	return a.cache.Load(ctx, key, func(ctx context.Context) (cache.Loaded[*verdict], error) {
-		l, err := a.judgeToken(ctx, token, by)
+		l, err := a.judgeToken(ctx, key, token, by)
 		if err != nil {
 			return l, err
 		}
@@ -101,26 +104,56 @@ func (a *Authorizer) current(v *verdict) bool {
 }
 
 // judgeToken finds the token's verdict in the shared tier or by
-// validation, and says how to cache it locally.
-func (a *Authorizer) judgeToken(ctx context.Context, token string, by judge) (cache.Loaded[*verdict], error) {
+// validation, and says how to cache it locally. With a shared tier, one
+// replica at a time judges a token (it holds the token's lease) and the
+// others take its verdict from the tier: the IdP sees one call per token
+// per TTL, however many replicas serve it. A replica never waits longer
+// than a lease lasts; then it judges the token itself.
+func (a *Authorizer) judgeToken(ctx context.Context, key, token string, by judge) (cache.Loaded[*verdict], error) {
+	if a.shared == nil {
+		return a.validate(ctx, token, by)
+	}
 	sc := by.scope
-	// A refresh must ask the IdP: the shared tier holds the very result
-	// that is about to expire.
-	if a.shared != nil && !cache.Refreshing(ctx) {
-		if e, ok := a.shared.Get(ctx, token, sc); ok {
-			l := a.fromShared(e, by)
-			if a.current(l.Value) {
-				return l, nil
-			}
-			// Judged under other settings (before a reload, or by a
-			// replica on another config): judge again and overwrite.
+	// A refresh replaces a verdict the shared tier may hold itself: only
+	// one judged after it will do.
+	var after time.Time
+	if cache.Refreshing(ctx) {
+		if old, ok := a.cache.Get(key); ok {
+			after = old.judged
 		}
 	}
+	if e, ok := a.shared.Get(ctx, token, sc); ok && e.Judged.After(after) {
+		if l := a.fromShared(e, by); a.current(l.Value) {
+			return l, nil
+		}
+		// Judged under other settings (before a reload, or by a replica
+		// on another config): judge again and overwrite.
+	}
+	release, held := a.shared.Lease(ctx, token, sc)
+	if !held {
+		// The lease was free: perhaps because its last holder has just
+		// written its verdict and let go.
+		if e, ok := a.shared.Get(ctx, token, sc); ok && e.Judged.After(after) {
+			if l := a.fromShared(e, by); a.current(l.Value) {
+				release()
+				return l, nil
+			}
+		}
+	}
+	if held {
+		if e, ok := a.shared.Await(ctx, token, sc, after); ok {
+			if l := a.fromShared(e, by); a.current(l.Value) {
+				return l, nil
+			}
+		}
+		release = func() {}
+	}
+	defer release()
 	l, err := a.validate(ctx, token, by)
 	if err != nil {
 		return l, err
 	}
-	if a.shared != nil && l.TTL > 0 {
+	if l.TTL > 0 {
 		a.shared.Set(ctx, token, sc, a.toShared(l.Value, a.now().Add(l.TTL)))
 	}
 	return l, nil
@@ -142,14 +175,14 @@ func (a *Authorizer) validate(ctx context.Context, token string, by judge) (cach
 	if !res.Expiry.IsZero() {
 		ttl = min(ttl, res.Expiry.Sub(a.now()))
 	}
-	vd := &verdict{res: res}
+	vd := &verdict{res: res, judged: a.now().Truncate(time.Millisecond)}
 	a.sign(vd, by)
 	return cache.Loaded[*verdict]{Value: vd, Cost: int64(res.Size), TTL: ttl, Refresh: res.Live}, nil
 }
 
 // invalid is the verdict on a token the validator refused, cached for the negative TTL.
 func (a *Authorizer) invalid(err error, by judge) cache.Loaded[*verdict] {
-	v := &verdict{reason: err.Error(), expired: errors.Is(err, ErrExpired)}
+	v := &verdict{reason: err.Error(), expired: errors.Is(err, ErrExpired), judged: a.now().Truncate(time.Millisecond)}
 	a.sign(v, by)
 	return cache.Loaded[*verdict]{Value: v, Cost: int64(len(v.reason)), TTL: a.negTTL}
 }
@@ -167,7 +200,7 @@ func (a *Authorizer) sign(v *verdict, by judge) {
 
 func (a *Authorizer) fromShared(e SharedEntry, by judge) cache.Loaded[*verdict] {
 	ttl := time.Until(e.Until)
-	v := &verdict{res: e.Result, reason: e.Invalid, expired: e.Expired, shared: true}
+	v := &verdict{res: e.Result, reason: e.Invalid, expired: e.Expired, shared: true, judged: e.Judged}
 	a.sign(v, by)
 	v.fingerprint = e.Fingerprint // as the judging replica had it
 	cost := int64(len(e.Invalid))
@@ -178,7 +211,7 @@ func (a *Authorizer) fromShared(e SharedEntry, by judge) cache.Loaded[*verdict] 
 }
 
 func (a *Authorizer) toShared(v *verdict, until time.Time) SharedEntry {
-	return SharedEntry{Result: v.res, Invalid: v.reason, Expired: v.expired, Until: until, Fingerprint: v.fingerprint}
+	return SharedEntry{Result: v.res, Invalid: v.reason, Expired: v.expired, Until: until, Fingerprint: v.fingerprint, Judged: v.judged}
 }
 
 // PurgeReport says what a purge did.

@@ -58,6 +58,12 @@ type Redis struct {
 	// Timeout bounds each Redis call (default 50ms).
 	Timeout  time.Duration `yaml:"timeout"`
 	PoolSize int           `yaml:"pool_size"`
+	// Lease is how long one replica may judge a token alone while the
+	// others wait for its verdict in Redis, so the IdP sees one call per
+	// token per TTL across the fleet; past it, a waiting replica judges
+	// the token itself. Unset means 500ms; 0 turns leases off. Set it
+	// above the IdP's slowest usual answer.
+	Lease *time.Duration `yaml:"lease"`
 	// KeySaltFile holds the per-deployment secret (at least 16 bytes) that
 	// keys entries; every replica sharing the Redis needs the same one.
 	KeySaltFile string `yaml:"key_salt_file"`
@@ -86,6 +92,10 @@ func (c *Cache) setDefaults() {
 	if c.NegativeTTL == nil {
 		d := 5 * time.Second
 		c.NegativeTTL = &d
+	}
+	if c.Redis.Lease == nil {
+		d := 500 * time.Millisecond
+		c.Redis.Lease = &d
 	}
 }
 
@@ -178,6 +188,9 @@ func (r *Redis) validate(p *problems) {
 	}
 	if r.Timeout < 0 || r.PoolSize < 0 || r.DB < 0 {
 		p.add("cache.redis", "timeout, pool_size and db must not be negative")
+	}
+	if r.Lease != nil && *r.Lease < 0 {
+		p.add("cache.redis.lease", "must not be negative (0 turns leases off)")
 	}
 	if r.CAFile != "" && !r.TLS {
 		p.add("cache.redis.ca_file", "needs tls: true")

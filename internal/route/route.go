@@ -44,12 +44,7 @@ type Match struct {
 // Table is a compiled route table.
 type Table struct {
 	routes []compiled
-	// byHost lists, per exact host, the routes naming it; anyHost the
-	// routes that name no exact host. A request is tried against the
-	// union, in table order: with a route per workload, a Check looks at
-	// a few routes, not all.
-	byHost  map[string][]int
-	anyHost []int
+	index  *index
 }
 
 type compiled struct {
@@ -87,24 +82,7 @@ func New(routes []Route) (*Table, error) {
 		names[r.Name] = true
 		t.routes = append(t.routes, c)
 	}
-	t.byHost = map[string][]int{}
-	for i, c := range t.routes {
-		exactOnly := len(c.hosts) > 0
-		for _, h := range c.hosts {
-			if h.exact == "" {
-				exactOnly = false
-			}
-		}
-		if !exactOnly {
-			t.anyHost = append(t.anyHost, i)
-			continue
-		}
-		for _, h := range c.hosts {
-			if l := t.byHost[h.exact]; len(l) == 0 || l[len(l)-1] != i {
-				t.byHost[h.exact] = append(l, i)
-			}
-		}
-	}
+	t.index = newIndex(t.routes)
 	return t, nil
 }
 
@@ -217,24 +195,11 @@ func (t *Table) Routes() []Route {
 	return out
 }
 
-// Route implements authz.Router: the first route whose match holds.
+// Route implements authz.Router: the first route whose match holds, found
+// through the table's index (index.go).
 func (t *Table) Route(req *authz.Request) (name, policy string, ok bool) {
-	// Lower case, no port, no trailing dot: "Shop.example.com.:443" is the
-	// host a "shop.example.com" route names.
-	host := req.CanonicalHost()
-	named := t.byHost[host]
-	// Merge the two ordered lists of candidates.
-	i, j := 0, 0
-	for i < len(named) || j < len(t.anyHost) {
-		var k int
-		if j >= len(t.anyHost) || i < len(named) && named[i] < t.anyHost[j] {
-			k, i = named[i], i+1
-		} else {
-			k, j = t.anyHost[j], j+1
-		}
-		if c := &t.routes[k]; c.matches(req, host) {
-			return c.Name, c.Policy, true
-		}
+	if c, ok := t.index.first(t.routes, req); ok {
+		return c.Name, c.Policy, true
 	}
 	return "", "", false
 }

@@ -313,6 +313,8 @@ func newShared(rc config.Redis, log *slog.Logger, m *telemetry.Metrics, traces *
 		Logger:  log.With("cache", "redis"),
 		OnFault: m.ObserveRedisFault,
 		Tracer:  traces.Tracer(),
+		Lease:   *rc.Lease,
+		OnLease: m.ObserveLease,
 	})
 }
 

@@ -23,7 +23,7 @@ func introspectConfig(idp *testidp.IdP) *config.Config {
 	return &config.Config{
 		GRPC:  config.GRPC{Addr: "127.0.0.1:0"},
 		HTTP:  config.HTTP{Addr: "127.0.0.1:0", Proxy: "envoy"},
-		Cache: config.Cache{TTL: 30 * time.Second, NegativeTTL: ptr(5 * time.Second)},
+		Cache: config.Cache{TTL: 30 * time.Second, NegativeTTL: ptr(5 * time.Second), MaxBytes: 8 << 20},
 		Issuers: []config.Issuer{{
 			Name: "corp", Issuer: idp.Issuer(), JWKSURL: idp.JWKSURL(),
 			Audiences: []string{"orders-api"}, Leeway: ptr(time.Duration(0)),

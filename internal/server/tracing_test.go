@@ -271,12 +271,14 @@ func TestTracesOfTheHTTPDoorAndRedis(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	spans := col.find(t, id, 4)
+	// The door; Redis GET, the lease, GET again (the lease was free), the
+	// introspection, Redis SET.
+	spans := col.find(t, id, 6)
 	door := named(spans, "authz.forward_auth")
 	if door == nil || hex.EncodeToString(door.GetParentSpanId()) != parentID {
 		t.Fatalf("no forward_auth span under the proxy's parent: %v", spans)
 	}
-	for _, name := range []string{"authz.redis GET", "authz.introspect", "authz.redis SET"} {
+	for _, name := range []string{"authz.redis GET", "authz.redis SET NX lease", "authz.introspect", "authz.redis SET"} {
 		s := named(spans, name)
 		if s == nil || string(s.GetParentSpanId()) != string(door.GetSpanId()) {
 			t.Errorf("%s is not a child of the door's span (spans %v)", name, spans)

@@ -30,6 +30,7 @@ type Metrics struct {
 	verifications *prometheus.CounterVec
 	refreshes     *prometheus.CounterVec
 	redisFaults   *prometheus.CounterVec
+	leases        *prometheus.CounterVec
 	senderFails   *prometheus.CounterVec
 	spansDropped  *prometheus.CounterVec
 	results       *prometheus.CounterVec
@@ -116,11 +117,14 @@ func newMetrics() *Metrics {
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authz_config_reloads_total", Help: "Config reloads, by result (ok: swapped in; error: refused, the running config kept).",
 	}, []string{"result"})
+	m.leases = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authz_shared_leases_total", Help: "How this replica's judgements of tokens went with the fleet's leases: led (judged for every replica), followed (took another's verdict), waited_out or abandoned (judged itself after all).",
+	}, []string{"outcome"})
 	m.configInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "authz_config_info", Help: "1 for the config serving now, labelled with the SHA-256 of its file's content (first 12 hex digits).",
 	}, []string{"hash"})
 	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes, m.verifications, m.refreshes, m.redisFaults, m.senderFails, m.spansDropped,
-		m.results, m.idpInFlight, m.jwksSuccess, m.ready, m.panics, m.reloads, m.configInfo)
+		m.results, m.idpInFlight, m.jwksSuccess, m.ready, m.panics, m.reloads, m.configInfo, m.leases)
 	// Series that exist from the start, at 0, so rates and alerts see them
 	// before the first event.
 	for _, door := range doors {
@@ -130,7 +134,10 @@ func newMetrics() *Metrics {
 	for _, src := range []string{"local", "shared", "validated"} {
 		m.results.WithLabelValues(src)
 	}
-	for _, op := range []string{"get", "set", "purge", "publish", "bad_value", "set_nx"} {
+	for _, outcome := range []string{"led", "followed", "waited_out", "abandoned"} {
+		m.leases.WithLabelValues(outcome)
+	}
+	for _, op := range []string{"get", "set", "purge", "publish", "bad_value", "set_nx", "lease"} {
 		m.redisFaults.WithLabelValues(op)
 	}
 	for _, reason := range []string{"queue_full", "export_failed"} {
@@ -246,6 +253,9 @@ func (m *Metrics) ObserveRefresh(err error) {
 	}
 	m.refreshes.WithLabelValues(result).Inc()
 }
+
+// ObserveLease records how a lease on judging a token ended here.
+func (m *Metrics) ObserveLease(outcome string) { m.leases.WithLabelValues(outcome).Inc() }
 
 // ObserveRedisFault records a shared-cache fault.
 func (m *Metrics) ObserveRedisFault(op string) { m.redisFaults.WithLabelValues(op).Inc() }

@@ -91,7 +91,7 @@ func measureDeployment(o options, out io.Writer) error {
 type scenario struct {
 	name   string
 	miss   bool // against the instance whose cache TTL is 1ns
-	routed bool // against the instance with 50 routes and two rules, beside the plain hit instance
+	routed bool // against the instance with routedRoutes routes and two rules, beside the plain hit instance
 	traced bool // against instances tracing 1% and 100% of root Checks, beside the plain hit instance
 	hot    bool // against the instance whose cache TTL is 1s, beside the plain hit instance
 	// dpop makes fresh requests (proofs) just before the run, as many as
@@ -456,9 +456,14 @@ func tracingConfig(addr string, ratio float64) string {
 // expiries in a 3 s run.
 const hotTTL = time.Second
 
-// routedConfig adds 50 routes to benchConfig, the 40th catching the
-// load's requests (host shop.example, GET /orders/…), and a policy with
-// two rules that hold for them.
+// routedRoutes is the size of the routed instance's table: a mesh with a
+// route per workload, keyed by destination principal (Istio's CUSTOM
+// idiom), the last one catching the load's requests.
+const routedRoutes = 10000
+
+// routedConfig adds routedRoutes routes to benchConfig and a policy with
+// two rules that hold for the load's requests (host shop.example, GET
+// /orders/…, to the orders workload).
 func routedConfig() string {
 	var b strings.Builder
 	b.WriteString(`  orders:
@@ -467,13 +472,10 @@ func routedConfig() string {
       - { name: tenant-header, expr: '!("x-tenant" in request.headers) || request.headers["x-tenant"] == claims.sub' }
 routes:
 `)
-	for i := range 50 {
-		if i == 39 {
-			b.WriteString("  - { name: orders, match: { hosts: [shop.example], path_prefix: /orders/, methods: [GET, POST] }, policy: orders }\n")
-			continue
-		}
-		fmt.Fprintf(&b, "  - { name: svc-%d, match: { hosts: [svc-%d.shop.example], path_prefix: /svc-%d/, methods: [GET, POST] }, policy: default }\n", i, i, i)
+	for i := range routedRoutes - 1 {
+		fmt.Fprintf(&b, "  - { name: svc-%d, match: { destination_principals: [spiffe://cluster.local/ns/shop/sa/svc-%d], path_prefix: /svc-%d/, methods: [GET, POST] }, policy: default }\n", i, i, i)
 	}
+	b.WriteString("  - { name: orders, match: { destination_principals: [" + ordersPrincipal + "], path_prefix: /orders/, methods: [GET, POST] }, policy: orders }\n")
 	b.WriteString("routes_unmatched: deny\n")
 	return b.String()
 }
@@ -514,10 +516,17 @@ func checkRequest(token string) *authv3.CheckRequest {
 	if token != "" {
 		h["authorization"] = "Bearer " + token
 	}
-	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-		Method: "GET", Path: "/orders/1?expand=items", Host: "shop.example", Scheme: "https", Protocol: "HTTP/2", Headers: h,
-	}}}}
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source:      &authv3.AttributeContext_Peer{Principal: "spiffe://cluster.local/ns/shop/sa/web"},
+		Destination: &authv3.AttributeContext_Peer{Principal: ordersPrincipal},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: "GET", Path: "/orders/1?expand=items", Host: "shop.example", Scheme: "https", Protocol: "HTTP/2", Headers: h,
+		}}}}
 }
+
+// ordersPrincipal is the workload every load request is sent to, as
+// Istio's sidecar names it in a Check.
+const ordersPrincipal = "spiffe://cluster.local/ns/shop/sa/orders"
 
 func checkOnce(addr string, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))

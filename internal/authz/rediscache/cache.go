@@ -61,6 +61,13 @@ type Options struct {
 	OnFault func(op string)
 	// Tracer makes a span of each Redis call on a Check's path (default: none).
 	Tracer trace.Tracer
+	// Lease is how long one replica may judge a token alone while the
+	// others wait for its verdict (lease.go); 0: every replica judges
+	// for itself.
+	Lease time.Duration
+	// OnLease, when set, is told how each lease ended for this replica:
+	// led, followed, waited_out, abandoned.
+	OnLease func(outcome string)
 }
 
 // Cache is the Redis tier. It implements authz.SharedCache.

@@ -57,12 +57,16 @@ type plain struct {
 	Expired     bool           `json:"x,omitempty"`
 	Until       int64          `json:"u"` // unix ms
 	Fingerprint string         `json:"t,omitempty"`
+	Judged      int64          `json:"j,omitempty"` // unix ms
 }
 
 // seal returns version || nonce || AES-256-GCM(entry), with the lookup key
 // as additional data so a value moved under another key does not open.
 func seal(salt []byte, token, key string, e authz.SharedEntry) ([]byte, error) {
 	p := plain{Invalid: e.Invalid, Expired: e.Expired, Until: e.Until.UnixMilli(), Fingerprint: e.Fingerprint}
+	if !e.Judged.IsZero() {
+		p.Judged = e.Judged.UnixMilli()
+	}
 	if r := e.Result; r != nil {
 		p.Validator, p.Claims, p.Size, p.Live = r.Validator, r.Claims, r.Size, r.Live
 		if !r.Expiry.IsZero() {
@@ -106,6 +110,9 @@ func open(salt []byte, token, key string, b []byte) (authz.SharedEntry, error) {
 		return authz.SharedEntry{}, errBadValue
 	}
 	e := authz.SharedEntry{Invalid: p.Invalid, Expired: p.Expired, Until: time.UnixMilli(p.Until), Fingerprint: p.Fingerprint}
+	if p.Judged != 0 {
+		e.Judged = time.UnixMilli(p.Judged)
+	}
 	if p.Invalid == "" {
 		if p.Validator == "" {
 			return authz.SharedEntry{}, errBadValue
