@@ -19,7 +19,7 @@ FUZZTIME ?= 1000000x
 # authz doors (~500 inputs a second): it may run fewer.
 FUZZTIME_DIFFERENTIAL ?= $(FUZZTIME)
 
-.PHONY: all build run test test-unit test-stress test-deps lint vulncheck bench bench-load bench-nginx fuzz soak vet clean
+.PHONY: all build run test test-unit test-stress test-deps lint vulncheck bench bench-load bench-fleet bench-nginx fuzz soak vet clean
 
 all: build
 
@@ -100,8 +100,16 @@ bench-load: build
 	$(GO) build -o bin/authz-load ./tools/authz-load
 	./bin/authz-load -authz $(BIN) $(LOAD_ARGS)
 
-# Behind nginx: the seed's nginx+njs design (bench/seed-nginx-njs)
-# against authz's /check door (TCP and Unix socket), same nginx, same wrk load.
+# Eight replicas on one Redis, 100 hot opaque tokens on a 2 s TTL, 30 s:
+# IdP calls per token per TTL, against one replica and without leases.
+bench-fleet: build
+	@command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || $(MAKE) test-deps
+	$(GO) build -o bin/authz-load ./tools/authz-load
+	./bin/authz-load fleet -authz $(BIN) $(FLEET_ARGS)
+
+# Behind nginx (bench/nginx): a zero-work door, the seed's nginx+njs design
+# and authz's /check door (TCP and Unix socket), same nginx shape, same
+# load: closed-loop throughput, then open-loop tails at fixed rates.
 BENCH_NGINX_DEPS := nginx:nginx-light wrk:wrk /usr/lib/nginx/modules/ngx_http_js_module.so:libnginx-mod-http-js
 bench-nginx: build
 	@missing=""; \

@@ -5,6 +5,7 @@
 //	authz-load -authz bin/authz                 # all scenarios, authz vs no-op
 //	authz-load -addr host:9191 -token "$TOKEN"  # one scenario against any deployment
 //	authz-load nginx -authz bin/authz           # behind nginx: authz's door vs the seed's nginx+njs
+//	authz-load fleet -authz bin/authz           # IdP calls of 8 replicas on one Redis
 package main
 
 import (
@@ -30,6 +31,9 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "noop" {
 		os.Exit(runNoop(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "fleet" {
+		os.Exit(runFleet(os.Args[2:], os.Stdout))
 	}
 	if len(os.Args) > 1 && os.Args[1] == "nginx" {
 		os.Exit(runNginx(os.Args[2:], os.Stdout))

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,20 +20,24 @@ import (
 	"github.com/authz-dev/authz/internal/testidp"
 )
 
-// nginxOptions configure `authz-load nginx`: the seed's nginx+njs design
-// and authz's /check door behind the same nginx, under the same wrk load.
+// nginxOptions configure `authz-load nginx`: the seed's nginx+njs design,
+// authz's /check door and a zero-work door behind the same nginx, under
+// the same load.
 type nginxOptions struct {
-	authzBin, seedDir string
-	duration, herd    time.Duration
-	rounds            int
+	authzBin, benchDir      string
+	duration, herd, tailRun time.Duration
+	rounds                  int
+	tailRates               string
 }
 
 func runNginx(args []string, out io.Writer) int {
 	var o nginxOptions
 	fs := flag.NewFlagSet("authz-load nginx", flag.ExitOnError)
 	fs.StringVar(&o.authzBin, "authz", "bin/authz", "authz binary to start")
-	fs.StringVar(&o.seedDir, "seed", "bench/seed-nginx-njs", "the seed design's directory (nginx.conf.in, oauth2.js, authz-door.conf.in)")
+	fs.StringVar(&o.benchDir, "bench", "bench/nginx", "the nginx templates' directory (seed.conf.in, introspect.js, door.conf.in)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "one wrk run")
+	fs.DurationVar(&o.tailRun, "tail-duration", 10*time.Second, "one open-loop run at a fixed rate")
+	fs.StringVar(&o.tailRates, "tail-rates", "0.25,0.5,0.75", "open-loop rates, as fractions of the zero-work door's wrk throughput")
 	fs.DurationVar(&o.herd, "herd", 32*time.Second, "the run that counts IdP calls, with a 10 s cache")
 	fs.IntVar(&o.rounds, "rounds", 2, "alternating rounds")
 	fs.Parse(args)
@@ -54,7 +60,15 @@ func benchNginx(o nginxOptions, out io.Writer) error {
 			return fmt.Errorf("%s is not installed (make bench-nginx installs nginx-light, libnginx-mod-http-js and wrk as root)", bin)
 		}
 	}
-	seed, err := filepath.Abs(o.seedDir)
+	var rates []float64
+	for _, f := range strings.Split(o.tailRates, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || r <= 0 {
+			return fmt.Errorf("-tail-rates: %q is not a fraction", f)
+		}
+		rates = append(rates, r)
+	}
+	bench, err := filepath.Abs(o.benchDir)
 	if err != nil {
 		return err
 	}
@@ -71,8 +85,6 @@ func benchNginx(o nginxOptions, out io.Writer) error {
 	os.Chmod(dir, 0o755) // nginx's workers reach the authz socket
 	token := idp.IssueOpaque(idp.Claims("bench-user", time.Hour, "orders:read", "orders-api"))
 
-	// authz: the introspection endpoint, a 10 s cache like the seed's, the
-	// nginx status profile; one instance on TCP, one on a Unix socket.
 	var targets []target
 	var stops []func()
 	defer func() {
@@ -80,12 +92,20 @@ func benchNginx(o nginxOptions, out io.Writer) error {
 			stop()
 		}
 	}()
-	seedURL, stop, err := startSeed(seed, dir, idp)
+	zeroURL, stop, err := startZeroDoor(bench, dir)
+	if err != nil {
+		return fmt.Errorf("zero-work door: %w", err)
+	}
+	stops = append(stops, stop)
+	targets = append(targets, target{"zero-work door (nginx 204)", zeroURL})
+	seedURL, stop, err := startSeed(bench, dir, idp)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
 	stops = append(stops, stop)
 	targets = append(targets, target{"seed: nginx+njs+proxy_cache", seedURL})
+	// authz: the introspection endpoint, a 10 s cache like the seed's, the
+	// nginx profile; one instance on TCP, one on a Unix socket.
 	for _, transport := range []string{"tcp", "uds"} {
 		httpAddr := freeAddr()
 		if transport == "uds" {
@@ -96,15 +116,16 @@ func benchNginx(o nginxOptions, out io.Writer) error {
 			return err
 		}
 		stops = append(stops, p.stop)
-		url, stop, err := startDoorNginx(seed, dir, transport, httpAddr)
+		url, stop, err := startDoorNginx(bench, dir, transport, httpAddr, "/check", "")
 		if err != nil {
 			return fmt.Errorf("authz door (%s): %w", transport, err)
 		}
 		stops = append(stops, stop)
 		targets = append(targets, target{"authz /check over " + transport, url})
 	}
+	const zero, seedAt = 0, 1
 
-	fmt.Fprintf(out, "# wrk -t2 -c50 %v per run, %d alternating rounds, one cached opaque token; then %v runs counting IdP calls (10 s caches)\n", o.duration, o.rounds, o.herd)
+	fmt.Fprintf(out, "# closed loop: wrk -t2 -c50 %v per run, %d alternating rounds, one cached opaque token\n", o.duration, o.rounds)
 	results := make([][]wrkResult, len(targets))
 	for _, t := range targets {
 		if _, err := wrk(t.url, token, 2*time.Second); err != nil { // warm caches and keep-alives
@@ -120,25 +141,69 @@ func benchNginx(o nginxOptions, out io.Writer) error {
 			results[i] = append(results[i], r)
 		}
 	}
-	calls := make([]int64, len(targets))
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\treq/s vs seed\tp99 vs seed\tnon-2xx\t")
+	base := merged(results[seedAt])
 	for i, t := range targets {
+		m := merged(results[i])
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2fms\t%.2fms\t%.2f\t%.2f\t%d\t\n", t.name, m.rps, m.p50, m.p99, m.rps/base.rps, m.p99/base.p99, m.non2xx)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	capacity := merged(results[zero]).rps
+	fmt.Fprintf(out, "\n# open loop: Poisson arrivals at fixed rates (fractions of the zero-work door's %.0f req/s), %v per run, latency from when each request was due\n", capacity, o.tailRun)
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "rate\ttarget\tp50\tp99\tp99.9\tmax\tp99 vs zero-work\tp99 vs seed\tfailed\t")
+	for _, frac := range rates {
+		rate := frac * capacity
+		tails := make([]result, len(targets))
+		for i, t := range targets {
+			tails[i] = openLoopHTTP(t.url, token, rate, o.tailRun)
+		}
+		for i, t := range targets {
+			r := tails[i]
+			fmt.Fprintf(tw, "%.0f/s (%.0f%%)\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%d\t\n", rate, frac*100, t.name, ms(r.pct(0.5)), ms(r.pct(0.99)), ms(r.pct(0.999)), ms(r.pct(1)),
+				float64(r.pct(0.99))/float64(tails[zero].pct(0.99)), float64(r.pct(0.99))/float64(tails[seedAt].pct(0.99)), r.failures)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "\n# IdP calls for one new token under wrk for %v (10 s caches)\n", o.herd)
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\tIdP calls\t")
+	for i, t := range targets[seedAt:] {
 		// A token the target has not seen, so every expiry in the run counts.
 		fresh := idp.IssueOpaque(idp.Claims(fmt.Sprintf("herd-%d", i), time.Hour, "orders:read", "orders-api"))
 		before := idp.Introspections()
 		if _, err := wrk(t.url, fresh, o.herd); err != nil {
 			return err
 		}
-		calls[i] = idp.Introspections() - before
-	}
-
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\treq/s vs seed\tp99 vs seed\tnon-2xx\tIdP calls\t")
-	base := merged(results[0])
-	for i, t := range targets {
-		m := merged(results[i])
-		fmt.Fprintf(tw, "%s\t%.0f\t%.2fms\t%.2fms\t%.2f\t%.2f\t%d\t%d\t\n", t.name, m.rps, m.p50, m.p99, m.rps/base.rps, m.p99/base.p99, m.non2xx, calls[i])
+		fmt.Fprintf(tw, "%s\t%d\t\n", t.name, idp.Introspections()-before)
 	}
 	return tw.Flush()
+}
+
+// openLoopHTTP offers GET /api/orders with the token at rate for d.
+func openLoopHTTP(url, token string, rate float64, d time.Duration) result {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, IdleConnTimeout: time.Minute}}
+	defer client.CloseIdleConnections()
+	return openLoop(rate, d, func(ctx context.Context, _ uint64) bool {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", url+"/api/orders", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			return false
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
 
 // wrkResult is one wrk run's throughput and latency (ms).
@@ -201,28 +266,33 @@ func wrkMillis(s string) float64 {
 	return 0
 }
 
-// startSeed renders the seed's nginx.conf.in against the IdP and starts it.
-func startSeed(seed, dir string, idp *testidp.IdP) (string, func(), error) {
+// startSeed renders seed.conf.in against the IdP and starts it.
+func startSeed(bench, dir string, idp *testidp.IdP) (string, func(), error) {
 	run := filepath.Join(dir, "seed")
-	listen, upstream := freeAddr(), freeAddr()
-	hostport := strings.TrimPrefix(idp.Issuer(), "http://")
-	basic := base64.StdEncoding.EncodeToString([]byte("authz:s3cret"))
-	return startNginxConf(run, filepath.Join(seed, "nginx.conf.in"), listen, strings.NewReplacer(
-		"@RUN_DIR@", run, "@JS_DIR@", seed, "@LISTEN@", listen, "@UPSTREAM@", upstream,
-		"@IDP_HOSTPORT@", hostport, "@IDP_PATH@", "/introspect",
-		"@USE_STALE@", "# (proxy_cache_use_stale off: the seed's config)",
-		"@IDP_AUTH@", `proxy_set_header Authorization "Basic `+basic+`";`,
+	listen, backend := freeAddr(), freeAddr()
+	return startNginxConf(run, filepath.Join(bench, "seed.conf.in"), listen, strings.NewReplacer(
+		"@RUN@", run, "@JS@", bench, "@LISTEN@", listen, "@BACKEND@", backend,
+		"@IDP@", strings.TrimPrefix(idp.Issuer(), "http://"), "@IDP_PATH@", "/introspect",
+		"@IDP_BASIC@", base64.StdEncoding.EncodeToString([]byte("authz:s3cret")),
 	))
 }
 
-// startDoorNginx renders the seed's authz-door.conf.in: the same nginx
-// shape, auth_request to authz's /check.
-func startDoorNginx(seed, dir, name, authzHTTP string) (string, func(), error) {
+// startDoorNginx renders door.conf.in: auth_request to auth (an address
+// or unix:path) at path; extra adds to the http block.
+func startDoorNginx(bench, dir, name, auth, path, extra string) (string, func(), error) {
 	run := filepath.Join(dir, "door-"+name)
-	listen, upstream := freeAddr(), freeAddr()
-	return startNginxConf(run, filepath.Join(seed, "authz-door.conf.in"), listen, strings.NewReplacer(
-		"@RUN_DIR@", run, "@LISTEN@", listen, "@UPSTREAM@", upstream, "@AUTHZ_HTTP@", authzHTTP,
+	listen, backend := freeAddr(), freeAddr()
+	return startNginxConf(run, filepath.Join(bench, "door.conf.in"), listen, strings.NewReplacer(
+		"@RUN@", run, "@LISTEN@", listen, "@BACKEND@", backend, "@AUTH@", auth, "@AUTH_PATH@", path, "@EXTRA@", extra,
 	))
+}
+
+// startZeroDoor is door.conf.in answered by a server of the same nginx
+// that returns 204 and does nothing else.
+func startZeroDoor(bench, dir string) (string, func(), error) {
+	zero := freeAddr()
+	extra := "    server { listen " + zero + "; location / { return 204; } }\n"
+	return startDoorNginx(bench, dir, "zero", zero, "/", extra)
 }
 
 func startNginxConf(run, template, listen string, r *strings.Replacer) (string, func(), error) {
