@@ -12,9 +12,14 @@ import (
 	"github.com/authz-dev/authz/internal/authz"
 )
 
-// leasePoll is how often a replica waiting on another's lease looks for
-// its verdict: a few Redis round trips per IdP call saved.
-const leasePoll = 10 * time.Millisecond
+// A replica waiting on another's lease looks for its verdict after
+// firstPoll, then at twice the interval each time up to maxPoll: a fast IdP
+// answer is taken within a millisecond or two, a slow one costs a few
+// Redis round trips, never a stream of them.
+const (
+	firstPoll = time.Millisecond
+	maxPoll   = 10 * time.Millisecond
+)
 
 // releaseLease deletes a lease only if it is still the caller's: a holder
 // slower than its lease must not release the next holder's.
@@ -64,14 +69,15 @@ func (c *Cache) Await(ctx context.Context, token, scope string, after time.Time)
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Lease)
 	defer cancel()
 	key, lease := c.key(token, scope), c.leaseKey(token, scope)
-	tick := time.NewTicker(leasePoll)
-	defer tick.Stop()
-	for {
+	wait := time.NewTimer(firstPoll)
+	defer wait.Stop()
+	for next := firstPoll; ; next = min(2*next, maxPoll) {
 		select {
 		case <-ctx.Done():
 			c.observeLease("waited_out")
 			return authz.SharedEntry{}, false
-		case <-tick.C:
+		case <-wait.C:
+			wait.Reset(min(2*next, maxPoll))
 		}
 		e, found, held, err := c.peek(ctx, key, lease, token)
 		switch {
