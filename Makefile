@@ -1,5 +1,9 @@
 GO ?= go
 BIN := bin/authz
+# Builds, vet and staticcheck keyed by content, not by the clone's path: a
+# fresh clone on a machine that has built authz before reuses the cache
+# (and the binary is reproducible).
+export GOFLAGS := -trimpath $(GOFLAGS)
 
 # Test dependencies from Debian, as command:package. `make test` installs the
 # missing ones when it runs as root (CI does), and says what to install otherwise.
