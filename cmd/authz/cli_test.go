@@ -322,7 +322,7 @@ func TestValidateChecksAddressesAndFiles(t *testing.T) {
 		offline    bool
 	}{
 		{"grpc: { addr: \"9191\" }\n", `line 1: grpc.addr: "9191" is not host:port (write :9191`, false},
-		{"http: { addr: \":99999\" }\n", `http.addr: port "99999" is not 0-65535`, false},
+		{"http: { addr: \":99999\" }\n", `http.addr: port 99999 is not 0-65535`, false},
 		{"issuers:\n  - { name: a, issuer: https://a/, jwks_file: /no/such/jwks.json }\n", "line 2: issuers.0.jwks_file: stat /no/such/jwks.json: no such file", false},
 		{"grpc: { addr: \":9191\", tls: { cert_file: /no/cert.pem, key_file: /no/key.pem } }\n", "grpc.tls.cert_file: stat /no/cert.pem", false},
 		{"issuers:\n  - { name: a, issuer: https://a/, jwks_file: /no/such/jwks.json }\n", "", true},

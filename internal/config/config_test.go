@@ -45,7 +45,14 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 		want []string
 	}{
 		{"unknown top-level key", "grpc: { addr: \":1\" }\ncahce: {}\n", []string{"line 2", `unknown key "cahce"`}},
-		{"unknown nested key", minimal + "    require_scope: [x]\n", []string{"line 11", `unknown key "require_scope"`}},
+		{"unknown nested key", minimal + "    require_scope: [x]\n", []string{"line 11", `unknown key "require_scope"; did you mean "require_scopes"?`}},
+		{"a listen address that is a word", "grpc: { addr: \"off\" }\n", []string{`grpc.addr: "off" is not host:port or unix:PATH (like`}},
+		{"a bare port", "grpc: { addr: \"9191\" }\n", []string{`write :9191 to listen on every address`}},
+		{"a port that is not a number", "grpc: { addr: \":9191x\" }\n", []string{`grpc.addr: port "9191x" is not a number`}},
+		{"a misspelt top-level key", "grpc: { addr: \":1\" }\ncahce: {}\n", []string{`unknown key "cahce"; did you mean "cache"?`}},
+		{"a key like no other has no suggestion", "grpc: { addr: \":1\" }\nzzzzzzzz: {}\n", []string{`unknown key "zzzzzzzz"`}},
+		{"a flow mapping names the key that is wrong", minimal + "routes:\n  - { name: health, match: { path: /healthz, methods: GET }, policy: default }\n", []string{"line 12: routes.0.match.methods: want a list"}},
+		{"a long value is quoted whole", "issuers:\n  - name: a\n    audiences: orders:read-and-write-everything\n", []string{`"orders:read-and-write-everything"`}},
 		{"bad duration", "cache:\n  ttl: soon\n", []string{"line 2", "cache.ttl", `"soon" is not a duration; write it like`}},
 		{"duration without a unit", "cache:\n  ttl: 30\n", []string{"line 2: cache.ttl: 30 is not a duration; write it with a unit, like 30s"}},
 		{"not a number", "cache:\n  max_bytes: lots\n", []string{"line 2: cache.max_bytes:", "is not a number"}},
@@ -240,6 +247,26 @@ func TestKeySourceCoversEveryIssuerField(t *testing.T) {
 		_, inKeys := ks.FieldByName(name)
 		if inKeys == notKeys[name] {
 			t.Errorf("Issuer.%s: in KeySource %v, listed as not deciding the keys %v", name, inKeys, notKeys[name])
+		}
+	}
+}
+
+// An unknown key is offered the nearest known key of its own mapping, and
+// only when it is near enough to be a typo.
+func TestUnknownKeySuggestions(t *testing.T) {
+	for yaml, want := range map[string]string{
+		"cache:\n  max_byte: 1048576\n":   `unknown key "max_byte"; did you mean "max_bytes"?`,
+		"cache:\n  redis: { lese: 1s }\n": `unknown key "lese"; did you mean "lease"?`,
+		"grpc: { adr: \":1\" }\n":         `unknown key "adr"; did you mean "addr"?`,
+		"cache:\n  colour: blue\n":        `unknown key "colour"`,
+	} {
+		_, err := Parse([]byte(yaml))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %s", yaml, err, want)
+			continue
+		}
+		if !strings.Contains(want, "did you mean") && strings.Contains(err.Error(), "did you mean") {
+			t.Errorf("%q: %v suggests a key nothing like it", yaml, err)
 		}
 	}
 }

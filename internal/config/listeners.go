@@ -93,10 +93,16 @@ func validListenAddr(addr string) string {
 	}
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Sprintf("%q is not host:port (write :%s to listen on every address)", addr, addr)
+		// Only a bare port number is worth the hint: ":off" is no better.
+		if n, err := strconv.Atoi(addr); err == nil && n >= 0 && n <= 65535 {
+			return fmt.Sprintf("%q is not host:port (write :%s to listen on every address, 127.0.0.1:%s on loopback only)", addr, addr, addr)
+		}
+		return fmt.Sprintf("%q is not host:port or unix:PATH (like 127.0.0.1:9191, :9191 or unix:/run/authz.sock)", addr)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fmt.Sprintf("port %q is not 0-65535", port)
+	if n, err := strconv.Atoi(port); err != nil {
+		return fmt.Sprintf("port %q is not a number", port)
+	} else if n < 0 || n > 65535 {
+		return fmt.Sprintf("port %d is not 0-65535", n)
 	}
 	return ""
 }

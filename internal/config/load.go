@@ -96,17 +96,24 @@ func cleanYAMLError(err error, root *yaml.Node) error {
 	for i, l := range lines {
 		l = strings.TrimSpace(l)
 		if before, after, ok := strings.Cut(l, ": field "); ok {
-			if name, _, ok := strings.Cut(after, " not found in type"); ok {
+			if name, typ, ok := strings.Cut(after, " not found in type "); ok {
 				l = before + ": unknown key " + strconv.Quote(name)
+				if near := nearestKey(typ, name); near != "" {
+					l += "; did you mean " + strconv.Quote(near) + "?"
+				}
 			}
 		}
 		if m := typeError.FindStringSubmatch(l); m != nil {
 			line, _ := strconv.Atoi(m[1])
+			// yaml.v3 shortens long values ("orders:..."): the whole one
+			// is on that line, and it tells which key of a flow mapping
+			// ({ path: /x, methods: GET }) is wrong.
+			path, value := valueAtLine(root, line, m[3])
 			where := "line " + m[1] + ": "
-			if path := pathAtLine(root, line); path != "" {
+			if path != "" {
 				where += path + ": "
 			}
-			l = where + typeAdvice(m[2], m[3], m[4])
+			l = where + typeAdvice(m[2], value, m[4])
 		}
 		lines[i] = l
 	}
@@ -144,6 +151,58 @@ func syntaxError(err error) error {
 		msg += " (a tab? YAML indents with spaces only)"
 	}
 	return errors.New(msg)
+}
+
+// valueAtLine is the key path and the whole value of the scalar on line
+// that yaml.v3's message quoted as shown (which it cuts to "start..."):
+// the first scalar on the line when none matches.
+func valueAtLine(root *yaml.Node, line int, shown string) (path, value string) {
+	prefix, cut := strings.CutSuffix(shown, "...")
+	match := func(v string) bool { return v == shown || cut && strings.HasPrefix(v, prefix) }
+	if p, v := scalarAtLine(root, line, match); p != "" {
+		return p, v
+	}
+	if p, _ := scalarAtLine(root, line, func(string) bool { return true }); p != "" {
+		return p, shown
+	}
+	return pathAtLine(root, line), shown
+}
+
+// scalarAtLine finds the first scalar value on line that match accepts.
+func scalarAtLine(root *yaml.Node, line int, match func(string) bool) (path, value string) {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	var walk func(n *yaml.Node, path []string) ([]string, string)
+	walk = func(n *yaml.Node, path []string) ([]string, string) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := append(append([]string(nil), path...), k.Value)
+				if v.Kind == yaml.ScalarNode && v.Line == line && match(v.Value) {
+					return p, v.Value
+				}
+				if found, val := walk(v, p); found != nil {
+					return found, val
+				}
+			}
+		case yaml.SequenceNode:
+			for i, v := range n.Content {
+				p := append(append([]string(nil), path...), strconv.Itoa(i))
+				if v.Kind == yaml.ScalarNode && v.Line == line && match(v.Value) {
+					return p, v.Value
+				}
+				if found, val := walk(v, p); found != nil {
+					return found, val
+				}
+			}
+		}
+		return nil, ""
+	}
+	p, v := walk(n, nil)
+	return strings.Join(p, "."), v
 }
 
 // pathAtLine is the key path ("cache.ttl") of the value on line.
