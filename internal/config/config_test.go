@@ -270,3 +270,37 @@ func TestUnknownKeySuggestions(t *testing.T) {
 		}
 	}
 }
+
+// Valid but risky: keys or token answers over plain http off this host,
+// and a client secret written in the file. Loopback and secrets from the
+// environment or a file are quiet.
+func TestRiskySettingsWarn(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       []string // substrings of one warning each, in order; none: no warning
+	}{
+		{"jwks over http off host", strings.Replace(minimal, "jwks_url: https://idp.example.com/jwks.json", "jwks_url: http://idp.example.com/jwks.json", 1),
+			[]string{"line 5: issuers.0.jwks_url: plain http to idp.example.com"}},
+		{"jwks over http on loopback", strings.Replace(minimal, "jwks_url: https://idp.example.com/jwks.json", "jwks_url: http://127.0.0.1:8080/jwks.json", 1), nil},
+		{"introspection over http with a literal secret", minimal + "introspection:\n  - { name: idp, endpoint: http://idp.internal/introspect, client_id: authz, client_secret: s3cret }\n",
+			[]string{"introspection.0.endpoint: plain http to idp.internal", "introspection.0.client_secret: a literal secret"}},
+		{"a secret from the environment", minimal + "introspection:\n  - { name: idp, endpoint: https://idp.internal/introspect, client_id: authz, client_secret: \"${AUTHZ_TEST_SECRET}\" }\n", nil},
+	}
+	t.Setenv("AUTHZ_TEST_SECRET", "from-env")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(c.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cfg.Warnings) != len(c.want) {
+				t.Fatalf("warnings %q, want %d", cfg.Warnings, len(c.want))
+			}
+			for i, w := range c.want {
+				if !strings.Contains(cfg.Warnings[i], w) {
+					t.Errorf("warning %q, want %q", cfg.Warnings[i], w)
+				}
+			}
+		})
+	}
+}

@@ -56,6 +56,11 @@ func validateIntrospection(endpoints []Introspection, issuers map[string]bool, p
 		if !isHTTPURL(in.Endpoint) {
 			p.add(pathOf("introspection", i, "endpoint"), "must be an http(s) URL")
 		}
+		warnPlainHTTP(p, pathOf("introspection", i, "endpoint"), in.Endpoint, "tokens and the client secret")
+		if in.ClientSecret != "" && !strings.HasPrefix(in.ClientSecret, "${") {
+			p.warn(pathOf("introspection", i, "client_secret"), "a literal secret in the config file: anyone who can read the file (a ConfigMap, a repository) has it; "+
+				"use client_secret_file or \"${ENV_VAR}\"")
+		}
 		secret, err := p.secret(in.ClientSecret, in.ClientSecretFile)
 		if err != nil {
 			p.add(pathOf("introspection", i, "client_secret"), "%v", err)

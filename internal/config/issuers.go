@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -86,6 +87,10 @@ func validateIssuers(issuers []Issuer, p *problems) map[string]bool {
 		if is.JWKSURL != "" && !isHTTPURL(is.JWKSURL) {
 			p.add(pathOf("issuers", i, "jwks_url"), "must be an http(s) URL")
 		}
+		warnPlainHTTP(p, pathOf("issuers", i, "jwks_url"), is.JWKSURL, "the keys that decide which tokens are valid")
+		if is.Discovery {
+			warnPlainHTTP(p, pathOf("issuers", i, "issuer"), is.Issuer, "the discovery document that names the keys")
+		}
 		if is.Discovery && !isHTTPURL(is.Issuer) {
 			p.add(pathOf("issuers", i, "issuer"), "discovery needs an http(s) issuer URL")
 		}
@@ -112,4 +117,18 @@ func algorithmNames() []string {
 func isHTTPURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+// warnPlainHTTP warns of an http:// URL off this host: keys or token
+// answers fetched over it can be read or changed on the way.
+func warnPlainHTTP(p *problems, path, raw, what string) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" {
+		return
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+		return
+	}
+	p.warn(path, "plain http to %s: %s could be read or changed on the way; use https", host, what)
 }
