@@ -3,6 +3,8 @@ package config
 import (
 	"regexp"
 	"slices"
+
+	"github.com/authz-dev/authz/internal/route"
 )
 
 // Route picks a policy from the request itself; the first whose match
@@ -26,6 +28,15 @@ type RouteMatch struct {
 	SourcePrincipals      []string          `yaml:"source_principals"`
 	DestinationPrincipals []string          `yaml:"destination_principals"`
 	Headers               map[string]string `yaml:"headers"`
+}
+
+// Spec is the route as package route compiles it.
+func (r Route) Spec() route.Route {
+	m := r.Match
+	return route.Route{Name: r.Name, Policy: r.Policy, Match: route.Match{
+		Hosts: m.Hosts, Path: m.Path, PathPrefix: m.PathPrefix, PathRegex: m.PathRegex, PathIgnoreCase: m.PathIgnoreCase,
+		Methods: m.Methods, SourcePrincipals: m.SourcePrincipals, DestinationPrincipals: m.DestinationPrincipals, Headers: m.Headers,
+	}}
 }
 
 // Routing is the routes' companions at the top level.
@@ -77,6 +88,9 @@ func validateRoutes(routes []Route, r Routing, policies map[string]Policy, p *pr
 			}
 		}
 	}
+	if len(p.errs) == 0 && len(routes) > 1 {
+		reportShadowed(routes, p)
+	}
 	if r.Unmatched != "" && r.Unmatched != "deny" {
 		if _, ok := policies[r.Unmatched]; !ok {
 			p.add("routes_unmatched", "%q: name a policy, or deny", r.Unmatched)
@@ -84,5 +98,25 @@ func validateRoutes(routes []Route, r Routing, policies map[string]Policy, p *pr
 	}
 	if !slices.Contains([]string{"", "reject", "keep"}, r.EncodedSlashes) {
 		p.add("routes_encoded_slashes", "%q: use reject or keep", r.EncodedSlashes)
+	}
+}
+
+// reportShadowed makes a route no request can reach an error: an earlier
+// route matches everything it does (a path_prefix: / with nothing else,
+// a namespace's principals before one of its service accounts), which
+// the operator meant otherwise.
+func reportShadowed(routes []Route, p *problems) {
+	specs := make([]route.Route, len(routes))
+	for i, r := range routes {
+		specs[i] = r.Spec()
+	}
+	t, err := route.New(specs)
+	if err != nil {
+		p.add("routes", "%v", err)
+		return
+	}
+	for _, s := range t.Shadowed() {
+		p.add(pathOf("routes", s.Route, "match"), "route %q can never match: route %d (%q) comes first and matches every request it does; put the narrower route first",
+			routes[s.Route].Name, s.By, routes[s.By].Name)
 	}
 }

@@ -66,3 +66,25 @@ func BenchmarkRouteLookup(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkShadowed: the check validate runs on a whole table, here
+// 10,000 routes keyed each way; it must stay near linear.
+func BenchmarkShadowed(b *testing.B) {
+	for _, k := range routeKinds {
+		b.Run(k.name, func(b *testing.B) {
+			routes := make([]Route, 10000)
+			for i := range routes {
+				routes[i] = Route{Name: fmt.Sprintf("r%d", i), Match: k.route(i), Policy: "p"}
+			}
+			tab, err := New(routes)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if s := tab.Shadowed(); len(s) != 0 {
+					b.Fatalf("%d shadowed", len(s))
+				}
+			}
+		})
+	}
+}

@@ -354,11 +354,7 @@ func routerFrom(cfg *config.Config) (*route.Table, error) {
 	}
 	routes := make([]route.Route, len(cfg.Routes))
 	for i, r := range cfg.Routes {
-		m := r.Match
-		routes[i] = route.Route{Name: r.Name, Policy: r.Policy, Match: route.Match{
-			Hosts: m.Hosts, Path: m.Path, PathPrefix: m.PathPrefix, PathRegex: m.PathRegex, PathIgnoreCase: m.PathIgnoreCase,
-			Methods: m.Methods, SourcePrincipals: m.SourcePrincipals, DestinationPrincipals: m.DestinationPrincipals, Headers: m.Headers,
-		}}
+		routes[i] = r.Spec()
 	}
 	return route.New(routes)
 }
