@@ -52,6 +52,8 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 		{"a route an earlier one shadows", minimal + "routes:\n  - { name: all, match: { path_prefix: / }, policy: default }\n  - { name: orders, match: { hosts: [shop.example], path_prefix: /orders/ }, policy: orders-write }\n",
 			[]string{"line 13: routes.1.match", `route "orders" can never match: route 0 ("all") comes first`}},
 		{"a rule that is not a condition", minimal + "  ruled:\n    rules:\n      - { name: r, expr: '\"a\"' }\n", []string{"policies.ruled.rules.0", "want bool"}},
+		{"a policy key dedented to the policy names", minimal + "  ordered:\n  require_scopes: [x]\n", []string{`line 12: policies.require_scopes: "require_scopes" is a key of each entry of policies, not an entry: indent it under "ordered" (line 11)`}},
+		{"a route key dedented out of its item", minimal + "routes:\n  - name: a\n    match: { path: /a }\n  policy: default\n", []string{`line 14: "policy: default" is indented 2 spaces, less than the keys of the list item it follows (line 12, 4 spaces)`}},
 		{"a misspelt top-level key", "grpc: { addr: \":1\" }\ncahce: {}\n", []string{`unknown key "cahce"; did you mean "cache"?`}},
 		{"a key like no other has no suggestion", "grpc: { addr: \":1\" }\nzzzzzzzz: {}\n", []string{`unknown key "zzzzzzzz"`}},
 		{"a flow mapping names the key that is wrong", minimal + "routes:\n  - { name: health, match: { path: /healthz, methods: GET }, policy: default }\n", []string{"line 12: routes.0.match.methods: want a list"}},

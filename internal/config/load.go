@@ -41,6 +41,9 @@ func Parse(data []byte) (*Config, error) { return parse(data, false) }
 func parse(data []byte, offline bool) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
+		if msg, ok := misindentedItem(strings.TrimPrefix(err.Error(), "yaml: "), data); ok {
+			return nil, errors.New(msg)
+		}
 		return nil, syntaxError(err)
 	}
 	var cfg Config
@@ -102,6 +105,10 @@ func cleanYAMLError(err error, root *yaml.Node) error {
 					l += "; did you mean " + strconv.Quote(near) + "?"
 				}
 			}
+		}
+		if msg, ok := keyOfEntry(l, root); ok {
+			lines[i] = msg
+			continue
 		}
 		if m := typeError.FindStringSubmatch(l); m != nil {
 			line, _ := strconv.Atoi(m[1])
