@@ -370,3 +370,33 @@ func TestConfigReferenceValidates(t *testing.T) {
 		t.Errorf("the configuration reference: exit %d: %s", code, errOut.String())
 	}
 }
+
+// With included files, the explained table says where each route and
+// policy was written.
+func TestValidateExplainNamesIncludedFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "teams"), 0o755)
+	os.WriteFile(filepath.Join(dir, "jwks.json"), []byte(`{"keys":[]}`), 0o600)
+	os.WriteFile(filepath.Join(dir, "authz.yaml"), []byte(`include: [teams/*.yaml]
+issuers:
+  - { name: a, issuer: https://a/, jwks_file: jwks.json }
+policies:
+  default: {}
+routes:
+  - { name: health, match: { path: /healthz }, policy: default }
+`), 0o600)
+	os.WriteFile(filepath.Join(dir, "teams", "orders.yaml"), []byte(`policies:
+  orders: { require_scopes: [orders:read] }
+routes:
+  - { name: orders, match: { path_prefix: /orders/ }, policy: orders }
+`), 0o600)
+	var out, errOut bytes.Buffer
+	if code := run([]string{"validate", "-offline", "-config", filepath.Join(dir, "authz.yaml"), "-explain"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"written in", "authz.yaml: line 7", filepath.Join("teams", "orders.yaml") + ": line 4", filepath.Join("teams", "orders.yaml") + ": line 2"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("explain lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -21,10 +21,19 @@ func explainRoutes(w io.Writer, cfg *config.Config) {
 	}
 	fmt.Fprintln(w, "  2. the first route whose match holds:")
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "     #\troute\tmatch\tpolicy\ttoken\trules")
+	fragments := len(cfg.Fragments) > 0
+	header := "     #\troute\tmatch\tpolicy\ttoken\trules"
+	if fragments {
+		header += "\twritten in"
+	}
+	fmt.Fprintln(tw, header)
 	for i, r := range cfg.Routes {
 		p := cfg.Policies[r.Policy]
-		fmt.Fprintf(tw, "     %d\t%s\t%s\t%s\t%s\t%s\n", i+1, r.Name, describeMatch(r.Match), r.Policy, p.Token, ruleNames(p.Rules))
+		row := fmt.Sprintf("     %d\t%s\t%s\t%s\t%s\t%s", i+1, r.Name, describeMatch(r.Match), r.Policy, p.Token, ruleNames(p.Rules))
+		if fragments {
+			row += "\t" + cfg.RouteOrigin(i)
+		}
+		fmt.Fprintln(tw, row)
 	}
 	tw.Flush()
 	unmatched := orNone(cfg.Routing.Unmatched, config.DefaultPolicy)
@@ -92,14 +101,23 @@ func explainPolicies(w io.Writer, cfg *config.Config) {
 	}
 	sort.Strings(names)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  policy\textends\ttoken\tscopes\trules")
+	fragments := len(cfg.Fragments) > 0
+	header := "  policy\textends\ttoken\tscopes\trules"
+	if fragments {
+		header += "\twritten in"
+	}
+	fmt.Fprintln(tw, header)
 	for _, name := range names {
 		p := cfg.Policies[name]
 		ext := orNone(p.Extends, config.DefaultPolicy)
 		if name == config.DefaultPolicy {
 			ext = "-"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", name, ext, p.Token, orNone(strings.Join(p.RequireScopes, ","), "-"), ruleNames(p.Rules))
+		row := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s", name, ext, p.Token, orNone(strings.Join(p.RequireScopes, ","), "-"), ruleNames(p.Rules))
+		if fragments {
+			row += "\t" + orNone(cfg.PolicyOrigin(name), "(built in)")
+		}
+		fmt.Fprintln(tw, row)
 	}
 	tw.Flush()
 }

@@ -30,6 +30,17 @@ type Config struct {
 	DPoP DPoP `yaml:"dpop"`
 	// Tracing exports OpenTelemetry spans of every Check.
 	Tracing Tracing `yaml:"tracing"`
+	// Include names files of policies and routes (globs, relative to this
+	// file) merged after this file's own (include.go).
+	Include []string `yaml:"include"`
+
+	// IncludeGlobs are Include made absolute, and Fragments the files they
+	// named at load, in merge order: a reload or -watch reads them again.
+	IncludeGlobs []string `yaml:"-"`
+	Fragments    []string `yaml:"-"`
+	// Where each route and policy was written, when there are fragments.
+	routeOrigins  []string          `yaml:"-"`
+	policyOrigins map[string]string `yaml:"-"`
 
 	// Warnings are settings that are valid but risky, each with its line;
 	// `authz validate` prints them and serve logs them.
@@ -106,7 +117,7 @@ func (c *Config) validate(offline bool) problems {
 		}
 	}
 	validatePolicies(c.Policies, issuers, endpoints, &p)
-	validateRoutes(c.Routes, c.Routing, c.Policies, &p)
+	validateRoutes(c.Routes, c.Routing, c.Policies, c.RouteOrigin, &p)
 	c.Outcomes.validate(&p)
 	c.Log.validate(&p)
 	c.DPoP.validate(&p)

@@ -2,7 +2,6 @@ package config
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,7 +26,7 @@ func load(path string, offline bool) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := parse(data, offline)
+	cfg, err := parse(path, data, offline)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -36,9 +35,11 @@ func load(path string, offline bool) (*Config, error) {
 
 // Parse decodes data strictly (an unknown key is an error naming key and
 // line), fills defaults and validates the result.
-func Parse(data []byte) (*Config, error) { return parse(data, false) }
+func Parse(data []byte) (*Config, error) { return parse("", data, false) }
 
-func parse(data []byte, offline bool) (*Config, error) {
+// parse reads the main file's text (file names it, for includes and
+// messages) and the fragments it includes.
+func parse(file string, data []byte, offline bool) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		if msg, ok := misindentedItem(strings.TrimPrefix(err.Error(), "yaml: "), data); ok {
@@ -52,19 +53,28 @@ func parse(data []byte, offline bool) (*Config, error) {
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		return nil, cleanYAMLError(err, &root)
 	}
+	main := &source{file: file, data: data, root: &root, routes: len(cfg.Routes), policies: map[string]bool{}}
+	for name := range cfg.Policies {
+		main.policies[name] = true
+	}
+	sources, err := includeFragments(&cfg, main)
+	if err != nil {
+		return nil, err
+	}
+	recordOrigins(&cfg, sources)
 	cfg.setDefaults()
 	p := cfg.validate(offline)
 	if len(p.errs) > 0 {
 		msgs := make([]string, len(p.errs))
 		for i, e := range p.errs {
-			msgs[i] = e.withLine(&root)
+			msgs[i] = place(sources, e)
 		}
 		return nil, errors.New(strings.Join(msgs, "\n"))
 	}
 	for _, w := range p.warnings {
-		cfg.Warnings = append(cfg.Warnings, w.withLine(&root))
+		cfg.Warnings = append(cfg.Warnings, place(sources, w))
 	}
-	sum := sha256.Sum256(data)
+	sum := hashSources(sources)
 	cfg.Hash = hex.EncodeToString(sum[:6])
 	return &cfg, nil
 }

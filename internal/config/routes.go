@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 
@@ -50,16 +51,23 @@ type Routing struct {
 	EncodedSlashes string `yaml:"routes_encoded_slashes"`
 }
 
-func validateRoutes(routes []Route, r Routing, policies map[string]Policy, p *problems) {
-	names := map[string]bool{}
+// validateRoutes checks the merged route table; origin says where route i
+// was written when fragments were included ("" otherwise).
+func validateRoutes(routes []Route, r Routing, policies map[string]Policy, origin func(int) string, p *problems) {
+	names := map[string]int{}
 	for i, rt := range routes {
+		first, seen := names[rt.Name]
 		switch {
 		case rt.Name == "":
 			p.add(pathOf("routes", i, "name"), "is required")
-		case names[rt.Name]:
+		case seen && origin(first) != "":
+			p.add(pathOf("routes", i, "name"), "%q is used twice; it is first used in %s", rt.Name, origin(first))
+		case seen:
 			p.add(pathOf("routes", i, "name"), "%q is used twice", rt.Name)
 		}
-		names[rt.Name] = true
+		if !seen {
+			names[rt.Name] = i
+		}
 		if _, ok := policies[rt.Policy]; !ok {
 			p.add(pathOf("routes", i, "policy"), "unknown policy %q", rt.Policy)
 		}
@@ -89,7 +97,7 @@ func validateRoutes(routes []Route, r Routing, policies map[string]Policy, p *pr
 		}
 	}
 	if len(p.errs) == 0 && len(routes) > 1 {
-		reportShadowed(routes, p)
+		reportShadowed(routes, origin, p)
 	}
 	if r.Unmatched != "" && r.Unmatched != "deny" {
 		if _, ok := policies[r.Unmatched]; !ok {
@@ -105,7 +113,7 @@ func validateRoutes(routes []Route, r Routing, policies map[string]Policy, p *pr
 // route matches everything it does (a path_prefix: / with nothing else,
 // a namespace's principals before one of its service accounts), which
 // the operator meant otherwise.
-func reportShadowed(routes []Route, p *problems) {
+func reportShadowed(routes []Route, origin func(int) string, p *problems) {
 	specs := make([]route.Route, len(routes))
 	for i, r := range routes {
 		specs[i] = r.Spec()
@@ -116,7 +124,11 @@ func reportShadowed(routes []Route, p *problems) {
 		return
 	}
 	for _, s := range t.Shadowed() {
-		p.add(pathOf("routes", s.Route, "match"), "route %q can never match: route %d (%q) comes first and matches every request it does; put the narrower route first",
-			routes[s.Route].Name, s.By, routes[s.By].Name)
+		by := fmt.Sprintf("route %d (%q)", s.By, routes[s.By].Name)
+		if o := origin(s.By); o != "" {
+			by = fmt.Sprintf("route %q (%s)", routes[s.By].Name, o)
+		}
+		p.add(pathOf("routes", s.Route, "match"), "route %q can never match: %s comes first and matches every request it does; put the narrower route first",
+			routes[s.Route].Name, by)
 	}
 }

@@ -114,12 +114,15 @@ func WatchFiles(ctx context.Context, files func() []string, every time.Duration,
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			changed := false
 			next := map[string][sha256.Size]byte{}
 			for _, f := range files() {
-				d := digest(f)
-				next[f] = d
-				if last, ok := seen[f]; ok && d != last {
+				next[f] = digest(f)
+			}
+			// A file changed, or the set did: an included file added
+			// or removed.
+			changed := len(next) != len(seen)
+			for f, d := range next {
+				if last, ok := seen[f]; !ok || d != last {
 					changed = true
 				}
 			}
@@ -131,9 +134,15 @@ func WatchFiles(ctx context.Context, files func() []string, every time.Duration,
 	}
 }
 
-// watchedFiles are the config file and the files the running config reads.
+// watchedFiles are the config file, the files its include globs name now
+// (a team's new file is a change) and the files the running config reads.
 func (s *Server) WatchedFiles(configPath string) []string {
-	return append([]string{configPath}, s.live.cur.Load().watchedFiles()...)
+	cur := s.live.cur.Load()
+	files := []string{configPath}
+	if included, err := config.IncludedFiles(cur.cfg.IncludeGlobs); err == nil {
+		files = append(files, included...)
+	}
+	return append(files, cur.watchedFiles()...)
 }
 
 // digest is the SHA-256 of a file's content; a file that cannot be read

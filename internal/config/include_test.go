@@ -1,0 +1,137 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeFiles lays out a config directory: name → text.
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, text := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+const platform = `include: [teams/*.yaml]
+issuers:
+  - name: corp
+    issuer: https://idp.example.com/
+    jwks_url: https://idp.example.com/jwks.json
+policies:
+  default:
+    headers: { sub: x-user-id }
+routes:
+  - { name: health, match: { path: /healthz }, policy: default }
+`
+
+func TestIncludedFilesMergeInOrder(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"authz.yaml": platform,
+		"teams/b-payments.yaml": `policies:
+  payments: { require_scopes: [payments:read] }
+routes:
+  - { name: payments, match: { path_prefix: /payments/ }, policy: payments }
+`,
+		"teams/a-orders.yaml": `policies:
+  orders: { require_scopes: [orders:read] }
+routes:
+  - { name: orders, match: { path_prefix: /orders/ }, policy: orders }
+  - { name: orders-admin, match: { path_prefix: /admin/orders/ }, policy: orders }
+`,
+	})
+	cfg, err := Load(filepath.Join(dir, "authz.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range cfg.Routes {
+		names = append(names, r.Name)
+	}
+	if got := strings.Join(names, ","); got != "health,orders,orders-admin,payments" {
+		t.Errorf("route order %s: want the main file's, then each file's in path order", got)
+	}
+	if _, ok := cfg.Policies["payments"]; !ok {
+		t.Error("a fragment's policy is missing")
+	}
+	if o := cfg.RouteOrigin(2); !strings.HasSuffix(o, "a-orders.yaml: line 5") {
+		t.Errorf("origin of orders-admin: %q", o)
+	}
+	if len(cfg.Fragments) != 2 || cfg.Hash == "" {
+		t.Errorf("fragments %v, hash %q", cfg.Fragments, cfg.Hash)
+	}
+
+	// A fragment's text is part of the config's identity.
+	before := cfg.Hash
+	os.WriteFile(filepath.Join(dir, "teams/b-payments.yaml"), []byte("policies:\n  payments: { require_scopes: [payments:write] }\n"), 0o600)
+	cfg, err = Load(filepath.Join(dir, "authz.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Hash == before {
+		t.Error("a changed fragment left the config hash as it was")
+	}
+}
+
+func TestIncludedFilesConflicts(t *testing.T) {
+	cases := []struct {
+		name  string
+		files map[string]string
+		want  []string
+	}{
+		{"a policy defined twice", map[string]string{"teams/a.yaml": "policies:\n  default: { require_scopes: [x] }\n"},
+			[]string{"teams/a.yaml: line 2: policies.default: defined again; it is first defined in", "authz.yaml: line 7"}},
+		{"a route name used twice", map[string]string{"teams/a.yaml": "routes:\n  - { name: health, match: { path: /other }, policy: default }\n"},
+			[]string{"teams/a.yaml: line 2: routes.0.name:", `"health" is used twice; it is first used in`, "authz.yaml: line 10"}},
+		{"a route another file shadows", map[string]string{
+			"teams/a.yaml": "routes:\n  - { name: everything, match: { path_prefix: / }, policy: default }\n",
+			"teams/b.yaml": "routes:\n  - { name: orders, match: { path_prefix: /orders/ }, policy: default }\n"},
+			[]string{"teams/b.yaml: line 2: routes.0.match:", `route "orders" can never match: route "everything"`, "teams/a.yaml: line 2"}},
+		{"a listener in a fragment", map[string]string{"teams/a.yaml": "grpc: { addr: \":1\" }\n"},
+			[]string{"teams/a.yaml: line 1: grpc belongs in the main config file"}},
+		{"issuers in a fragment", map[string]string{"teams/a.yaml": "policies: {}\nissuers: []\n"},
+			[]string{"teams/a.yaml: line 2: issuers belongs in the main config file"}},
+		{"an include in a fragment", map[string]string{"teams/a.yaml": "include: [x]\n"},
+			[]string{"teams/a.yaml: line 1: include belongs in the main config file"}},
+		{"a misspelt key in a fragment", map[string]string{"teams/a.yaml": "policies:\n  x: { require_scope: [a] }\n"},
+			[]string{"teams/a.yaml:", "line 2", `did you mean "require_scopes"?`}},
+		{"a validation error in a fragment names its file", map[string]string{"teams/a.yaml": "policies:\n  x:\n    validators: [nope]\n"},
+			[]string{"teams/a.yaml: line 3: policies.x.validators.0", `unknown validator "nope"`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			files := map[string]string{"authz.yaml": platform}
+			for k, v := range c.files {
+				files[k] = v
+			}
+			dir := writeFiles(t, files)
+			_, err := Load(filepath.Join(dir, "authz.yaml"))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestIncludeOfNoFileIsNoError(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"authz.yaml": platform})
+	cfg, err := Load(filepath.Join(dir, "authz.yaml"))
+	if err != nil || len(cfg.Fragments) != 0 {
+		t.Fatalf("%v, fragments %v", err, cfg.Fragments)
+	}
+}
