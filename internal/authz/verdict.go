@@ -49,6 +49,10 @@ type judge struct {
 	// introspection endpoint and junk at another, so per endpoint.
 	scope string
 	kind  string // for a refusal's reason: "JWT", "opaque"
+	// remote: judging asks another service (the IdP), so replicas take
+	// turns through the shared tier's lease; a JWT is judged locally, in
+	// less time than the lease's round trips would take.
+	remote bool
 }
 
 // judgeFor chooses by the token's shape: a JWT goes to the issuer set
@@ -57,7 +61,7 @@ func (a *Authorizer) judgeFor(token string, p *compiledPolicy) judge {
 	if looksLikeJWT(token) {
 		return judge{v: a.jwt, name: JWTSet, kind: "JWT"}
 	}
-	return judge{v: p.introspector, name: p.introspectorName, scope: p.introspectorName, kind: "opaque"}
+	return judge{v: p.introspector, name: p.introspectorName, scope: p.introspectorName, kind: "opaque", remote: true}
 }
 
 // cacheKey is the token's hash and the scope it is judged in.
@@ -113,7 +117,6 @@ func (a *Authorizer) judgeToken(ctx context.Context, key, token string, by judge
 	if a.shared == nil {
 		return a.validate(ctx, token, by)
 	}
-	sc := by.scope
 	// A refresh replaces a verdict the shared tier may hold itself: only
 	// one judged after it will do.
 	var after time.Time
@@ -122,41 +125,62 @@ func (a *Authorizer) judgeToken(ctx context.Context, key, token string, by judge
 			after = old.judged
 		}
 	}
-	if e, ok := a.shared.Get(ctx, token, sc); ok && e.Judged.After(after) {
-		if l := a.fromShared(e, by); a.current(l.Value) {
+	// Judged under other settings (before a reload, or by a replica on
+	// another config), an entry is judged again and overwritten.
+	if l, ok := a.sharedVerdict(ctx, token, by, after); ok {
+		return l, nil
+	}
+	if by.remote {
+		l, ok, release := a.takeTurn(ctx, token, by, after)
+		if ok {
 			return l, nil
 		}
-		// Judged under other settings (before a reload, or by a replica
-		// on another config): judge again and overwrite.
+		defer release()
 	}
-	release, held := a.shared.Lease(ctx, token, sc)
-	if !held {
-		// The lease was free: perhaps because its last holder has just
-		// written its verdict and let go.
-		if e, ok := a.shared.Get(ctx, token, sc); ok && e.Judged.After(after) {
-			if l := a.fromShared(e, by); a.current(l.Value) {
-				release()
-				return l, nil
-			}
-		}
-	}
-	if held {
-		if e, ok := a.shared.Await(ctx, token, sc, after); ok {
-			if l := a.fromShared(e, by); a.current(l.Value) {
-				return l, nil
-			}
-		}
-		release = func() {}
-	}
-	defer release()
 	l, err := a.validate(ctx, token, by)
 	if err != nil {
 		return l, err
 	}
 	if l.TTL > 0 {
-		a.shared.Set(ctx, token, sc, a.toShared(l.Value, a.now().Add(l.TTL)))
+		a.shared.Set(ctx, token, by.scope, a.toShared(l.Value, a.now().Add(l.TTL)))
 	}
 	return l, nil
+}
+
+// sharedVerdict is the shared tier's verdict on the token, when one was
+// judged after `after` under the settings this replica has.
+func (a *Authorizer) sharedVerdict(ctx context.Context, token string, by judge, after time.Time) (cache.Loaded[*verdict], bool) {
+	if e, ok := a.shared.Get(ctx, token, by.scope); ok && e.Judged.After(after) {
+		if l := a.fromShared(e, by); a.current(l.Value) {
+			return l, true
+		}
+	}
+	return cache.Loaded[*verdict]{}, false
+}
+
+// takeTurn runs before a validation that asks the IdP: with the token's
+// lease, this replica judges and returns the release to call once its
+// verdict is shared; without it, another replica is judging and its
+// verdict is returned (ok) — or, when none comes within the lease, this
+// replica judges after all.
+func (a *Authorizer) takeTurn(ctx context.Context, token string, by judge, after time.Time) (l cache.Loaded[*verdict], ok bool, release func()) {
+	none := func() {}
+	release, held := a.shared.Lease(ctx, token, by.scope)
+	if !held {
+		// The lease was free: perhaps because its last holder has just
+		// written its verdict and let go.
+		if l, ok := a.sharedVerdict(ctx, token, by, after); ok {
+			release()
+			return l, true, none
+		}
+		return l, false, release
+	}
+	if e, found := a.shared.Await(ctx, token, by.scope, after); found {
+		if l := a.fromShared(e, by); a.current(l.Value) {
+			return l, true, none
+		}
+	}
+	return l, false, none
 }
 
 // validate runs the chosen validator and says how to cache its answer.

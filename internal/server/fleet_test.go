@@ -56,6 +56,15 @@ func TestOneReplicaAsksTheIdPForTheFleet(t *testing.T) {
 		}
 	})
 
+	t.Run("a JWT is verified here, without a lease", func(t *testing.T) {
+		h := replicas[0]
+		before := h.metric(`authz_shared_leases_total{outcome="led"}`)
+		h.expect(h.check(withToken(h.mint("ec-1", idp.Claims("ida", time.Hour, "orders:read", "orders-api")))), "allow", 200)
+		if got := h.metric(`authz_shared_leases_total{outcome="led"}`) - before; got != 0 {
+			t.Errorf("a JWT miss took %v leases", got)
+		}
+	})
+
 	t.Run("a hot token: one refresh for three replicas", func(t *testing.T) {
 		waitsOnClock(t)
 		tok := replicas[0].opaque("gil", time.Hour)
