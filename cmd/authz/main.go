@@ -21,6 +21,7 @@ commands:
                                                               serve Envoy ext_authz (gRPC) and forward auth (HTTP);
                                                               SIGHUP (or -watch) reloads the config file
   validate -config FILE [-explain] [-offline]                 check a config file and exit; -explain prints the route table and the policies
+  test     -config FILE [-junit FILE] CASES.yaml...           run policy test cases against the config, no IdP or proxy needed
   check    -addr HOST:PORT [-token T] [-header K=V]... [-method M] [-host H] [-path P] [-policy NAME]
            [-source-principal ID] [-destination-principal ID] [-json]
                                                               ask a running authz about one request
@@ -43,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return cmdServe(args[1:], stderr)
+	case "test":
+		return cmdTest(args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
 	case "check":

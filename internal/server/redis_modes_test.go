@@ -25,8 +25,8 @@ import (
 // the test ends.
 func startRedisNode(t testing.TB, args ...string) *redisServer {
 	t.Helper()
-	r := &redisServer{t: t, addr: freePort(t), args: args}
-	r.start()
+	r := &redisServer{t: t, args: args}
+	r.startOnAFreePort()
 	t.Cleanup(r.stop)
 	return r
 }
@@ -37,7 +37,11 @@ func startCluster(t testing.TB) []*redisServer {
 	var nodes []*redisServer
 	var addrs []string
 	for range 3 {
-		n := startRedisNode(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000")
+		// The cluster bus listens on port+10000 unless told otherwise: with
+		// tests starting servers in parallel, that port may be taken (or
+		// past 65535). Give it a free port of its own (Redis 7).
+		_, bus, _ := net.SplitHostPort(freePort(t))
+		n := startRedisNode(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000", "--cluster-port", bus)
 		nodes, addrs = append(nodes, n), append(addrs, n.addr)
 	}
 	cli, err := exec.LookPath("redis-cli")

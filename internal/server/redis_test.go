@@ -29,6 +29,8 @@ type redisServer struct {
 	cmd  *exec.Cmd
 	args []string // beyond port, bind and no persistence
 	dir  string
+	// exited closes when the process has exited and been reaped.
+	exited chan struct{}
 }
 
 func findRedis(t testing.TB) string {
@@ -50,14 +52,36 @@ func startRedis(t *testing.T) *redisServer { return startRedisTB(t) }
 
 func startRedisTB(t testing.TB) *redisServer {
 	t.Helper()
-	r := &redisServer{t: t, addr: freePort(t)}
-	r.start()
+	r := &redisServer{t: t}
+	r.startOnAFreePort()
 	t.Cleanup(r.stop)
 	return r
 }
 
+// startOnAFreePort starts the server on a port nothing listened on a
+// moment ago; tests start servers in parallel, so one may take it first:
+// then another port.
+func (r *redisServer) startOnAFreePort() {
+	r.t.Helper()
+	var err error
+	for range 3 {
+		r.addr = freePort(r.t)
+		if err = r.tryStart(); err == nil {
+			return
+		}
+	}
+	r.t.Fatal(err)
+}
+
+// start starts the server again on its own port (a restart).
 func (r *redisServer) start() {
 	r.t.Helper()
+	if err := r.tryStart(); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *redisServer) tryStart() error {
 	_, port, _ := net.SplitHostPort(r.addr)
 	if r.dir == "" {
 		r.dir = r.t.TempDir()
@@ -65,18 +89,28 @@ func (r *redisServer) start() {
 	r.cmd = exec.Command(findRedis(r.t), append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.dir}, r.args...)...)
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := r.cmd.Start(); err != nil {
-		r.t.Fatalf("start redis-server: %v", err)
+		return fmt.Errorf("start redis-server: %w", err)
 	}
+	exited := make(chan struct{})
+	r.exited = exited
+	go func(cmd *exec.Cmd) { cmd.Wait(); close(exited) }(r.cmd) // the one reaper
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c := redis.NewClient(&redis.Options{Addr: r.addr})
 		err := c.Ping(context.Background()).Err()
 		c.Close()
 		if err == nil {
-			return
+			return nil
+		}
+		select {
+		case <-exited: // its port was taken, most likely
+			r.cmd, r.exited = nil, nil
+			return fmt.Errorf("redis-server on %s exited at start: %v", r.addr, err)
+		default:
 		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("redis-server did not answer on %s: %v", r.addr, err)
+			r.stop()
+			return fmt.Errorf("redis-server did not answer on %s: %v", r.addr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -87,8 +121,12 @@ func (r *redisServer) stop() {
 		return
 	}
 	syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-	r.cmd.Wait()
-	r.cmd = nil
+	if r.exited != nil {
+		<-r.exited
+	} else {
+		r.cmd.Wait()
+	}
+	r.cmd, r.exited = nil, nil
 }
 
 func (r *redisServer) client() *redis.Client {

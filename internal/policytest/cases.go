@@ -1,0 +1,108 @@
+// Package policytest runs a config's policies against written cases
+// without an IdP or a proxy: `authz test`. The real server runs on
+// loopback with its validators' sources swapped — a key it makes up is
+// every issuer's, an in-process RFC 7662 endpoint answers what each case
+// says — and every case is a real Check over gRPC, so routes, token modes,
+// scopes, rules, sender checks and headers are judged by the code that
+// judges production traffic.
+package policytest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// File is a test file: cases, run in order.
+type File struct {
+	Cases []Case `yaml:"cases"`
+}
+
+// Case is one request, the token it carries, and what must come of it.
+type Case struct {
+	Name    string  `yaml:"name"`
+	Request Request `yaml:"request"`
+	Token   *Token  `yaml:"token"`
+	Expect  Expect  `yaml:"expect"`
+}
+
+// Request is what the proxy asks about.
+type Request struct {
+	Method  string            `yaml:"method"`
+	Host    string            `yaml:"host"`
+	Path    string            `yaml:"path"`
+	Headers map[string]string `yaml:"headers"`
+	// SourcePrincipal and DestinationPrincipal are the peers' SPIFFE IDs.
+	SourcePrincipal      string `yaml:"source_principal"`
+	DestinationPrincipal string `yaml:"destination_principal"`
+	// Policy is the name Envoy's context_extensions would give.
+	Policy string `yaml:"policy"`
+}
+
+// Token is given one way: claims (signed with the run's key by the named
+// issuer, the first by default), a literal token, or an introspection
+// answer an endpoint gives for a made-up opaque token.
+type Token struct {
+	Claims        map[string]any `yaml:"claims"`
+	Issuer        string         `yaml:"issuer"`
+	Literal       string         `yaml:"literal"`
+	Introspection *Answer        `yaml:"introspection"`
+	// Scheme is the Authorization scheme (default Bearer).
+	Scheme string `yaml:"scheme"`
+}
+
+// Answer is what an introspection endpoint says of the case's token.
+type Answer struct {
+	Endpoint string         `yaml:"endpoint"`
+	Answer   map[string]any `yaml:"answer"`
+}
+
+// Expect is what must come of the case; what is left out is not checked.
+type Expect struct {
+	Outcome string            `yaml:"outcome"`
+	Status  int               `yaml:"status"`
+	Route   *string           `yaml:"route"`
+	Policy  *string           `yaml:"policy"`
+	Rule    *string           `yaml:"rule"`
+	Headers map[string]string `yaml:"headers"`
+	// Absent headers must not reach the upstream (removed, or not set).
+	Absent []string `yaml:"absent"`
+}
+
+// ReadFile decodes a test file strictly.
+func ReadFile(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for i, c := range f.Cases {
+		if c.Name == "" {
+			return nil, fmt.Errorf("%s: case %d has no name", path, i)
+		}
+		if c.Expect.Outcome == "" {
+			return nil, fmt.Errorf("%s: case %q: expect.outcome is required", path, c.Name)
+		}
+		if t := c.Token; t != nil {
+			n := 0
+			for _, set := range []bool{t.Claims != nil, t.Literal != "", t.Introspection != nil} {
+				if set {
+					n++
+				}
+			}
+			if n != 1 {
+				return nil, fmt.Errorf("%s: case %q: a token is claims, literal or introspection, one of them", path, c.Name)
+			}
+		}
+	}
+	return &f, nil
+}

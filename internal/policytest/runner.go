@@ -1,0 +1,366 @@
+package policytest
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/go-jose/go-jose/v4"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/envoy"
+	"github.com/authz-dev/authz/internal/server"
+)
+
+// Runner is a config's server on loopback, with the run's own key as
+// every issuer's and an answering machine as every introspection endpoint.
+type Runner struct {
+	cfg    *config.Config
+	keys   map[jose.SignatureAlgorithm]jose.JSONWebKey // private
+	stub   *httptest.Server
+	srv    *server.Server
+	conn   *grpc.ClientConn
+	client authv3.AuthorizationClient
+	cancel context.CancelFunc
+	done   chan error
+	dir    string
+
+	mu      sync.Mutex
+	answers map[string]map[string]any // endpoint/token → answer
+	opaque  int
+}
+
+// Start runs cfg (as loaded by config.Load or LoadOffline) for tests.
+func Start(cfg *config.Config) (*Runner, error) {
+	r := &Runner{cfg: cfg, keys: map[jose.SignatureAlgorithm]jose.JSONWebKey{}, answers: map[string]map[string]any{}}
+	dir, err := os.MkdirTemp("", "authz-test-")
+	if err != nil {
+		return nil, err
+	}
+	r.dir = dir
+	if err := r.makeKeys(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.stub = httptest.NewServer(http.HandlerFunc(r.introspect))
+	// Listeners on loopback, nothing shared, nothing exported: the run
+	// judges only what the config's policies and routes say.
+	cfg.GRPC = config.GRPC{Addr: "127.0.0.1:0"}
+	cfg.HTTP = config.HTTP{Addr: "127.0.0.1:0", Proxy: cfg.HTTP.Proxy, PolicyFrom: cfg.HTTP.PolicyFrom}
+	cfg.Admin = config.Admin{}
+	cfg.Cache.Redis = config.Redis{}
+	cfg.Tracing = config.Tracing{}
+	cfg.Log = config.Log{Level: "error"}
+	for i := range cfg.Issuers {
+		is := &cfg.Issuers[i]
+		is.JWKSURL, is.Discovery, is.JWKSFile = "", false, filepath.Join(dir, "jwks.json")
+	}
+	for i := range cfg.Introspection {
+		in := &cfg.Introspection[i]
+		in.Endpoint = r.stub.URL + "/" + in.Name
+		in.ClientSecret, in.ClientSecretFile = "authz-test", ""
+		in.CAFile, in.CertFile, in.KeyFile = "", "", ""
+	}
+	on := true
+	for name, p := range cfg.Policies {
+		p.DynamicMetadata = &on // the decision's route, policy and rule come back with it
+		cfg.Policies[name] = p
+	}
+	if err := config.Complete(cfg); err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.srv, err = server.New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan error, 1)
+	go func() { r.done <- r.srv.Run(ctx) }()
+	r.conn, err = grpc.NewClient(r.srv.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.client = authv3.NewAuthorizationClient(r.conn)
+	if err := r.waitServing(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Runner) waitServing() error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		resp, err := healthpb.NewHealthClient(r.conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		cancel()
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the config's server did not come up: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Close stops the server and removes the run's files.
+func (r *Runner) Close() {
+	if r.cancel != nil {
+		r.cancel()
+		<-r.done
+	}
+	if r.conn != nil {
+		r.conn.Close()
+	}
+	if r.stub != nil {
+		r.stub.Close()
+	}
+	os.RemoveAll(r.dir)
+}
+
+// makeKeys makes one key per algorithm family and publishes the public
+// halves as the JWKS file every issuer reads.
+func (r *Runner) makeKeys() error {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	var set jose.JSONWebKeySet
+	for alg, priv := range map[jose.SignatureAlgorithm]any{jose.RS256: rsaKey, jose.ES256: ecKey, jose.EdDSA: edKey} {
+		k := jose.JSONWebKey{Key: priv, KeyID: "authz-test-" + strings.ToLower(string(alg)), Algorithm: string(alg), Use: "sig"}
+		r.keys[alg] = k
+		set.Keys = append(set.Keys, k.Public())
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(r.dir, "jwks.json"), b, 0o600)
+}
+
+// introspect answers RFC 7662 requests with what the cases set.
+func (r *Runner) introspect(w http.ResponseWriter, req *http.Request) {
+	if err := req.ParseForm(); err != nil || req.Method != http.MethodPost {
+		http.Error(w, "want a form POST", http.StatusBadRequest)
+		return
+	}
+	r.mu.Lock()
+	a, ok := r.answers[strings.TrimPrefix(req.URL.Path, "/")+"/"+req.PostForm.Get("token")]
+	r.mu.Unlock()
+	if !ok {
+		a = map[string]any{"active": false}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(a)
+}
+
+// token makes the case's token.
+func (r *Runner) token(t *Token) (string, error) {
+	switch {
+	case t.Literal != "":
+		return t.Literal, nil
+	case t.Introspection != nil:
+		endpoint := t.Introspection.Endpoint
+		if endpoint == "" && len(r.cfg.Introspection) > 0 {
+			endpoint = r.cfg.Introspection[0].Name
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.opaque++
+		var b [12]byte
+		rand.Read(b[:])
+		tok := fmt.Sprintf("authz-test-%d-%s", r.opaque, hex.EncodeToString(b[:]))
+		a := map[string]any{"active": true}
+		for k, v := range t.Introspection.Answer {
+			a[k] = v
+		}
+		r.answers[endpoint+"/"+tok] = a
+		return tok, nil
+	}
+	if len(r.cfg.Issuers) == 0 {
+		return "", fmt.Errorf("claims need an issuer in the config")
+	}
+	is := r.cfg.Issuers[0]
+	if t.Issuer != "" {
+		found := false
+		for _, c := range r.cfg.Issuers {
+			if c.Name == t.Issuer {
+				is, found = c, true
+			}
+		}
+		if !found {
+			return "", fmt.Errorf("no issuer named %q", t.Issuer)
+		}
+	}
+	alg := jose.RS256
+	for _, a := range is.Algorithms {
+		if _, ok := r.keys[jose.SignatureAlgorithm(a)]; ok {
+			alg = jose.SignatureAlgorithm(a)
+			break
+		}
+	}
+	claims := map[string]any{"iss": is.Issuer, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
+	if len(is.Audiences) > 0 {
+		claims["aud"] = is.Audiences[0]
+	}
+	for k, v := range t.Claims {
+		claims[k] = v
+	}
+	key := r.keys[alg]
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return "", err
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	obj, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return obj.CompactSerialize()
+}
+
+// Result is what came of a case.
+type Result struct {
+	Outcome, Route, Policy, Rule string
+	Status                       int
+	Headers                      map[string]string
+	Removed                      []string
+}
+
+// Check runs one case's request through the server.
+func (r *Runner) Check(c Case) (Result, error) {
+	method, host, path := orDefault(c.Request.Method, "GET"), orDefault(c.Request.Host, "example.test"), orDefault(c.Request.Path, "/")
+	h := map[string]string{":method": method, ":authority": host, ":path": path, ":scheme": "https"}
+	for k, v := range c.Request.Headers {
+		h[strings.ToLower(k)] = v
+	}
+	if c.Token != nil {
+		tok, err := r.token(c.Token)
+		if err != nil {
+			return Result{}, err
+		}
+		h["authorization"] = orDefault(c.Token.Scheme, "Bearer") + " " + tok
+	}
+	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source:      &authv3.AttributeContext_Peer{Principal: c.Request.SourcePrincipal},
+		Destination: &authv3.AttributeContext_Peer{Principal: c.Request.DestinationPrincipal},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: method, Host: host, Path: path, Scheme: "https", Protocol: "HTTP/1.1", Headers: h,
+		}},
+	}}
+	if c.Request.Policy != "" {
+		req.Attributes.ContextExtensions = map[string]string{"policy": c.Request.Policy}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := r.client.Check(ctx, req)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Headers: map[string]string{}}
+	var hs []*corev3.HeaderValueOption
+	if ok := resp.GetOkResponse(); ok != nil {
+		res.Status, hs, res.Removed = http.StatusOK, ok.GetHeaders(), ok.GetHeadersToRemove()
+	} else {
+		d := resp.GetDeniedResponse()
+		res.Status, hs = int(d.GetStatus().GetCode()), d.GetHeaders()
+	}
+	for _, hv := range hs {
+		res.Headers[hv.GetHeader().GetKey()] = hv.GetHeader().GetValue()
+	}
+	res.Outcome = res.Headers["x-authz-outcome"]
+	if dec := resp.GetDynamicMetadata().GetFields()[envoy.DecisionKey].GetStructValue().GetFields(); dec != nil {
+		res.Route, res.Policy, res.Rule = dec["route"].GetStringValue(), dec["policy"].GetStringValue(), dec["rule"].GetStringValue()
+	}
+	return res, nil
+}
+
+// Differences says how res falls short of what the case expects; none:
+// the case passes.
+func Differences(c Case, res Result) []string {
+	want := c.Expect
+	var out []string
+	if want.Outcome != res.Outcome {
+		out = append(out, fmt.Sprintf("outcome %s, want %s", orDefault(res.Outcome, "(none)"), want.Outcome))
+	}
+	if want.Status != 0 && want.Status != res.Status {
+		out = append(out, fmt.Sprintf("status %d, want %d", res.Status, want.Status))
+	}
+	for _, f := range []struct {
+		name string
+		want *string
+		got  string
+	}{{"route", want.Route, res.Route}, {"policy", want.Policy, res.Policy}, {"rule", want.Rule, res.Rule}} {
+		if f.want != nil && *f.want != f.got {
+			out = append(out, fmt.Sprintf("%s %q, want %q", f.name, f.got, *f.want))
+		}
+	}
+	for k, v := range want.Headers {
+		if got, ok := res.Headers[strings.ToLower(k)]; !ok || got != v {
+			out = append(out, fmt.Sprintf("header %s %q, want %q", k, got, v))
+		}
+	}
+	for _, k := range want.Absent {
+		k = strings.ToLower(k)
+		if got, ok := res.Headers[k]; ok {
+			out = append(out, fmt.Sprintf("header %s %q reaches the upstream, want it absent", k, got))
+			continue
+		}
+		// On an allow, what the client sent goes on unless removed.
+		if sent, ok := sentHeader(c.Request.Headers, k); ok && res.Outcome == "allow" && !slices.Contains(res.Removed, k) {
+			out = append(out, fmt.Sprintf("header %s %q (the client's) reaches the upstream, want it absent", k, sent))
+		}
+	}
+	return out
+}
+
+func sentHeader(h map[string]string, name string) (string, bool) {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
