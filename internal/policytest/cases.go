@@ -41,6 +41,9 @@ type Request struct {
 	DestinationPrincipal string `yaml:"destination_principal"`
 	// Policy is the name Envoy's context_extensions would give.
 	Policy string `yaml:"policy"`
+	// PeerCertificate is the client's certificate (PEM), as Envoy passes
+	// it for mTLS-bound tokens.
+	PeerCertificate string `yaml:"peer_certificate"`
 }
 
 // Token is given one way: claims (signed with the run's key by the named
@@ -51,6 +54,10 @@ type Token struct {
 	Issuer        string         `yaml:"issuer"`
 	Literal       string         `yaml:"literal"`
 	Introspection *Answer        `yaml:"introspection"`
+	// Revoked: introspection endpoints say active: false of this JWT
+	// (an issuer with introspect: asks them); by default they vouch for
+	// it with its claims.
+	Revoked bool `yaml:"revoked"`
 	// Scheme is the Authorization scheme (default Bearer).
 	Scheme string `yaml:"scheme"`
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -231,7 +232,11 @@ func (r *Runner) token(t *Token) (string, error) {
 			break
 		}
 	}
-	claims := map[string]any{"iss": is.Issuer, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
+	// A jti of its own: two cases with the same claims are two tokens, not
+	// one the first case put in the cache.
+	var jti [8]byte
+	rand.Read(jti[:])
+	claims := map[string]any{"iss": is.Issuer, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(), "jti": hex.EncodeToString(jti[:])}
 	if len(is.Audiences) > 0 {
 		claims["aud"] = is.Audiences[0]
 	}
@@ -251,7 +256,24 @@ func (r *Runner) token(t *Token) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return obj.CompactSerialize()
+	tok, err := obj.CompactSerialize()
+	if err != nil {
+		return "", err
+	}
+	// Where a JWT is also introspected (hybrid revocation), every
+	// endpoint knows it: active with its claims, unless revoked.
+	answer := map[string]any{"active": !t.Revoked}
+	if !t.Revoked {
+		for k, v := range claims {
+			answer[k] = v
+		}
+	}
+	r.mu.Lock()
+	for _, in := range r.cfg.Introspection {
+		r.answers[in.Name+"/"+tok] = answer
+	}
+	r.mu.Unlock()
+	return tok, nil
 }
 
 // Result is what came of a case.
@@ -277,7 +299,8 @@ func (r *Runner) Check(c Case) (Result, error) {
 		h["authorization"] = orDefault(c.Token.Scheme, "Bearer") + " " + tok
 	}
 	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Source:      &authv3.AttributeContext_Peer{Principal: c.Request.SourcePrincipal},
+		// Envoy sends the certificate URL-encoded (source.certificate).
+		Source:      &authv3.AttributeContext_Peer{Principal: c.Request.SourcePrincipal, Certificate: url.QueryEscape(c.Request.PeerCertificate)},
 		Destination: &authv3.AttributeContext_Peer{Principal: c.Request.DestinationPrincipal},
 		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
 			Method: method, Host: host, Path: path, Scheme: "https", Protocol: "HTTP/1.1", Headers: h,
