@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -131,7 +132,7 @@ func readFragment(file string) (*source, fragment, error) {
 			if slices.Contains(fragmentKeys, k.Value) {
 				continue
 			}
-			if _, global := configTypes()["config.Config"].FieldByNameFunc(func(n string) bool { return yamlKey(n) == k.Value }); global || k.Value == "include" {
+			if topLevelKeys()[k.Value] {
 				return nil, frag, fmt.Errorf("%s: line %d: %s belongs in the main config file: an included file holds policies and routes only", file, k.Line, k.Value)
 			}
 			return nil, frag, fmt.Errorf("%s: line %d: unknown key %q (an included file holds policies and routes)", file, k.Line, k.Value)
@@ -145,14 +146,25 @@ func readFragment(file string) (*source, fragment, error) {
 	return s, frag, nil
 }
 
-// yamlKey is the key a field of Config has in the file.
-func yamlKey(field string) string {
-	f, ok := configTypes()["config.Config"].FieldByName(field)
-	if !ok {
-		return ""
+// topLevelKeys are the keys of a main config file (inline sections'
+// keys included).
+func topLevelKeys() map[string]bool {
+	keys := map[string]bool{}
+	var add func(t reflect.Type)
+	add = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			key, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			switch {
+			case opts == "inline":
+				add(f.Type)
+			case key != "" && key != "-":
+				keys[key] = true
+			}
+		}
 	}
-	key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-	return key
+	add(reflect.TypeFor[Config]())
+	return keys
 }
 
 func topLevel(root *yaml.Node) *yaml.Node {

@@ -11,8 +11,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -36,15 +36,16 @@ import (
 // Runner is a config's server on loopback, with the run's own key as
 // every issuer's and an answering machine as every introspection endpoint.
 type Runner struct {
-	cfg    *config.Config
-	keys   map[jose.SignatureAlgorithm]jose.JSONWebKey // private
-	stub   *httptest.Server
-	srv    *server.Server
-	conn   *grpc.ClientConn
-	client authv3.AuthorizationClient
-	cancel context.CancelFunc
-	done   chan error
-	dir    string
+	cfg     *config.Config
+	keys    map[jose.SignatureAlgorithm]jose.JSONWebKey // private
+	stub    *http.Server                                // the introspection endpoints
+	stubURL string
+	srv     *server.Server
+	conn    *grpc.ClientConn
+	client  authv3.AuthorizationClient
+	cancel  context.CancelFunc
+	done    chan error
+	dir     string
 
 	mu      sync.Mutex
 	answers map[string]map[string]any // endpoint/token → answer
@@ -63,7 +64,13 @@ func Start(cfg *config.Config) (*Runner, error) {
 		r.Close()
 		return nil, err
 	}
-	r.stub = httptest.NewServer(http.HandlerFunc(r.introspect))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.stub, r.stubURL = &http.Server{Handler: http.HandlerFunc(r.introspect), ReadHeaderTimeout: 10 * time.Second}, "http://"+ln.Addr().String()
+	go r.stub.Serve(ln)
 	// Listeners on loopback, nothing shared, nothing exported: the run
 	// judges only what the config's policies and routes say.
 	cfg.GRPC = config.GRPC{Addr: "127.0.0.1:0"}
@@ -78,7 +85,7 @@ func Start(cfg *config.Config) (*Runner, error) {
 	}
 	for i := range cfg.Introspection {
 		in := &cfg.Introspection[i]
-		in.Endpoint = r.stub.URL + "/" + in.Name
+		in.Endpoint = r.stubURL + "/" + in.Name
 		in.ClientSecret, in.ClientSecretFile = "authz-test", ""
 		in.CAFile, in.CertFile, in.KeyFile = "", "", ""
 	}
