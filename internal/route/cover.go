@@ -1,6 +1,9 @@
 package route
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Shadow is a route no request can reach: every request it matches, an
 // earlier route matches first.
@@ -90,82 +93,52 @@ func (x *index) principalCandidates(lists [][]int, exact, prefix map[string][]in
 // covers reports whether every request b matches, a matches too: each
 // condition a sets is implied by b's.
 func covers(a, b *compiled) bool {
-	return coversMethods(a.methods, b.methods) && coversHosts(a.hosts, b.hosts) &&
-		coversPrincipals(a.destinations, b.destinations) && coversPrincipals(a.sources, b.sources) &&
+	return coversList(a.methods, b.methods, strings.EqualFold) && coversList(a.hosts, b.hosts, hostCovers) &&
+		coversList(a.destinations, b.destinations, principalCovers) && coversList(a.sources, b.sources, principalCovers) &&
 		coversPath(a, b) && coversHeaders(a, b)
 }
 
-func coversMethods(a, b []string) bool {
+// coversList: a list condition of a (one entry must hold) holds for every
+// request b's list lets through — each of b's entries is within one of
+// a's. An empty list of a asks nothing; an empty list of b allows
+// anything, which a non-empty a does not.
+func coversList[T any](a, b []T, within func(outer, inner T) bool) bool {
 	if len(a) == 0 {
 		return true
 	}
 	if len(b) == 0 {
 		return false
 	}
-	for _, m := range b {
-		if !containsFold(a, m) {
+	for _, inner := range b {
+		if !slices.ContainsFunc(a, func(outer T) bool { return within(outer, inner) }) {
 			return false
 		}
 	}
 	return true
 }
 
-func coversHosts(a, b []hostMatch) bool {
-	if len(a) == 0 {
-		return true
+// hostCovers: every host inner matches, outer matches.
+func hostCovers(outer, inner hostMatch) bool {
+	switch {
+	case outer.exact != "":
+		return inner.exact == outer.exact
+	case inner.exact != "":
+		return len(inner.exact) > len(outer.suffix) && strings.HasSuffix(inner.exact, outer.suffix)
+	default:
+		return strings.HasSuffix(inner.suffix, outer.suffix)
 	}
-	if len(b) == 0 {
-		return false
-	}
-	for _, bh := range b {
-		covered := false
-		for _, ah := range a {
-			switch {
-			case ah.exact != "":
-				covered = bh.exact == ah.exact
-			case bh.exact != "":
-				covered = len(bh.exact) > len(ah.suffix) && strings.HasSuffix(bh.exact, ah.suffix)
-			default:
-				covered = strings.HasSuffix(bh.suffix, ah.suffix)
-			}
-			if covered {
-				break
-			}
-		}
-		if !covered {
-			return false
-		}
-	}
-	return true
 }
 
-func coversPrincipals(a, b []principalMatch) bool {
-	if len(a) == 0 {
-		return true
+// principalCovers: every principal inner matches, outer matches.
+func principalCovers(outer, inner principalMatch) bool {
+	switch {
+	case !outer.prefix:
+		return !inner.prefix && inner.value == outer.value
+	case !inner.prefix:
+		return len(inner.value) > len(outer.value) && strings.HasPrefix(inner.value, outer.value)
+	default:
+		return strings.HasPrefix(inner.value, outer.value)
 	}
-	if len(b) == 0 {
-		return false
-	}
-	for _, bp := range b {
-		covered := false
-		for _, ap := range a {
-			switch {
-			case !ap.prefix:
-				covered = !bp.prefix && bp.value == ap.value
-			case !bp.prefix:
-				covered = len(bp.value) > len(ap.value) && strings.HasPrefix(bp.value, ap.value)
-			default:
-				covered = strings.HasPrefix(bp.value, ap.value)
-			}
-			if covered {
-				break
-			}
-		}
-		if !covered {
-			return false
-		}
-	}
-	return true
 }
 
 // coversPath: a path condition of a holds for every path b's allows. A

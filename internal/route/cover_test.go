@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// randomMatch draws a match from a small vocabulary, so that routes
-// overlap, nest and cover each other often.
+// randomMatch draws a match from a small vocabulary — ports, trailing
+// dots and case included — so that keys collide, prefixes nest and routes
+// shadow and cover each other often.
 func randomMatch(rng *rand.Rand) Match {
 	pick := func(vs ...string) string { return vs[rng.IntN(len(vs))] }
 	some := func(vs ...string) []string {
@@ -17,15 +18,15 @@ func randomMatch(rng *rand.Rand) Match {
 		}
 		return out
 	}
+	principals := []string{"spiffe://td/ns/a/sa/x", "spiffe://td/ns/a/*", "spiffe://td/ns/b/sa/y", "spiffe://td/*", "spiffe://td/ns/*"}
 	for {
-		m := Match{Hosts: some("a.shop.example", "b.shop.example", "*.shop.example", "*.example"), Methods: some("GET", "POST"),
-			SourcePrincipals:      some("spiffe://td/ns/a/sa/x", "spiffe://td/ns/a/*", "spiffe://td/*"),
-			DestinationPrincipals: some("spiffe://td/ns/a/sa/x", "spiffe://td/ns/a/*", "spiffe://td/ns/b/sa/y", "spiffe://td/*")}
+		m := Match{Hosts: some("a.shop.example", "b.shop.example", "B.shop.example:8443", "*.shop.example", "*.example", "shop.example."),
+			Methods: some("GET", "POST"), SourcePrincipals: some(principals...), DestinationPrincipals: some(principals...)}
 		switch rng.IntN(4) {
 		case 0:
-			m.Path = pick("/a", "/a/b", "/A/b")
+			m.Path = pick("/a", "/a/b", "/A/b", "/b/c", "/")
 		case 1:
-			m.PathPrefix = pick("/", "/a", "/a/", "/A/")
+			m.PathPrefix = pick("/", "/a", "/a/", "/b/", "/A/", "/a/b/c")
 		case 2:
 			m.PathRegex = "/a/.*"
 		}
@@ -39,12 +40,14 @@ func randomMatch(rng *rand.Rand) Match {
 	}
 }
 
+// randomRequest draws a request from the same vocabulary.
 func randomRequest(rng *rand.Rand) req {
 	pick := func(vs ...string) string { return vs[rng.IntN(len(vs))] }
-	r := req{method: pick("GET", "POST"), host: pick("a.shop.example", "b.shop.example", "x.shop.example", "shop.example", "other.example"),
-		path: pick("/a", "/a/b", "/A/B", "/a/b/c", "/b", "/ab"),
-		src:  pick("", "spiffe://td/ns/a/sa/x", "spiffe://td/ns/b/sa/y"),
-		dst:  pick("", "spiffe://td/ns/a/sa/x", "spiffe://td/ns/b/sa/y", "spiffe://td/ns/a/sa/z")}
+	r := req{method: pick("GET", "POST"),
+		host: pick("a.shop.example", "b.shop.example", "x.shop.example", "shop.example", "other.example", "a.shop.example.:443"),
+		path: pick("/a", "/a/b", "/A/B", "/a/b/c", "/a/b/c/d", "/b", "/b/c", "/", "/ab"),
+		src:  pick("", "spiffe://td/ns/a/sa/x", "spiffe://td/ns/b/sa/y", "spiffe://td/ns/c/sa/z"),
+		dst:  pick("", "spiffe://td/ns/a/sa/x", "spiffe://td/ns/b/sa/y", "spiffe://td/ns/a/sa/z", "spiffe://td/ns/a/")}
 	if rng.IntN(3) == 0 {
 		r.headers = map[string]string{"x-t": pick("1", "2")}
 	}

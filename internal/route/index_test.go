@@ -24,54 +24,18 @@ func scanFirst(t *Table, r req) string {
 // picks, every time.
 func TestIndexAgreesWithAScan(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	pick := func(vs ...string) string { return vs[rng.IntN(len(vs))] }
-	some := func(vs ...string) []string {
-		var out []string
-		for range rng.IntN(3) {
-			out = append(out, pick(vs...))
-		}
-		return out
-	}
-	hosts := []string{"a.shop.example", "B.shop.example:8443", "*.shop.example", "*.example", "shop.example."}
-	principals := []string{"spiffe://td/ns/a/sa/x", "spiffe://td/ns/a/*", "spiffe://td/ns/b/sa/y", "spiffe://td/*", "spiffe://td/ns/*"}
-	paths := []string{"/a", "/a/b", "/A/b", "/b/c", "/"}
-	prefixes := []string{"/", "/a", "/a/", "/b/", "/A/", "/a/b/c"}
-
 	agreed, matched := 0, 0
 	for table := range 1500 {
 		var routes []Route
 		for i := range 1 + rng.IntN(12) {
-			var m Match
-			for m.empty() {
-				m = Match{Hosts: some(hosts...), Methods: some("GET", "POST"),
-					SourcePrincipals: some(principals...), DestinationPrincipals: some(principals...)}
-				switch rng.IntN(4) {
-				case 0:
-					m.Path = pick(paths...)
-				case 1:
-					m.PathPrefix = pick(prefixes...)
-				case 2:
-					m.PathRegex = "/a/.*"
-				}
-				m.PathIgnoreCase = rng.IntN(3) == 0
-				if rng.IntN(4) == 0 {
-					m.Headers = map[string]string{"x-t": pick("*", "1")}
-				}
-			}
-			routes = append(routes, Route{Name: fmt.Sprintf("r%d", i), Match: m, Policy: "p"})
+			routes = append(routes, Route{Name: fmt.Sprintf("r%d", i), Match: randomMatch(rng), Policy: "p"})
 		}
 		tab, err := New(routes)
 		if err != nil {
 			t.Fatalf("table %d: %v", table, err)
 		}
 		for range 40 {
-			r := req{method: pick("GET", "POST"), host: pick("a.shop.example", "b.shop.example", "x.shop.example", "shop.example", "other.example", "a.shop.example.:443"),
-				path: pick("/a", "/a/b", "/A/B", "/a/b/c/d", "/b/c", "/", "/ab"),
-				src:  pick("", "spiffe://td/ns/a/sa/x", "spiffe://td/ns/b/sa/y", "spiffe://td/ns/c/sa/z"),
-				dst:  pick("", "spiffe://td/ns/a/sa/x", "spiffe://td/ns/b/sa/y", "spiffe://td/ns/a/")}
-			if rng.IntN(3) == 0 {
-				r.headers = map[string]string{"x-t": pick("1", "2")}
-			}
+			r := randomRequest(rng)
 			want := scanFirst(tab, r)
 			got, _, _ := tab.Route(r.build())
 			if got != want {
