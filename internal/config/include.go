@@ -168,10 +168,7 @@ func topLevelKeys() map[string]bool {
 }
 
 func topLevel(root *yaml.Node) *yaml.Node {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
+	n := document(root)
 	if n.Kind != yaml.MappingNode {
 		return nil
 	}

@@ -185,79 +185,6 @@ func valueAtLine(root *yaml.Node, line int, shown string) (path, value string) {
 	return pathAtLine(root, line), shown
 }
 
-// scalarAtLine finds the first scalar value on line that match accepts.
-func scalarAtLine(root *yaml.Node, line int, match func(string) bool) (path, value string) {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	var walk func(n *yaml.Node, path []string) ([]string, string)
-	walk = func(n *yaml.Node, path []string) ([]string, string) {
-		switch n.Kind {
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				p := append(append([]string(nil), path...), k.Value)
-				if v.Kind == yaml.ScalarNode && v.Line == line && match(v.Value) {
-					return p, v.Value
-				}
-				if found, val := walk(v, p); found != nil {
-					return found, val
-				}
-			}
-		case yaml.SequenceNode:
-			for i, v := range n.Content {
-				p := append(append([]string(nil), path...), strconv.Itoa(i))
-				if v.Kind == yaml.ScalarNode && v.Line == line && match(v.Value) {
-					return p, v.Value
-				}
-				if found, val := walk(v, p); found != nil {
-					return found, val
-				}
-			}
-		}
-		return nil, ""
-	}
-	p, v := walk(n, nil)
-	return strings.Join(p, "."), v
-}
-
-// pathAtLine is the key path ("cache.ttl") of the value on line.
-func pathAtLine(root *yaml.Node, line int) string {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	var walk func(n *yaml.Node, path []string) []string
-	walk = func(n *yaml.Node, path []string) []string {
-		switch n.Kind {
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				p := append(append([]string(nil), path...), k.Value)
-				if v.Line == line && v.Kind == yaml.ScalarNode || k.Line == line && v.Kind != yaml.ScalarNode && v.Line != line {
-					return p
-				}
-				if found := walk(v, p); found != nil {
-					return found
-				}
-			}
-		case yaml.SequenceNode:
-			for i, v := range n.Content {
-				p := append(append([]string(nil), path...), strconv.Itoa(i))
-				if v.Line == line && v.Kind == yaml.ScalarNode {
-					return p
-				}
-				if found := walk(v, p); found != nil {
-					return found
-				}
-			}
-		}
-		return nil
-	}
-	return strings.Join(walk(n, nil), ".")
-}
-
 // fieldError is a validation error at a path of keys ("issuers.0.jwks_url").
 type fieldError struct {
 	path string
@@ -295,10 +222,7 @@ func (e fieldError) withLine(root *yaml.Node) string {
 // lineOf finds the line of the deepest node along path that exists, so an
 // error about a missing key points at its parent.
 func lineOf(root *yaml.Node, path string) int {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
+	n := document(root)
 	line := 0
 	for _, part := range strings.Split(path, ".") {
 		var next *yaml.Node
