@@ -35,6 +35,10 @@ type Options struct {
 	// tokens can never evict valid ones.
 	CacheMaxBytes    int64
 	NegativeMaxBytes int64
+	// UpstreamMaxBytes bounds what policies' upstream steps remember
+	// (minted tokens), default CacheMaxBytes/8; the cache exists only when
+	// a policy has steps.
+	UpstreamMaxBytes int64
 	TTL              time.Duration // upper bound for valid results; never past exp
 	NegativeTTL      time.Duration // for invalid results; 0 disables
 	// Shared is an optional tier shared by replicas, asked on a local miss.
@@ -73,10 +77,13 @@ type Options struct {
 
 // Authorizer applies policies to requests.
 type Authorizer struct {
-	policies     map[string]*compiledPolicy
-	jwt          Validator
-	cache        *cache.Cache[*verdict]
-	negative     *cache.Cache[*verdict]
+	policies map[string]*compiledPolicy
+	jwt      Validator
+	cache    *cache.Cache[*verdict]
+	negative *cache.Cache[*verdict]
+	// upstream is what upstream steps remember per verdict (memo); nil
+	// when no policy has steps.
+	upstream     *cache.Cache[string]
 	shared       SharedCache
 	answers      *Answers
 	fingerprints map[string]string
@@ -89,9 +96,9 @@ type Authorizer struct {
 	onPanic func(where string, recovered any, stack []byte)
 	// commit holds the cache settings Commit applies.
 	commit struct {
-		maxBytes, negMaxBytes int64
-		refreshAhead          float64
-		onRefresh             func(error)
+		maxBytes, negMaxBytes, upMaxBytes int64
+		refreshAhead                      float64
+		onRefresh                         func(error)
 	}
 	unmatched               string
 	rejectEncodedSeparators bool
@@ -118,6 +125,14 @@ func New(opts Options) (*Authorizer, error) {
 			return nil, err
 		}
 	}
+	up, err := upstreamCache(opts)
+	if err != nil {
+		if opts.Reuse == nil {
+			c.Close()
+			neg.Close()
+		}
+		return nil, err
+	}
 	answers := opts.Answers
 	if answers == nil {
 		answers = DefaultAnswers()
@@ -127,6 +142,7 @@ func New(opts Options) (*Authorizer, error) {
 		jwt:          opts.JWT,
 		cache:        c,
 		negative:     neg,
+		upstream:     up,
 		shared:       opts.Shared,
 		answers:      answers,
 		fingerprints: opts.Fingerprints,
@@ -151,6 +167,7 @@ func New(opts Options) (*Authorizer, error) {
 		a.scopes = append(a.scopes, name)
 	}
 	a.commit.maxBytes, a.commit.negMaxBytes = opts.CacheMaxBytes, negMax
+	a.commit.upMaxBytes = upstreamMaxBytes(opts)
 	a.commit.refreshAhead, a.commit.onRefresh = opts.RefreshAhead, opts.OnRefresh
 	return a, nil
 }
@@ -162,12 +179,18 @@ func (a *Authorizer) Commit() {
 	a.cache.SetMaxBytes(a.commit.maxBytes)
 	a.cache.SetRefresh(a.commit.refreshAhead, a.commit.onRefresh)
 	a.negative.SetMaxBytes(a.commit.negMaxBytes)
+	if a.upstream != nil {
+		a.upstream.SetMaxBytes(a.commit.upMaxBytes)
+	}
 }
 
 // Close releases the caches' goroutines.
 func (a *Authorizer) Close() {
 	a.cache.Close()
 	a.negative.Close()
+	if a.upstream != nil {
+		a.upstream.Close()
+	}
 }
 
 // Answers says how the doors answer each outcome.
@@ -302,7 +325,11 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) (d Decision) {
 	if p.DynamicMetadata {
 		d.Claims = res.Claims
 	}
-	return p.forward(ctx, &UpstreamInput{Request: req, Claims: res.Claims, Validator: res.Validator}, d)
+	in := &UpstreamInput{Request: req, Claims: res.Claims, Validator: res.Validator, Expiry: res.Expiry, Signed: res.Signed}
+	if len(p.Upstream) > 0 && a.upstream != nil {
+		in.memo = &memo{cache: a.upstream, prefix: memoPrefix(sum, p.Name, v.judged)}
+	}
+	return p.forward(ctx, in, d)
 }
 
 // allowWithoutToken decides a request that carries no token on a policy

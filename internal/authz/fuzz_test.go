@@ -46,7 +46,7 @@ func FuzzRenderHeaders(f *testing.F) {
 		Headers:         []ClaimHeader{{"sub", "x-user-id"}, {"email", "x-email"}, {"realm_access.roles", "x-roles"}, {"n", "x-n"}, {"o", "x-o"}},
 		HeaderSeparator: ",", MaxHeaderBytes: 64, PayloadHeader: "x-payload",
 	}
-	plan := newHeaderPlan(p)
+	plan := newHeaderPlan(p, nil)
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		var claims map[string]any
 		if json.Unmarshal(payload, &claims) != nil {

@@ -35,14 +35,19 @@ type headerPlan struct {
 	alwaysRemove []string
 }
 
-func newHeaderPlan(p *Policy) headerPlan {
+// newHeaderPlan prepares p's claim headers; stepHeaders are the headers
+// its upstream steps write, whose other spellings go too.
+func newHeaderPlan(p *Policy, stepHeaders []string) headerPlan {
 	hp := headerPlan{entries: p.Headers, separator: p.HeaderSeparator, maxBytes: p.MaxHeaderBytes, payload: p.PayloadHeader}
-	names := make([]string, 0, len(p.Headers)+1)
+	names := make([]string, 0, len(p.Headers)+1+len(stepHeaders))
 	for _, h := range p.Headers {
 		names = append(names, h.Header)
 	}
 	if p.PayloadHeader != "" {
 		names = append(names, p.PayloadHeader)
+	}
+	for _, h := range stepHeaders {
+		names = append(names, strings.ToLower(h))
 	}
 	hp.owned = names
 	for _, n := range names {

@@ -95,7 +95,7 @@ type compiledPolicy struct {
 
 func compilePolicy(p *Policy, introspectors map[string]Validator) *compiledPolicy {
 	p = withLowerCaseHeaders(p)
-	cp := &compiledPolicy{Policy: p, validators: make(map[string]bool, len(p.Validators)), headers: newHeaderPlan(p)}
+	cp := &compiledPolicy{Policy: p, validators: make(map[string]bool, len(p.Validators)), headers: newHeaderPlan(p, stepHeaders(p.Upstream))}
 	for _, v := range p.Validators {
 		cp.validators[v] = true
 		if in, ok := introspectors[v]; ok && cp.introspector == nil {

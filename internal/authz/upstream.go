@@ -2,7 +2,11 @@ package authz
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"time"
+
+	"github.com/authz-dev/authz/internal/authz/cache"
 )
 
 // Upstream is a step of what an allowed request forwards upstream beyond
@@ -20,6 +24,14 @@ type Upstream interface {
 	Forward(ctx context.Context, in *UpstreamInput, d *Decision) error
 }
 
+// HeaderOwner is an Upstream step that writes headers: the policy removes
+// every other spelling of them a client sends (x_identity, X-Identity…),
+// as it does for its claim headers. The step itself sets or removes the
+// exact names.
+type HeaderOwner interface {
+	OwnedHeaders() []string
+}
+
 // UpstreamInput is what a step may read: the request, and the token's
 // claims and validator (none when the policy takes no token, or none was
 // sent on an optional one).
@@ -27,6 +39,58 @@ type UpstreamInput struct {
 	Request   *Request
 	Claims    map[string]any
 	Validator string
+	// Expiry is the token's exp; zero when it has none.
+	Expiry time.Time
+	// Signed is the validator's signed statement of the claims (an IdP's
+	// RFC 9701 answer), "" when it gave none.
+	Signed string
+
+	// memo remembers what steps make from this token's verdict; nil
+	// without a token.
+	memo *memo
+}
+
+// memo is the cache steps share, and where this Check's token sits in it.
+type memo struct {
+	cache  *cache.Cache[string]
+	prefix string
+}
+
+// Remember returns what make returns for key, made once per verdict of
+// this token (a new verdict — after expiry, a refresh, a purge — makes it
+// anew) and policy, and kept until the time make says, or until the
+// verdict's end. Concurrent Checks of one token wait for one make. Without
+// a token, make runs every time.
+func (in *UpstreamInput) Remember(ctx context.Context, key string, make func(context.Context) (value string, until time.Time, err error)) (string, error) {
+	if in.memo == nil {
+		v, _, err := make(ctx)
+		return v, err
+	}
+	full := in.memo.prefix + key
+	v, _, err := in.memo.cache.Load(ctx, full, func(ctx context.Context) (cache.Loaded[string], error) {
+		v, until, err := make(ctx)
+		if err != nil {
+			return cache.Loaded[string]{}, err
+		}
+		if !in.Expiry.IsZero() && in.Expiry.Before(until) {
+			until = in.Expiry
+		}
+		return cache.Loaded[string]{Value: v, Cost: int64(len(v) + len(full)), TTL: time.Until(until)}, nil
+	})
+	return v, err
+}
+
+// memoPrefix places a token's verdict in the steps' cache: the token, the
+// policy, and when the verdict was judged.
+func memoPrefix(sum [sha256.Size]byte, policy string, judged time.Time) string {
+	var buf [sha256.Size + 8 + 64]byte
+	b := append(buf[:0], sum[:]...)
+	n := judged.UnixMilli()
+	for i := 0; i < 8; i++ {
+		b = append(b, byte(n>>(8*i)))
+	}
+	b = append(b, policy...)
+	return string(append(b, 0))
 }
 
 // forward runs the policy's upstream steps on an allow; the first that
@@ -39,4 +103,37 @@ func (p *compiledPolicy) forward(ctx context.Context, in *UpstreamInput, d Decis
 		}
 	}
 	return d
+}
+
+// stepHeaders are the headers a policy's steps write.
+func stepHeaders(steps []Upstream) []string {
+	var out []string
+	for _, s := range steps {
+		if o, ok := s.(HeaderOwner); ok {
+			out = append(out, o.OwnedHeaders()...)
+		}
+	}
+	return out
+}
+
+func upstreamMaxBytes(opts Options) int64 {
+	if opts.UpstreamMaxBytes > 0 {
+		return opts.UpstreamMaxBytes
+	}
+	return max(opts.CacheMaxBytes/8, 1<<20)
+}
+
+// upstreamCache is the cache the steps remember in: the running one on a
+// reload (resized by Commit), a new one when steps first appear, none
+// while no policy has steps.
+func upstreamCache(opts Options) (*cache.Cache[string], error) {
+	if r := opts.Reuse; r != nil && r.upstream != nil {
+		return r.upstream, nil
+	}
+	for _, p := range opts.Policies {
+		if len(p.Upstream) > 0 {
+			return cache.New[string](cache.Options{MaxBytes: upstreamMaxBytes(opts), OnPanic: opts.OnPanic})
+		}
+	}
+	return nil, nil
 }

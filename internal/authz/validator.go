@@ -33,6 +33,10 @@ type Result struct {
 	Claims map[string]any
 	// Expiry is the token's exp; zero when the token carries none.
 	Expiry time.Time
+	// Signed is the validator's own signed statement of the claims, when
+	// it gave one: an IdP's JWT introspection answer (RFC 9701), which a
+	// policy may forward upstream as it is.
+	Signed string
 	// Size approximates the bytes the result holds, for the cache's cost.
 	Size int
 	// Live marks a result the IdP was asked for (introspection, or a JWT

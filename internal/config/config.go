@@ -30,6 +30,9 @@ type Config struct {
 	DPoP DPoP `yaml:"dpop"`
 	// Tracing exports OpenTelemetry spans of every Check.
 	Tracing Tracing `yaml:"tracing"`
+	// UpstreamTokens are authz's signing keys for the tokens policies mint
+	// for their upstreams (upstream.go).
+	UpstreamTokens UpstreamTokens `yaml:"upstream_tokens"`
 	// Include names files of policies and routes (globs, relative to this
 	// file) merged after this file's own (include.go).
 	Include []string `yaml:"include"`
@@ -101,6 +104,7 @@ func (c *Config) setDefaults() {
 	c.Log.setDefaults()
 	c.DPoP.setDefaults()
 	c.Tracing.setDefaults()
+	c.UpstreamTokens.setDefaults()
 }
 
 func (c *Config) validate(offline bool) problems {
@@ -122,5 +126,14 @@ func (c *Config) validate(offline bool) problems {
 	c.Log.validate(&p)
 	c.DPoP.validate(&p)
 	c.Tracing.validate(&p)
+	c.UpstreamTokens.validate(&p)
+	for _, name := range c.policyNames() {
+		validateUpstreamToken(name, c.Policies[name], c, &p)
+	}
+	for i, r := range c.Routes {
+		if why := upstreamAudienceProblem(r, c.Policies); why != "" {
+			p.add(pathOf("routes", i, "upstream_audience"), "%s", why)
+		}
+	}
 	return p
 }

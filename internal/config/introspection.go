@@ -35,6 +35,15 @@ type Introspection struct {
 	// anything else (a refresh or ID token) is invalid. Default:
 	// introspect.DefaultTokenTypes.
 	TokenTypes []string `yaml:"token_types"`
+	// SignedAnswers asks the IdP for its answer as a signed JWT (RFC 9701,
+	// application/token-introspection+jwt), verified with the IdP's keys
+	// from jwks_url, discovery (from issuer) or jwks_file; a policy may
+	// forward it upstream (upstream_token.source: idp).
+	SignedAnswers bool     `yaml:"signed_answers"`
+	JWKSURL       string   `yaml:"jwks_url"`
+	Discovery     bool     `yaml:"discovery"`
+	JWKSFile      string   `yaml:"jwks_file"`
+	Algorithms    []string `yaml:"algorithms"`
 
 	// Secret is the resolved client secret; never printed.
 	Secret string `yaml:"-"`
@@ -94,6 +103,7 @@ func validateIntrospection(endpoints []Introspection, issuers map[string]bool, p
 		if (in.CertFile == "") != (in.KeyFile == "") {
 			p.add(pathOf("introspection", i), "cert_file and key_file go together")
 		}
+		validateSignedAnswers(in, pathOf("introspection", i), p)
 		for j, tt := range in.TokenTypes {
 			if strings.TrimSpace(tt) == "" {
 				p.add(pathOf("introspection", i, "token_types", j), "must not be empty")

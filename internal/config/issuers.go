@@ -94,16 +94,21 @@ func validateIssuers(issuers []Issuer, p *problems) map[string]bool {
 		if is.Discovery && !isHTTPURL(is.Issuer) {
 			p.add(pathOf("issuers", i, "issuer"), "discovery needs an http(s) issuer URL")
 		}
-		for j, a := range is.Algorithms {
-			if !slices.Contains(algorithmNames(), a) {
-				p.add(pathOf("issuers", i, "algorithms", j), "%q is not allowed; use one of %s", a, strings.Join(algorithmNames(), ", "))
-			}
-		}
+		validateAlgorithms(is.Algorithms, pathOf("issuers", i, "algorithms"), p)
 		if *is.Leeway < 0 || is.RefreshInterval < 0 || is.MinRefreshInterval < 0 || is.Timeout < 0 {
 			p.add(pathOf("issuers", i), "durations must not be negative")
 		}
 	}
 	return names
+}
+
+// validateAlgorithms checks a list of JWS algorithms a verifier allows.
+func validateAlgorithms(algs []string, at string, p *problems) {
+	for j, a := range algs {
+		if !slices.Contains(algorithmNames(), a) {
+			p.add(pathOf(at, j), "%q is not allowed; use one of %s", a, strings.Join(algorithmNames(), ", "))
+		}
+	}
 }
 
 func algorithmNames() []string {

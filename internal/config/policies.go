@@ -44,6 +44,9 @@ type Policy struct {
 	// be bound (cnf) in that way. A bound token is held to its binding
 	// whatever this says.
 	SenderConstraint string `yaml:"sender_constraint"`
+	// UpstreamToken hands the upstream a token it can verify: one authz
+	// mints, or the IdP's signed introspection answer (upstream.go).
+	UpstreamToken *UpstreamToken `yaml:"upstream_token"`
 }
 
 // Rule is one named CEL condition.
@@ -169,6 +172,13 @@ func (p *Policy) fillFrom(from Policy, fromName string) {
 	}
 	if p.SenderConstraint == "" {
 		p.SenderConstraint = from.SenderConstraint
+	}
+	if p.UpstreamToken == nil && from.UpstreamToken != nil {
+		t := *from.UpstreamToken
+		p.UpstreamToken = &t
+	}
+	if p.UpstreamToken != nil {
+		p.UpstreamToken.setDefaults()
 	}
 	if p.Rules == nil && from.Rules != nil {
 		p.Rules = make([]Rule, len(from.Rules))

@@ -15,6 +15,10 @@ type Route struct {
 	Name   string     `yaml:"name"`
 	Match  RouteMatch `yaml:"match"`
 	Policy string     `yaml:"policy"`
+	// UpstreamAudience is the aud of the token the policy mints for the
+	// requests this route chooses (the upstream service), in place of the
+	// policy's audience.
+	UpstreamAudience string `yaml:"upstream_audience"`
 }
 
 // RouteMatch: every field optional, the set ones AND-ed, a list's entries

@@ -26,6 +26,7 @@ import (
 	"github.com/authz-dev/authz/internal/sender"
 	"github.com/authz-dev/authz/internal/telemetry"
 	"github.com/authz-dev/authz/internal/tracing"
+	"github.com/authz-dev/authz/internal/upstreamtoken"
 )
 
 // core is the authorizer and the parts it owns. A reload builds a new core
@@ -42,6 +43,9 @@ type core struct {
 	issuers       []*jwt.Issuer
 	introspectors map[string]*introspect.Client
 	shared        *rediscache.Cache
+	// published is the public side of authz's signing keys, served on
+	// the HTTP listener; nil without upstream_tokens.
+	published *upstreamtoken.Published
 	// replay remembers used DPoP proofs; a reload keeps it, or a proof
 	// used just before the reload would pass again after it.
 	replay *sender.Replay
@@ -80,7 +84,11 @@ func (c *core) retire(next *core) {
 // are taken over from prev. A new shared tier sends purges from other
 // replicas to forget, which must reach whichever core serves then.
 func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, traces *tracing.Provider, prev *core, forget func([sha256.Size]byte)) (c *core, err error) {
-	policies, err := policiesFrom(cfg)
+	minter, published, err := mintFrom(cfg, m)
+	if err != nil {
+		return nil, err
+	}
+	policies, err := policiesFrom(cfg, minter)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +109,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 		keys:          map[string]*jwt.Keys{},
 		keyFiles:      keyFileDigests(cfg),
 		introspectors: map[string]*introspect.Client{},
+		published:     published,
 	}
 	c = building
 	defer func() {
@@ -291,7 +300,7 @@ func (c *core) watchedFiles() []string {
 			out = append(out, is.JWKSFile)
 		}
 	}
-	return out
+	return append(out, c.cfg.UpstreamTokens.KeyFiles...)
 }
 
 func newShared(rc config.Redis, log *slog.Logger, m *telemetry.Metrics, traces *tracing.Provider) (*rediscache.Cache, error) {
@@ -363,7 +372,7 @@ var senderConstraints = map[string]authz.SenderConstraint{"off": authz.SenderOff
 
 var tokenModes = map[string]authz.TokenMode{"required": authz.TokenRequired, "optional": authz.TokenOptional, "none": authz.TokenNone}
 
-func policiesFrom(cfg *config.Config) ([]*authz.Policy, error) {
+func policiesFrom(cfg *config.Config, minter *upstreamtoken.Minter) ([]*authz.Policy, error) {
 	names := make([]string, 0, len(cfg.Policies))
 	for n := range cfg.Policies {
 		names = append(names, n)
@@ -406,6 +415,9 @@ func policiesFrom(cfg *config.Config) ([]*authz.Policy, error) {
 		sort.Strings(claims)
 		for _, claim := range claims {
 			p.Headers = append(p.Headers, authz.ClaimHeader{Claim: claim, Header: pc.Headers[claim]})
+		}
+		if step := upstreamStep(cfg, name, pc.UpstreamToken, minter); step != nil {
+			p.Upstream = append(p.Upstream, step)
 		}
 		out = append(out, p)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/authz-dev/authz/internal/forwardauth"
 	"github.com/authz-dev/authz/internal/telemetry"
 	"github.com/authz-dev/authz/internal/tracing"
+	"github.com/authz-dev/authz/internal/upstreamtoken"
 )
 
 // Server is a running authz: the core behind its gRPC and HTTP listeners.
@@ -117,6 +118,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
+	// authz's public keys, for upstreams that verify the tokens it mints.
+	mux.Handle("GET /.well-known/", upstreamtoken.Handler(func() *upstreamtoken.Published { return s.live.cur.Load().published }))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !s.ready.Load() {

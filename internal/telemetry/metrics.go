@@ -28,6 +28,7 @@ type Metrics struct {
 	idpDuration   *prometheus.HistogramVec
 	jwksRefreshes *prometheus.CounterVec
 	verifications *prometheus.CounterVec
+	mints         prometheus.Counter
 	refreshes     *prometheus.CounterVec
 	redisFaults   *prometheus.CounterVec
 	leases        *prometheus.CounterVec
@@ -83,6 +84,9 @@ func newMetrics() *Metrics {
 		jwksRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authz_jwks_refreshes_total", Help: "JWKS fetches by issuer and result (ok or error).",
 		}, []string{"issuer", "result"}),
+		mints: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authz_upstream_tokens_signed_total", Help: "Identity tokens signed for upstreams: one per token, policy and audience per lifetime when the cache works.",
+		}),
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authz_jwt_verifications_total", Help: "JWT signature verifications by issuer: the CPU a cache miss costs.",
 		}, []string{"issuer"}),
@@ -123,7 +127,7 @@ func newMetrics() *Metrics {
 	m.configInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "authz_config_info", Help: "1 for the config serving now, labelled with the SHA-256 of its file's content (first 12 hex digits).",
 	}, []string{"hash"})
-	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes, m.verifications, m.refreshes, m.redisFaults, m.senderFails, m.spansDropped,
+	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes, m.verifications, m.mints, m.refreshes, m.redisFaults, m.senderFails, m.spansDropped,
 		m.results, m.idpInFlight, m.jwksSuccess, m.ready, m.panics, m.reloads, m.configInfo, m.leases)
 	// Series that exist from the start, at 0, so rates and alerts see them
 	// before the first event.
@@ -244,6 +248,9 @@ func (m *Metrics) JWTVerifications(issuer string) func() {
 	counter := sync.OnceValue(func() prometheus.Counter { return m.verifications.WithLabelValues(issuer) })
 	return func() { counter().Inc() }
 }
+
+// UpstreamTokenSigned counts one identity token signed for an upstream.
+func (m *Metrics) UpstreamTokenSigned() { m.mints.Inc() }
 
 // ObserveRefresh records one background refresh of a hot cached answer.
 func (m *Metrics) ObserveRefresh(err error) {

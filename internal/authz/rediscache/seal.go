@@ -53,6 +53,7 @@ type plain struct {
 	Expiry      int64          `json:"e,omitempty"` // token exp, unix ms
 	Size        int            `json:"s,omitempty"`
 	Live        bool           `json:"l,omitempty"`
+	Signed      string         `json:"g,omitempty"`
 	Invalid     string         `json:"i,omitempty"`
 	Expired     bool           `json:"x,omitempty"`
 	Until       int64          `json:"u"` // unix ms
@@ -68,7 +69,7 @@ func seal(salt []byte, token, key string, e authz.SharedEntry) ([]byte, error) {
 		p.Judged = e.Judged.UnixMilli()
 	}
 	if r := e.Result; r != nil {
-		p.Validator, p.Claims, p.Size, p.Live = r.Validator, r.Claims, r.Size, r.Live
+		p.Validator, p.Claims, p.Size, p.Live, p.Signed = r.Validator, r.Claims, r.Size, r.Live, r.Signed
 		if !r.Expiry.IsZero() {
 			p.Expiry = r.Expiry.UnixMilli()
 		}
@@ -117,7 +118,7 @@ func open(salt []byte, token, key string, b []byte) (authz.SharedEntry, error) {
 		if p.Validator == "" {
 			return authz.SharedEntry{}, errBadValue
 		}
-		e.Result = &authz.Result{Validator: p.Validator, Claims: p.Claims, Size: p.Size, Live: p.Live}
+		e.Result = &authz.Result{Validator: p.Validator, Claims: p.Claims, Size: p.Size, Live: p.Live, Signed: p.Signed}
 		if p.Expiry != 0 {
 			e.Result.Expiry = time.UnixMilli(p.Expiry)
 		}

@@ -1,0 +1,256 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/authz-dev/authz/internal/upstreamtoken"
+)
+
+// UpstreamTokens are authz's own signing keys, for the identity tokens
+// policies mint for their upstreams (upstream_token).
+type UpstreamTokens struct {
+	// Issuer is the minted tokens' iss, and where discovery finds the keys
+	// (issuer + /.well-known/openid-configuration).
+	Issuer string `yaml:"issuer"`
+	// JWKSURI is what discovery names as the keys' URL (default: issuer +
+	// /.well-known/jwks.json).
+	JWKSURI string `yaml:"jwks_uri"`
+	// KeyFiles are PEM private keys (P-256, Ed25519 or RSA): the first
+	// signs, every one is published, so tokens signed by a key being
+	// retired verify until they expire.
+	KeyFiles []string `yaml:"key_files"`
+	// Lifetime bounds every minted token (default 5m); each also ends
+	// with the token it stands for.
+	Lifetime time.Duration `yaml:"lifetime"`
+}
+
+// Enabled reports whether authz has signing keys.
+func (u UpstreamTokens) Enabled() bool { return len(u.KeyFiles) > 0 }
+
+func (u *UpstreamTokens) setDefaults() {
+	if u.Lifetime == 0 {
+		u.Lifetime = 5 * time.Minute
+	}
+}
+
+// UpstreamToken is what a policy hands its upstream besides claim headers:
+// a token the upstream can verify.
+type UpstreamToken struct {
+	// Source: mint (authz signs a token with its own key), idp (the IdP's
+	// signed introspection answer, RFC 9701, as it came) or none (no
+	// token: a policy that would otherwise take its base's).
+	Source string `yaml:"source"`
+	// Header is where the token goes: authorization (default) replaces the
+	// client's token with "Bearer <token>", the phantom-token pattern; any
+	// other header carries the bare JWT.
+	Header string `yaml:"header"`
+	// Audience is the minted token's aud: the upstream service. A route's
+	// upstream_audience overrides it for the requests the route chooses.
+	Audience string `yaml:"audience"`
+	// Claims are copied from the validated token (top-level names); sub
+	// is always copied, iss is authz's and the original iss is orig_iss.
+	Claims []string `yaml:"claims"`
+	// RequestClaims put parts of the request in claims, only where named:
+	// claim → method, path or host.
+	RequestClaims map[string]string `yaml:"request_claims"`
+	// Lifetime, when shorter than upstream_tokens.lifetime, bounds this
+	// policy's tokens.
+	Lifetime time.Duration `yaml:"lifetime"`
+}
+
+// Upstream token sources.
+const (
+	SourceMint = "mint"
+	SourceIdP  = "idp"
+	SourceNone = "none"
+)
+
+func (t *UpstreamToken) setDefaults() {
+	if t.Source == "" {
+		t.Source = SourceMint
+	}
+	if t.Header == "" {
+		t.Header = upstreamtoken.Authorization
+	}
+	t.Header = strings.ToLower(t.Header)
+}
+
+// Mints reports whether the policy hands its upstream a token.
+func (t *UpstreamToken) Mints() bool { return t != nil && t.Source != SourceNone }
+
+func (u UpstreamTokens) validate(p *problems) {
+	if !u.Enabled() {
+		if u.Issuer != "" || u.JWKSURI != "" {
+			p.add("upstream_tokens.key_files", "needed: without a key authz signs nothing")
+		}
+		return
+	}
+	if u.Issuer == "" {
+		p.add("upstream_tokens.issuer", "is required: the minted tokens' iss, and where verifiers find the keys")
+	} else if !isHTTPURL(u.Issuer) {
+		p.warn("upstream_tokens.issuer", "%q is not an http(s) URL: verifiers that use discovery cannot find the keys from it", u.Issuer)
+	}
+	if u.JWKSURI != "" && !isHTTPURL(u.JWKSURI) {
+		p.add("upstream_tokens.jwks_uri", "must be an http(s) URL")
+	}
+	if u.Lifetime < time.Second {
+		p.add("upstream_tokens.lifetime", "must be at least 1s")
+	}
+	if p.offline {
+		return
+	}
+	seen := map[string]int{}
+	for i, f := range u.KeyFiles {
+		kp := pathOf("upstream_tokens", "key_files", i)
+		st, err := os.Stat(f)
+		if err != nil {
+			p.add(kp, "%v", err)
+			continue
+		}
+		// A key file others can read is a key others can sign with.
+		if perm := st.Mode().Perm(); perm&0o077 != 0 {
+			p.warn(kp, "%s is readable or writable by group or others (mode %04o): chmod 600, or a Kubernetes Secret with defaultMode 0400", f, perm)
+		}
+		k, err := upstreamtoken.LoadKey(f)
+		if err != nil {
+			p.add(kp, "%v", err)
+			continue
+		}
+		if j, dup := seen[k.ID]; dup {
+			p.add(kp, "the same key as key_files.%d", j)
+		}
+		seen[k.ID] = i
+	}
+}
+
+// validateUpstreamToken checks a policy's upstream_token against the
+// signing keys and the policy's own settings.
+func validateUpstreamToken(name string, pol Policy, cfg *Config, p *problems) {
+	t := pol.UpstreamToken
+	if t == nil {
+		return
+	}
+	pp := "policies." + name + ".upstream_token"
+	switch t.Source {
+	case SourceNone:
+		return
+	case SourceMint:
+		if !cfg.UpstreamTokens.Enabled() {
+			p.add(pp, "mints with authz's key: configure upstream_tokens.key_files and issuer")
+		}
+		if t.Audience == "" {
+			p.add(pp+".audience", "is required: the upstream the token is for (its aud)")
+		}
+	case SourceIdP:
+		signed := false
+		for _, v := range pol.Validators {
+			for _, in := range cfg.Introspection {
+				if in.Name == v && in.SignedAnswers {
+					signed = true
+				}
+			}
+		}
+		if !signed {
+			p.add(pp+".source", "idp forwards the IdP's signed introspection answer: the policy needs an introspection endpoint with signed_answers: true")
+		}
+		if t.Audience != "" || len(t.Claims) > 0 || len(t.RequestClaims) > 0 || t.Lifetime != 0 {
+			p.add(pp, "audience, claims, request_claims and lifetime shape a minted token; the IdP's answer is forwarded as it is")
+		}
+	default:
+		p.add(pp+".source", "%q: use mint, idp or none", t.Source)
+		return
+	}
+	if pol.Token == "none" {
+		p.add(pp, "a token: none policy has no token for the upstream token to stand for")
+	}
+	if t.Header != upstreamtoken.Authorization {
+		if why := claimHeaderProblem(t.Header); why != "" {
+			p.add(pp+".header", "%q cannot carry the token: %s", t.Header, why)
+		}
+	}
+	for claim, header := range pol.Headers {
+		if strings.EqualFold(header, t.Header) {
+			p.add(pp+".header", "%q also carries claim %q", t.Header, claim)
+		}
+	}
+	if ph := *pol.PayloadHeader; ph != "" && strings.EqualFold(ph, t.Header) {
+		p.add(pp+".header", "%q is also the payload_header", t.Header)
+	}
+	for i, c := range t.Claims {
+		if slices.Contains(upstreamtoken.Reserved, c) {
+			p.add(pathOf(pp, "claims", i), "%q is set by authz (or always copied, for sub)", c)
+		}
+	}
+	for c, part := range t.RequestClaims {
+		switch {
+		case slices.Contains(upstreamtoken.Reserved, c) || slices.Contains(t.Claims, c):
+			p.add(pp+".request_claims."+c, "%q is set by authz or copied from the token", c)
+		case !slices.Contains(upstreamtoken.RequestParts, part):
+			p.add(pp+".request_claims."+c, "%q: use %s", part, strings.Join(upstreamtoken.RequestParts, ", "))
+		}
+	}
+	if t.Lifetime < 0 {
+		p.add(pp+".lifetime", "must not be negative")
+	}
+}
+
+// upstreamAudienceProblem checks a route's upstream_audience.
+func upstreamAudienceProblem(r Route, policies map[string]Policy) string {
+	if r.UpstreamAudience == "" {
+		return ""
+	}
+	pol, ok := policies[r.Policy]
+	if !ok || pol.UpstreamToken == nil || pol.UpstreamToken.Source != SourceMint {
+		return fmt.Sprintf("policy %q mints no upstream token for the audience to name", r.Policy)
+	}
+	return ""
+}
+
+// policyNames are the policies' names, sorted.
+func (c *Config) policyNames() []string {
+	names := make([]string, 0, len(c.Policies))
+	for name := range c.Policies {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// validateSignedAnswers checks an endpoint's RFC 9701 settings: the
+// answer's iss and aud are checked, so both must be known, and its keys
+// need one source.
+func validateSignedAnswers(in *Introspection, ip string, p *problems) {
+	keys := in.JWKSURL != "" || in.Discovery || in.JWKSFile != ""
+	if !in.SignedAnswers {
+		if keys || len(in.Algorithms) > 0 {
+			p.add(ip+".signed_answers", "jwks_url, discovery, jwks_file and algorithms verify signed answers: set signed_answers: true")
+		}
+		return
+	}
+	if in.Issuer == "" {
+		p.add(ip+".issuer", "is required with signed_answers: a signed answer's iss must be the IdP's")
+	}
+	if in.ClientID == "" {
+		p.add(ip+".client_id", "is required with signed_answers: a signed answer's aud names the client that asked")
+	}
+	switch {
+	case !keys:
+		p.add(ip+".signed_answers", "needs the IdP's keys: jwks_url, discovery or jwks_file")
+	case in.JWKSURL != "" && in.Discovery:
+		p.add(ip+".jwks_url", "set jwks_url or discovery, not both")
+	case in.Discovery && !isHTTPURL(in.Issuer):
+		p.add(ip+".discovery", "needs an http(s) issuer to discover from")
+	}
+	if in.JWKSURL != "" {
+		if !isHTTPURL(in.JWKSURL) {
+			p.add(ip+".jwks_url", "must be an http(s) URL")
+		}
+		warnPlainHTTP(p, ip+".jwks_url", in.JWKSURL, "the IdP's keys")
+	}
+	p.file(in.JWKSFile, ip+".jwks_file")
+	validateAlgorithms(in.Algorithms, ip+".algorithms", p)
+}

@@ -1,0 +1,63 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+
+	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/telemetry"
+	"github.com/authz-dev/authz/internal/upstreamtoken"
+)
+
+// mintFrom loads authz's signing keys: the minter policies' upstream_token
+// steps sign with, and what the HTTP listener publishes. Both nil without
+// upstream_tokens.
+func mintFrom(cfg *config.Config, m *telemetry.Metrics) (*upstreamtoken.Minter, *upstreamtoken.Published, error) {
+	ut := cfg.UpstreamTokens
+	if !ut.Enabled() {
+		return nil, nil, nil
+	}
+	keys, err := upstreamtoken.NewKeySet(ut.KeyFiles)
+	if err != nil {
+		return nil, nil, fmt.Errorf("upstream_tokens: %w", err)
+	}
+	published, err := upstreamtoken.Publish(ut.Issuer, ut.JWKSURI, keys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("upstream_tokens: %w", err)
+	}
+	return &upstreamtoken.Minter{Issuer: ut.Issuer, Keys: keys, Lifetime: ut.Lifetime, OnMint: m.UpstreamTokenSigned}, published, nil
+}
+
+// upstreamStep is the policy's upstream_token step, or nil.
+func upstreamStep(cfg *config.Config, policy string, t *config.UpstreamToken, minter *upstreamtoken.Minter) authz.Upstream {
+	switch {
+	case !t.Mints():
+		return nil
+	case t.Source == config.SourceIdP:
+		return &upstreamtoken.SignedAnswer{Header: t.Header}
+	}
+	mint := &upstreamtoken.Mint{Minter: minter, Audience: t.Audience, Header: t.Header, Claims: t.Claims, Lifetime: t.Lifetime}
+	for _, r := range cfg.Routes {
+		if r.Policy == policy && r.UpstreamAudience != "" {
+			if mint.RouteAudiences == nil {
+				mint.RouteAudiences = map[string]string{}
+			}
+			mint.RouteAudiences[r.Name] = r.UpstreamAudience
+		}
+	}
+	claims := make([]string, 0, len(t.RequestClaims))
+	for c := range t.RequestClaims {
+		claims = append(claims, c)
+	}
+	sort.Strings(claims)
+	for _, c := range claims {
+		mint.RequestClaims = append(mint.RequestClaims, upstreamtoken.RequestClaim{Claim: c, Part: t.RequestClaims[c]})
+	}
+	// Tokens minted under other settings are not handed out after a reload.
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%v|%v|%v", minter.Issuer, minter.Lifetime, *t, mint.RouteAudiences))
+	mint.Settings = hex.EncodeToString(sum[:8])
+	return mint
+}

@@ -1,0 +1,378 @@
+package server
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/testidp"
+)
+
+// writeSigningKey writes a new private key of kind (es256, eddsa, rs256)
+// as a PKCS #8 PEM file readable by its owner only.
+func writeSigningKey(t testing.TB, dir, kind string) string {
+	t.Helper()
+	var priv any
+	var err error
+	switch kind {
+	case "es256":
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "eddsa":
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	case "rs256":
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.CreateTemp(dir, kind+"-*.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Chmod(0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}
+
+// mintingConfig is baseConfig with authz's own keys: the default policy
+// mints a phantom token for "orders" (scope and client_id copied), the
+// orders-write policy an identity header beside the client's token.
+func mintingConfig(t testing.TB, idp *testidp.IdP, keyFiles ...string) *config.Config {
+	cfg := baseConfig(idp)
+	cfg.UpstreamTokens = config.UpstreamTokens{Issuer: "http://authz.test", KeyFiles: keyFiles, Lifetime: 5 * time.Minute}
+	def := cfg.Policies["default"]
+	def.UpstreamToken = &config.UpstreamToken{Audience: "orders", Claims: []string{"scope", "client_id"}}
+	cfg.Policies["default"] = def
+	cfg.Policies["orders-write"] = config.Policy{RequireScopes: []string{"orders:write"},
+		UpstreamToken: &config.UpstreamToken{Audience: "orders-writer", Header: "x-identity", RequestClaims: map[string]string{"htm": "method"}}}
+	return cfg
+}
+
+// jwksOf fetches what h's HTTP listener serves at path.
+func (h *harness) get(path string) (*http.Response, []byte) {
+	h.t.Helper()
+	resp, err := http.Get("http://" + h.srv.httpLn.Addr().String() + path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// verifyMinted checks tok against the JWKS h serves, as any upstream would,
+// and returns its header's kid and its claims.
+func (h *harness) verifyMinted(tok string) (string, map[string]any) {
+	h.t.Helper()
+	_, body := h.get("/.well-known/jwks.json")
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(body, &set); err != nil {
+		h.t.Fatalf("jwks %s: %v", body, err)
+	}
+	sig, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256})
+	if err != nil {
+		h.t.Fatalf("minted token: %v", err)
+	}
+	kid := sig.Signatures[0].Header.KeyID
+	keys := set.Key(kid)
+	if len(keys) != 1 {
+		h.t.Fatalf("kid %q: %d keys in the served set", kid, len(keys))
+	}
+	payload, err := sig.Verify(keys[0])
+	if err != nil {
+		h.t.Fatalf("minted token does not verify: %v", err)
+	}
+	var claims map[string]any
+	json.Unmarshal(payload, &claims)
+	return kid, claims
+}
+
+func bearer(t testing.TB, v string) string {
+	t.Helper()
+	tok, ok := strings.CutPrefix(v, "Bearer ")
+	if !ok {
+		t.Fatalf("authorization %q is not a bearer token", v)
+	}
+	return tok
+}
+
+// The phantom token at the gRPC door: the client's Authorization is
+// replaced by a token authz signed, which verifies with the keys authz
+// serves, names the upstream as aud, carries the copied claims and ends
+// no later than the client's token; Checks of the same token get the
+// same minted token, signed once however many ask at once.
+func TestMintedTokenAtTheGRPCDoor(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	dir := t.TempDir()
+	h := startWith(t, idp, mintingConfig(t, idp, writeSigningKey(t, dir, "es256")))
+	h.waitServing()
+
+	claims := h.validClaims()
+	claims["client_id"] = "shop-frontend"
+	claims["email"] = "alice@example.com"
+	exp := time.Now().Add(90 * time.Second).Unix()
+	claims["exp"] = exp
+	tok := h.mint("rsa-1", claims)
+
+	var wg sync.WaitGroup
+	got := make([]string, 32)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			resp, err := h.client.Check(ctx, newCheckRequest(withToken(tok)))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got[i] = read(resp).headers["authorization"]
+		}()
+	}
+	wg.Wait()
+	for _, g := range got[1:] {
+		if g != got[0] {
+			t.Fatalf("concurrent Checks of one token got different minted tokens")
+		}
+	}
+	if n := h.metric("authz_upstream_tokens_signed_total"); n != 1 {
+		t.Fatalf("%v signatures for 32 Checks of one token, want 1", n)
+	}
+	minted := bearer(t, got[0])
+	if minted == tok {
+		t.Fatal("the client's token was passed upstream")
+	}
+	_, mc := h.verifyMinted(minted)
+	for k, want := range map[string]any{"iss": "http://authz.test", "aud": "orders", "sub": "alice", "scope": "orders:read orders:write",
+		"client_id": "shop-frontend", "orig_iss": idp.Issuer()} {
+		if mc[k] != want {
+			t.Errorf("minted %s = %v, want %v", k, mc[k], want)
+		}
+	}
+	if _, leaked := mc["email"]; leaked {
+		t.Error("a claim the policy did not name was copied")
+	}
+	if e := int64(mc["exp"].(float64)); e > exp || e < exp-2 {
+		t.Errorf("minted exp %d, want the client token's %d (sooner than the 5m lifetime)", e, exp)
+	}
+	if mc["jti"] == "" || mc["iat"] == nil {
+		t.Errorf("minted token has no jti or iat: %v", mc)
+	}
+
+	// Another token: another minted token, with its own jti.
+	other := bearer(t, h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200).headers["authorization"])
+	if _, oc := h.verifyMinted(other); oc["jti"] == mc["jti"] {
+		t.Error("two tokens' minted tokens share a jti")
+	}
+
+	// The identity header beside the client's token, with the request's
+	// method only because the policy names it; every spelling of the
+	// header the client sent is removed or overwritten.
+	o := h.expect(h.check(withPolicy("orders-write"), withToken(tok), withHeader("x-identity", "forged"), withHeader("x_identity", "forged"), withHeader("X-IDENTITY", "forged")), "allow", 200)
+	if strings.HasPrefix(o.headers["x-identity"], "Bearer ") || o.headers["x-identity"] == "forged" {
+		t.Fatalf("x-identity = %q", o.headers["x-identity"])
+	}
+	_, ic := h.verifyMinted(o.headers["x-identity"])
+	if ic["aud"] != "orders-writer" || ic["htm"] != "GET" {
+		t.Errorf("identity claims %v", ic)
+	}
+	if _, ok := o.headers["authorization"]; ok {
+		t.Error("the identity-header policy replaced Authorization")
+	}
+	if !contains(o.removed, "x_identity") {
+		t.Errorf("x_identity not removed: %v", o.removed)
+	}
+
+	// A denial carries no minted token.
+	d := h.expect(h.check(withToken(h.mint("rsa-1", h.idp.Claims("old", -time.Minute, "", "orders-api")))), "invalid", 401)
+	if strings.Count(d.headers["www-authenticate"], ".") == 2 || d.headers["authorization"] != "" {
+		t.Error("an expired token's denial carried a token")
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// The documents verifiers read: the public keys (no private member, cache
+// headers) and a discovery document naming them.
+func TestServedKeysAndDiscovery(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	dir := t.TempDir()
+	files := []string{writeSigningKey(t, dir, "eddsa"), writeSigningKey(t, dir, "es256"), writeSigningKey(t, dir, "rs256")}
+	h := startWith(t, idp, mintingConfig(t, idp, files...))
+	h.waitServing()
+	resp, body := h.get("/.well-known/jwks.json")
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Cache-Control"), "max-age=") {
+		t.Fatalf("jwks: %d %v", resp.StatusCode, resp.Header)
+	}
+	var raw struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	json.Unmarshal(body, &raw)
+	if len(raw.Keys) != 3 {
+		t.Fatalf("%d keys served, want 3", len(raw.Keys))
+	}
+	for _, k := range raw.Keys {
+		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi"} {
+			if _, ok := k[private]; ok {
+				t.Fatalf("the served key %v has private member %s", k["kid"], private)
+			}
+		}
+	}
+	var set jose.JSONWebKeySet
+	json.Unmarshal(body, &set)
+	for i, k := range set.Keys {
+		if !k.IsPublic() || k.Use != "sig" {
+			t.Errorf("key %d: public %v use %q", i, k.IsPublic(), k.Use)
+		}
+		if want := []string{"EdDSA", "ES256", "RS256"}[i]; k.Algorithm != want {
+			t.Errorf("key %d alg %s, want %s", i, k.Algorithm, want)
+		}
+	}
+	o := h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
+	kid, _ := h.verifyMinted(bearer(t, o.headers["authorization"]))
+	if kid != set.Keys[0].KeyID {
+		t.Errorf("signed with %s, want the first key %s", kid, set.Keys[0].KeyID)
+	}
+	resp, body = h.get("/.well-known/openid-configuration")
+	var doc map[string]any
+	json.Unmarshal(body, &doc)
+	if resp.StatusCode != 200 || doc["issuer"] != "http://authz.test" || doc["jwks_uri"] != "http://authz.test/.well-known/jwks.json" {
+		t.Fatalf("discovery: %d %s", resp.StatusCode, body)
+	}
+	// Without upstream tokens there is nothing to publish.
+	plain := start(t)
+	if resp, _ := plain.get("/.well-known/jwks.json"); resp.StatusCode != 404 {
+		t.Errorf("jwks without upstream_tokens: %d", resp.StatusCode)
+	}
+}
+
+// The inner mesh hop: a second authz that trusts the first as an issuer
+// (found by discovery at the first one's HTTP listener) accepts the token
+// the first minted, and refuses the client's own token there.
+func TestASecondAuthzAcceptsTheMintedToken(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	dir := t.TempDir()
+	outerCfg := mintingConfig(t, idp, writeSigningKey(t, dir, "eddsa"))
+	outer := startWith(t, idp, outerCfg)
+	outer.waitServing()
+	// Served at the listener, so the issuer is its URL.
+	issuer := "http://" + outer.srv.httpLn.Addr().String()
+	outerCfg = mintingConfig(t, idp, outerCfg.UpstreamTokens.KeyFiles...)
+	outerCfg.UpstreamTokens.Issuer = issuer
+	if err := outer.reload(outerCfg); err != nil {
+		t.Fatal(err)
+	}
+
+	innerCfg := baseConfig(idp)
+	innerCfg.Issuers = []config.Issuer{{Name: "edge-authz", Issuer: issuer, Discovery: true, Algorithms: []string{"EdDSA"},
+		Audiences: []string{"orders"}, Leeway: ptr(time.Duration(0))}}
+	innerCfg.Policies = map[string]config.Policy{"default": {Headers: map[string]string{"sub": "x-user-id", "orig_iss": "x-original-issuer"}}}
+	inner := startWith(t, idp, innerCfg)
+	inner.waitServing()
+
+	tok := outer.mint("rsa-1", outer.validClaims())
+	minted := outer.expect(outer.check(withToken(tok)), "allow", 200).headers["authorization"]
+	o := inner.expect(inner.check(withHeader("authorization", minted)), "allow", 200)
+	if o.headers["x-user-id"] != "alice" || o.headers["x-original-issuer"] != idp.Issuer() {
+		t.Errorf("the inner hop read %v", o.headers)
+	}
+	inner.expect(inner.check(withToken(tok)), "invalid", 401)
+	// Minted for another upstream: not for this one.
+	forWriter := outer.expect(outer.check(withPolicy("orders-write"), withToken(tok)), "allow", 200).headers["x-identity"]
+	inner.expect(inner.check(withToken(forWriter)), "invalid", 401)
+}
+
+// Rotation as the runbook does it: a new key is published beside the
+// active one, then made active by a reload; tokens the old key signed
+// still verify while it is published, and new mints use the new key.
+func TestRotatedKeyKeepsOldTokensVerifiable(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	dir := t.TempDir()
+	oldKey, newKey := writeSigningKey(t, dir, "es256"), writeSigningKey(t, dir, "eddsa")
+	h := startWith(t, idp, mintingConfig(t, idp, oldKey))
+	h.waitServing()
+	tok := h.mint("rsa-1", h.validClaims())
+	before := bearer(t, h.expect(h.check(withToken(tok)), "allow", 200).headers["authorization"])
+	oldKid, _ := h.verifyMinted(before)
+
+	// 1. Publish the new key; the old one still signs.
+	if err := h.reload(mintingConfig(t, idp, oldKey, newKey)); err != nil {
+		t.Fatal(err)
+	}
+	if again := bearer(t, h.expect(h.check(withToken(tok)), "allow", 200).headers["authorization"]); again != before {
+		t.Error("publishing a key changed the cached minted token")
+	}
+	// 2. Make it active.
+	if err := h.reload(mintingConfig(t, idp, newKey, oldKey)); err != nil {
+		t.Fatal(err)
+	}
+	after := bearer(t, h.expect(h.check(withToken(tok)), "allow", 200).headers["authorization"])
+	newKid, _ := h.verifyMinted(after)
+	if newKid == oldKid {
+		t.Fatal("the reload did not switch the active key")
+	}
+	if kid, _ := h.verifyMinted(before); kid != oldKid {
+		t.Fatal("the old token's kid changed")
+	}
+	// 3. Retire the old key: its tokens no longer verify.
+	if err := h.reload(mintingConfig(t, idp, newKey)); err != nil {
+		t.Fatal(err)
+	}
+	_, body := h.get("/.well-known/jwks.json")
+	if strings.Contains(string(body), oldKid) {
+		t.Error("a retired key is still published")
+	}
+	// A key file that is not a key is refused (by validation, and by the
+	// reload itself), and the running keys stay.
+	bad := filepath.Join(dir, "bad.pem")
+	os.WriteFile(bad, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0o600)
+	badCfg := mintingConfig(t, idp, bad)
+	if err := config.Complete(badCfg); err == nil || !strings.Contains(err.Error(), "is not a private key") {
+		t.Fatalf("validation of a certificate as a signing key: %v", err)
+	}
+	badCfg.GRPC, badCfg.HTTP, badCfg.Admin = h.srv.cfg.GRPC, h.srv.cfg.HTTP, h.srv.cfg.Admin
+	if err := h.srv.Reload(badCfg); err == nil {
+		t.Fatal("a reload took a certificate as a signing key")
+	}
+	if kid, _ := h.verifyMinted(bearer(t, h.expect(h.check(withToken(tok)), "allow", 200).headers["authorization"])); kid != newKid {
+		t.Error("a refused reload changed the signing key")
+	}
+}
