@@ -146,11 +146,21 @@ func validateUpstreamToken(name string, pol Policy, cfg *Config, p *problems) {
 			p.add(pp+".audience", "is required: the upstream the token is for (its aud)")
 		}
 	case SourceIdP:
+		signedEndpoints := map[string]bool{}
+		for _, in := range cfg.Introspection {
+			signedEndpoints[in.Name] = in.SignedAnswers
+		}
 		signed := false
 		for _, v := range pol.Validators {
-			for _, in := range cfg.Introspection {
-				if in.Name == v && in.SignedAnswers {
-					signed = true
+			signed = signed || signedEndpoints[v]
+			for _, is := range cfg.Issuers {
+				if is.Name != v {
+					continue
+				}
+				signed = signed || signedEndpoints[is.Introspect]
+				if !signedEndpoints[is.Introspect] {
+					p.add(pp+".source", "idp forwards the IdP's signed introspection answer, and issuer %s's tokens are verified without one: "+
+						"give the issuer introspect: an endpoint with signed_answers, or leave it out of this policy's validators", v)
 				}
 			}
 		}

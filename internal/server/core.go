@@ -119,12 +119,17 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 		}
 	}()
 	validators := map[string]authz.Validator{}
+	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	for _, ic := range cfg.Introspection {
 		tlsCfg, err := ClientTLS(ic.CAFile, ic.CertFile, ic.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("introspection %s: %w", ic.Name, err)
 		}
-		in, err := introspect.New(introspect.Options{
+		statements, err := c.signedAnswers(ic, client, log, traces, m)
+		if err != nil {
+			return nil, fmt.Errorf("introspection %s: %w", ic.Name, err)
+		}
+		opts := introspect.Options{
 			Tracer:           traces.Tracer(),
 			Name:             ic.Name,
 			Endpoint:         ic.Endpoint,
@@ -143,14 +148,17 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 				m.ObserveIntrospection(ic.Name, result, elapsed)
 			},
 			InFlight: m.IntrospectionsInFlight(ic.Name),
-		})
+		}
+		if statements != nil {
+			opts.Signed = statements
+		}
+		in, err := introspect.New(opts)
 		if err != nil {
 			return nil, err
 		}
 		c.introspectors[ic.Name] = in
 		validators[ic.Name] = in
 	}
-	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	for _, ic := range cfg.Issuers {
 		keys := prev.sameKeys(ic, c.keyFiles[ic.Name])
 		if keys == nil {

@@ -4,11 +4,19 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"sort"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/internal/authz/introspect"
+	"github.com/authz-dev/authz/internal/authz/jwt"
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/telemetry"
+	"github.com/authz-dev/authz/internal/tracing"
 	"github.com/authz-dev/authz/internal/upstreamtoken"
 )
 
@@ -60,4 +68,34 @@ func upstreamStep(cfg *config.Config, policy string, t *config.UpstreamToken, mi
 	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%v|%v|%v", minter.Issuer, minter.Lifetime, *t, mint.RouteAudiences))
 	mint.Settings = hex.EncodeToString(sum[:8])
 	return mint
+}
+
+// signedAnswers is the verifier of an endpoint's RFC 9701 answers, nil
+// when it answers plain JSON. Its key set is the core's, under the
+// endpoint's name (issuers and endpoints share one namespace).
+func (c *core) signedAnswers(ic config.Introspection, client *http.Client, log *slog.Logger, traces *tracing.Provider, m *telemetry.Metrics) (*jwt.Statements, error) {
+	if !ic.SignedAnswers {
+		return nil, nil
+	}
+	keys, err := jwt.NewKeys(jwt.KeysOptions{
+		Tracer:    traces.Tracer(),
+		URL:       ic.JWKSURL,
+		Discovery: ic.Discovery,
+		Issuer:    ic.Issuer,
+		File:      ic.JWKSFile,
+		Timeout:   ic.Timeout,
+		Client:    client,
+		Logger:    log.With("introspection", ic.Name),
+		OnRefresh: func(err error) { m.ObserveJWKSRefresh(ic.Name, err) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("signed answers: %w", err)
+	}
+	c.keys[ic.Name] = keys
+	algs := make([]jose.SignatureAlgorithm, len(ic.Algorithms))
+	for i, a := range ic.Algorithms {
+		algs[i] = jose.SignatureAlgorithm(a)
+	}
+	return jwt.NewStatements(jwt.StatementOptions{Issuer: ic.Issuer, Audience: ic.ClientID, Type: introspect.SignedAnswerTyp,
+		Algorithms: algs, Keys: keys, Leeway: 30 * time.Second})
 }

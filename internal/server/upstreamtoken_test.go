@@ -376,3 +376,91 @@ func TestRotatedKeyKeepsOldTokensVerifiable(t *testing.T) {
 		t.Error("a refused reload changed the signing key")
 	}
 }
+
+// signedAnswersConfig asks the IdP for signed introspection answers (RFC
+// 9701), verified with its JWKS, and forwards them upstream in
+// x-introspection.
+func signedAnswersConfig(idp *testidp.IdP) *config.Config {
+	cfg := introspectConfig(idp)
+	in := &cfg.Introspection[0]
+	in.SignedAnswers, in.JWKSURL, in.Issuer, in.Algorithms = true, idp.JWKSURL(), idp.Issuer(), []string{"ES256"}
+	cfg.Policies["default"] = config.Policy{Validators: []string{in.Name}, Headers: map[string]string{"sub": "x-user-id"},
+		UpstreamToken: &config.UpstreamToken{Source: config.SourceIdP, Header: "x-introspection"}}
+	return cfg
+}
+
+// RFC 9701: authz asks for the answer signed, verifies it with the IdP's
+// keys, and forwards that very JWT; an answer that is unsigned, signed by
+// another key or for another client is an error (the IdP's answer is
+// broken), never an allow and never an invalid token.
+func TestSignedIntrospectionAnswersAreVerifiedAndForwarded(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	idp.SignAnswers("ec-1")
+	h := startIntrospect(t, idp, signedAnswersConfig(idp))
+	tok := h.opaque("alice", time.Hour)
+
+	o := h.expect(h.check(withToken(tok), withHeader("x-introspection", "forged"), withHeader("x_introspection", "forged")), "allow", 200)
+	if o.headers["x-user-id"] != "alice" || !contains(o.removed, "x_introspection") {
+		t.Fatalf("headers %v, removed %v", o.headers, o.removed)
+	}
+	signed := o.headers["x-introspection"]
+	sig, err := jose.ParseSigned(signed, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatalf("forwarded %q: %v", signed, err)
+	}
+	if typ := sig.Signatures[0].Protected.ExtraHeaders["typ"]; typ != "token-introspection+jwt" {
+		t.Errorf("typ %v", typ)
+	}
+	set := idp.KeySet()
+	payload, err := sig.Verify(set.Key("ec-1")[0])
+	if err != nil {
+		t.Fatalf("the forwarded answer does not verify with the IdP's key: %v", err)
+	}
+	var answer struct {
+		Iss, Aud string
+		TI       map[string]any `json:"token_introspection"`
+	}
+	json.Unmarshal(payload, &answer)
+	if answer.Iss != idp.Issuer() || answer.Aud != "authz" || answer.TI["sub"] != "alice" || answer.TI["active"] != true {
+		t.Errorf("forwarded answer %s", payload)
+	}
+	if h.idp.Introspections() != 1 {
+		t.Errorf("%d introspections", h.idp.Introspections())
+	}
+	h.expect(h.check(withToken(tok)), "allow", 200) // cached, with its signed answer
+
+	// Inactive, signed: invalid.
+	revoked := h.opaque("bob", time.Hour)
+	idp.Revoke(revoked)
+	h.expect(h.check(withToken(revoked)), "invalid", 401)
+
+	// Broken answers: each an error.
+	rogue, err := testidp.NewKey("rogue", jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forge := func(key testidp.Key, typ string, claims map[string]any) string {
+		s, err := testidp.SignTyped(key, typ, claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ec, _ := idp.SigningKey("ec-1")
+	active := map[string]any{"active": true, "sub": "mallory", "exp": time.Now().Add(time.Hour).Unix()}
+	now := time.Now().Unix()
+	for name, answer := range map[string]*testidp.Answer{
+		"plain json":       {Status: 200, ContentType: "application/json", Body: `{"active":true,"sub":"mallory"}`},
+		"another key":      {Status: 200, ContentType: testidp.SignedAnswerType, Body: forge(rogue, "token-introspection+jwt", map[string]any{"iss": idp.Issuer(), "aud": "authz", "iat": now, "token_introspection": active})},
+		"an access token":  {Status: 200, ContentType: testidp.SignedAnswerType, Body: forge(ec, "at+jwt", map[string]any{"iss": idp.Issuer(), "aud": "authz", "iat": now, "token_introspection": active})},
+		"another client":   {Status: 200, ContentType: testidp.SignedAnswerType, Body: forge(ec, "token-introspection+jwt", map[string]any{"iss": idp.Issuer(), "aud": "someone-else", "iat": now, "token_introspection": active})},
+		"no answer inside": {Status: 200, ContentType: testidp.SignedAnswerType, Body: forge(ec, "token-introspection+jwt", map[string]any{"iss": idp.Issuer(), "aud": "authz", "iat": now, "active": true})},
+	} {
+		idp.SetAnswer(answer)
+		o := h.expect(h.check(withToken(h.opaque("mallory-"+strings.ReplaceAll(name, " ", "-"), time.Hour))), "error", 503)
+		if o.headers["x-introspection"] != "" {
+			t.Errorf("%s: forwarded %q", name, o.headers["x-introspection"])
+		}
+	}
+}

@@ -44,6 +44,9 @@ type IdP struct {
 	revoked        map[string]bool
 	protocolErrors []string
 	introspections atomic.Int64
+	// answerKey signs introspection answers for callers that ask for
+	// them signed (RFC 9701); "" answers those callers in plain JSON.
+	answerKey string
 }
 
 // New starts an IdP on a loopback port with an RSA key "rsa-1" (RS256) and

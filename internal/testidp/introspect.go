@@ -114,7 +114,9 @@ func (idp *IdP) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		idp.protocolError(w, http.StatusBadRequest, "invalid_request", "content type "+r.Header.Get("Content-Type"))
 		return
 	}
-	if !strings.Contains(r.Header.Get("Accept"), "application/json") {
+	accept := r.Header.Get("Accept")
+	wantsSigned := strings.Contains(accept, SignedAnswerType)
+	if !wantsSigned && !strings.Contains(accept, "application/json") {
 		idp.protocolError(w, http.StatusBadRequest, "invalid_request", "accept "+r.Header.Get("Accept"))
 		return
 	}
@@ -135,22 +137,60 @@ func (idp *IdP) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		idp.protocolError(w, http.StatusBadRequest, "invalid_request", "token_type_hint "+h)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
 	idp.mu.Lock()
 	claims, known := idp.issued[token]
 	revoked := idp.revoked[token]
+	answerKey := idp.answerKey
 	idp.mu.Unlock()
 	exp, _ := claims["exp"].(int64)
-	if !known || revoked || (exp != 0 && time.Now().Unix() >= exp) {
-		w.Write([]byte(`{"active":false}`))
+	out := map[string]any{"active": false}
+	if known && !revoked && (exp == 0 || time.Now().Unix() < exp) {
+		out = maps.Clone(claims)
+		out["active"] = true
+		if _, ok := out["token_type"]; !ok {
+			out["token_type"] = "Bearer" // RFC 7662 §2.2, the RFC 6749 type
+		}
+	}
+	if wantsSigned && answerKey != "" {
+		idp.writeSigned(w, answerKey, client.ClientID, out)
 		return
 	}
-	out := maps.Clone(claims)
-	out["active"] = true
-	if _, ok := out["token_type"]; !ok {
-		out["token_type"] = "Bearer" // RFC 7662 §2.2, the RFC 6749 type
-	}
+	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(out)
+}
+
+// SignedAnswerType is RFC 9701's media type for a signed introspection answer.
+const SignedAnswerType = "application/token-introspection+jwt"
+
+// SignAnswers makes the endpoint answer callers that ask for
+// application/token-introspection+jwt with a JWT signed by the key kid
+// (RFC 9701); "" answers them in plain JSON, as an IdP without the
+// feature does.
+func (idp *IdP) SignAnswers(kid string) {
+	idp.mu.Lock()
+	idp.answerKey = kid
+	idp.mu.Unlock()
+}
+
+// writeSigned answers as RFC 9701 §5 says: typ token-introspection+jwt;
+// iss the IdP, aud the client that asked, iat; the RFC 7662 members, the
+// inactive answer included, inside the token_introspection claim, and no
+// sub or exp at the top, so the answer cannot pass for an access token.
+func (idp *IdP) writeSigned(w http.ResponseWriter, kid, clientID string, answer map[string]any) {
+	key, ok := idp.SigningKey(kid)
+	if !ok {
+		http.Error(w, "no key "+kid, http.StatusInternalServerError)
+		return
+	}
+	jwt, err := SignTyped(key, "token-introspection+jwt", map[string]any{
+		"iss": idp.Issuer(), "aud": clientID, "iat": time.Now().Unix(), "token_introspection": answer,
+	})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", SignedAnswerType)
+	w.Write([]byte(jwt))
 }
 
 // checkClient returns what is wrong with the request's client

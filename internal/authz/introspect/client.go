@@ -58,7 +58,22 @@ type Options struct {
 	Tracer trace.Tracer
 	// InFlight, when set, is told +1 when a request starts and -1 when it ends.
 	InFlight func(delta int)
+	// Signed, when set, asks for the answer as a JWT the IdP signs (RFC
+	// 9701) and verifies it; a plain JSON answer is then refused.
+	Signed Statements
 }
+
+// Statements verify an IdP's signed answers (jwt.Statements).
+type Statements interface {
+	Verify(ctx context.Context, raw string) (map[string]any, error)
+}
+
+// Media types of RFC 9701 §4–5.
+const (
+	SignedAnswerType = "application/token-introspection+jwt"
+	// SignedAnswerTyp is the JOSE typ of a signed answer.
+	SignedAnswerTyp = "token-introspection+jwt"
+)
 
 // DefaultTokenTypes are the token_use / typ / token_type values an answer
 // may carry for an access token, as IdPs spell them: RFC 7662's token_type
@@ -162,7 +177,11 @@ func (c *Client) post(ctx context.Context, token string) (*http.Response, error)
 			return nil, rerr
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Accept", "application/json")
+		if c.opts.Signed != nil {
+			req.Header.Set("Accept", SignedAnswerType)
+		} else {
+			req.Header.Set("Accept", "application/json")
+		}
 		switch c.opts.AuthMethod {
 		case ClientSecretBasic:
 			// RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic.

@@ -22,14 +22,14 @@ import (
 // since it says nothing about the token (RFC 7662 §2.2–2.3).
 func (c *Client) Validate(ctx context.Context, token string) (*authz.Result, error) {
 	start := time.Now()
-	claims, class, err := c.introspect(ctx, token)
+	claims, signed, class, err := c.introspect(ctx, token)
 	if c.opts.Observe != nil {
 		c.opts.Observe(class, time.Since(start))
 	}
 	if err != nil {
 		return nil, err
 	}
-	res := &authz.Result{Validator: c.opts.Name, Claims: claims, Size: authz.ClaimsSize(claims), Live: true}
+	res := &authz.Result{Validator: c.opts.Name, Claims: claims, Signed: signed, Size: authz.ClaimsSize(claims) + len(signed), Live: true}
 	if v, present := claims["exp"]; present {
 		exp, ok := authz.NumericDate(v)
 		if !ok {
@@ -77,8 +77,9 @@ const (
 )
 
 // introspect asks the IdP and returns the answer's members for an active
-// token, with the answer's class.
-func (c *Client) introspect(ctx context.Context, token string) (map[string]any, string, error) {
+// token (and the signed answer they came in, if signed), with the answer's
+// class.
+func (c *Client) introspect(ctx context.Context, token string) (claims map[string]any, signed, class string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	select {
@@ -87,7 +88,7 @@ func (c *Client) introspect(ctx context.Context, token string) (map[string]any, 
 		c.opts.InFlight(1)
 		defer c.opts.InFlight(-1)
 	case <-ctx.Done():
-		return nil, ResultSaturated, c.unavailable("%d introspections already in flight", cap(c.slots))
+		return nil, "", ResultSaturated, c.unavailable("%d introspections already in flight", cap(c.slots))
 	}
 	ctx, span := c.tracer().Start(ctx, "authz.introspect", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("authz.endpoint", c.opts.Name), attribute.String("server.address", c.host)))
@@ -99,7 +100,7 @@ func (c *Client) introspect(ctx context.Context, token string) (map[string]any, 
 		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 			class = ResultTimeout
 		}
-		return nil, class, c.unavailable("request: %w", err)
+		return nil, "", class, c.unavailable("request: %w", err)
 	}
 	defer resp.Body.Close()
 	span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
@@ -109,9 +110,13 @@ func (c *Client) introspect(ctx context.Context, token string) (map[string]any, 
 		if ctx.Err() != nil {
 			class = ResultTimeout
 		}
-		return nil, class, c.unavailable("read response: %w", err)
+		return nil, "", class, c.unavailable("read response: %w", err)
 	}
-	return c.decodeAnswer(resp.StatusCode, body)
+	if c.opts.Signed != nil {
+		return c.decodeSigned(ctx, resp, body)
+	}
+	claims, class, err = c.decodeAnswer(resp.StatusCode, body)
+	return claims, "", class, err
 }
 
 // decodeAnswer maps the IdP's answer to the token's claims (active), an

@@ -128,6 +128,9 @@ func (i *Issuer) validate(ctx context.Context, raw string, tok *jws.Compact, cla
 			return nil, err
 		}
 		res.Live = true
+		// The IdP's signed answer, when it gave one, may be forwarded.
+		res.Signed = live.Signed
+		res.Size += len(live.Signed)
 		// The signed claims stay authoritative; the IdP may only shorten
 		// the token's life.
 		if !live.Expiry.IsZero() && live.Expiry.Before(res.Expiry) {
