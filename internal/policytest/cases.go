@@ -78,6 +78,9 @@ type Expect struct {
 	Headers map[string]string `yaml:"headers"`
 	// Absent headers must not reach the upstream (removed, or not set).
 	Absent []string `yaml:"absent"`
+	// Tokens: header → claims the upstream token authz signed into that
+	// header must carry (it must verify with authz's key).
+	Tokens map[string]map[string]any `yaml:"tokens"`
 }
 
 // ReadFile decodes a test file strictly.

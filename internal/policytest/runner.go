@@ -8,7 +8,9 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/hex"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"net"
@@ -46,6 +48,10 @@ type Runner struct {
 	cancel  context.CancelFunc
 	done    chan error
 	dir     string
+
+	// upstream is the public half of the key the run signs upstream
+	// tokens with, in place of upstream_tokens.key_files.
+	upstream jose.JSONWebKey
 
 	mu      sync.Mutex
 	answers map[string]map[string]any // endpoint/token → answer
@@ -88,6 +94,12 @@ func Start(cfg *config.Config) (*Runner, error) {
 		in.Endpoint = r.stubURL + "/" + in.Name
 		in.ClientSecret, in.ClientSecretFile = "authz-test", ""
 		in.CAFile, in.CertFile, in.KeyFile = "", "", ""
+	}
+	if cfg.UpstreamTokens.Enabled() {
+		if cfg.UpstreamTokens.KeyFiles, err = r.makeUpstreamKey(); err != nil {
+			r.Close()
+			return nil, err
+		}
 	}
 	on := true
 	for name, p := range cfg.Policies {
@@ -176,6 +188,48 @@ func (r *Runner) makeKeys() error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(r.dir, "jwks.json"), b, 0o600)
+}
+
+// makeUpstreamKey makes the key the run's server signs upstream tokens
+// with: the config's key files may not be at hand (CI), and a case checks
+// the claims of a token, not whose key signed it.
+func (r *Runner) makeUpstreamKey() ([]string, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(r.dir, "upstream.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return nil, err
+	}
+	r.upstream = jose.JSONWebKey{Key: key.Public()}
+	return []string{path}, nil
+}
+
+// upstreamClaims are the claims of the token authz signed in header value
+// v ("Bearer " or bare), or nil when v holds none that the run's key signed.
+func (r *Runner) upstreamClaims(v string) map[string]any {
+	if r.upstream.Key == nil {
+		return nil
+	}
+	v = strings.TrimPrefix(v, "Bearer ")
+	sig, err := jose.ParseSigned(v, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		return nil
+	}
+	payload, err := sig.Verify(r.upstream)
+	if err != nil {
+		return nil
+	}
+	var claims map[string]any
+	if json.Unmarshal(payload, &claims) != nil {
+		return nil
+	}
+	return claims
 }
 
 // introspect answers RFC 7662 requests with what the cases set.
@@ -289,6 +343,9 @@ type Result struct {
 	Status                       int
 	Headers                      map[string]string
 	Removed                      []string
+	// Tokens are the claims of the upstream tokens authz signed, by the
+	// header the case expects one in (nil: none there).
+	Tokens map[string]map[string]any
 }
 
 // Check runs one case's request through the server.
@@ -334,6 +391,13 @@ func (r *Runner) Check(c Case) (Result, error) {
 		res.Headers[hv.GetHeader().GetKey()] = hv.GetHeader().GetValue()
 	}
 	res.Outcome = res.Headers["x-authz-outcome"]
+	for name := range c.Expect.Tokens {
+		if res.Tokens == nil {
+			res.Tokens = map[string]map[string]any{}
+		}
+		name = strings.ToLower(name)
+		res.Tokens[name] = r.upstreamClaims(res.Headers[name])
+	}
 	if dec := resp.GetDynamicMetadata().GetFields()[envoy.DecisionKey].GetStructValue().GetFields(); dec != nil {
 		res.Route, res.Policy, res.Rule = dec["route"].GetStringValue(), dec["policy"].GetStringValue(), dec["rule"].GetStringValue()
 	}
@@ -365,6 +429,18 @@ func Differences(c Case, res Result) []string {
 			out = append(out, fmt.Sprintf("header %s %q, want %q", k, got, v))
 		}
 	}
+	for name, claims := range want.Tokens {
+		got := res.Tokens[strings.ToLower(name)]
+		if got == nil {
+			out = append(out, fmt.Sprintf("header %s carries no upstream token authz signed", name))
+			continue
+		}
+		for k, v := range claims {
+			if w, g := jsonText(v), jsonText(got[k]); w != g {
+				out = append(out, fmt.Sprintf("upstream token in %s: claim %s %s, want %s", name, k, g, w))
+			}
+		}
+	}
 	for _, k := range want.Absent {
 		k = strings.ToLower(k)
 		if got, ok := res.Headers[k]; ok {
@@ -377,6 +453,15 @@ func Differences(c Case, res Result) []string {
 		}
 	}
 	return out
+}
+
+// jsonText compares a value written in YAML with one read from JSON.
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }
 
 func sentHeader(h map[string]string, name string) (string, bool) {
