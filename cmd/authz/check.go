@@ -19,6 +19,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/authz-dev/authz/internal/authz/jwt"
 	"github.com/authz-dev/authz/internal/envoy"
 	"github.com/authz-dev/authz/internal/server"
 )
@@ -41,6 +44,16 @@ type checkResult struct {
 	Route    string         `json:"route,omitempty"`
 	Policy   string         `json:"policy,omitempty"`
 	Rule     string         `json:"rule,omitempty"`
+	// Tokens are the JWTs the allow hands upstream (a minted token, an
+	// IdP's signed answer), decoded for reading, by header.
+	Tokens map[string]decodedToken `json:"upstream_tokens,omitempty"`
+}
+
+// decodedToken is a JWT's protected header and claims, not verified: what
+// the upstream will be handed, for a human to read.
+type decodedToken struct {
+	Header map[string]any `json:"header"`
+	Claims map[string]any `json:"claims"`
 }
 
 // cmdCheck sends one Check, the way Envoy would, and prints the decision.
@@ -176,6 +189,14 @@ func describe(resp *authv3.CheckResponse) checkResult {
 		res.Outcome, res.Status = "allow", 200
 		addAll(resp.GetOkResponse().GetHeaders())
 		res.Removed = resp.GetOkResponse().GetHeadersToRemove()
+		for name, v := range res.Headers {
+			if t, ok := decodeJWT(strings.TrimPrefix(v, "Bearer ")); ok {
+				if res.Tokens == nil {
+					res.Tokens = map[string]decodedToken{}
+				}
+				res.Tokens[name] = t
+			}
+		}
 		return res
 	}
 	if res.Outcome == "" {
@@ -232,6 +253,19 @@ func printResult(w io.Writer, r checkResult) {
 	if len(r.Removed) > 0 {
 		fmt.Fprintf(w, "removed from upstream: %s\n", strings.Join(r.Removed, ", "))
 	}
+	if len(r.Tokens) > 0 {
+		fmt.Fprintln(w, "upstream tokens (decoded here, not verified):")
+		names := make([]string, 0, len(r.Tokens))
+		for n := range r.Tokens {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			h, _ := json.Marshal(r.Tokens[n].Header) // decoded from JSON: always marshals
+			c, _ := json.Marshal(r.Tokens[n].Claims)
+			fmt.Fprintf(w, "  %s:\n    header: %s\n    claims: %s\n", n, h, c)
+		}
+	}
 	if len(r.Metadata) > 0 {
 		b, _ := json.Marshal(r.Metadata) // decoded from a protobuf Struct: always marshals
 		fmt.Fprintf(w, "dynamic metadata: %s\n", b)
@@ -239,4 +273,30 @@ func printResult(w io.Writer, r checkResult) {
 	if len(r.Body) > 0 {
 		fmt.Fprintf(w, "body: %s\n", r.Body)
 	}
+}
+
+// decodeJWT reads a compact JWS's protected header and JSON payload
+// without verifying it (go-jose parses; the signature is the upstream's
+// to check).
+func decodeJWT(v string) (decodedToken, bool) {
+	if strings.Count(v, ".") != 2 {
+		return decodedToken{}, false
+	}
+	sig, err := jose.ParseSigned(v, jwt.Algorithms)
+	if err != nil || len(sig.Signatures) != 1 {
+		return decodedToken{}, false
+	}
+	var t decodedToken
+	if json.Unmarshal(sig.UnsafePayloadWithoutVerification(), &t.Claims) != nil {
+		return decodedToken{}, false
+	}
+	p := sig.Signatures[0].Protected
+	t.Header = map[string]any{"alg": p.Algorithm}
+	if p.KeyID != "" {
+		t.Header["kid"] = p.KeyID
+	}
+	for k, v := range p.ExtraHeaders {
+		t.Header[string(k)] = v
+	}
+	return t, true
 }

@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"os"
@@ -398,5 +402,37 @@ routes:
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("explain lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// check decodes the tokens an allow hands upstream, so an operator can
+// read what the upstream will verify.
+func TestCheckPrintsTheUpstreamToken(t *testing.T) {
+	idp := newIdP(t)
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	keyFile := filepath.Join(t.TempDir(), "signing.pem")
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	addr := startServer(t, idp, "  minted:\n    upstream_token: { audience: orders, claims: [scope] }\n",
+		"upstream_tokens: { issuer: https://authz.test, key_files: ["+keyFile+"] }\n").GRPCAddr().String()
+	tok, _ := idp.Mint("rsa-1", idp.Claims("alice", time.Hour, "orders:read", "orders-api"))
+
+	var out bytes.Buffer
+	if code := run([]string{"check", "-addr", addr, "-token", tok, "-policy", "minted", "-json"}, &out, io.Discard); code != 0 {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+	var res checkResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	minted, ok := res.Tokens["authorization"]
+	if !ok || minted.Header["alg"] != "EdDSA" || minted.Header["typ"] != "JWT" || minted.Claims["aud"] != "orders" || minted.Claims["scope"] != "orders:read" {
+		t.Fatalf("decoded tokens %+v", res.Tokens)
+	}
+	out.Reset()
+	run([]string{"check", "-addr", addr, "-token", tok, "-policy", "minted"}, &out, io.Discard)
+	if text := out.String(); !strings.Contains(text, "upstream tokens (decoded here, not verified):\n  authorization:\n    header: {\"alg\":\"EdDSA\"") ||
+		!strings.Contains(text, `"iss":"https://authz.test"`) {
+		t.Errorf("text output:\n%s", text)
 	}
 }
