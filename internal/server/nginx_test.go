@@ -70,7 +70,7 @@ func startNginxWith(t testing.TB, authzAddr, backendAddr, upstreamExtra string) 
 	listen := freePort(t)
 	// Installed as the file's comment tells users to: conf.d/ and
 	// snippets/ beside nginx.conf, which includes conf.d/*.conf.
-	for _, name := range []string{"conf.d/authz.conf", "snippets/authz-subrequest.conf", "snippets/authz-upstream-headers.conf"} {
+	for _, name := range []string{"conf.d/authz.conf", "snippets/authz-subrequest.conf", "snippets/authz-upstream-headers.conf", "snippets/authz-upstream-token.conf"} {
 		b, err := os.ReadFile(testsupport.RepoPath(t, "testdata/nginx/"+name))
 		if err != nil {
 			t.Fatal(err)
