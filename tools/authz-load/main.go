@@ -10,6 +10,11 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
@@ -63,7 +68,7 @@ func run(args []string, out io.Writer) int {
 	fs.IntVar(&o.conns, "conns", 4, "gRPC connections the load is spread over")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of one run")
 	fs.IntVar(&o.rounds, "rounds", 2, "A/B rounds per scenario")
-	fs.StringVar(&o.scenarios, "scenarios", "jwt-hit,jwt-hit-routed,jwt-hit-traced,hot-expiry,jwt-miss-rs256,jwt-miss-es256,dpop-hit,introspect-hit,introspect-miss,denial,stampede", "scenarios to run")
+	fs.StringVar(&o.scenarios, "scenarios", "jwt-hit,jwt-hit-routed,jwt-hit-minted,jwt-hit-traced,hot-expiry,jwt-miss-rs256,jwt-miss-minted,jwt-miss-es256,dpop-hit,introspect-hit,introspect-miss,denial,stampede", "scenarios to run")
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of each authz instance's first run per scenario into this `dir`")
 	fs.Parse(args)
 	var err error
@@ -98,6 +103,9 @@ type scenario struct {
 	routed bool // against the instance with routedRoutes routes and two rules, beside the plain hit instance
 	traced bool // against instances tracing 1% and 100% of root Checks, beside the plain hit instance
 	hot    bool // against the instance whose cache TTL is 1s, beside the plain hit instance
+	// minted: against the instance whose policy mints an upstream token,
+	// beside the plain one (hit, or miss with miss set).
+	minted bool
 	// dpop makes fresh requests (proofs) just before the run, as many as
 	// the run can use: none may repeat.
 	dpop   *dpopLoad
@@ -166,6 +174,20 @@ func compare(o options, out io.Writer) error {
 		return err
 	}
 	defer miss.stop()
+	mintExtra, err := mintedConfig(dir)
+	if err != nil {
+		return err
+	}
+	minted, err := startAuthz(o.authzBin, dir, "minted", o.profile != "", idp, "30s", mintExtra)
+	if err != nil {
+		return err
+	}
+	defer minted.stop()
+	mintedMiss, err := startAuthz(o.authzBin, dir, "minted-miss", o.profile != "", idp, "1ns", mintExtra)
+	if err != nil {
+		return err
+	}
+	defer mintedMiss.stop()
 
 	fmt.Fprintf(out, "# concurrency %d over %d connections, %v per run, %d A/B rounds; CPU is the server process's user+system time\n", o.concurrency, o.conns, o.duration, o.rounds)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -178,6 +200,10 @@ func compare(o options, out io.Writer) error {
 		// cost over the same hit without routes is read in the same run.
 		servers := []*proc{hit, noop}
 		switch {
+		case sc.minted && sc.miss:
+			servers = []*proc{mintedMiss, miss, noop}
+		case sc.minted:
+			servers = []*proc{minted, hit, noop}
 		case sc.miss:
 			servers = []*proc{miss, noop}
 		case sc.routed:
@@ -279,6 +305,14 @@ func compare(o options, out io.Writer) error {
 			compare("1%/untraced", 0, 2)
 			compare("100%/untraced", 1, 2)
 			notes = append(notes, fmt.Sprintf("# jwt-hit-traced: the collector received %d spans", col.spans.Load()))
+			continue
+		}
+		if sc.minted {
+			row("authz+mint", merged[0], cpus[0])
+			row("authz", merged[1], cpus[1])
+			row("no-op", merged[2], cpus[2])
+			compare("mint/plain", 0, 1)
+			compare("mint/no-op", 0, last)
 			continue
 		}
 		if sc.routed {
@@ -400,6 +434,22 @@ func buildScenarios(idp *testidp.IdP, names string) ([]scenario, error) {
 			return nil, err
 		}
 	}
+	if want["jwt-miss-minted"] {
+		// RS256 tokens, as jwt-miss-rs256: a new verdict each Check, so a
+		// new upstream token is signed (ES256) each Check too.
+		reqs, err = mint(2000, "rsa-1", time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, scenario{name: "jwt-miss-minted", miss: true, minted: true, reqs: reqs, wantOK: true})
+	}
+	if want["jwt-hit-minted"] {
+		reqs, err = mint(1000, "ec-1", time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, scenario{name: "jwt-hit-minted", minted: true, reqs: reqs, wantOK: true})
+	}
 	if want["jwt-miss-es256"] {
 		reqs, err = mint(2000, "ec-1", time.Hour)
 		if err = add("jwt-miss-es256", true, true, reqs, err); err != nil {
@@ -449,6 +499,25 @@ policies:
   default:
     headers: { sub: x-user-id, client_id: x-client-id, scope: x-scopes, email: x-email }
 `
+
+// mintedConfig makes the default policy mint a phantom token (ES256, with
+// two claims copied) for every allow, with a signing key written to dir.
+func mintedConfig(dir string) (string, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "upstream-signing.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return "", err
+	}
+	return "    upstream_token: { audience: orders-backend, claims: [scope, client_id] }\n" +
+		"upstream_tokens: { issuer: https://authz.bench.internal, key_files: [" + path + "] }\n", nil
+}
 
 // tracingConfig sends spans of root Checks, sampled at ratio, to the
 // harness's collector.
