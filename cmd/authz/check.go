@@ -282,7 +282,7 @@ func decodeJWT(v string) (decodedToken, bool) {
 	if strings.Count(v, ".") != 2 {
 		return decodedToken{}, false
 	}
-	sig, err := jose.ParseSigned(v, jwt.Algorithms)
+	sig, err := jose.ParseSignedCompact(v, jwt.Algorithms)
 	if err != nil || len(sig.Signatures) != 1 {
 		return decodedToken{}, false
 	}

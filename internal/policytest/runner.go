@@ -217,7 +217,7 @@ func (r *Runner) upstreamClaims(v string) map[string]any {
 		return nil
 	}
 	v = strings.TrimPrefix(v, "Bearer ")
-	sig, err := jose.ParseSigned(v, []jose.SignatureAlgorithm{jose.ES256})
+	sig, err := jose.ParseSignedCompact(v, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		return nil
 	}

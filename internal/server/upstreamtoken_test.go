@@ -95,7 +95,7 @@ func (h *harness) verifyMinted(tok string) (string, map[string]any) {
 	if err := json.Unmarshal(body, &set); err != nil {
 		h.t.Fatalf("jwks %s: %v", body, err)
 	}
-	sig, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256})
+	sig, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256})
 	if err != nil {
 		h.t.Fatalf("minted token: %v", err)
 	}
@@ -405,7 +405,7 @@ func TestSignedIntrospectionAnswersAreVerifiedAndForwarded(t *testing.T) {
 		t.Fatalf("headers %v, removed %v", o.headers, o.removed)
 	}
 	signed := o.headers["x-introspection"]
-	sig, err := jose.ParseSigned(signed, []jose.SignatureAlgorithm{jose.ES256})
+	sig, err := jose.ParseSignedCompact(signed, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		t.Fatalf("forwarded %q: %v", signed, err)
 	}

@@ -92,7 +92,7 @@ func newMinter(t *testing.T) *Minter {
 
 func claimsOf(t *testing.T, ks *KeySet, tok string) map[string]any {
 	t.Helper()
-	sig, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.EdDSA})
+	sig, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.EdDSA})
 	if err != nil {
 		t.Fatal(err)
 	}
