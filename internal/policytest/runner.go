@@ -53,6 +53,10 @@ type Runner struct {
 	// tokens with, in place of upstream_tokens.key_files.
 	upstream jose.JSONWebKey
 
+	// signed: endpoints that answer signed (RFC 9701), with the iss and
+	// aud their answers carry.
+	signed map[string][2]string
+
 	mu      sync.Mutex
 	answers map[string]map[string]any // endpoint/token → answer
 	opaque  int
@@ -60,7 +64,7 @@ type Runner struct {
 
 // Start runs cfg (as loaded by config.Load or LoadOffline) for tests.
 func Start(cfg *config.Config) (*Runner, error) {
-	r := &Runner{cfg: cfg, keys: map[jose.SignatureAlgorithm]jose.JSONWebKey{}, answers: map[string]map[string]any{}}
+	r := &Runner{cfg: cfg, keys: map[jose.SignatureAlgorithm]jose.JSONWebKey{}, answers: map[string]map[string]any{}, signed: map[string][2]string{}}
 	dir, err := os.MkdirTemp("", "authz-test-")
 	if err != nil {
 		return nil, err
@@ -94,6 +98,12 @@ func Start(cfg *config.Config) (*Runner, error) {
 		in.Endpoint = r.stubURL + "/" + in.Name
 		in.ClientSecret, in.ClientSecretFile = "authz-test", ""
 		in.CAFile, in.CertFile, in.KeyFile = "", "", ""
+		if in.SignedAnswers {
+			// Signed (RFC 9701) with the run's ES256 key, which the
+			// endpoint's key source becomes.
+			in.JWKSURL, in.Discovery, in.JWKSFile, in.Algorithms = "", false, filepath.Join(dir, "jwks.json"), []string{"ES256"}
+			r.signed[in.Name] = [2]string{in.Issuer, in.ClientID}
+		}
 	}
 	if cfg.UpstreamTokens.Enabled() {
 		if cfg.UpstreamTokens.KeyFiles, err = r.makeUpstreamKey(); err != nil {
@@ -190,6 +200,23 @@ func (r *Runner) makeKeys() error {
 	return os.WriteFile(filepath.Join(r.dir, "jwks.json"), b, 0o600)
 }
 
+// sign signs claims with the run's key for alg.
+func (r *Runner) sign(alg jose.SignatureAlgorithm, typ string, claims map[string]any) (string, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: r.keys[alg]}, (&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
+	if err != nil {
+		return "", err
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	obj, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return obj.CompactSerialize()
+}
+
 // makeUpstreamKey makes the key the run's server signs upstream tokens
 // with: the config's key files may not be at hand (CI), and a case checks
 // the claims of a token, not whose key signed it.
@@ -210,19 +237,26 @@ func (r *Runner) makeUpstreamKey() ([]string, error) {
 	return []string{path}, nil
 }
 
-// upstreamClaims are the claims of the token authz signed in header value
-// v ("Bearer " or bare), or nil when v holds none that the run's key signed.
+// upstreamClaims are the claims of the token in header value v ("Bearer "
+// or bare) that authz signed with the run's upstream key, or that a
+// signed-answers endpoint of the run signed; nil when v holds neither.
 func (r *Runner) upstreamClaims(v string) map[string]any {
-	if r.upstream.Key == nil {
-		return nil
-	}
 	v = strings.TrimPrefix(v, "Bearer ")
 	sig, err := jose.ParseSignedCompact(v, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		return nil
 	}
-	payload, err := sig.Verify(r.upstream)
-	if err != nil {
+	var payload []byte
+	answers := r.keys[jose.ES256]
+	for _, key := range []jose.JSONWebKey{r.upstream, answers.Public()} {
+		if key.Key == nil {
+			continue
+		}
+		if payload, err = sig.Verify(key); err == nil {
+			break
+		}
+	}
+	if payload == nil {
 		return nil
 	}
 	var claims map[string]any
@@ -243,6 +277,16 @@ func (r *Runner) introspect(w http.ResponseWriter, req *http.Request) {
 	r.mu.Unlock()
 	if !ok {
 		a = map[string]any{"active": false}
+	}
+	if who, signs := r.signed[strings.TrimPrefix(req.URL.Path, "/")]; signs && strings.Contains(req.Header.Get("Accept"), "token-introspection+jwt") {
+		jwt, err := r.sign(jose.ES256, "token-introspection+jwt", map[string]any{"iss": who[0], "aud": who[1], "iat": time.Now().Unix(), "token_introspection": a})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/token-introspection+jwt")
+		w.Write([]byte(jwt))
+		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(a)
@@ -304,20 +348,7 @@ func (r *Runner) token(t *Token) (string, error) {
 	for k, v := range t.Claims {
 		claims[k] = v
 	}
-	key := r.keys[alg]
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		return "", err
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	obj, err := signer.Sign(payload)
-	if err != nil {
-		return "", err
-	}
-	tok, err := obj.CompactSerialize()
+	tok, err := r.sign(alg, "JWT", claims)
 	if err != nil {
 		return "", err
 	}

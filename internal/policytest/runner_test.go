@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"math/big"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -55,4 +56,47 @@ func TestCertificateBoundCases(t *testing.T) {
 			t.Errorf("%s: %s on route %q, want %s on payments", c.name, res.Outcome, res.Route, c.want)
 		}
 	}
+}
+
+// A policy that forwards the IdP's signed answer (RFC 9701): the run's
+// endpoint answers signed when asked, and a case reads the answer's claims.
+func TestSignedAnswerCases(t *testing.T) {
+	cfg, err := parseOffline(t, `
+introspection:
+  - { name: corp, endpoint: https://idp.example.com/introspect, client_id: authz, client_secret_file: /not/here,
+      issuer: https://idp.example.com/, signed_answers: true, jwks_url: https://idp.example.com/jwks.json }
+policies:
+  default:
+    upstream_token: { source: idp, header: x-introspection }
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c := Case{Name: "signed", Token: &Token{Introspection: &Answer{Answer: map[string]any{"sub": "carol"}}},
+		Expect: Expect{Outcome: "allow", Tokens: map[string]map[string]any{"x-introspection": {"iss": "https://idp.example.com/", "aud": "authz"}}}}
+	res, err := r.Check(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := Differences(c, res); len(diff) > 0 {
+		t.Fatalf("%v (headers %v)", diff, res.Headers)
+	}
+	c.Expect.Tokens["x-introspection"]["aud"] = "someone-else"
+	if diff := Differences(c, res); len(diff) != 1 {
+		t.Fatalf("a wrong aud: %v", diff)
+	}
+}
+
+func parseOffline(t *testing.T, text string) (*config.Config, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "authz.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return config.LoadOffline(path)
 }

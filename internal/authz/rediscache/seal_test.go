@@ -14,7 +14,7 @@ func TestSealOpen(t *testing.T) {
 	token := "op_secret-token"
 	key := lookupKey(salt, token, "corp")
 	until := time.Now().Add(time.Minute).Truncate(time.Millisecond)
-	e := authz.SharedEntry{Result: &authz.Result{Validator: "corp", Claims: map[string]any{"sub": "alice", "exp": float64(1)}, Expiry: until, Size: 10}, Until: until}
+	e := authz.SharedEntry{Result: &authz.Result{Validator: "corp", Claims: map[string]any{"sub": "alice", "exp": float64(1)}, Expiry: until, Size: 10, Signed: "eyJ.signed.answer"}, Until: until}
 	b, err := seal(salt, token, key, e)
 	if err != nil {
 		t.Fatal(err)
@@ -23,7 +23,7 @@ func TestSealOpen(t *testing.T) {
 		t.Fatal("sealed value is readable or unversioned")
 	}
 	got, err := open(salt, token, key, b)
-	if err != nil || got.Result.Claims["sub"] != "alice" || !got.Until.Equal(until) || !got.Result.Expiry.Equal(until) {
+	if err != nil || got.Result.Claims["sub"] != "alice" || !got.Until.Equal(until) || !got.Result.Expiry.Equal(until) || got.Result.Signed != "eyJ.signed.answer" {
 		t.Fatalf("open: %+v %v", got, err)
 	}
 
