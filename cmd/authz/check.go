@@ -6,8 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -241,12 +242,7 @@ func printResult(w io.Writer, r checkResult) {
 		} else {
 			fmt.Fprintln(w, "response headers:")
 		}
-		names := make([]string, 0, len(r.Headers))
-		for n := range r.Headers {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
+		for _, n := range slices.Sorted(maps.Keys(r.Headers)) {
 			fmt.Fprintf(w, "  %s: %s\n", n, r.Headers[n])
 		}
 	}
@@ -255,12 +251,7 @@ func printResult(w io.Writer, r checkResult) {
 	}
 	if len(r.Tokens) > 0 {
 		fmt.Fprintln(w, "upstream tokens (decoded here, not verified):")
-		names := make([]string, 0, len(r.Tokens))
-		for n := range r.Tokens {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
+		for _, n := range slices.Sorted(maps.Keys(r.Tokens)) {
 			h, _ := json.Marshal(r.Tokens[n].Header) // decoded from JSON: always marshals
 			c, _ := json.Marshal(r.Tokens[n].Claims)
 			fmt.Fprintf(w, "  %s:\n    header: %s\n    claims: %s\n", n, h, c)

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authz-dev/authz/internal/keyfile"
 )
 
 func TestCheckCommand(t *testing.T) {
@@ -410,9 +410,10 @@ routes:
 func TestCheckPrintsTheUpstreamToken(t *testing.T) {
 	idp := newIdP(t)
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	der, _ := x509.MarshalPKCS8PrivateKey(priv)
 	keyFile := filepath.Join(t.TempDir(), "signing.pem")
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	if err := keyfile.Write(keyFile, priv); err != nil {
+		t.Fatal(err)
+	}
 	addr := startServer(t, idp, "  minted:\n    upstream_token: { audience: orders, claims: [scope] }\n",
 		"upstream_tokens: { issuer: https://authz.test, key_files: ["+keyFile+"] }\n").GRPCAddr().String()
 	tok, _ := idp.Mint("rsa-1", idp.Claims("alice", time.Hour, "orders:read", "orders-api"))

@@ -11,8 +11,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"maps"
@@ -24,6 +22,7 @@ import (
 	"time"
 
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/keyfile"
 	"github.com/authz-dev/authz/internal/server"
 	"github.com/authz-dev/authz/internal/testidp"
 )
@@ -224,16 +223,12 @@ func demoDPoP(idp *testidp.IdP, claims map[string]any) (keyFile, token string, e
 	if token, err = idp.Mint("ec-1", bound); err != nil {
 		return "", "", err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return "", "", err
-	}
 	f, err := os.CreateTemp("", "authz-demo-dpop-*.pem")
 	if err != nil {
 		return "", "", err
 	}
-	defer f.Close()
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+	f.Close()
+	if err := keyfile.Write(f.Name(), key); err != nil {
 		os.Remove(f.Name())
 		return "", "", err
 	}

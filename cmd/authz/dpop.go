@@ -8,41 +8,23 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
-	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/authz-dev/authz/internal/keyfile"
 )
 
 // readDPoPKey reads a client's DPoP private key (PEM: PKCS#8, SEC 1 EC or
 // PKCS#1 RSA) and the algorithm it signs proofs with.
 func readDPoPKey(path string) (any, jose.SignatureAlgorithm, error) {
-	b, err := os.ReadFile(path)
+	key, err := keyfile.Read(path)
 	if err != nil {
 		return nil, "", err
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, "", fmt.Errorf("%s: no PEM block", path)
-	}
-	var key any
-	switch block.Type {
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
 	}
 	switch k := key.(type) {
 	case *ecdsa.PrivateKey:

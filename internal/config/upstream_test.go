@@ -3,23 +3,22 @@ package config
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/authz-dev/authz/internal/keyfile"
 )
 
 func writeKey(t *testing.T, mode os.FileMode) string {
 	t.Helper()
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	der, _ := x509.MarshalPKCS8PrivateKey(priv)
 	path := filepath.Join(t.TempDir(), "key.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), mode); err != nil {
+	if err := keyfile.Write(path, priv); err != nil {
 		t.Fatal(err)
 	}
-	os.Chmod(path, mode) // past the umask
+	os.Chmod(path, mode)
 	return path
 }
 

@@ -7,10 +7,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"net"
@@ -32,6 +30,7 @@ import (
 
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/envoy"
+	"github.com/authz-dev/authz/internal/keyfile"
 	"github.com/authz-dev/authz/internal/server"
 )
 
@@ -225,12 +224,8 @@ func (r *Runner) makeUpstreamKey() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
 	path := filepath.Join(r.dir, "upstream.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := keyfile.Write(path, key); err != nil {
 		return nil, err
 	}
 	r.upstream = jose.JSONWebKey{Key: key.Public()}

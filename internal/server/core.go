@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -381,11 +382,7 @@ var senderConstraints = map[string]authz.SenderConstraint{"off": authz.SenderOff
 var tokenModes = map[string]authz.TokenMode{"required": authz.TokenRequired, "optional": authz.TokenOptional, "none": authz.TokenNone}
 
 func policiesFrom(cfg *config.Config, minter *upstreamtoken.Minter) ([]*authz.Policy, error) {
-	names := make([]string, 0, len(cfg.Policies))
-	for n := range cfg.Policies {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(cfg.Policies))
 	out := make([]*authz.Policy, 0, len(names))
 	for _, name := range names {
 		pc := cfg.Policies[name]
@@ -416,12 +413,7 @@ func policiesFrom(cfg *config.Config, minter *upstreamtoken.Minter) ([]*authz.Po
 		for _, ts := range pc.TokenSources {
 			p.TokenSources = append(p.TokenSources, authz.TokenSource{Header: ts.Header, Scheme: ts.Scheme, Cookie: ts.Cookie})
 		}
-		claims := make([]string, 0, len(pc.Headers))
-		for claim := range pc.Headers {
-			claims = append(claims, claim)
-		}
-		sort.Strings(claims)
-		for _, claim := range claims {
+		for _, claim := range slices.Sorted(maps.Keys(pc.Headers)) {
 			p.Headers = append(p.Headers, authz.ClaimHeader{Claim: claim, Header: pc.Headers[claim]})
 		}
 		if step := upstreamStep(cfg, name, pc.UpstreamToken, minter); step != nil {

@@ -5,8 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -56,12 +57,7 @@ func upstreamStep(cfg *config.Config, policy string, t *config.UpstreamToken, mi
 			mint.RouteAudiences[r.Name] = r.UpstreamAudience
 		}
 	}
-	claims := make([]string, 0, len(t.RequestClaims))
-	for c := range t.RequestClaims {
-		claims = append(claims, c)
-	}
-	sort.Strings(claims)
-	for _, c := range claims {
+	for _, c := range slices.Sorted(maps.Keys(t.RequestClaims)) {
 		mint.RequestClaims = append(mint.RequestClaims, upstreamtoken.RequestClaim{Claim: c, Part: t.RequestClaims[c]})
 	}
 	// Tokens minted under other settings are not handed out after a reload.

@@ -7,9 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"net/http"
 	"os"
@@ -22,6 +20,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/keyfile"
 	"github.com/authz-dev/authz/internal/testidp"
 )
 
@@ -42,19 +41,12 @@ func writeSigningKey(t testing.TB, dir, kind string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
 	f, err := os.CreateTemp(dir, kind+"-*.pem")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	if err := f.Chmod(0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+	f.Close()
+	if err := keyfile.Write(f.Name(), priv); err != nil {
 		t.Fatal(err)
 	}
 	return f.Name()

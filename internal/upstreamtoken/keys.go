@@ -10,16 +10,15 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/authz-dev/authz/internal/keyfile"
 )
 
 // SigningKey is one of authz's own keys.
@@ -40,11 +39,11 @@ const minRSABits = 2048
 // PKCS #1 "RSA PRIVATE KEY") and chooses its algorithm by its type: P-256
 // signs ES256, Ed25519 EdDSA, RSA RS256.
 func LoadKey(path string) (*SigningKey, error) {
-	b, err := os.ReadFile(path)
+	priv, err := keyfile.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
-	k, err := ParseKey(b)
+	k, err := newSigningKey(priv)
 	if err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", path, err)
 	}
@@ -53,28 +52,9 @@ func LoadKey(path string) (*SigningKey, error) {
 
 // ParseKey is LoadKey on the file's bytes.
 func ParseKey(pemBytes []byte) (*SigningKey, error) {
-	block, rest := pem.Decode(pemBytes)
-	if block == nil {
-		return nil, errors.New("no PEM block")
-	}
-	if next, _ := pem.Decode(rest); next != nil {
-		return nil, errors.New("more than one PEM block: one key per file")
-	}
-	var priv any
-	var err error
-	switch block.Type {
-	case "PRIVATE KEY":
-		priv, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		priv, err = x509.ParseECPrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		priv, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		// Never echo the block: it may be a secret of another kind.
-		return nil, fmt.Errorf("PEM block %q is not a private key", block.Type)
-	}
+	priv, err := keyfile.Parse(pemBytes)
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", block.Type, err)
+		return nil, err
 	}
 	return newSigningKey(priv)
 }
