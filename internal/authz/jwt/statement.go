@@ -62,19 +62,9 @@ func (s *Statements) Verify(ctx context.Context, raw string) (map[string]any, er
 	if typ := strings.TrimPrefix(strings.ToLower(tok.Header.Type), "application/"); typ != s.opts.Type {
 		return nil, invalid(fmt.Sprintf("typ %q, want %q", truncate(typ, 64), s.opts.Type))
 	}
-	keys, err := s.opts.Keys.lookup(ctx, tok.Header.KeyID)
+	ok, err := s.opts.Keys.verify(ctx, tok, nil)
 	if err != nil {
 		return nil, err
-	}
-	ok := false
-	for _, key := range keys {
-		if key.Algorithm != "" && key.Algorithm != string(tok.Header.Alg) {
-			continue
-		}
-		if jws.Verify(tok.Header.Alg, key.Key, tok.SigningInput, tok.Signature) {
-			ok = true
-			break
-		}
 	}
 	if !ok {
 		return nil, invalid("signature does not verify with any key of " + s.opts.Issuer)

@@ -88,24 +88,11 @@ func (i *Issuer) validate(ctx context.Context, raw string, tok *jws.Compact, cla
 			return nil, invalid(fmt.Sprintf("typ %q, want %q", typ, want))
 		}
 	}
-	keys, err := i.opts.Keys.lookup(ctx, h.KeyID)
+	// The claims were decoded from this very payload before routing;
+	// they count only once the signature over it verifies.
+	ok, err := i.opts.Keys.verify(ctx, tok, i.opts.OnVerify)
 	if err != nil {
 		return nil, err
-	}
-	ok := false
-	for _, key := range keys {
-		if key.Algorithm != "" && key.Algorithm != string(h.Alg) {
-			continue // a key bound to another algorithm (RFC 7517 §4.4)
-		}
-		if i.opts.OnVerify != nil {
-			i.opts.OnVerify()
-		}
-		// The claims were decoded from this very payload before routing;
-		// they count only once the signature over it verifies.
-		if jws.Verify(h.Alg, key.Key, tok.SigningInput, tok.Signature) {
-			ok = true
-			break
-		}
 	}
 	if !ok {
 		return nil, invalid("signature does not verify with any key of issuer " + i.opts.Name)
@@ -189,6 +176,27 @@ func (s *Set) Validate(ctx context.Context, token string) (*authz.Result, error)
 		return nil, invalid(fmt.Sprintf("untrusted issuer %q", truncate(issClaim, 128)))
 	}
 	return iss.validate(ctx, token, tok, claims)
+}
+
+// verify checks tok's signature against the keys its kid selects (all,
+// without a kid); onVerify, when set, is told of each attempt.
+func (k *Keys) verify(ctx context.Context, tok *jws.Compact, onVerify func()) (bool, error) {
+	keys, err := k.lookup(ctx, tok.Header.KeyID)
+	if err != nil {
+		return false, err
+	}
+	for _, key := range keys {
+		if key.Algorithm != "" && key.Algorithm != string(tok.Header.Alg) {
+			continue // a key bound to another algorithm (RFC 7517 §4.4)
+		}
+		if onVerify != nil {
+			onVerify()
+		}
+		if jws.Verify(tok.Header.Alg, key.Key, tok.SigningInput, tok.Signature) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func invalid(reason string) error { return fmt.Errorf("%w: %s", authz.ErrInvalidToken, reason) }
