@@ -13,4 +13,8 @@ COPY --from=build /out/authz /usr/local/bin/authz
 USER nonroot:nonroot
 EXPOSE 9191 8181
 ENTRYPOINT ["/usr/local/bin/authz"]
-CMD ["serve", "-config", "/etc/authz/authz.yaml", "-watch"]
+# authz listens on loopback unless told otherwise; in a container the
+# network namespace is the boundary, so the image listens on its
+# interfaces. These flags override grpc.addr and http.addr: drop them to
+# use the config's.
+CMD ["serve", "-config", "/etc/authz/authz.yaml", "-watch", "-grpc-addr", ":9191", "-http-addr", ":8181"]

@@ -127,6 +127,7 @@ func (c *Config) validate(offline bool) problems {
 	c.DPoP.validate(&p)
 	c.Tracing.validate(&p)
 	c.UpstreamTokens.validate(&p)
+	c.validateListeners(&p)
 	for _, name := range c.policyNames() {
 		validateUpstreamToken(name, c.Policies[name], c, &p)
 	}

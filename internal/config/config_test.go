@@ -26,7 +26,7 @@ func TestDefaultsAndInheritance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.GRPC.Addr != ":9191" || cfg.HTTP.Addr != ":8181" || cfg.Cache.TTL != 30*time.Second || *cfg.Cache.NegativeTTL != 5*time.Second {
+	if cfg.GRPC.Addr != "127.0.0.1:9191" || cfg.HTTP.Addr != "127.0.0.1:8181" || cfg.Cache.TTL != 30*time.Second || *cfg.Cache.NegativeTTL != 5*time.Second {
 		t.Errorf("defaults not applied: %+v %+v", cfg.GRPC, cfg.Cache)
 	}
 	ow := cfg.Policies["orders-write"]
@@ -46,7 +46,9 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 	}{
 		{"unknown top-level key", "grpc: { addr: \":1\" }\ncahce: {}\n", []string{"line 2", `unknown key "cahce"`}},
 		{"unknown nested key", minimal + "    require_scope: [x]\n", []string{"line 11", `unknown key "require_scope"; did you mean "require_scopes"?`}},
-		{"a listen address that is a word", "grpc: { addr: \"off\" }\n", []string{`grpc.addr: "off" is not host:port or unix:PATH (like`}},
+		{"a listen address that is a word", "grpc: { addr: \"none\" }\n", []string{`grpc.addr: "none" is not host:port or unix:PATH (like`}},
+		{"an empty listen address", "grpc: { addr: \"\" }\n", []string{`line 1: grpc.addr: is empty: leave the key out for the default (127.0.0.1:9191, loopback only), write off`}},
+		{"both listeners off", "grpc: { addr: off }\nhttp: { addr: off }\n", []string{`grpc.addr: both grpc and http are off`}},
 		{"a bare port", "grpc: { addr: \"9191\" }\n", []string{`write :9191 to listen on every address`}},
 		{"a port that is not a number", "grpc: { addr: \":9191x\" }\n", []string{`grpc.addr: port "9191x" is not a number`}},
 		{"a route an earlier one shadows", minimal + "routes:\n  - { name: all, match: { path_prefix: / }, policy: default }\n  - { name: orders, match: { hosts: [shop.example], path_prefix: /orders/ }, policy: orders-write }\n",

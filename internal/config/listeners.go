@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/authz-dev/authz/internal/forwardauth"
 )
 
@@ -77,9 +79,51 @@ type Admin struct {
 	TLS  TLS    `yaml:"tls"`
 }
 
+// ListenerOff, as a listener's addr, turns the listener off.
+const ListenerOff = "off"
+
+// Default listen addresses: loopback. A listener on every interface
+// exposes the Check API (and /metrics) to whatever reaches the host or pod;
+// a sidecar needs loopback only, and a shared service says so (":9191", as
+// the Helm chart and deploy/envoy/kubernetes.yaml do).
+const (
+	DefaultGRPCAddr = "127.0.0.1:9191"
+	DefaultHTTPAddr = "127.0.0.1:8181"
+)
+
+// emptyAddr stands for an addr written empty in the file: not the same as
+// leaving the key out (the default), and not off either, so it is refused.
+const emptyAddr = "\x00empty"
+
+// markEmptyAddrs marks the listener addresses the file writes as empty.
+func markEmptyAddrs(cfg *Config, root *yaml.Node) {
+	fields := map[string]*string{"grpc.addr": &cfg.GRPC.Addr, "http.addr": &cfg.HTTP.Addr}
+	walkValues(document(root), nil, func(p []string, _, v *yaml.Node) bool {
+		if f, ok := fields[strings.Join(p, ".")]; ok && v.Kind == yaml.ScalarNode && *f == "" {
+			*f = emptyAddr
+		}
+		return false
+	})
+}
+
+// Enabled reports whether the gRPC listener is on.
+func (g GRPC) Enabled() bool { return g.Addr != ListenerOff }
+
+// Enabled reports whether the HTTP listener is on.
+func (h HTTP) Enabled() bool { return h.Addr != ListenerOff }
+
 func (g *GRPC) setDefaults() {
-	setDefault(&g.Addr, ":9191")
+	setDefault(&g.Addr, DefaultGRPCAddr)
 	setDefault(&g.ShutdownGrace, 15*time.Second)
+}
+
+// listenAddrProblem is validListenAddr for a listener that may be off.
+func listenAddrProblem(section, addr string) string {
+	if addr == emptyAddr {
+		def := map[string]string{"grpc": DefaultGRPCAddr, "http": DefaultHTTPAddr}[section]
+		return fmt.Sprintf("is empty: leave the key out for the default (%s, loopback only), write off to turn the listener off, or give host:port", def)
+	}
+	return validListenAddr(addr)
 }
 
 // validListenAddr reports what is wrong with a listen address: host:port
@@ -110,7 +154,10 @@ func validListenAddr(addr string) string {
 // validateListener checks a listener's address and TLS files, the keys
 // named under section ("grpc", "admin").
 func validateListener(p *problems, section, addr string, t TLS) {
-	if msg := validListenAddr(addr); msg != "" {
+	if addr == ListenerOff {
+		return
+	}
+	if msg := listenAddrProblem(section, addr); msg != "" {
 		p.add(section+".addr", "%s", msg)
 	}
 	p.file(t.CertFile, section+".tls.cert_file")
@@ -132,14 +179,14 @@ func (g *GRPC) validate(p *problems) {
 }
 
 func (h *HTTP) setDefaults() {
-	setDefault(&h.Addr, ":8181")
+	setDefault(&h.Addr, DefaultHTTPAddr)
 	setDefault(&h.ReadTimeout, 10*time.Second)
 	setDefault(&h.WriteTimeout, 60*time.Second)
 	setDefault(&h.IdleTimeout, 60*time.Second)
 }
 
 func (h *HTTP) validate(p *problems) {
-	if msg := validListenAddr(h.Addr); msg != "" {
+	if msg := listenAddrProblem("http", h.Addr); msg != "" && h.Addr != ListenerOff {
 		p.add("http.addr", "%s", msg)
 	}
 	if h.AllowStatus != 0 && h.AllowStatus != 200 && h.AllowStatus != 204 {
@@ -168,8 +215,11 @@ func (h *HTTP) validate(p *problems) {
 	}
 }
 
+// Enabled reports whether the admin listener is on (it is off unless set).
+func (a Admin) Enabled() bool { return a.Addr != "" && a.Addr != ListenerOff }
+
 func (a *Admin) validate(p *problems) {
-	if a.Addr == "" {
+	if !a.Enabled() {
 		return
 	}
 	validateListener(p, "admin", a.Addr, a.TLS)
@@ -193,4 +243,16 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// validateListeners checks what the listeners being off takes away.
+func (c *Config) validateListeners(p *problems) {
+	switch {
+	case !c.GRPC.Enabled() && !c.HTTP.Enabled():
+		p.add("grpc.addr", "both grpc and http are off: nothing would answer a proxy")
+	case !c.HTTP.Enabled() && c.UpstreamTokens.Enabled():
+		p.warn("http.addr", "off, with upstream_tokens: authz serves no /.well-known/jwks.json, so upstreams must get its public keys elsewhere (upstream_tokens.jwks_uri)")
+	case !c.HTTP.Enabled():
+		p.warn("http.addr", "off: no /healthz, /readyz or /metrics (gRPC health still answers on the gRPC listener)")
+	}
 }

@@ -62,6 +62,7 @@ func parse(file string, data []byte, offline bool) (*Config, error) {
 		return nil, err
 	}
 	recordOrigins(&cfg, sources)
+	markEmptyAddrs(&cfg, &root)
 	cfg.setDefaults()
 	p := cfg.validate(offline)
 	if len(p.errs) > 0 {

@@ -130,16 +130,20 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	})
 	s.http = newHTTPServer(door.Front(mux), cfg.HTTP)
 
-	if s.grpcLn, err = listen(cfg.GRPC.Addr); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("listen grpc %s: %w", cfg.GRPC.Addr, err)
+	if cfg.GRPC.Enabled() {
+		if s.grpcLn, err = listen(cfg.GRPC.Addr); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("listen grpc %s: %w", cfg.GRPC.Addr, err)
+		}
 	}
-	if s.httpLn, err = listen(cfg.HTTP.Addr); err != nil {
-		s.grpcLn.Close()
-		c.Close()
-		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP.Addr, err)
+	if cfg.HTTP.Enabled() {
+		if s.httpLn, err = listen(cfg.HTTP.Addr); err != nil {
+			s.closeListeners()
+			c.Close()
+			return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP.Addr, err)
+		}
 	}
-	if cfg.Admin.Addr != "" {
+	if cfg.Admin.Enabled() {
 		s.admin = newHTTPServer(adminHandler(&s.live, log), cfg.HTTP)
 		if cfg.Admin.TLS.CertFile != "" {
 			if s.admin.TLSConfig, err = serverTLS(cfg.Admin.TLS); err != nil {
@@ -170,11 +174,26 @@ func newHTTPServer(h http.Handler, c config.HTTP) *http.Server {
 	}
 }
 
-// GRPCAddr is where the gRPC listener is bound.
-func (s *Server) GRPCAddr() net.Addr { return s.grpcLn.Addr() }
+// GRPCAddr is where the gRPC listener is bound; nil when it is off.
+func (s *Server) GRPCAddr() net.Addr { return addrOf(s.grpcLn) }
 
-// HTTPAddr is where the HTTP listener is bound.
-func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
+// HTTPAddr is where the HTTP listener is bound; nil when it is off.
+func (s *Server) HTTPAddr() net.Addr { return addrOf(s.httpLn) }
+
+func addrOf(ln net.Listener) net.Addr {
+	if ln == nil {
+		return nil
+	}
+	return ln.Addr()
+}
+
+// shownAddr is a listener's address for the log: "off" when there is none.
+func shownAddr(ln net.Listener) string {
+	if ln == nil {
+		return "off"
+	}
+	return ln.Addr().String()
+}
 
 // AdminAddr is where the admin listener is bound; nil when it is off.
 func (s *Server) AdminAddr() net.Addr {
@@ -216,14 +235,18 @@ func (s *Server) Run(ctx context.Context) error {
 		s.traces.Shutdown(ctx)
 	}()
 	errc := make(chan error, 3)
-	go func() { errc <- s.grpc.Serve(s.grpcLn) }()
-	go func() {
-		if err := s.http.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
-			errc <- err
-			return
-		}
-		errc <- nil
-	}()
+	if s.grpcLn != nil {
+		go func() { errc <- s.grpc.Serve(s.grpcLn) }()
+	}
+	if s.httpLn != nil {
+		go func() {
+			if err := s.http.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+				return
+			}
+			errc <- nil
+		}()
+	}
 	if s.admin != nil {
 		go func() {
 			var err error
@@ -241,7 +264,7 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, w := range s.cfg.Warnings {
 		s.log.Warn("risky config", "warning", w)
 	}
-	s.log.Info("serving", "grpc", s.grpcLn.Addr().String(), "http", s.httpLn.Addr().String())
+	s.log.Info("serving", "grpc", shownAddr(s.grpcLn), "http", shownAddr(s.httpLn))
 	go func() {
 		if s.live.cur.Load().waitReady(ctx) == nil {
 			s.setServing(true)

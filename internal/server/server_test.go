@@ -668,3 +668,60 @@ func TestShutdownDelayAndGraceAtBothDoors(t *testing.T) {
 	}
 	h.done <- nil // for the cleanup's stop
 }
+
+// Either listener may be off: the other door serves alone, and the server
+// reports no address for the one that is off.
+func TestListenersOff(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	tok := func() string {
+		s, _ := idp.Mint("rsa-1", idp.Claims("alice", time.Hour, "orders:read", "orders-api"))
+		return s
+	}
+
+	noHTTP := baseConfig(idp)
+	noHTTP.HTTP.Addr = config.ListenerOff
+	h := startWith(t, idp, noHTTP)
+	h.waitServing()
+	if h.srv.HTTPAddr() != nil {
+		t.Fatalf("http off, yet bound at %v", h.srv.HTTPAddr())
+	}
+	h.expect(h.check(withToken(tok())), "allow", 200)
+
+	noGRPC := baseConfig(idp)
+	noGRPC.GRPC.Addr = config.ListenerOff
+	if err := config.Complete(noGRPC); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(noGRPC, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if srv.GRPCAddr() != nil {
+		t.Fatalf("grpc off, yet bound at %v", srv.GRPCAddr())
+	}
+	base := "http://" + srv.HTTPAddr().String()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get(base + "/readyz"); err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the HTTP listener never got ready")
+		}
+	}
+	req, _ := http.NewRequest("GET", base+"/check/orders/1", nil)
+	req.Header.Set("Authorization", "Bearer "+tok())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-User-Id") != "alice" {
+		t.Fatalf("forward auth with gRPC off: %d %v", resp.StatusCode, resp.Header)
+	}
+}
