@@ -6,7 +6,12 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 # -tags nodemo: no demo, and so no test IdP, in the image.
-RUN CGO_ENABLED=0 go build -trimpath -tags nodemo -ldflags="-s -w" -o /out/authz ./cmd/authz
+# docker build --build-arg VERSION=$(git describe --tags --always) --build-arg COMMIT=$(git rev-parse --short=12 HEAD)
+ARG VERSION=(devel)
+ARG COMMIT=unknown
+RUN CGO_ENABLED=0 go build -trimpath -tags nodemo \
+    -ldflags="-s -w -X github.com/authz-dev/authz/internal/buildinfo.version=${VERSION} -X github.com/authz-dev/authz/internal/buildinfo.commit=${COMMIT}" \
+    -o /out/authz ./cmd/authz
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/authz /usr/local/bin/authz

@@ -5,6 +5,13 @@ BIN := bin/authz
 # (and the binary is reproducible).
 export GOFLAGS := -trimpath $(GOFLAGS)
 
+# The version and commit stamped into the binary (authz version, the first
+# log line, authz_build_info): git's, or what the caller says
+# (make build VERSION=v1.2.3). Outside a git checkout: (devel), unknown.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo "(devel)")
+COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+LDFLAGS := -X github.com/authz-dev/authz/internal/buildinfo.version=$(VERSION) -X github.com/authz-dev/authz/internal/buildinfo.commit=$(COMMIT)
+
 # Test dependencies from Debian, as command:package. `make test` installs the
 # missing ones when it runs as root (CI does), and says what to install otherwise.
 # node and caddy are readers the differential test holds authz against;
@@ -28,7 +35,7 @@ FUZZTIME_DIFFERENTIAL ?= $(FUZZTIME)
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/authz
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/authz
 
 # The demo: an in-process IdP and authz on 127.0.0.1:9191 (gRPC) and :8181 (HTTP).
 run: build

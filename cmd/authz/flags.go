@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"runtime/debug"
-	"strings"
 )
 
 // newFlags is a subcommand's flag set whose -h starts with what the
@@ -36,30 +34,4 @@ func parse(fs *flag.FlagSet, args []string) int {
 		return 2
 	}
 	return -1
-}
-
-// version is the module version and VCS revision this binary was built
-// from, and the Go that built it.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "-dirty"
-			}
-		}
-	}
-	parts := []string{v}
-	if rev != "" {
-		parts = append(parts, "rev "+rev[:min(12, len(rev))]+dirty)
-	}
-	return strings.Join(append(parts, bi.GoVersion), ", ")
 }

@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/authz-dev/authz/internal/buildinfo"
+
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/server"
 )
@@ -27,7 +29,7 @@ commands:
                                                               ask a running authz about one request
   purge    -addr HOST:PORT -token T [-ca F -cert F -key F]    forget a token on every replica (admin listener)
   demo     [-grpc-addr ADDR] [-http-addr ADDR]                run a demo IdP and authz on loopback
-  version                                                     print the version, VCS revision and Go version
+  version                                                     print the version, commit and Go version (also --version)
 
 every command: -h for its flags
 `
@@ -54,8 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(args[1:], stdout, stderr)
 	case "purge":
 		return cmdPurge(args[1:], stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "authz", version())
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "authz", buildinfo.Read())
 		return 0
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
@@ -97,7 +99,8 @@ func cmdServe(args []string, stderr io.Writer) int {
 		return 1
 	}
 	log := server.NewLogger(cfg.Log, stderr)
-	log.Info("authz starting", "version", version(), "config", *path)
+	bi := buildinfo.Read()
+	log.Info("authz starting", "version", bi.Version, "commit", bi.Commit, "go", bi.GoVersion, "config", *path)
 	tuneGC(cfg, log)
 	s, err := server.New(cfg, log)
 	if err != nil {

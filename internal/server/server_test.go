@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authz-dev/authz/internal/buildinfo"
+
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
@@ -723,5 +725,16 @@ func TestListenersOff(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("X-User-Id") != "alice" {
 		t.Fatalf("forward auth with gRPC off: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// authz_build_info names the running binary, as authz version does.
+func TestBuildInfoMetric(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	bi := buildinfo.Read()
+	want := fmt.Sprintf(`authz_build_info{commit=%q,goversion=%q,version=%q} 1`, bi.Commit, bi.GoVersion, bi.Version)
+	if !strings.Contains(h.metricsText(), want) {
+		t.Errorf("no %s in /metrics", want)
 	}
 }

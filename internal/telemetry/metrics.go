@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/authz-dev/authz/internal/buildinfo"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -127,6 +129,13 @@ func newMetrics() *Metrics {
 	m.configInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "authz_config_info", Help: "1 for the config serving now, labelled with the SHA-256 of its file's content (first 12 hex digits).",
 	}, []string{"hash"})
+	bi := buildinfo.Read()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "authz_build_info", Help: "1, labelled with the version and commit of the running binary and the Go that built it.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "commit": bi.Commit, "goversion": bi.GoVersion},
+	})
+	build.Set(1)
+	r.MustRegister(build)
 	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes, m.verifications, m.mints, m.refreshes, m.redisFaults, m.senderFails, m.spansDropped,
 		m.results, m.idpInFlight, m.jwksSuccess, m.ready, m.panics, m.reloads, m.configInfo, m.leases)
 	// Series that exist from the start, at 0, so rates and alerts see them
