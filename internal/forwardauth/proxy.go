@@ -39,7 +39,7 @@ func ProxyNames() []string { return []string{ProxyNginx, ProxyTraefik, ProxyCadd
 func ProxyFor(name string) (Proxy, error) {
 	switch name {
 	case ProxyNginx, "":
-		// The shipped snippet (testdata/nginx/snippets/authz-subrequest.conf)
+		// The shipped snippet (deploy/nginx/snippets/authz-subrequest.conf)
 		// sets each with proxy_set_header, which replaces a client's copy.
 		return Proxy{Name: ProxyNginx, Method: "X-Original-Method", Target: "X-Original-URI",
 			Host: "X-Forwarded-Host", Scheme: "X-Forwarded-Proto"}, nil

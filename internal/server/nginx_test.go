@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ func findNginx(t testing.TB) string {
 
 func freePort(t testing.TB) string { return testsupport.FreeAddr(t) }
 
-// startNginx runs nginx with the shipped testdata/nginx config, pointed at
+// startNginx runs nginx with the shipped deploy/nginx config, pointed at
 // authzAddr and backendAddr, and returns its address. It is stopped when the
 // test ends, whatever happened.
 func startNginx(t *testing.T, authzAddr, backendAddr string) string {
@@ -71,7 +72,7 @@ func startNginxWith(t testing.TB, authzAddr, backendAddr, upstreamExtra string) 
 	// Installed as the file's comment tells users to: conf.d/ and
 	// snippets/ beside nginx.conf, which includes conf.d/*.conf.
 	for _, name := range []string{"conf.d/authz.conf", "snippets/authz-subrequest.conf", "snippets/authz-upstream-headers.conf", "snippets/authz-upstream-token.conf"} {
-		b, err := os.ReadFile(testsupport.RepoPath(t, "testdata/nginx/"+name))
+		b, err := os.ReadFile(testsupport.RepoPath(t, "deploy/nginx/"+name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,11 +116,14 @@ http {
 	})
 }
 
-// echoBackend answers every request with the headers it received, as JSON.
+// echoBackend answers every request with the headers it received, as JSON,
+// Host among them.
 func echoBackend(t *testing.T) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(r.Header)
+		h := r.Header.Clone()
+		h.Set("Host", r.Host)
+		json.NewEncoder(w).Encode(h)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -136,6 +140,9 @@ func viaNginx(t *testing.T, addr, path string, headers map[string]string) nginxR
 	req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
 	for k, v := range headers {
 		req.Header.Set(k, v)
+	}
+	if host := req.Header.Get("Host"); host != "" {
+		req.Host = host // Go sends Host from here, not from the header map
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -160,9 +167,12 @@ func TestBehindNginx(t *testing.T) {
 	addr := startNginx(t, h.srv.httpLn.Addr().String(), strings.TrimPrefix(backend.URL, "http://"))
 
 	jwt := h.mint("rsa-1", h.validClaims())
-	r := viaNginx(t, addr, "/items/1", map[string]string{"Authorization": "Bearer " + jwt, "X-User-Id": "mallory", "X-Username": "root"})
+	r := viaNginx(t, addr, "/items/1", map[string]string{"Authorization": "Bearer " + jwt, "X-User-Id": "mallory", "X-Username": "root", "Host": "Shop.Example"})
 	if r.status != 200 {
 		t.Fatalf("valid token: status %d", r.status)
+	}
+	if got := r.upstream.Get("Host"); got != "shop.example" {
+		t.Errorf("backend saw Host %q, want the client's shop.example", got)
 	}
 	if got := r.upstream.Values("X-User-Id"); len(got) != 1 || got[0] != "alice" {
 		t.Errorf("backend saw X-User-Id %q, want exactly [alice]", got)
@@ -285,5 +295,29 @@ func TestBehindNginxOverAUnixSocket(t *testing.T) {
 	}
 	if r = viaNginx(t, addr, "/items/1", nil); r.status != 401 {
 		t.Errorf("no token over the socket: %d", r.status)
+	}
+}
+
+// The recipe carries every claim header the nginx example maps, with the
+// two lines its comment tells users to add for one more: a header added
+// to the example without them fails here, not in production.
+func TestNginxRecipeCarriesTheExampleHeaders(t *testing.T) {
+	cfg, err := config.LoadOffline(testsupport.RepoPath(t, "examples/nginx-profile.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(testsupport.RepoPath(t, "deploy/nginx/snippets/authz-upstream-headers.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snippet := strings.ToLower(string(b))
+	for name, p := range cfg.Policies {
+		for _, header := range p.Headers {
+			h := strings.ToLower(header)
+			v := strings.ReplaceAll(h, "-", "_")
+			if !strings.Contains(snippet, "$upstream_http_"+v+";") || !regexp.MustCompile(`(?m)^proxy_set_header `+regexp.QuoteMeta(h)+` +\$authz_`).MatchString(snippet) {
+				t.Errorf("policy %s maps %s, which the nginx snippet does not carry", name, header)
+			}
+		}
 	}
 }

@@ -209,14 +209,14 @@ func findCaddy(t testing.TB) string {
 	return ""
 }
 
-// startCaddy runs Caddy with the shipped testdata/caddy/Caddyfile, pointed
+// startCaddy runs Caddy with the shipped deploy/caddy/Caddyfile, pointed
 // at authzAddr and backendAddr, and returns its address.
 func startCaddy(t testing.TB, authzAddr, backendAddr string) string {
 	t.Helper()
 	bin := findCaddy(t)
 	dir := t.TempDir()
 	listen := freePort(t)
-	b, err := os.ReadFile(testsupport.RepoPath(t, "testdata/caddy/Caddyfile"))
+	b, err := os.ReadFile(testsupport.RepoPath(t, "deploy/caddy/Caddyfile"))
 	if err != nil {
 		t.Fatal(err)
 	}
