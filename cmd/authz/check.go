@@ -231,7 +231,7 @@ func printResult(w io.Writer, r checkResult) {
 		if route == "" {
 			route = "(none)"
 		}
-		fmt.Fprintf(w, "policy:  %s (route %s)\n", r.Policy, route)
+		fmt.Fprintf(w, "policy:  %s\nroute:   %s\n", r.Policy, route)
 	}
 	if r.Rule != "" {
 		fmt.Fprintf(w, "rule:    %s\n", r.Rule)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -183,7 +184,12 @@ func TestCheckShowsRoutePolicyAndRule(t *testing.T) {
 	}
 	var out bytes.Buffer
 	run([]string{"check", "-addr", addr, "-host", "a.tenants.example", "-token", tok, "-header", "x-tenant=t2"}, &out, io.Discard)
-	if !strings.Contains(out.String(), "policy:  tenant (route tenants)") || !strings.Contains(out.String(), "rule:    tenant-matches") {
+	var named bytes.Buffer
+	run([]string{"check", "-addr", addr, "-token", tok, "-policy", "orders-write"}, &named, io.Discard)
+	if !strings.Contains(named.String(), "policy:  orders-write\nroute:   (none)\n") {
+		t.Errorf("a policy the proxy named, text output:\n%s", named.String())
+	}
+	if !strings.Contains(out.String(), "policy:  tenant\nroute:   tenants\n") || !strings.Contains(out.String(), "rule:    tenant-matches") {
 		t.Errorf("text output:\n%s", out.String())
 	}
 }
@@ -435,5 +441,31 @@ func TestCheckPrintsTheUpstreamToken(t *testing.T) {
 	if text := out.String(); !strings.Contains(text, "upstream tokens (decoded here, not verified):\n  authorization:\n    header: {\"alg\":\"EdDSA\"") ||
 		!strings.Contains(text, `"iss":"https://authz.test"`) {
 		t.Errorf("text output:\n%s", text)
+	}
+}
+
+// The top-level usage names every flag of every command, so -h alone is
+// enough to find one.
+func TestUsageNamesEveryFlag(t *testing.T) {
+	for _, cmd := range []string{"serve", "validate", "test", "check", "purge", "demo"} {
+		var out bytes.Buffer
+		run([]string{cmd, "-h"}, &out, &out)
+		flags := regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`).FindAllStringSubmatch(out.String(), -1)
+		if len(flags) == 0 {
+			t.Fatalf("%s -h listed no flags:\n%s", cmd, out.String())
+		}
+		line := ""
+		for _, l := range strings.Split(usage, "\n") {
+			if strings.HasPrefix(l, "  "+cmd+" ") || line != "" && strings.HasPrefix(l, "           ") {
+				line += l
+			} else if line != "" {
+				break
+			}
+		}
+		for _, f := range flags {
+			if !strings.Contains(line, "-"+f[1]+" ") && !strings.Contains(line, "-"+f[1]+"]") {
+				t.Errorf("usage of %s does not name -%s", cmd, f[1])
+			}
+		}
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"syscall"
 
 	"github.com/authz-dev/authz/internal/buildinfo"
-
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/server"
 )
@@ -25,10 +24,12 @@ commands:
   validate -config FILE [-explain] [-offline]                 check a config file and exit; -explain prints the route table and the policies
   test     -config FILE [-junit FILE] CASES.yaml...           run policy test cases against the config, no IdP or proxy needed
   check    -addr HOST:PORT [-token T] [-header K=V]... [-method M] [-host H] [-path P] [-policy NAME]
-           [-source-principal ID] [-destination-principal ID] [-json]
+           [-source-principal ID] [-destination-principal ID] [-json] [-timeout D]
+           [-ca F -cert F -key F] [-dpop-key F [-dpop-htu URL] [-dpop-replay]]
                                                               ask a running authz about one request
   purge    -addr HOST:PORT -token T [-ca F -cert F -key F]    forget a token on every replica (admin listener)
-  demo     [-grpc-addr ADDR] [-http-addr ADDR]                run a demo IdP and authz on loopback
+  demo     [-grpc-addr ADDR] [-http-addr ADDR] [-env FILE] [-print-config]
+                                                              run a demo IdP and authz on loopback
   version                                                     print the version, commit and Go version (also --version)
 
 every command: -h for its flags

@@ -321,6 +321,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) (d Decision) {
 
 	// 7. Claims to headers and metadata, then the policy's upstream steps.
 	d.Outcome = Allow
+	d.Sender = bindingOf(res.Claims).kind()
 	p.headers.render(res.Claims, req.Header, &d)
 	if p.DynamicMetadata {
 		d.Claims = res.Claims

@@ -27,7 +27,9 @@ type Decision struct {
 	// Cached reports whether the token's result came from the cache, and
 	// Shared whether it came from the shared tier on a local miss.
 	Cached, Shared bool
-	// Sender labels a failed sender constraint (dpop_htu, mtls_binding, …).
+	// Sender labels a failed sender constraint (dpop_htu, mtls_binding, …)
+	// on a refusal, and on an allow the proof the token was held to
+	// ("dpop", "mtls", "dpop+mtls"; "" for a bearer token).
 	Sender string
 	// DPoPError, when set, makes the challenge DPoP's (RFC 9449 §7.1):
 	// invalid_dpop_proof or invalid_token.

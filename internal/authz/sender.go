@@ -59,6 +59,19 @@ type binding struct {
 	jkt, x5t string
 }
 
+// kind names the proof a bound token is held to, for the decision log.
+func (b binding) kind() string {
+	switch {
+	case b.jkt != "" && b.x5t != "":
+		return "dpop+mtls"
+	case b.jkt != "":
+		return "dpop"
+	case b.x5t != "":
+		return "mtls"
+	}
+	return ""
+}
+
 func bindingOf(claims map[string]any) binding {
 	cnf, _ := claims["cnf"].(map[string]any)
 	jkt, _ := cnf["jkt"].(string)

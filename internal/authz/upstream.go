@@ -98,7 +98,7 @@ func memoPrefix(sum [sha256.Size]byte, policy string, judged time.Time) string {
 func (p *compiledPolicy) forward(ctx context.Context, in *UpstreamInput, d Decision) Decision {
 	for _, step := range p.Upstream {
 		if err := step.Forward(ctx, in, &d); err != nil {
-			d.Headers, d.RemoveHeaders, d.Claims = nil, nil, nil
+			d.Headers, d.RemoveHeaders, d.Claims, d.Sender = nil, nil, nil, ""
 			return d.fail(Error, fmt.Sprintf("upstream step %s: %v", step.Name(), err), "authorization failed")
 		}
 	}

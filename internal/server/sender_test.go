@@ -106,6 +106,7 @@ func TestDPoP(t *testing.T) {
 	cfg := baseConfig(idp)
 	cfg.Policies["dpop-only"] = config.Policy{SenderConstraint: "dpop"}
 	cfg.Policies["mtls-only"] = config.Policy{SenderConstraint: "mtls"}
+	cfg.Log.Allow = true
 	h := startWith(t, idp, cfg)
 	h.waitServing()
 
@@ -118,6 +119,10 @@ func TestDPoP(t *testing.T) {
 	// The allow, then its proof again: a replay.
 	good := client.proof(proofClaims(token))
 	h.expect(h.check(withDPoP(token, good)), "allow", 200)
+	// The allow's log line says what held the token.
+	if !strings.Contains(h.logs.String(), `"outcome":"allow","reason":"","policy":"default"`) || !strings.Contains(h.logs.String(), `"sender":"dpop"`) {
+		t.Errorf("the DPoP allow's log line: %s", h.logs.String())
+	}
 	replay := h.expect(h.check(withDPoP(token, good)), "invalid", 401)
 	if c := replay.headers["www-authenticate"]; !strings.HasPrefix(c, `DPoP realm="authz"`) || !strings.Contains(c, `error="invalid_dpop_proof"`) || !strings.Contains(c, `algs="ES256`) {
 		t.Errorf("replay challenge %q", c)

@@ -192,7 +192,7 @@ func (m *Metrics) checkDone(d *authz.Decision, door string, latency time.Duratio
 		}
 		m.results.WithLabelValues(src).Inc()
 	}
-	if d.Sender != "" {
+	if d.Sender != "" && d.Outcome != authz.Allow {
 		// A fixed set of reasons, written by the sender checks, never by a client.
 		m.senderFails.WithLabelValues(d.Sender).Inc()
 	}
