@@ -318,8 +318,16 @@ func TestExamplesValidate(t *testing.T) {
 	}
 	// Offline is only about secrets: without it, a missing secret file is named.
 	var out, errOut bytes.Buffer
-	if code := run([]string{"validate", "-config", filepath.Join("..", "..", "examples", "introspection.yaml")}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "read secret file") {
+	if code := run([]string{"validate", "-config", filepath.Join("..", "..", "examples", "introspection.yaml")}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "read secret file") ||
+		!strings.Contains(errOut.String(), "run: authz validate -offline -config ") {
 		t.Errorf("without -offline: exit %d: %s", code, errOut.String())
+	}
+	// A config broken in itself gets no such hint.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("cache: { ttl: 30 }\n"), 0o600)
+	errOut.Reset()
+	if code := run([]string{"validate", "-config", bad}, &out, &errOut); code != 1 || strings.Contains(errOut.String(), "-offline") {
+		t.Errorf("a broken config: exit %d: %s", code, errOut.String())
 	}
 }
 

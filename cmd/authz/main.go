@@ -146,6 +146,13 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	cfg, err := load(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
+		if !*offline {
+			if _, offErr := config.LoadOffline(*path); offErr == nil {
+				// Everything else holds: only what is read at run time is missing here.
+				fmt.Fprintf(stderr, "the rest of the config is valid: it reads secrets or files this machine does not have; "+
+					"to check it without them (as CI does), run: authz validate -offline -config %s\n", *path)
+			}
+		}
 		return 1
 	}
 	for _, w := range cfg.Warnings {

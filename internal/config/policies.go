@@ -263,7 +263,7 @@ func validatePolicies(policies map[string]Policy, issuers, endpoints map[string]
 				p.add(sp+".header", "%q is not a valid header name", ts.Header)
 			}
 		}
-		if len(pol.Validators) == 0 {
+		if len(pol.Validators) == 0 && pol.Token != "none" {
 			switch {
 			case len(issuers) == 0 && len(endpoints) > 1:
 				p.add(pp+".validators", "no validators: with %d introspection endpoints and no issuer, name the one this policy asks (an opaque token carries no issuer to choose by)", len(endpoints))

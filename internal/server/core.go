@@ -336,6 +336,14 @@ func newShared(rc config.Redis, log *slog.Logger, m *telemetry.Metrics, traces *
 	})
 }
 
+// readiness says what being ready means for this config.
+func (c *core) readiness() string {
+	if len(c.cfg.Issuers) == 0 && len(c.cfg.Introspection) == 0 {
+		return "no issuers or introspection endpoints are configured, so no token is valid: only token: none policies allow"
+	}
+	return "keys loaded for every issuer"
+}
+
 // waitReady returns once every issuer's keys have loaded, or ctx's error.
 func (c *core) waitReady(ctx context.Context) error {
 	for name, k := range c.keys {

@@ -126,7 +126,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			http.Error(w, "not ready: keys not loaded", http.StatusServiceUnavailable)
 			return
 		}
-		fmt.Fprintln(w, "ready")
+		fmt.Fprintln(w, "ready: "+s.live.cur.Load().readiness())
 	})
 	s.http = newHTTPServer(door.Front(mux), cfg.HTTP)
 
@@ -268,7 +268,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() {
 		if s.live.cur.Load().waitReady(ctx) == nil {
 			s.setServing(true)
-			s.log.Info("ready: keys loaded for every issuer")
+			s.log.Info("ready: " + s.live.cur.Load().readiness())
 		}
 	}()
 

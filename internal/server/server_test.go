@@ -738,3 +738,29 @@ func TestBuildInfoMetric(t *testing.T) {
 		t.Errorf("no %s in /metrics", want)
 	}
 }
+
+// With no issuer and no introspection endpoint only public policies can
+// allow: authz is ready at once, and /readyz says what that means.
+func TestReadyWithoutValidatorsSaysWhy(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.Issuers = nil
+	cfg.Policies = map[string]config.Policy{"default": {Token: "none"}}
+	h := startWith(t, idp, cfg)
+	h.waitServing()
+	h.expect(h.check(), "allow", 200)
+	resp, body := h.get("/readyz")
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "no issuers or introspection endpoints are configured, so no token is valid") {
+		t.Errorf("/readyz: %d %q", resp.StatusCode, body)
+	}
+	if !strings.Contains(h.logs.String(), "only token: none policies allow") {
+		t.Error("the ready log line does not say why")
+	}
+
+	// With issuers: the keys.
+	h2 := start(t)
+	if _, body := h2.get("/readyz"); string(body) != "ready: keys loaded for every issuer\n" {
+		t.Errorf("/readyz with issuers: %q", body)
+	}
+}
