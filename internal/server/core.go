@@ -255,6 +255,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 	c.commit = func() {
 		c.auth.Commit()
 		m.SetPolicies(names)
+		m.SetRoutes(routeNames(cfg))
 		for _, ic := range cfg.Introspection {
 			m.InitEndpoint(ic.Name, introspect.Results)
 		}
@@ -470,4 +471,14 @@ func errorMode(m string) authz.ErrorMode {
 		return authz.ErrorRespond
 	}
 	return authz.ErrorMode(m)
+}
+
+// routeNames are the route table's names, the values the route label of
+// authz_decisions_total may take.
+func routeNames(cfg *config.Config) []string {
+	out := make([]string, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		out[i] = r.Name
+	}
+	return out
 }

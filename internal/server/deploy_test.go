@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -94,6 +95,54 @@ func TestDashboardAndRulesNameExportedMetrics(t *testing.T) {
 		sort.Strings(missing)
 		if len(missing) > 0 {
 			t.Errorf("%s names metrics authz does not export: %v", file, missing)
+		}
+	}
+}
+
+// Each dashboard panel plots one kind of quantity on its axis: bytes,
+// seconds, a rate, a ratio or a count, never two of them.
+func TestDashboardPanelsKeepOneUnit(t *testing.T) {
+	b, err := os.ReadFile(testsupport.RepoPath(t, "deploy/grafana/authz.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title       string
+			FieldConfig struct{ Defaults struct{ Unit string } }
+			Targets     []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatal(err)
+	}
+	kind := func(expr string) string {
+		switch {
+		case strings.Contains(expr, "_bytes"):
+			return "bytes"
+		case strings.HasPrefix(expr, "histogram_quantile") || strings.HasPrefix(expr, "time() -"):
+			return "seconds"
+		case strings.Contains(expr, ") / sum(rate("):
+			return "ratio"
+		case strings.Contains(expr, "rate("):
+			return "rate"
+		}
+		return "count"
+	}
+	want := map[string]string{"bytes": "bytes", "seconds": "s", "ratio": "percentunit", "rate": "ops|reqps", "count": "short"}
+	for _, p := range dash.Panels {
+		kinds := map[string]bool{}
+		for _, tg := range p.Targets {
+			kinds[kind(tg.Expr)] = true
+		}
+		if len(kinds) != 1 {
+			t.Errorf("panel %q mixes %v", p.Title, kinds)
+			continue
+		}
+		for k := range kinds {
+			if !strings.Contains("|"+want[k]+"|", "|"+p.FieldConfig.Defaults.Unit+"|") {
+				t.Errorf("panel %q plots %s with unit %q", p.Title, k, p.FieldConfig.Defaults.Unit)
+			}
 		}
 	}
 }

@@ -108,10 +108,10 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 		t.Fatalf("/metrics: %d", code)
 	}
 	for _, want := range []string{
-		`authz_decisions_total{outcome="allow",policy="default"} 3`,
-		`authz_decisions_total{outcome="error",policy="unknown"} 1`,
-		`authz_decisions_total{outcome="error",policy="default"} 1`,
-		`authz_decisions_total{outcome="missing",policy="default"} 1`,
+		`authz_decisions_total{outcome="allow",policy="default",route=""} 3`,
+		`authz_decisions_total{outcome="error",policy="unknown",route=""} 1`,
+		`authz_decisions_total{outcome="error",policy="default",route=""} 1`,
+		`authz_decisions_total{outcome="missing",policy="default",route=""} 1`,
 		`authz_check_duration_seconds_count{door="grpc"} 5`,
 		`authz_check_duration_seconds_count{door="http"} 1`,
 		`authz_checks_in_flight{door="grpc"} 0`,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,4 +191,22 @@ func TestHTTPDoorRoutes(t *testing.T) {
 	if resp := h.forward("GET", "/check", map[string]string{"X-Forwarded-Host": "www.shop.example.com", "X-Forwarded-Uri": "/admin/", "X-Forwarded-Method": "GET"}); resp.StatusCode != 403 {
 		t.Errorf("no route through the HTTP door: %d", resp.StatusCode)
 	}
+	// Decisions are counted by the route that chose the policy; a request
+	// no route matched has none.
+	text := h.metricsText()
+	for _, want := range []string{`authz_decisions_total{outcome="allow",policy="public",route="storefront-catalog"} 1`, `authz_decisions_total{outcome="forbidden",policy="unknown",route=""} 1`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %s in:\n%s", want, grepLines(text, "authz_decisions_total"))
+		}
+	}
+}
+
+func grepLines(text, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

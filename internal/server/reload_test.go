@@ -181,7 +181,7 @@ func TestARefusedReloadChangesNothing(t *testing.T) {
 		t.Errorf("the refused reload resized the cache: %d, was %d", got, before)
 	}
 	h.expect(h.check(withPolicy("only-in-next")), "error", 503)
-	if n := h.metric(`authz_decisions_total{outcome="error",policy="only-in-next"}`); n != 0 {
+	if n := h.metric(`authz_decisions_total{outcome="error",policy="only-in-next",route=""}`); n != 0 {
 		t.Error("the refused reload's policy names reached the metrics")
 	}
 	if n := h.metric(`authz_idp_requests_in_flight{endpoint="next-ep"}`); n != 0 || strings.Contains(h.metricsText(), `endpoint="next-ep"`) {

@@ -23,6 +23,7 @@ import (
 type Metrics struct {
 	registry      *prometheus.Registry
 	policies      atomic.Pointer[map[string]bool]
+	routes        atomic.Pointer[map[string]bool]
 	decisions     *prometheus.CounterVec
 	checkDuration *prometheus.HistogramVec
 	inFlight      *prometheus.GaugeVec
@@ -50,16 +51,23 @@ type Metrics struct {
 func NewMetrics(policies []string) *Metrics {
 	m := newMetrics()
 	m.SetPolicies(policies)
+	m.SetRoutes(nil)
 	return m
 }
 
 // SetPolicies replaces the policy names the policy label may take (a reload).
-func (m *Metrics) SetPolicies(names []string) {
+func (m *Metrics) SetPolicies(names []string) { m.policies.Store(nameSet(names)) }
+
+// SetRoutes replaces the route names the route label may take (a reload):
+// the route table bounds the label, and a decision no route chose has "".
+func (m *Metrics) SetRoutes(names []string) { m.routes.Store(nameSet(names)) }
+
+func nameSet(names []string) *map[string]bool {
 	set := make(map[string]bool, len(names))
 	for _, n := range names {
 		set[n] = true
 	}
-	m.policies.Store(&set)
+	return &set
 }
 
 func newMetrics() *Metrics {
@@ -69,8 +77,8 @@ func newMetrics() *Metrics {
 	m := &Metrics{
 		registry: r,
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "authz_decisions_total", Help: "Decisions by outcome and policy.",
-		}, []string{"outcome", "policy"}),
+			Name: "authz_decisions_total", Help: "Decisions by outcome, policy and the route that chose it (\"\" when none did).",
+		}, []string{"outcome", "policy", "route"}),
 		checkDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "authz_check_duration_seconds", Help: "Time to answer a Check, by door.", Buckets: latency,
 		}, []string{"door"}),
@@ -181,7 +189,11 @@ func (m *Metrics) checkDone(d *authz.Decision, door string, latency time.Duratio
 	if !(*m.policies.Load())[policy] {
 		policy = "unknown"
 	}
-	m.decisions.WithLabelValues(d.Outcome.String(), policy).Inc()
+	route := d.Route
+	if !(*m.routes.Load())[route] {
+		route = ""
+	}
+	m.decisions.WithLabelValues(d.Outcome.String(), policy, route).Inc()
 	if d.TokenID != "" && d.Outcome != authz.Error {
 		src := "validated"
 		switch {
