@@ -67,33 +67,58 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	grpcAddr := fs.String("grpc-addr", "127.0.0.1:9191", "gRPC listen address")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8181", "HTTP listen address")
 	envFile := fs.String("env", "demo.env", "also write the export lines to this file, for `source` in another shell (\"\": don't)")
-	printConfig := fs.Bool("print-config", false, "print the config the demo runs (a start for your own) and exit")
+	idpAddr := fs.String("idp-addr", "127.0.0.1:9180", "the demo IdP's address: fixed, so the demo's config names the same IdP on every run")
+	configFile := fs.String("config-file", "demo-authz.yaml", "write the config the demo runs here (its introspection secret beside it, in demo-introspect-secret), for `authz serve`/`validate` against the running demo IdP (\"\": don't)")
+	printConfig := fs.Bool("print-config", false, "print the config `authz demo` runs with these flags (a start for your own) and exit")
 	if code := parse(fs, args); code >= 0 {
 		return code
 	}
-	idp, err := testidp.New()
+	// The introspection client secret comes from a file, as it should in
+	// production; the demo IdP knows it as "s3cret". It sits beside the
+	// config file, so the config names the same path every run.
+	dir := ""
+	if *configFile != "" {
+		abs, err := filepath.Abs(*configFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "authz demo: %v\n", err)
+			return 1
+		}
+		*configFile, dir = abs, filepath.Dir(abs)
+	} else {
+		var err error
+		if dir, err = os.MkdirTemp("", "authz-demo-"); err != nil {
+			fmt.Fprintf(stderr, "authz demo: %v\n", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+	}
+	secretFile := filepath.Join(dir, "demo-introspect-secret")
+	idpURL := "http://" + *idpAddr
+	if *printConfig {
+		fmt.Fprintf(stdout, "# The config `authz demo` runs with these flags: its IdP answers at %s while the demo runs,\n"+
+			"# and it writes this config to %s and the introspection secret to %s.%s",
+			idpURL, orDash(*configFile), secretFile, fmt.Appendf(nil, demoConfig, *grpcAddr, *httpAddr, idpURL, idpURL+"/jwks.json", idpURL, secretFile))
+		return 0
+	}
+	idp, err := testidp.NewAt(*idpAddr)
 	if err != nil {
-		fmt.Fprintf(stderr, "authz demo: %v\n", err)
+		fmt.Fprintf(stderr, "authz demo: %v (another demo running? -idp-addr chooses another address)\n", err)
 		return 1
 	}
 	defer idp.Close()
-	// The introspection client secret comes from a file, as it should in
-	// production; the demo IdP knows it as "s3cret".
-	dir, err := os.MkdirTemp("", "authz-demo-")
-	if err != nil {
-		fmt.Fprintf(stderr, "authz demo: %v\n", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	secretFile := filepath.Join(dir, "introspect-secret")
+	idp.AddClient(testidp.TokenClient{ID: "demo-client", Secret: "demo-secret", Scopes: []string{"orders:read", "orders:write"}, Audience: "orders-api", TTL: time.Hour})
 	if err := os.WriteFile(secretFile, []byte("s3cret\n"), 0o600); err != nil {
 		fmt.Fprintf(stderr, "authz demo: %v\n", err)
 		return 1
 	}
+	defer os.Remove(secretFile)
 	cfgText := fmt.Appendf(nil, demoConfig, *grpcAddr, *httpAddr, idp.Issuer(), idp.JWKSURL(), idp.Issuer(), secretFile)
-	if *printConfig {
-		fmt.Fprintf(stdout, "# The demo's config; its IdP (and the secret file) live only while the demo runs.%s", cfgText)
-		return 0
+	if *configFile != "" {
+		if err := os.WriteFile(*configFile, cfgText, 0o600); err != nil {
+			fmt.Fprintf(stderr, "authz demo: %v\n", err)
+			return 1
+		}
+		defer os.Remove(*configFile) // it names an IdP that stops with the demo
 	}
 	cfg, err := config.Parse(cfgText)
 	if err != nil {
@@ -126,6 +151,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var env strings.Builder
 	fmt.Fprintf(&env, "export AUTHZ_ADDR=%s\n", s.GRPCAddr())
 	fmt.Fprintf(&env, "export AUTHZ_HTTP=http://%s\n", s.HTTPAddr())
+	fmt.Fprintf(&env, "export DEMO_IDP=%s\n", idp.Issuer())
 	for _, t := range tokens {
 		tok, err := idp.Mint(t.kid, t.claims)
 		if err != nil {
@@ -151,6 +177,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(&env, "export DEMO_OPAQUE=%s\n", idp.IssueOpaque(opaque))
 	fmt.Fprintf(&env, "export DEMO_OPAQUE_REVOKED=%s\n", revoked)
 	io.WriteString(stdout, env.String())
+	if *configFile != "" {
+		fmt.Fprintf(stdout, "# The running demo's config is %s; its introspection client secret is in %s. Both go when the demo stops.\n", *configFile, secretFile)
+	} else {
+		fmt.Fprintf(stdout, "# The running demo's introspection client secret is in %s.\n", secretFile)
+	}
 	if *envFile != "" {
 		if err := os.WriteFile(*envFile, []byte(env.String()), 0o600); err != nil {
 			fmt.Fprintf(stderr, "authz demo: %v\n", err)
@@ -188,6 +219,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 curl -si -H "Authorization: Bearer $DEMO_JWT" $AUTHZ_HTTP/check/orders/1
 # readiness:
 curl -s $AUTHZ_HTTP/readyz
+# the demo's tokens last an hour; a new one from the demo IdP (client credentials, RFC 6749 §4.4):
+curl -s -u demo-client:demo-secret -d grant_type=client_credentials -d scope="orders:read orders:write" $DEMO_IDP/token
+# then: export DEMO_JWT=<its access_token>
 `, bin)
 
 	if err := s.Run(ctx); err != nil {
@@ -233,4 +267,11 @@ func demoDPoP(idp *testidp.IdP, claims map[string]any) (keyFile, token string, e
 		return "", "", err
 	}
 	return f.Name(), token, nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "(no file: -config-file \"\")"
+	}
+	return s
 }

@@ -19,12 +19,14 @@ import (
 // The demo `make run` starts must work as its output says: every exported
 // token gets the outcome the comments promise.
 func TestDemo(t *testing.T) {
-	envFile := filepath.Join(t.TempDir(), "demo.env")
+	dir := t.TempDir()
+	envFile, configFile := filepath.Join(dir, "demo.env"), filepath.Join(dir, "demo-authz.yaml")
+	flags := []string{"-grpc-addr", freePort(t), "-http-addr", freePort(t), "-idp-addr", freePort(t), "-env", envFile, "-config-file", configFile}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- runDemo(ctx, []string{"-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-env", envFile}, pw, io.Discard)
+		done <- runDemo(ctx, flags, pw, io.Discard)
 		pw.Close()
 	}()
 	env := map[string]string{}
@@ -92,6 +94,44 @@ func TestDemo(t *testing.T) {
 			break
 		}
 	}
+	// The running demo's config is on disk, names the running IdP and its
+	// secret, validates as it stands, and is what -print-config prints.
+	written, err := os.ReadFile(configFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(written), "issuer: "+env["DEMO_IDP"]) || !strings.Contains(string(written), filepath.Join(dir, "demo-introspect-secret")) {
+		t.Errorf("the written config does not name the running IdP and secret:\n%s", written)
+	}
+	if code := run([]string{"validate", "-config", configFile}, io.Discard, io.Discard); code != 0 {
+		t.Errorf("validate of the running demo's config: exit %d", code)
+	}
+	var printed bytes.Buffer
+	if code := run(append([]string{"demo", "-print-config"}, flags...), &printed, io.Discard); code != 0 || !strings.HasSuffix(printed.String(), string(written)) {
+		t.Errorf("-print-config (exit %d) is not the running demo's config:\n%s\nwant it to end with:\n%s", code, printed.String(), written)
+	}
+	// A fresh token from the demo IdP's token endpoint, as the demo says.
+	tokReq, _ := http.NewRequest("POST", env["DEMO_IDP"]+"/token", strings.NewReader("grant_type=client_credentials&scope=orders%3Aread"))
+	tokReq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	tokReq.SetBasicAuth("demo-client", "demo-secret")
+	tokResp, err := http.DefaultClient.Do(tokReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var issued struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		Scope       string
+	}
+	json.NewDecoder(tokResp.Body).Decode(&issued)
+	tokResp.Body.Close()
+	if tokResp.StatusCode != 200 || issued.TokenType != "Bearer" || issued.Scope != "orders:read" {
+		t.Fatalf("token endpoint: %d %+v", tokResp.StatusCode, issued)
+	}
+	var fresh bytes.Buffer
+	if code := run([]string{"check", "-addr", env["AUTHZ_ADDR"], "-token", issued.AccessToken, "-json"}, &fresh, io.Discard); code != 0 {
+		t.Errorf("a token from the demo IdP's token endpoint: %s", fresh.String())
+	}
 	// The printed curl of the HTTP door: 200 with the claim headers.
 	path := curlCheck[strings.Index(curlCheck, "$AUTHZ_HTTP")+len("$AUTHZ_HTTP"):]
 	req, _ := http.NewRequest("GET", env["AUTHZ_HTTP"]+path, nil)
@@ -113,6 +153,11 @@ func TestDemo(t *testing.T) {
 	}
 	if _, err := os.Stat(env["DEMO_DPOP_KEY"]); !os.IsNotExist(err) {
 		t.Errorf("the demo's DPoP key outlives it: %v", err)
+	}
+	for _, f := range []string{configFile, filepath.Join(dir, "demo-introspect-secret")} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s outlives the demo: %v", f, err)
+		}
 	}
 	var out bytes.Buffer
 	if code := run([]string{"demo", "-print-config"}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "issuers:") || !strings.Contains(out.String(), "orders-write:") {

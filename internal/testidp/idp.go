@@ -11,6 +11,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -44,6 +45,7 @@ type IdP struct {
 	revoked        map[string]bool
 	protocolErrors []string
 	introspections atomic.Int64
+	tokenClients   map[string]TokenClient
 	// answerKey signs introspection answers for callers that ask for
 	// them signed (RFC 9701); "" answers those callers in plain JSON.
 	answerKey string
@@ -53,12 +55,16 @@ type IdP struct {
 // an EC key "ec-1" (ES256). Introspection callers must authenticate as
 // client "authz" with secret "s3cret" (client_secret_basic) unless SetClient
 // says otherwise.
-func New() (*IdP, error) { return start(false) }
+func New() (*IdP, error) { return start(false, "") }
+
+// NewAt is New listening on addr (host:port), so its URLs are known
+// before it starts: the demo's config names the same IdP on every run.
+func NewAt(addr string) (*IdP, error) { return start(false, addr) }
 
 // NewTLS is New over HTTPS with a certificate of its own (Server.Certificate()).
-func NewTLS() (*IdP, error) { return start(true) }
+func NewTLS() (*IdP, error) { return start(true, "") }
 
-func start(useTLS bool) (*IdP, error) {
+func start(useTLS bool, addr string) (*IdP, error) {
 	idp := &IdP{
 		client:  ClientAuth{Method: "client_secret_basic", ClientID: "authz", Secret: "s3cret"},
 		issued:  map[string]map[string]any{},
@@ -78,9 +84,18 @@ func start(useTLS bool) (*IdP, error) {
 	mux.HandleFunc("GET /jwks.json", idp.serveJWKS)
 	mux.HandleFunc("GET /.well-known/openid-configuration", idp.serveDiscovery)
 	mux.HandleFunc("POST /introspect", idp.serveIntrospect)
-	if useTLS {
+	mux.HandleFunc("POST /token", idp.serveToken)
+	switch {
+	case useTLS:
 		idp.Server = httptest.NewTLSServer(mux)
-	} else {
+	case addr != "":
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("testidp: listen %s: %w", addr, err)
+		}
+		idp.Server = &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+		idp.Server.Start()
+	default:
 		idp.Server = httptest.NewServer(mux)
 	}
 	return idp, nil
@@ -206,7 +221,8 @@ func (idp *IdP) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{
 		"issuer":                                idp.Issuer(),
 		"jwks_uri":                              idp.JWKSURL(),
-		"token_endpoint":                        idp.Server.URL + "/token",
+		"token_endpoint":                        idp.TokenURL(),
+		"grant_types_supported":                 []string{"client_credentials"},
 		"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
 	})
 }
