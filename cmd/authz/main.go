@@ -28,7 +28,7 @@ commands:
            [-ca F -cert F -key F] [-dpop-key F [-dpop-htu URL] [-dpop-replay]]
                                                               ask a running authz about one request
   purge    -addr HOST:PORT -token T [-ca F -cert F -key F]    forget a token on every replica (admin listener)
-  demo     [-grpc-addr ADDR] [-http-addr ADDR] [-env FILE] [-print-config]
+  demo     [-grpc-addr ADDR] [-http-addr ADDR] [-idp-addr ADDR] [-env FILE] [-config-file FILE] [-print-config]
                                                               run a demo IdP and authz on loopback
   version                                                     print the version, commit and Go version (also --version)
 
