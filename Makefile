@@ -101,7 +101,7 @@ test-deps:
 	@# panva's jose and dpop, pinned by package-lock.json, from the npm registry.
 	@[ -d $(INTEROP)/node_modules/jose ] && [ -d $(INTEROP)/node_modules/dpop ] || \
 	  (cd $(INTEROP) && npm ci --no-audit --no-fund --loglevel=error)
-	@$(MAKE) --no-print-directory $(HELM_STAMP)
+	@$(MAKE) -s --no-print-directory $(HELM_STAMP)
 
 # helm, for the chart's tests and make manifests: built from the Go module
 # proxy at a pinned version (a minute or two on a new machine, once).
