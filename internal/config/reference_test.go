@@ -1,7 +1,6 @@
 package config
 
 import (
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -48,10 +47,7 @@ func yamlKeys(tp reflect.Type, prefix string) []string {
 // Every key the decoder accepts has its row in the reference, and every
 // row names a key the decoder accepts.
 func TestReferenceTableListsEveryKey(t *testing.T) {
-	b, err := os.ReadFile(testsupport.RepoPath(t, "docs/configuration.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testsupport.ReadRepoFile(t, "docs/configuration.md")
 	doc := string(b)
 	keys := yamlKeys(reflect.TypeOf(Config{}), "")
 	known := map[string]bool{}

@@ -102,10 +102,7 @@ func TestDashboardAndRulesNameExportedMetrics(t *testing.T) {
 // Each dashboard panel plots one kind of quantity on its axis: bytes,
 // seconds, a rate, a ratio or a count, never two of them.
 func TestDashboardPanelsKeepOneUnit(t *testing.T) {
-	b, err := os.ReadFile(testsupport.RepoPath(t, "deploy/grafana/authz.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testsupport.ReadRepoFile(t, "deploy/grafana/authz.json")
 	var dash struct {
 		Panels []struct {
 			Title       string

@@ -231,10 +231,7 @@ func TestHelmChart(t *testing.T) {
 			t.Errorf("service monitor %+v", r.serviceMonitor)
 		}
 		// The PrometheusRule carries the shipped alert rules, every one.
-		shipped, err := os.ReadFile(testsupport.RepoPath(t, "deploy/prometheus/alerts.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		shipped := testsupport.ReadRepoFile(t, "deploy/prometheus/alerts.yaml")
 		var want monitoringv1.PrometheusRuleSpec
 		if err := yaml.UnmarshalStrict(shipped, &want); err != nil {
 			t.Fatal(err)
@@ -264,14 +261,8 @@ func TestHelmChart(t *testing.T) {
 // deploy/helm/kubernetes-values.yaml (make manifests): one source each.
 func TestChartAndPlainManifestsAgree(t *testing.T) {
 	t.Parallel()
-	a, err := os.ReadFile(testsupport.RepoPath(t, "deploy/prometheus/alerts.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(testsupport.RepoPath(t, "deploy/helm/authz/files/alerts.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := testsupport.ReadRepoFile(t, "deploy/prometheus/alerts.yaml")
+	b := testsupport.ReadRepoFile(t, "deploy/helm/authz/files/alerts.yaml")
 	if !bytes.Equal(a, b) {
 		t.Error("deploy/helm/authz/files/alerts.yaml differs from deploy/prometheus/alerts.yaml: run make manifests")
 	}
@@ -280,10 +271,7 @@ func TestChartAndPlainManifestsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := os.ReadFile(testsupport.RepoPath(t, "deploy/envoy/kubernetes.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	plain := testsupport.ReadRepoFile(t, "deploy/envoy/kubernetes.yaml")
 	_, body, ok := strings.Cut(string(plain), "\n---\n")
 	if !ok || "---\n"+body != out {
 		t.Error("deploy/envoy/kubernetes.yaml is not the chart rendered with deploy/helm/kubernetes-values.yaml: run make manifests")
@@ -292,18 +280,12 @@ func TestChartAndPlainManifestsAgree(t *testing.T) {
 
 // docs/helm.md's table names every value the chart has.
 func TestHelmValuesDocumented(t *testing.T) {
-	b, err := os.ReadFile(testsupport.RepoPath(t, "deploy/helm/authz/values.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testsupport.ReadRepoFile(t, "deploy/helm/authz/values.yaml")
 	var values map[string]any
 	if err := yaml.Unmarshal(b, &values); err != nil {
 		t.Fatal(err)
 	}
-	doc, err := os.ReadFile(testsupport.RepoPath(t, "docs/helm.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := testsupport.ReadRepoFile(t, "docs/helm.md")
 	var keys []string
 	for k, v := range values {
 		m, nested := v.(map[string]any)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -25,10 +24,7 @@ import (
 // at the test IdP.
 func istioExampleConfig(t *testing.T, idp *testidp.IdP) *config.Config {
 	t.Helper()
-	b, err := os.ReadFile(testsupport.RepoPath(t, "deploy/envoy/istio.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testsupport.ReadRepoFile(t, "deploy/envoy/istio.yaml")
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	for {
 		var doc struct {

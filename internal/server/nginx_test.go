@@ -72,10 +72,7 @@ func startNginxWith(t testing.TB, authzAddr, backendAddr, upstreamExtra string) 
 	// Installed as the file's comment tells users to: conf.d/ and
 	// snippets/ beside nginx.conf, which includes conf.d/*.conf.
 	for _, name := range []string{"conf.d/authz.conf", "snippets/authz-subrequest.conf", "snippets/authz-upstream-headers.conf", "snippets/authz-upstream-token.conf"} {
-		b, err := os.ReadFile(testsupport.RepoPath(t, "deploy/nginx/"+name))
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := testsupport.ReadRepoFile(t, "deploy/nginx/"+name)
 		s := strings.NewReplacer("127.0.0.1:8181", authzAddr, "127.0.0.1:8000", backendAddr, "listen 127.0.0.1:8080", "listen "+listen,
 			"proxy_pass http://backend;", upstreamExtra+"proxy_pass http://backend;").Replace(string(b))
 		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
@@ -306,10 +303,7 @@ func TestNginxRecipeCarriesTheExampleHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(testsupport.RepoPath(t, "deploy/nginx/snippets/authz-upstream-headers.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testsupport.ReadRepoFile(t, "deploy/nginx/snippets/authz-upstream-headers.conf")
 	snippet := strings.ToLower(string(b))
 	for name, p := range cfg.Policies {
 		for _, header := range p.Headers {

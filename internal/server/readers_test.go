@@ -216,10 +216,7 @@ func startCaddy(t testing.TB, authzAddr, backendAddr string) string {
 	bin := findCaddy(t)
 	dir := t.TempDir()
 	listen := freePort(t)
-	b, err := os.ReadFile(testsupport.RepoPath(t, "deploy/caddy/Caddyfile"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testsupport.ReadRepoFile(t, "deploy/caddy/Caddyfile")
 	_, port, _ := net.SplitHostPort(listen)
 	conf := strings.NewReplacer("127.0.0.1:8181", authzAddr, "127.0.0.1:8000", backendAddr, ":8080 {", "http://:"+port+" {\n\tbind 127.0.0.1").Replace(string(b))
 	file := filepath.Join(dir, "Caddyfile")

@@ -26,3 +26,14 @@ func RepoPath(tb testing.TB, rel string) string {
 		dir = parent
 	}
 }
+
+// ReadRepoFile reads a file of the repository (RepoPath), failing the
+// test when it cannot.
+func ReadRepoFile(tb testing.TB, rel string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(RepoPath(tb, rel))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
