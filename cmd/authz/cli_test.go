@@ -315,6 +315,9 @@ func TestExamplesValidate(t *testing.T) {
 		if code := run([]string{"validate", "-offline", "-explain", "-config", f}, &out, &errOut); code != 0 {
 			t.Errorf("%s: exit %d: %s", f, code, errOut.String())
 		}
+		if filepath.Base(f) == "phantom-token.yaml" && !strings.Contains(out.String(), "minted for orders-api in authorization") {
+			t.Errorf("-explain does not show the upstream token:\n%s", out.String())
+		}
 	}
 	// Offline is only about secrets: without it, a missing secret file is named.
 	var out, errOut bytes.Buffer

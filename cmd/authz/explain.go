@@ -102,7 +102,7 @@ func explainPolicies(w io.Writer, cfg *config.Config) {
 	sort.Strings(names)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fragments := len(cfg.Fragments) > 0
-	header := "  policy\textends\ttoken\tscopes\trules"
+	header := "  policy\textends\ttoken\tscopes\trules\tupstream token"
 	if fragments {
 		header += "\twritten in"
 	}
@@ -113,13 +113,24 @@ func explainPolicies(w io.Writer, cfg *config.Config) {
 		if name == config.DefaultPolicy {
 			ext = "-"
 		}
-		row := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s", name, ext, p.Token, orNone(strings.Join(p.RequireScopes, ","), "-"), ruleNames(p.Rules))
+		row := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s\t%s", name, ext, p.Token, orNone(strings.Join(p.RequireScopes, ","), "-"), ruleNames(p.Rules), upstreamToken(p.UpstreamToken))
 		if fragments {
 			row += "\t" + orNone(cfg.PolicyOrigin(name), "(built in)")
 		}
 		fmt.Fprintln(tw, row)
 	}
 	tw.Flush()
+}
+
+// upstreamToken says what a policy hands its upstream besides headers.
+func upstreamToken(t *config.UpstreamToken) string {
+	switch {
+	case !t.Mints():
+		return "-"
+	case t.Source == config.SourceIdP:
+		return "IdP's signed answer in " + t.Header
+	}
+	return "minted for " + t.Audience + " in " + t.Header
 }
 
 func orNone(s, def string) string {
