@@ -257,12 +257,12 @@ policies:
 		}
 	}
 	for policy, want := range map[string]string{
-		"default":      "- required - internal-only",
-		"orders":       "default required orders:write internal-only (from default)",
-		"tenant":       "orders required orders:write tenant-matches",
-		"tenant-admin": "tenant required orders:write tenant-matches (from tenant)",
-		"public":       "default none - internal-only (from default)",
-		"health":       "none none - -",
+		"default":      "- required - internal-only -",
+		"orders":       "default required orders:write internal-only (from default) -",
+		"tenant":       "orders required orders:write tenant-matches -",
+		"tenant-admin": "tenant required orders:write tenant-matches (from tenant) -",
+		"public":       "default none - internal-only (from default) -",
+		"health":       "none none - - -",
 	} {
 		if lines[policy] != want {
 			t.Errorf("policy %s: %q, want %q\n%s", policy, lines[policy], want, out.String())
