@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"time"
 
@@ -99,7 +100,13 @@ func (p *compiledPolicy) forward(ctx context.Context, in *UpstreamInput, d Decis
 	for _, step := range p.Upstream {
 		if err := step.Forward(ctx, in, &d); err != nil {
 			d.Headers, d.RemoveHeaders, d.Claims, d.Sender = nil, nil, nil, ""
-			return d.fail(Error, fmt.Sprintf("upstream step %s: %v", step.Name(), err), "authorization failed")
+			reason := fmt.Sprintf("upstream step %s: %v", step.Name(), err)
+			if errors.Is(err, ErrExpired) {
+				// The token expired as far as the upstream is concerned
+				// (a JWT accepted within leeway): the client's to renew.
+				return d.fail(Invalid, reason, publicReason(true))
+			}
+			return d.fail(Error, reason, "authorization failed")
 		}
 	}
 	return d

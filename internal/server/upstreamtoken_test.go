@@ -456,3 +456,32 @@ func TestSignedIntrospectionAnswersAreVerifiedAndForwarded(t *testing.T) {
 		}
 	}
 }
+
+// An issuer's leeway lets a just-expired JWT through; the token minted for
+// the upstream still ends at the client token's own exp, never past it, and
+// a token inside its leeway gets none: it is invalid (expired), the
+// client's to renew.
+func TestMintedTokenNeverOutlivesTheClientsExp(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	cfg := mintingConfig(t, idp, writeSigningKey(t, t.TempDir(), "es256"))
+	cfg.Issuers[0].Leeway = ptr(30 * time.Second)
+	h := startWith(t, idp, cfg)
+	h.waitServing()
+
+	soon := h.validClaims()
+	exp := time.Now().Add(20 * time.Second).Unix()
+	soon["exp"] = exp
+	allowed := h.expect(h.check(withToken(h.mint("rsa-1", soon))), "allow", 200)
+	_, mc := h.verifyMinted(bearer(t, allowed.headers["authorization"]))
+	if got := int64(mc["exp"].(float64)); got != exp {
+		t.Errorf("minted exp %d, want the client token's %d (not exp + leeway)", got, exp)
+	}
+
+	late := h.validClaims()
+	late["exp"] = time.Now().Add(-5 * time.Second).Unix() // within the 30 s leeway
+	o := h.expect(h.check(withToken(h.mint("rsa-1", late))), "invalid", 401)
+	if o.headers["authorization"] != "" || !strings.Contains(o.headers["www-authenticate"], "expired") {
+		t.Errorf("a token inside its leeway: %v", o.headers)
+	}
+}

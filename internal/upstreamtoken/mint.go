@@ -132,13 +132,15 @@ func (m *Mint) mint(in *authz.UpstreamInput, key *SigningKey, aud string) (strin
 		life = min(life, m.Lifetime)
 	}
 	exp := now.Add(life)
-	if !in.Expiry.IsZero() && in.Expiry.Before(exp) {
-		exp = in.Expiry
+	if orig := originalExpiry(in); !orig.IsZero() && orig.Before(exp) {
+		exp = orig
 	}
 	// Whole seconds, down: never a second past the original's exp.
 	exp = exp.Truncate(time.Second)
 	if !exp.After(now) {
-		return "", time.Time{}, fmt.Errorf("the token expires now: no identity token outlives it")
+		// Accepted within the issuer's leeway, or in its last second: a
+		// token for the upstream would be born expired.
+		return "", time.Time{}, fmt.Errorf("%w: the token expires now, and no upstream token may outlive it", authz.ErrExpired)
 	}
 	claims := make(map[string]any, len(m.Claims)+len(m.RequestClaims)+8)
 	for _, c := range m.Claims {
@@ -197,4 +199,14 @@ func requestPart(r *authz.Request, part string) string {
 		return r.CanonicalHost()
 	}
 	return ""
+}
+
+// originalExpiry is when the token the upstream token stands for expires:
+// its own exp claim, not the validator's Expiry, which for a JWT includes
+// the issuer's leeway.
+func originalExpiry(in *authz.UpstreamInput) time.Time {
+	if t, ok := authz.NumericDate(in.Claims["exp"]); ok {
+		return t
+	}
+	return in.Expiry
 }
