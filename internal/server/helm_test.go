@@ -147,6 +147,18 @@ func TestHelmChart(t *testing.T) {
 	if _, err := helm(t, "template", "authz", chart); err == nil || !strings.Contains(err.Error(), "name at least one issuer") {
 		t.Fatalf("default values: %v", err)
 	}
+	// values.schema.json refuses a misspelt key and a wrong type before anything renders.
+	for set, want := range map[string]string{
+		"replicas=3":                   "additional properties 'replicas' not allowed",
+		"listeners.grpc.port=ninety":   "/listeners/grpc/port",
+		"probes.readiness=tcp":         "/probes/readiness",
+		"drain.delay=5":                "/drain/delay",
+		"secretEnv[0].name=MISSING_IT": "missing propert",
+	} {
+		if _, err := helm(t, "template", "authz", chart, "-f", values("minimal"), "--set", set); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--set %s: %v, want an error naming %q", set, err, want)
+		}
+	}
 
 	t.Run("defaults", func(t *testing.T) {
 		if out, err := helm(t, "lint", "--strict", chart, "-f", values("minimal")); err != nil {
