@@ -200,6 +200,15 @@ func (a *Authorizer) Answers() *Answers { return a.answers }
 // validation run).
 func (a *Authorizer) CacheStats() cache.Stats { return a.cache.Stats() }
 
+// UpstreamCacheStats reports the counters of what upstream steps remember
+// (minted tokens); zero while no policy has steps.
+func (a *Authorizer) UpstreamCacheStats() cache.Stats {
+	if a.upstream == nil {
+		return cache.Stats{}
+	}
+	return a.upstream.Stats()
+}
+
 // NegativeCacheStats reports the invalid-token cache's counters.
 func (a *Authorizer) NegativeCacheStats() cache.Stats { return a.negative.Stats() }
 

@@ -69,6 +69,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	m.WatchCache(
 		func() cache.Stats { return s.live.cur.Load().auth.CacheStats() },
 		func() cache.Stats { return s.live.cur.Load().auth.NegativeCacheStats() },
+		func() cache.Stats { return s.live.cur.Load().auth.UpstreamCacheStats() },
 	)
 	var opts []grpc.ServerOption
 	if cfg.GRPC.TLS.CertFile != "" {

@@ -158,6 +158,11 @@ func TestMintedTokenAtTheGRPCDoor(t *testing.T) {
 	if n := h.metric("authz_upstream_tokens_signed_total"); n != 1 {
 		t.Fatalf("%v signatures for 32 Checks of one token, want 1", n)
 	}
+	hits := h.metric("authz_upstream_token_cache_hits_total")
+	h.expect(h.check(withToken(tok)), "allow", 200)
+	if h.metric("authz_upstream_token_cache_hits_total") != hits+1 || h.metric("authz_upstream_token_cache_cost_bytes") <= 0 {
+		t.Errorf("the upstream-token cache's metrics: hits %v → %v, cost %v", hits, h.metric("authz_upstream_token_cache_hits_total"), h.metric("authz_upstream_token_cache_cost_bytes"))
+	}
 	minted := bearer(t, got[0])
 	if minted == tok {
 		t.Fatal("the client's token was passed upstream")

@@ -290,8 +290,8 @@ func (m *Metrics) ObserveRedisFault(op string) { m.redisFaults.WithLabelValues(o
 
 // WatchCache exports the caches' counters, read at scrape time: stats for
 // valid tokens (and validations), neg for the invalid-token cache.
-func (m *Metrics) WatchCache(stats, neg func() cache.Stats) {
-	m.registry.MustRegister(&cacheCollector{stats: stats, neg: neg})
+func (m *Metrics) WatchCache(stats, neg, upstream func() cache.Stats) {
+	m.registry.MustRegister(&cacheCollector{stats: stats, neg: neg, upstream: upstream})
 }
 
 var (
@@ -303,12 +303,14 @@ var (
 	cacheCollapsed = prometheus.NewDesc("authz_validations_collapsed_total", "Checks that shared another Check's in-flight validation.", nil, nil)
 	negativeCost   = prometheus.NewDesc("authz_negative_cache_cost_bytes", "Bytes the cached invalid results are charged.", nil, nil)
 	negativeHits   = prometheus.NewDesc("authz_negative_cache_hits_total", "Checks answered invalid from the negative cache.", nil, nil)
+	upstreamCost   = prometheus.NewDesc("authz_upstream_token_cache_cost_bytes", "Bytes the cached upstream tokens are charged (bounded at cache.max_bytes/8).", nil, nil)
+	upstreamHits   = prometheus.NewDesc("authz_upstream_token_cache_hits_total", "Checks handed a cached upstream token rather than a new signature.", nil, nil)
 )
 
-type cacheCollector struct{ stats, neg func() cache.Stats }
+type cacheCollector struct{ stats, neg, upstream func() cache.Stats }
 
 func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{cacheHits, cacheMisses, cacheEvictions, cacheCost, cacheLoads, cacheCollapsed, negativeCost, negativeHits} {
+	for _, d := range []*prometheus.Desc{cacheHits, cacheMisses, cacheEvictions, cacheCost, cacheLoads, cacheCollapsed, negativeCost, negativeHits, upstreamCost, upstreamHits} {
 		ch <- d
 	}
 }
@@ -324,6 +326,9 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	n := c.neg()
 	ch <- prometheus.MustNewConstMetric(negativeCost, prometheus.GaugeValue, float64(n.Cost))
 	ch <- prometheus.MustNewConstMetric(negativeHits, prometheus.CounterValue, float64(n.Hits))
+	u := c.upstream()
+	ch <- prometheus.MustNewConstMetric(upstreamCost, prometheus.GaugeValue, float64(u.Cost))
+	ch <- prometheus.MustNewConstMetric(upstreamHits, prometheus.CounterValue, float64(u.Hits))
 }
 
 // ObserveSpansDropped counts spans the exporter could not send.
