@@ -14,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"sigs.k8s.io/yaml"
 
@@ -54,6 +55,7 @@ type rendered struct {
 	hpa            *autoscalingv2.HorizontalPodAutoscaler
 	serviceMonitor *monitoringv1.ServiceMonitor
 	rule           *monitoringv1.PrometheusRule
+	networkPolicy  *networkingv1.NetworkPolicy
 }
 
 // decodeManifests decodes every object strictly: a field the API types do
@@ -91,6 +93,9 @@ func decodeManifests(t *testing.T, text string) rendered {
 		case "monitoring.coreos.com/v1 ServiceMonitor":
 			r.serviceMonitor = &monitoringv1.ServiceMonitor{}
 			obj = r.serviceMonitor
+		case "networking.k8s.io/v1 NetworkPolicy":
+			r.networkPolicy = &networkingv1.NetworkPolicy{}
+			obj = r.networkPolicy
 		case "monitoring.coreos.com/v1 PrometheusRule":
 			r.rule = &monitoringv1.PrometheusRule{}
 			obj = r.rule
@@ -198,7 +203,7 @@ func TestHelmChart(t *testing.T) {
 		if len(ports) != 2 || ports[0].Name != "grpc" || *ports[0].AppProtocol != "grpc" || ports[1].Port != 8181 {
 			t.Errorf("service ports %+v", ports)
 		}
-		if r.pdb == nil || r.pdb.Spec.MinAvailable.IntValue() != 2 || r.hpa != nil || r.serviceMonitor != nil || r.rule != nil {
+		if r.pdb == nil || r.pdb.Spec.MinAvailable.IntValue() != 2 || r.hpa != nil || r.serviceMonitor != nil || r.rule != nil || r.networkPolicy != nil {
 			t.Errorf("optional objects: pdb %v hpa %v sm %v rule %v", r.pdb, r.hpa, r.serviceMonitor, r.rule)
 		}
 	})
@@ -238,6 +243,10 @@ func TestHelmChart(t *testing.T) {
 		}
 		if r.hpa == nil || *r.hpa.Spec.MinReplicas != 2 || r.hpa.Spec.MaxReplicas != 6 || r.hpa.Spec.ScaleTargetRef.Name != r.deployment.Name {
 			t.Errorf("hpa %+v", r.hpa)
+		}
+		if np := r.networkPolicy; np == nil || len(np.Spec.Ingress) != 1 || len(np.Spec.Ingress[0].From) != 2 || len(np.Spec.Ingress[0].Ports) != 2 ||
+			np.Spec.Ingress[0].Ports[0].Port.String() != "grpc" || np.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] != "authz" {
+			t.Errorf("network policy %+v", r.networkPolicy)
 		}
 		if r.serviceMonitor == nil || r.serviceMonitor.Spec.Endpoints[0].Port != "http" || r.serviceMonitor.Labels["release"] != "prometheus" {
 			t.Errorf("service monitor %+v", r.serviceMonitor)
