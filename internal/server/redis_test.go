@@ -17,9 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/testidp"
-	"github.com/redis/go-redis/v9"
 )
 
 // redisServer is a real redis-server on a loopback port, without persistence.
@@ -325,6 +326,16 @@ func TestPurgeNeedsAToken(t *testing.T) {
 	if err != nil || resp != 400 {
 		t.Errorf("empty purge: %d %v", resp, err)
 	}
+}
+
+// httpPostJSON posts a form and decodes the JSON answer into out.
+func httpPostJSON(url, form string, out any) (int, error) {
+	resp, err := http.Post(url, "application/x-www-form-urlencoded", strings.NewReader(form))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(out)
 }
 
 func httpPost(url, form string) (int, error) {
