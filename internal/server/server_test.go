@@ -366,11 +366,13 @@ func TestJWKSFileFallbackAndDiscovery(t *testing.T) {
 
 func TestConcurrentChecksOfOneNewTokenVerifyOnce(t *testing.T) {
 	h := start(t)
-	// The token is signed by a key rotated in at the IdP, whose JWKS answers
-	// slowly: every Check arrives while the first one is still validating.
+	// The token is signed by a key rotated in at the IdP, whose JWKS
+	// answers only once every Check is in the server: they all arrive while
+	// the first one is still validating, however slow the machine.
 	key, _ := testidp.NewKey("rotated", jose.RS256)
 	h.idp.AddKey(key)
-	h.idp.SetDelay(300 * time.Millisecond)
+	release := h.idp.Hold()
+	defer release()
 	time.Sleep(20 * time.Millisecond) // past min_refresh_interval
 	tok := h.mint("rotated", h.validClaims())
 	before, fetchesBefore := h.verifications(), h.idp.JWKSFetches()
@@ -396,6 +398,13 @@ func TestConcurrentChecksOfOneNewTokenVerifyOnce(t *testing.T) {
 		}()
 	}
 	close(startGate)
+	for deadline := time.Now().Add(20 * time.Second); h.metric(`authz_checks_in_flight{door="grpc"}`) < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %v of %d Checks reached the server", h.metric(`authz_checks_in_flight{door="grpc"}`), n)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // from the door to the flight
+	release()
 	wg.Wait()
 	close(errs)
 	for e := range errs {

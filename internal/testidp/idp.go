@@ -37,6 +37,7 @@ type IdP struct {
 	keys     []Key // published and usable for signing
 	down     bool
 	delay    time.Duration
+	held     chan struct{} // closed to release held requests; nil: none held
 	jwksHits atomic.Int64
 
 	client         ClientAuth
@@ -189,14 +190,39 @@ func (idp *IdP) KeySet() jose.JSONWebKeySet {
 	return set
 }
 
+// Hold makes every request wait, after its delay, until release is called:
+// a test decides when an answer comes, instead of guessing with a delay.
+func (idp *IdP) Hold() (release func()) {
+	ch := make(chan struct{})
+	idp.mu.Lock()
+	idp.held = ch
+	idp.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			idp.mu.Lock()
+			idp.held = nil
+			idp.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
 func (idp *IdP) isDown(w http.ResponseWriter, r *http.Request) bool {
 	idp.mu.Lock()
-	down, delay := idp.down, idp.delay
+	down, delay, held := idp.down, idp.delay, idp.held
 	idp.mu.Unlock()
 	select {
 	case <-time.After(delay):
 	case <-r.Context().Done(): // the caller gave up and closed the connection
 		return true
+	}
+	if held != nil {
+		select {
+		case <-held:
+		case <-r.Context().Done():
+			return true
+		}
 	}
 	if down {
 		http.Error(w, "unavailable", http.StatusServiceUnavailable)
