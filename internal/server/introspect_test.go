@@ -213,10 +213,13 @@ func TestIntrospectionCachingAndStampede(t *testing.T) {
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
 	cfg := introspectConfig(idp)
-	cfg.Cache.TTL = time.Second
+	cfg.Cache.TTL = 3 * time.Second
 	h := startIntrospect(t, idp, cfg)
 	tok := h.opaque("ivan", time.Hour)
-	idp.SetDelay(200 * time.Millisecond) // every Check arrives while the first is asking
+	// The IdP answers only once every Check is in the server: each arrives
+	// while the first is asking, however slow the machine.
+	release := idp.Hold()
+	defer release()
 	before := idp.Introspections()
 	const n = 1000
 	var wg sync.WaitGroup
@@ -236,8 +239,15 @@ func TestIntrospectionCachingAndStampede(t *testing.T) {
 		}()
 	}
 	close(gate)
+	for deadline := time.Now().Add(20 * time.Second); h.metric(`authz_checks_in_flight{door="grpc"}`) < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %v of %d Checks reached the server", h.metric(`authz_checks_in_flight{door="grpc"}`), n)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // from the door to the flight
+	release()
 	wg.Wait()
-	idp.SetDelay(0)
+	judged := time.Now()
 	if got := idp.Introspections() - before; got != 1 {
 		t.Errorf("%d introspections for %d concurrent Checks of one new token, want 1", got, n)
 	}
@@ -245,7 +255,7 @@ func TestIntrospectionCachingAndStampede(t *testing.T) {
 	if got := idp.Introspections() - before; got != 1 {
 		t.Errorf("a Check within the TTL asked the IdP (%d requests)", got)
 	}
-	time.Sleep(1100 * time.Millisecond) // past cache.ttl
+	time.Sleep(time.Until(judged.Add(cfg.Cache.TTL + 100*time.Millisecond))) // past cache.ttl
 	h.expect(h.check(withToken(tok)), "allow", 200)
 	if got := idp.Introspections() - before; got != 2 {
 		t.Errorf("after the TTL: %d requests, want 2", got)
