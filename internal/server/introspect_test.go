@@ -214,6 +214,8 @@ func TestIntrospectionCachingAndStampede(t *testing.T) {
 	idp := newIdP(t)
 	cfg := introspectConfig(idp)
 	cfg.Cache.TTL = 3 * time.Second
+	// The held introspection must outlast the Checks' arrival, however slow.
+	cfg.Introspection[0].Timeout = 20 * time.Second
 	h := startIntrospect(t, idp, cfg)
 	tok := h.opaque("ivan", time.Hour)
 	// The IdP answers only once every Check is in the server: each arrives

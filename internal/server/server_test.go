@@ -365,7 +365,12 @@ func TestJWKSFileFallbackAndDiscovery(t *testing.T) {
 }
 
 func TestConcurrentChecksOfOneNewTokenVerifyOnce(t *testing.T) {
-	h := start(t)
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	// The held JWKS fetch must outlast the Checks' arrival, however slow.
+	cfg.Issuers[0].Timeout = 20 * time.Second
+	h := startWith(t, idp, cfg)
+	h.waitServing()
 	// The token is signed by a key rotated in at the IdP, whose JWKS
 	// answers only once every Check is in the server: they all arrive while
 	// the first one is still validating, however slow the machine.
