@@ -176,10 +176,63 @@ func CanonicalHost(host string) (canonical, problem string) {
 	if label == 0 {
 		return "", "empty label in host"
 	}
+	if endsInANumber(name) && !dottedQuad(name) {
+		// WHATWG URL readers (browsers, Node) parse such a host as an IPv4
+		// number ("0" is 0.0.0.0, "127.1" is 127.0.0.1, "0x7f.1" too);
+		// others take it as a name. One host, two readings: refused.
+		return "", "host reads as an IPv4 address to some readers and a name to others"
+	}
 	if hasUpper(name) {
 		name = strings.ToLower(name)
 	}
 	return name, ""
+}
+
+// endsInANumber is the WHATWG URL Standard's test: the last label is all
+// decimal digits, or 0x/0X and hexadecimal digits; the host is then parsed
+// as an IPv4 address, whatever its other labels.
+func endsInANumber(name string) bool {
+	last := name[strings.LastIndexByte(name, '.')+1:]
+	if rest, ok := strings.CutPrefix(strings.ToLower(last), "0x"); ok {
+		for i := 0; i < len(rest); i++ {
+			if !rfc3986.IsHex(rest[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i < len(last); i++ {
+		if last[i] < '0' || last[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// dottedQuad reports an IPv4 address every reader reads alike: four
+// decimal labels of 0-255, none with a leading zero (which some read as
+// octal).
+func dottedQuad(name string) bool {
+	labels := strings.Split(name, ".")
+	if len(labels) != 4 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 3 || (len(l) > 1 && l[0] == '0') {
+			return false
+		}
+		n := 0
+		for i := 0; i < len(l); i++ {
+			if l[i] < '0' || l[i] > '9' {
+				return false
+			}
+			n = n*10 + int(l[i]-'0')
+		}
+		if n > 255 {
+			return false
+		}
+	}
+	return true
 }
 
 func hasUpper(s string) bool {

@@ -74,6 +74,19 @@ func TestCanonicalHost(t *testing.T) {
 		{"[::1", "", "unterminated IPv6 literal in host"},
 		{"[::g]", "", "invalid IPv6 literal in host"},
 		{"[::1]x", "", "invalid port in host"},
+		// WHATWG URL readers parse a host whose last label is a number as
+		// IPv4: only a plain dotted quad reads alike everywhere.
+		{"10.0.0.255:8080", "10.0.0.255", ""},
+		{"0", "", "host reads as an IPv4 address to some readers and a name to others"},
+		{"0:80", "", "host reads as an IPv4 address to some readers and a name to others"},
+		{"127.1", "", "host reads as an IPv4 address to some readers and a name to others"},
+		{"0x7f.0.0.1", "", "host reads as an IPv4 address to some readers and a name to others"},
+		{"shop.0x", "", "host reads as an IPv4 address to some readers and a name to others"},
+		{"010.0.0.1", "", "host reads as an IPv4 address to some readers and a name to others"},
+		{"256.0.0.1", "", "host reads as an IPv4 address to some readers and a name to others"},
+		{"shop.example.123", "", "host reads as an IPv4 address to some readers and a name to others"},
+		{"123.shop", "123.shop", ""},
+		{"0xfoo.example", "0xfoo.example", ""},
 	}
 	for _, c := range cases {
 		got, problem := CanonicalHost(c.host)

@@ -198,11 +198,14 @@ func (d *differential) check(target, host string) ([]string, error) {
 	type applied struct {
 		door  string
 		level int
+		// seen is what the proxy in front of the door forwarded to its
+		// upstream; none for Envoy's doors, which forward the client's
+		// target as it came.
+		seen []*echoed
 	}
 	var doors []applied
-	var seen []*echoed
 	for _, dr := range d.doors {
-		level := levelAdmin
+		a := applied{door: dr.name, level: levelAdmin}
 		for _, probe := range []struct {
 			token string
 			level int
@@ -215,29 +218,29 @@ func (d *differential) check(target, host string) ([]string, error) {
 				break
 			}
 			if e != nil {
-				seen = append(seen, e)
+				a.seen = append(a.seen, e)
 			}
 			if ok {
-				level = probe.level
+				a.level = probe.level
 				break
 			}
 		}
-		doors = append(doors, applied{dr.name, level})
+		doors = append(doors, a)
 	}
 
-	// What the upstreams serve: the target as the client sent it (Envoy
-	// forwards it so), and as nginx and Caddy forwarded it.
-	var readings []reading
-	read := func(via, target, host string) error {
+	// What each door's upstream serves: the target as the client sent it
+	// (Envoy forwards it so), or as nginx or Caddy forwarded it — an
+	// upstream behind Caddy reads Caddy's request, never the client's.
+	read := func(readings []reading, via, target, host string) ([]reading, error) {
 		if p, h, ok, err := d.node.read(target, host); err != nil {
-			return err
+			return nil, err
 		} else if ok {
 			readings = append(readings, reading{"WHATWG URL (Node)" + via, p, h})
 		}
 		if sendable(target, host) {
 			paths, h, ok, err := d.gomux.read(target, host)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if ok {
 				for _, p := range paths {
@@ -245,24 +248,39 @@ func (d *differential) check(target, host string) ([]string, error) {
 				}
 			}
 		}
-		return nil
+		return readings, nil
 	}
-	if err := read("", target, host); err != nil {
+	asSent, err := read(nil, "", target, host)
+	if err != nil {
 		return nil, err
 	}
-	for _, e := range seen {
-		if e.NginxURI != "" {
-			readings = append(readings, reading{"nginx $uri/$host", e.NginxURI, e.NginxHost})
+	readingsOf := func(a applied) ([]reading, error) {
+		if len(a.seen) == 0 {
+			return asSent, nil
 		}
-		if e.RequestURI != target || e.Host != host {
-			if err := read(" of the forwarded request", e.RequestURI, e.Host); err != nil {
+		var rs []reading
+		for _, e := range a.seen {
+			if e.NginxURI != "" {
+				rs = append(rs, reading{"nginx $uri/$host", e.NginxURI, e.NginxHost})
+			}
+			if e.RequestURI == target && e.Host == host {
+				rs = append(rs, asSent...)
+				continue
+			}
+			var err error
+			if rs, err = read(rs, " of the forwarded request", e.RequestURI, e.Host); err != nil {
 				return nil, err
 			}
 		}
+		return rs, nil
 	}
 
 	var findings []string
 	for _, a := range doors {
+		readings, err := readingsOf(a)
+		if err != nil {
+			return nil, err
+		}
 		for _, r := range readings {
 			if l := r.level(); l > a.level {
 				findings = append(findings, fmt.Sprintf("%s applied a %s route to %q (Host %q), but %s serves %q on %q: %s",
