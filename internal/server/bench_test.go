@@ -10,12 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authz-dev/authz/internal/config"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/authz-dev/authz/internal/config"
 )
 
 // noopServer allows everything with one header: the floor any ext_authz

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -382,38 +381,10 @@ func TestConcurrentChecksOfOneNewTokenVerifyOnce(t *testing.T) {
 	tok := h.mint("rotated", h.validClaims())
 	before, fetchesBefore := h.verifications(), h.idp.JWKSFetches()
 	const n = 1000
-	var wg sync.WaitGroup
-	startGate := make(chan struct{})
-	errs := make(chan string, n)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-startGate
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			resp, err := h.client.Check(ctx, newCheckRequest(withToken(tok)))
-			if err != nil {
-				errs <- err.Error()
-				return
-			}
-			if o := read(resp); o.name != "allow" {
-				errs <- o.name
-			}
-		}()
-	}
-	close(startGate)
-	for deadline := time.Now().Add(20 * time.Second); h.metric(`authz_checks_in_flight{door="grpc"}`) < n; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %v of %d Checks reached the server", h.metric(`authz_checks_in_flight{door="grpc"}`), n)
+	for _, o := range h.checkAllAtOnce(tok, n, release) {
+		if o.name != "allow" {
+			t.Fatalf("a concurrent Check: %s", o.name)
 		}
-	}
-	time.Sleep(50 * time.Millisecond) // from the door to the flight
-	release()
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Fatalf("a concurrent Check failed: %s", e)
 	}
 	if got := h.verifications() - before; got != 1 {
 		t.Errorf("%v signature verifications for %d concurrent Checks of one token, want 1", got, n)

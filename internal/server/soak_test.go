@@ -15,9 +15,10 @@ import (
 	"testing"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/testidp"
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 )
 
 var (

@@ -16,11 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authz-dev/authz/internal/config"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/authz-dev/authz/internal/config"
 )
 
 // testCA issues certificates for the mTLS test.
