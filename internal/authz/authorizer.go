@@ -303,14 +303,15 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) (d Decision) {
 
 	// 5b. The sender constraint: a bound token's proof of possession,
 	// checked on every Check (a proof is per request).
-	if err := a.checkSender(ctx, req, p, res.Claims, token, how); err != nil {
+	bound := bindingOf(res.Claims)
+	if err := a.checkSender(ctx, req, p, bound, token, how); err != nil {
 		var se *SenderError
 		if !errors.As(err, &se) {
 			return d.fail(Error, "sender constraint: "+err.Error(), "the access token could not be validated right now")
 		}
 		d.Sender = se.Reason
 		// DPoP's own challenge when DPoP is at stake (RFC 9449 §7.1).
-		if how.dpop || bindingOf(res.Claims).jkt != "" {
+		if how.dpop || bound.jkt != "" {
 			d.DPoPError = "invalid_token"
 			switch {
 			case se.Nonce != "":
@@ -330,7 +331,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) (d Decision) {
 
 	// 7. Claims to headers and metadata, then the policy's upstream steps.
 	d.Outcome = Allow
-	d.Sender = bindingOf(res.Claims).kind()
+	d.Sender = bound.kind()
 	p.headers.render(res.Claims, req.Header, &d)
 	if p.DynamicMetadata {
 		d.Claims = res.Claims

@@ -83,8 +83,7 @@ func bindingOf(claims map[string]any) binding {
 // It runs on every Check: a proof is per request, never cached. A
 // *SenderError refuses the token; any other error is the checks' own
 // failure (a replay set at its bound), an error outcome.
-func (a *Authorizer) checkSender(ctx context.Context, req *Request, p *compiledPolicy, claims map[string]any, token string, how presentation) error {
-	b := bindingOf(claims)
+func (a *Authorizer) checkSender(ctx context.Context, req *Request, p *compiledPolicy, b binding, token string, how presentation) error {
 	if how.dpop && b.jkt == "" {
 		// RFC 9449 §7.1: the DPoP scheme promises a bound token.
 		return &SenderError{Reason: "dpop_unbound", Detail: "token presented with the DPoP scheme is not bound to a key"}
