@@ -119,7 +119,10 @@ func (g *GRPC) setDefaults() {
 
 // listenAddrProblem is validListenAddr for a listener that may be off.
 func listenAddrProblem(section, addr string) string {
-	if addr == emptyAddr {
+	switch addr {
+	case ListenerOff:
+		return ""
+	case emptyAddr:
 		def := map[string]string{"grpc": DefaultGRPCAddr, "http": DefaultHTTPAddr}[section]
 		return fmt.Sprintf("is empty: leave the key out for the default (%s, loopback only), write off to turn the listener off, or give host:port", def)
 	}
@@ -186,7 +189,7 @@ func (h *HTTP) setDefaults() {
 }
 
 func (h *HTTP) validate(p *problems) {
-	if msg := listenAddrProblem("http", h.Addr); msg != "" && h.Addr != ListenerOff {
+	if msg := listenAddrProblem("http", h.Addr); msg != "" {
 		p.add("http.addr", "%s", msg)
 	}
 	if h.AllowStatus != 0 && h.AllowStatus != 200 && h.AllowStatus != 204 {

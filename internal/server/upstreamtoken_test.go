@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -186,7 +187,7 @@ func TestMintedTokenAtTheGRPCDoor(t *testing.T) {
 	if _, ok := o.headers["authorization"]; ok {
 		t.Error("the identity-header policy replaced Authorization")
 	}
-	if !contains(o.removed, "x_identity") {
+	if !slices.Contains(o.removed, "x_identity") {
 		t.Errorf("x_identity not removed: %v", o.removed)
 	}
 
@@ -195,15 +196,6 @@ func TestMintedTokenAtTheGRPCDoor(t *testing.T) {
 	if strings.Count(d.headers["www-authenticate"], ".") == 2 || d.headers["authorization"] != "" {
 		t.Error("an expired token's denial carried a token")
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // The documents verifiers read: the public keys (no private member, cache
@@ -380,7 +372,7 @@ func TestSignedIntrospectionAnswersAreVerifiedAndForwarded(t *testing.T) {
 	tok := h.opaque("alice", time.Hour)
 
 	o := h.expect(h.check(withToken(tok), withHeader("x-introspection", "forged"), withHeader("x_introspection", "forged")), "allow", 200)
-	if o.headers["x-user-id"] != "alice" || !contains(o.removed, "x_introspection") {
+	if o.headers["x-user-id"] != "alice" || !slices.Contains(o.removed, "x_introspection") {
 		t.Fatalf("headers %v, removed %v", o.headers, o.removed)
 	}
 	signed := o.headers["x-introspection"]
