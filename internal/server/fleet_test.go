@@ -1,13 +1,17 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/redis/go-redis/v9"
 )
 
 // TestOneReplicaAsksTheIdPForTheFleet: replicas on one Redis judge a token
@@ -17,47 +21,78 @@ import (
 func TestOneReplicaAsksTheIdPForTheFleet(t *testing.T) {
 	t.Parallel()
 	rs := startRedis(t)
+	rdb := rs.client()
 	idp := newIdP(t)
-	fleetConfig := func() *config.Config {
+	fleetConfig := func(lease time.Duration) *config.Config {
 		cfg := sharedConfig(t, idp, rs.addr)
-		cfg.Cache.Redis.Lease = ptr(400 * time.Millisecond)
+		cfg.Cache.Redis.Lease = ptr(lease)
 		cfg.Cache.TTL = 2 * time.Second
 		cfg.Cache.RefreshAhead = "25%"
+		cfg.Introspection[0].Timeout = 20 * time.Second
 		return cfg
 	}
-	replicas := []*harness{startIntrospect(t, idp, fleetConfig()), startIntrospect(t, idp, fleetConfig()), startIntrospect(t, idp, fleetConfig())}
-	checkAll := func(tok string) {
+	// A fleet whose lease outlasts any wait here: the tests hold the IdP
+	// until every replica has asked for the lease, so the two that did
+	// not get it are waiting on the one that did — on any machine, however
+	// slow.
+	newFleet := func() []*harness {
+		fleet := make([]*harness, 3)
+		for i := range fleet {
+			fleet[i] = startIntrospect(t, idp, fleetConfig(20*time.Second))
+		}
+		return fleet
+	}
+	checkAll := func(fleet []*harness, tok string) {
 		t.Helper()
 		var wg sync.WaitGroup
-		for _, h := range replicas {
+		for _, h := range fleet {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if o := read(h.check(withToken(tok))); o.name != "allow" {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				resp, err := h.client.Check(ctx, newCheckRequest(withToken(tok)))
+				if err != nil {
+					t.Errorf("a replica's Check: %v", err)
+				} else if o := read(resp); o.name != "allow" {
 					t.Errorf("a replica answered %q", o.name)
 				}
 			}()
 		}
 		wg.Wait()
 	}
+	// untilAllAskedForTheLease waits until n more lease requests (a SET NX
+	// each) have reached Redis since `since`; the leader's write of its
+	// verdict, the next SET, waits on the held IdP. Then it lets the IdP
+	// answer.
+	untilAllAskedForTheLease := func(since int64, n int, release func()) {
+		defer release()
+		for deadline := time.Now().Add(20 * time.Second); redisCalls(t, rdb, "set")-since < int64(n); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("only %d of %d replicas asked for the lease", redisCalls(t, rdb, "set")-since, n)
+				return
+			}
+		}
+	}
 
 	t.Run("a new token: one introspection for three replicas", func(t *testing.T) {
-		// A slow IdP: every replica misses while the first call is out.
-		idp.SetDelay(150 * time.Millisecond)
-		defer idp.SetDelay(0)
-		tok := replicas[0].opaque("fay", time.Hour)
-		n := idp.Introspections()
-		checkAll(tok)
+		fleet := newFleet()
+		tok := fleet[0].opaque("fay", time.Hour)
+		n, asked := idp.Introspections(), redisCalls(t, rdb, "set")
+		release := idp.Hold()
+		defer release()
+		go untilAllAskedForTheLease(asked, len(fleet), release)
+		checkAll(fleet, tok)
 		if got := idp.Introspections() - n; got != 1 {
 			t.Errorf("%d introspections for one token on three replicas, want 1", got)
 		}
-		if led, followed := sumMetric(replicas, `authz_shared_leases_total{outcome="led"}`), sumMetric(replicas, `authz_shared_leases_total{outcome="followed"}`); led != 1 || followed != 2 {
+		if led, followed := sumMetric(fleet, `authz_shared_leases_total{outcome="led"}`), sumMetric(fleet, `authz_shared_leases_total{outcome="followed"}`); led != 1 || followed != 2 {
 			t.Errorf("leases: %v led, %v followed; want 1 and 2", led, followed)
 		}
 	})
 
 	t.Run("a JWT is verified here, without a lease", func(t *testing.T) {
-		h := replicas[0]
+		h := startIntrospect(t, idp, fleetConfig(20*time.Second))
 		before := h.metric(`authz_shared_leases_total{outcome="led"}`)
 		h.expect(h.check(withToken(h.mint("ec-1", idp.Claims("ida", time.Hour, "orders:read", "orders-api")))), "allow", 200)
 		if got := h.metric(`authz_shared_leases_total{outcome="led"}`) - before; got != 0 {
@@ -67,23 +102,28 @@ func TestOneReplicaAsksTheIdPForTheFleet(t *testing.T) {
 
 	t.Run("a hot token: one refresh for three replicas", func(t *testing.T) {
 		waitsOnClock(t)
-		tok := replicas[0].opaque("gil", time.Hour)
-		checkAll(tok)
+		fleet := newFleet()
+		tok := fleet[0].opaque("gil", time.Hour)
+		checkAll(fleet, tok)
 		n := idp.Introspections()
 		time.Sleep(1600 * time.Millisecond) // into the last quarter of the 2 s TTL
-		checkAll(tok)                       // each replica starts its refresh
+		asked := redisCalls(t, rdb, "set")
+		release := idp.Hold()
+		defer release()
+		checkAll(fleet, tok) // served from memory; each replica starts its refresh
+		untilAllAskedForTheLease(asked, len(fleet), release)
 		// Past the first TTL, before the refreshed answer's own refresh
 		// time: every replica serves it from memory, and the IdP was asked
 		// once.
 		time.Sleep(700 * time.Millisecond)
-		for _, h := range replicas {
+		for _, h := range fleet {
 			if o := read(h.check(withToken(tok))); o.name != "allow" {
 				t.Errorf("after the refresh: %q", o.name)
 			}
 		}
 		if got := idp.Introspections() - n; got != 1 {
 			t.Errorf("%d introspections to refresh one hot token on three replicas, want 1", got)
-			for i, h := range replicas {
+			for i, h := range fleet {
 				t.Logf("replica %d: led %v followed %v waited_out %v abandoned %v refreshes %v", i, h.metric(`authz_shared_leases_total{outcome="led"}`), h.metric(`authz_shared_leases_total{outcome="followed"}`),
 					h.metric(`authz_shared_leases_total{outcome="waited_out"}`), h.metric(`authz_shared_leases_total{outcome="abandoned"}`), h.metric(`authz_refreshes_total{result="ok"}`))
 			}
@@ -103,25 +143,27 @@ func TestOneReplicaAsksTheIdPForTheFleet(t *testing.T) {
 		}))
 		defer hang.Close()
 		defer close(release) // first: Close waits for the hanging request
-		cfg := fleetConfig()
+		// Both with a short lease, which the stuck leader overstays.
+		waiter := startIntrospect(t, idp, fleetConfig(400*time.Millisecond))
+		cfg := fleetConfig(400 * time.Millisecond)
 		cfg.Introspection[0].Endpoint = hang.URL
 		cfg.Introspection[0].Timeout = 5 * time.Second
 		stuck := startIntrospect(t, idp, cfg)
-		tok := replicas[0].opaque("hal", time.Hour)
+		tok := waiter.opaque("hal", time.Hour)
 		done := make(chan string, 1)
 		go func() { done <- read(stuck.check(withToken(tok))).name }()
 		<-asked // the stuck replica holds the token's lease
 
 		n := idp.Introspections()
-		before := replicas[1].metric(`authz_shared_leases_total{outcome="waited_out"}`) + replicas[1].metric(`authz_shared_leases_total{outcome="abandoned"}`)
-		replicas[1].expect(replicas[1].check(withToken(tok)), "allow", 200)
+		before := waiter.metric(`authz_shared_leases_total{outcome="waited_out"}`) + waiter.metric(`authz_shared_leases_total{outcome="abandoned"}`)
+		waiter.expect(waiter.check(withToken(tok)), "allow", 200)
 		if got := idp.Introspections() - n; got != 1 {
 			t.Errorf("%d introspections by the replica that waited out the lease, want 1", got)
 		}
 		// The lease ran out in Redis (abandoned) or the wait did (waited_out):
 		// either way the replica judged the token itself, once.
 		out := func(outcome string) float64 {
-			return replicas[1].metric(`authz_shared_leases_total{outcome="` + outcome + `"}`)
+			return waiter.metric(`authz_shared_leases_total{outcome="` + outcome + `"}`)
 		}
 		if got := out("waited_out") + out("abandoned") - before; got != 1 {
 			t.Errorf("the replica gave up on the lease %v times, want 1", got)
@@ -140,4 +182,32 @@ func sumMetric(hs []*harness, series string) float64 {
 		n += h.metric(series)
 	}
 	return n
+}
+
+// redisCalls is how many times the server has run a command, from INFO
+// commandstats. It may run outside the test's goroutine, so it reports a
+// failure without stopping the test.
+func redisCalls(t *testing.T, rdb *redis.Client, command string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Errorf("INFO commandstats: %v", err)
+		return 0
+	}
+	for line := range strings.Lines(info) {
+		stats, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+command+":calls=")
+		if !ok {
+			continue
+		}
+		calls, _, _ := strings.Cut(stats, ",")
+		n, err := strconv.ParseInt(calls, 10, 64)
+		if err != nil {
+			t.Errorf("INFO commandstats: %q: %v", line, err)
+			return 0
+		}
+		return n
+	}
+	return 0
 }

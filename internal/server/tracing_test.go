@@ -113,7 +113,9 @@ func TestTracesOfChecks(t *testing.T) {
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	col := startCollector(t)
 	idp := newIdP(t)
-	h := startWith(t, idp, tracingConfig(introspectConfig(idp), col.addr))
+	cfg := introspectConfig(idp)
+	cfg.Introspection[0].Timeout = 10 * time.Second // the held IdP below
+	h := startWith(t, idp, tracingConfig(cfg, col.addr))
 	h.waitServing()
 
 	t.Run("W3C parent, and the IdP call as a child", func(t *testing.T) {
@@ -190,18 +192,30 @@ func TestTracesOfChecks(t *testing.T) {
 
 	t.Run("a collapsed waiter links to the span that did the work", func(t *testing.T) {
 		opaque := idp.IssueOpaque(idp.Claims("bob", time.Hour, "orders:read", "orders-api"))
-		idp.SetDelay(300 * time.Millisecond)
-		defer idp.SetDelay(0)
 		ids := []string{"2af7651916cd43dd8448eb211c80319c", "3af7651916cd43dd8448eb211c80319c"}
-		var wg sync.WaitGroup
-		for i, id := range ids {
+		release := idp.Hold()
+		defer release()
+		checkTraced := func(id string, wg *sync.WaitGroup) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				time.Sleep(time.Duration(i) * 100 * time.Millisecond) // the second joins the first's flight
-				h.check(withToken(opaque), withHeader("traceparent", "00-"+id+"-b7ad6b7169203331-01"))
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if _, err := h.client.Check(ctx, newCheckRequest(withToken(opaque), withHeader("traceparent", "00-"+id+"-b7ad6b7169203331-01"))); err != nil {
+					t.Errorf("Check: %v", err)
+				}
 			}()
 		}
+		// The first Check's introspection is out and held; the second
+		// joins its flight; then the IdP answers.
+		var wg sync.WaitGroup
+		n := idp.Introspections()
+		checkTraced(ids[0], &wg)
+		waitFor(t, "the first Check's introspection", func() bool { return idp.Introspections() > n })
+		checkTraced(ids[1], &wg)
+		waitFor(t, "the second Check in the server", func() bool { return h.metric(`authz_checks_in_flight{door="grpc"}`) == 2 })
+		time.Sleep(50 * time.Millisecond) // from the door to the flight
+		release()
 		wg.Wait()
 		leader, waiter := named(col.find(t, ids[0], 2), "authz.Check"), named(col.find(t, ids[1], 1), "authz.Check")
 		if leader == nil || waiter == nil {
