@@ -56,6 +56,7 @@ type rendered struct {
 	serviceMonitor *monitoringv1.ServiceMonitor
 	rule           *monitoringv1.PrometheusRule
 	networkPolicy  *networkingv1.NetworkPolicy
+	serviceAccount *corev1.ServiceAccount
 }
 
 // decodeManifests decodes every object strictly: a field the API types do
@@ -80,6 +81,9 @@ func decodeManifests(t *testing.T, text string) rendered {
 		case "v1 Service":
 			r.service = &corev1.Service{}
 			obj = r.service
+		case "v1 ServiceAccount":
+			r.serviceAccount = &corev1.ServiceAccount{}
+			obj = r.serviceAccount
 		case "v1 ConfigMap":
 			cm := &corev1.ConfigMap{}
 			obj = cm
@@ -190,6 +194,9 @@ func TestHelmChart(t *testing.T) {
 		if !*pod.SecurityContext.RunAsNonRoot || !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation || sc.Capabilities.Drop[0] != "ALL" || *pod.AutomountServiceAccountToken {
 			t.Errorf("security context: pod %+v container %+v", pod.SecurityContext, sc)
 		}
+		if sa := r.serviceAccount; sa == nil || sa.Name != "authz" || pod.ServiceAccountName != sa.Name || *sa.AutomountServiceAccountToken {
+			t.Errorf("service account %+v, the pod's %q", sa, pod.ServiceAccountName)
+		}
 		if p := c.ReadinessProbe.GRPC; p == nil || p.Port != 9191 || *p.Service != "envoy.service.auth.v3.Authorization" {
 			t.Errorf("readiness: %+v", c.ReadinessProbe)
 		}
@@ -232,6 +239,9 @@ func TestHelmChart(t *testing.T) {
 		if p := c.ReadinessProbe.HTTPGet; p == nil || p.Path != "/readyz" {
 			t.Errorf("readiness: %+v", c.ReadinessProbe)
 		}
+		if sa := r.serviceAccount; sa == nil || sa.Name != "authz-edge" || pod.ServiceAccountName != sa.Name || sa.Annotations["example.com/owner"] != "platform" {
+			t.Errorf("service account %+v, the pod's %q", sa, pod.ServiceAccountName)
+		}
 		var keys *corev1.Volume
 		for i, v := range pod.Volumes {
 			if v.Name == "signing-keys" {
@@ -271,6 +281,9 @@ func TestHelmChart(t *testing.T) {
 		r := decodeManifests(t, out)
 		cfg := validateRenderedConfig(t, r)
 		c := r.deployment.Spec.Template.Spec.Containers[0]
+		if pod := r.deployment.Spec.Template.Spec; r.serviceAccount != nil || pod.ServiceAccountName != "mesh-workloads" {
+			t.Errorf("an existing service account: rendered %+v, the pod's %q", r.serviceAccount, pod.ServiceAccountName)
+		}
 		if cfg.GRPC.Enabled() || len(c.Ports) != 1 || len(r.service.Spec.Ports) != 1 || c.ReadinessProbe.HTTPGet == nil || r.pdb != nil {
 			t.Errorf("grpc off: config %s, ports %v, readiness %+v", cfg.GRPC.Addr, c.Ports, c.ReadinessProbe)
 		}

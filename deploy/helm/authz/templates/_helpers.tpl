@@ -19,6 +19,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
+{{/* The pod's ServiceAccount: the chart's own, a named one, or "default". */}}
+{{- define "authz.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- .Values.serviceAccount.name | default (include "authz.fullname" .) -}}
+{{- else -}}
+{{- .Values.serviceAccount.name | default "default" -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The listener addresses the chart owns: every interface of the pod, or off. */}}
 {{- define "authz.grpcAddr" -}}
 {{- if .Values.listeners.grpc.enabled -}}:{{ .Values.listeners.grpc.port }}{{- else -}}off{{- end -}}
