@@ -20,8 +20,10 @@ type SharedCache interface {
 	// Lease asks to be the one replica that judges the token in scope
 	// now. held: another replica holds the lease, and Await can wait for
 	// its verdict. Otherwise judge here (a fault or no leases reads so
-	// too) and call release once the verdict is Set.
-	Lease(ctx context.Context, token, scope string) (release func(), held bool)
+	// too) and call release once the verdict is Set — release(true) — or
+	// with false when, holding the lease, this replica found the verdict
+	// the last holder left and judged nothing.
+	Lease(ctx context.Context, token, scope string) (release func(judged bool), held bool)
 	// Await waits, no longer than a lease lasts, for the entry the
 	// lease's holder writes: one judged after `after`. False when the
 	// lease ended without one, the wait ran out or ctx ended: judge here.

@@ -135,7 +135,7 @@ func (a *Authorizer) judgeToken(ctx context.Context, key, token string, by judge
 		if ok {
 			return l, nil
 		}
-		defer release()
+		defer release(true)
 	}
 	l, err := a.validate(ctx, token, by)
 	if err != nil {
@@ -163,14 +163,14 @@ func (a *Authorizer) sharedVerdict(ctx context.Context, token string, by judge, 
 // verdict is shared; without it, another replica is judging and its
 // verdict is returned (ok) — or, when none comes within the lease, this
 // replica judges after all.
-func (a *Authorizer) takeTurn(ctx context.Context, token string, by judge, after time.Time) (l cache.Loaded[*verdict], ok bool, release func()) {
-	none := func() {}
+func (a *Authorizer) takeTurn(ctx context.Context, token string, by judge, after time.Time) (l cache.Loaded[*verdict], ok bool, release func(judged bool)) {
+	none := func(bool) {}
 	release, held := a.shared.Lease(ctx, token, by.scope)
 	if !held {
 		// The lease was free: perhaps because its last holder has just
 		// written its verdict and let go.
 		if l, ok := a.sharedVerdict(ctx, token, by, after); ok {
-			release()
+			release(false)
 			return l, true, none
 		}
 		return l, false, release

@@ -31,9 +31,10 @@ func (c *Cache) leaseKey(token, scope string) string {
 
 // Lease implements authz.SharedCache: SET NX PX of a random value on the
 // token's lease key. A lease outlives a dead holder by Options.Lease at
-// most.
-func (c *Cache) Lease(ctx context.Context, token, scope string) (release func(), held bool) {
-	none := func() {}
+// most. It is counted when released: led when this replica judged,
+// followed when it found the last holder's verdict instead.
+func (c *Cache) Lease(ctx context.Context, token, scope string) (release func(judged bool), held bool) {
+	none := func(bool) {}
 	if c.opts.Lease <= 0 {
 		return none, false
 	}
@@ -52,8 +53,12 @@ func (c *Cache) Lease(ctx context.Context, token, scope string) (release func(),
 	case !ok:
 		return none, true
 	}
-	c.observeLease("led")
-	return func() {
+	return func(judged bool) {
+		if judged {
+			c.observeLease("led")
+		} else {
+			c.observeLease("followed")
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
 		defer cancel()
 		if err := releaseLease.Run(ctx, c.rdb, []string{key}, val).Err(); err != nil && !errors.Is(err, redis.Nil) {
