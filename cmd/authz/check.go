@@ -23,6 +23,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/authz-dev/authz/internal/authz/jwt"
+	"github.com/authz-dev/authz/internal/dpopproof"
 	"github.com/authz-dev/authz/internal/envoy"
 	"github.com/authz-dev/authz/internal/server"
 )
@@ -110,7 +111,12 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "authz check: -dpop-key: %v\n", err)
 			return 2
 		}
-		proof, err := dpopProof(key, alg, *method, cmp.Or(*dpopHTU, htuOf("https", *host, *path)), *token)
+		signer, err := dpopproof.NewSigner(key, alg)
+		if err != nil {
+			fmt.Fprintf(stderr, "authz check: -dpop-key: %v\n", err)
+			return 2
+		}
+		proof, err := signer.Sign(dpopproof.Request{Method: *method, URL: cmp.Or(*dpopHTU, dpopproof.TargetURL("https", *host, *path)), Token: *token})
 		if err != nil {
 			fmt.Fprintf(stderr, "authz check: dpop proof: %v\n", err)
 			return 2

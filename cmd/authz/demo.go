@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/dpopproof"
 	"github.com/authz-dev/authz/internal/keyfile"
 	"github.com/authz-dev/authz/internal/server"
 	"github.com/authz-dev/authz/internal/testidp"
@@ -248,7 +249,7 @@ func demoDPoP(idp *testidp.IdP, claims map[string]any) (keyFile, token string, e
 	if err != nil {
 		return "", "", err
 	}
-	jkt, err := dpopThumbprint(key.Public())
+	jkt, err := dpopproof.Thumbprint(key.Public())
 	if err != nil {
 		return "", "", err
 	}

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -58,9 +60,27 @@ type Token struct {
 	// (an issuer with introspect: asks them); by default they vouch for
 	// it with its claims.
 	Revoked bool `yaml:"revoked"`
-	// Scheme is the Authorization scheme (default Bearer).
+	// Scheme is the Authorization scheme (default Bearer; DPoP with dpop).
 	Scheme string `yaml:"scheme"`
+	// DPoP binds the token to a client key the run makes (cnf.jkt in its
+	// claims or introspection answer, unless they name one) and sends
+	// the request with a proof (RFC 9449).
+	DPoP *DPoP `yaml:"dpop"`
 }
+
+// DPoP is the proof a case's client sends. Where the config requires
+// nonces, the run first asks for one, as a client does.
+type DPoP struct {
+	// Proof is one of proofKinds: valid (the default) is a fresh proof of
+	// the bound key for this request; none sends no DPoP header;
+	// other_key is signed by a key the token is not bound to;
+	// wrong_method and wrong_url are for another request; stale was
+	// issued ten minutes ago; replayed was sent once already.
+	Proof string `yaml:"proof"`
+}
+
+// proofKinds are the proofs a case may send.
+var proofKinds = []string{"valid", "none", "other_key", "wrong_method", "wrong_url", "stale", "replayed"}
 
 // Answer is what an introspection endpoint says of the case's token.
 type Answer struct {
@@ -111,6 +131,14 @@ func ReadFile(path string) (*File, error) {
 			}
 			if n != 1 {
 				return nil, fmt.Errorf("%s: case %q: a token is claims, literal or introspection, one of them", path, c.Name)
+			}
+			if d := t.DPoP; d != nil {
+				if t.Literal != "" {
+					return nil, fmt.Errorf("%s: case %q: dpop binds claims or an introspection answer, not a literal token", path, c.Name)
+				}
+				if d.Proof != "" && !slices.Contains(proofKinds, d.Proof) {
+					return nil, fmt.Errorf("%s: case %q: dpop.proof %q: use one of %s", path, c.Name, d.Proof, strings.Join(proofKinds, ", "))
+				}
 			}
 		}
 	}

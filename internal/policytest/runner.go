@@ -29,6 +29,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/dpopproof"
 	"github.com/authz-dev/authz/internal/envoy"
 	"github.com/authz-dev/authz/internal/keyfile"
 	"github.com/authz-dev/authz/internal/server"
@@ -55,6 +56,11 @@ type Runner struct {
 	// signed: endpoints that answer signed (RFC 9701), with the iss and
 	// aud their answers carry.
 	signed map[string][2]string
+
+	// dpop signs the proofs of the key dpop tokens are bound to (its
+	// thumbprint dpopJKT); otherDPoP those of a key no token names.
+	dpop, otherDPoP *dpopproof.Signer
+	dpopJKT         string
 
 	mu      sync.Mutex
 	answers map[string]map[string]any // endpoint/token → answer
@@ -102,6 +108,14 @@ func Start(cfg *config.Config) (*Runner, error) {
 			// endpoint's key source becomes.
 			in.JWKSURL, in.Discovery, in.JWKSFile, in.Algorithms = "", false, filepath.Join(dir, "jwks.json"), []string{"ES256"}
 			r.signed[in.Name] = [2]string{in.Issuer, in.ClientID}
+		}
+	}
+	if cfg.DPoP.RequireNonce {
+		// Nonces signed with a key of the run's: the config's key file
+		// may not be at hand, and a case judges proofs, not the key.
+		if cfg.DPoP.NonceKeyFile, err = r.makeNonceKey(); err != nil {
+			r.Close()
+			return nil, err
 		}
 	}
 	if cfg.UpstreamTokens.Enabled() {
@@ -186,6 +200,9 @@ func (r *Runner) makeKeys() error {
 	if err != nil {
 		return err
 	}
+	if err := r.makeDPoPKeys(); err != nil {
+		return err
+	}
 	var set jose.JSONWebKeySet
 	for alg, priv := range map[jose.SignatureAlgorithm]any{jose.RS256: rsaKey, jose.ES256: ecKey, jose.EdDSA: edKey} {
 		k := jose.JSONWebKey{Key: priv, KeyID: "authz-test-" + strings.ToLower(string(alg)), Algorithm: string(alg), Use: "sig"}
@@ -197,6 +214,35 @@ func (r *Runner) makeKeys() error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(r.dir, "jwks.json"), b, 0o600)
+}
+
+// makeNonceKey writes the key the run's server signs DPoP nonces with.
+func (r *Runner) makeNonceKey() (string, error) {
+	var key [32]byte
+	rand.Read(key[:])
+	path := filepath.Join(r.dir, "dpop-nonce.key")
+	return path, os.WriteFile(path, []byte(hex.EncodeToString(key[:])), 0o600)
+}
+
+// makeDPoPKeys makes the client keys of the cases' DPoP proofs.
+func (r *Runner) makeDPoPKeys() error {
+	var keys [2]*ecdsa.PrivateKey
+	for i := range keys {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return err
+		}
+		keys[i] = k
+	}
+	var err error
+	if r.dpop, err = dpopproof.NewSigner(keys[0], jose.ES256); err != nil {
+		return err
+	}
+	if r.otherDPoP, err = dpopproof.NewSigner(keys[1], jose.ES256); err != nil {
+		return err
+	}
+	r.dpopJKT, err = dpopproof.Thumbprint(keys[0].Public())
+	return err
 }
 
 // sign signs claims with the run's key for alg.
@@ -304,6 +350,7 @@ func (r *Runner) token(t *Token) (string, error) {
 		rand.Read(b[:])
 		tok := fmt.Sprintf("authz-test-%d-%s", r.opaque, hex.EncodeToString(b[:]))
 		a := map[string]any{"active": true}
+		r.bind(a, t)
 		for k, v := range t.Introspection.Answer {
 			a[k] = v
 		}
@@ -340,6 +387,7 @@ func (r *Runner) token(t *Token) (string, error) {
 	if len(is.Audiences) > 0 {
 		claims["aud"] = is.Audiences[0]
 	}
+	r.bind(claims, t)
 	for k, v := range t.Claims {
 		claims[k] = v
 	}
@@ -363,6 +411,14 @@ func (r *Runner) token(t *Token) (string, error) {
 	return tok, nil
 }
 
+// bind names the run's DPoP key in claims' cnf when the case's token is
+// DPoP-bound; the case's own claims, set after, may name another.
+func (r *Runner) bind(claims map[string]any, t *Token) {
+	if t.DPoP != nil {
+		claims["cnf"] = map[string]any{"jkt": r.dpopJKT}
+	}
+}
+
 // Result is what came of a case.
 type Result struct {
 	Outcome, Route, Policy, Rule string
@@ -381,12 +437,17 @@ func (r *Runner) Check(c Case) (Result, error) {
 	for k, v := range c.Request.Headers {
 		h[strings.ToLower(k)] = v
 	}
+	var tok string
 	if c.Token != nil {
-		tok, err := r.token(c.Token)
-		if err != nil {
+		var err error
+		if tok, err = r.token(c.Token); err != nil {
 			return Result{}, err
 		}
-		h["authorization"] = orDefault(c.Token.Scheme, "Bearer") + " " + tok
+		scheme := "Bearer"
+		if c.Token.DPoP != nil {
+			scheme = "DPoP"
+		}
+		h["authorization"] = orDefault(c.Token.Scheme, scheme) + " " + tok
 	}
 	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 		// Envoy sends the certificate URL-encoded (source.certificate).
@@ -401,7 +462,13 @@ func (r *Runner) Check(c Case) (Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := r.client.Check(ctx, req)
+	var resp *authv3.CheckResponse
+	var err error
+	if c.Token != nil && c.Token.DPoP != nil {
+		resp, err = r.checkWithProof(ctx, req, orDefault(c.Token.DPoP.Proof, "valid"), tok)
+	} else {
+		resp, err = r.client.Check(ctx, req)
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -428,6 +495,61 @@ func (r *Runner) Check(c Case) (Result, error) {
 		res.Route, res.Policy, res.Rule = dec["route"].GetStringValue(), dec["policy"].GetStringValue(), dec["rule"].GetStringValue()
 	}
 	return res, nil
+}
+
+// checkWithProof sends req with the DPoP proof the case names, as a
+// client would: asked for a nonce (use_dpop_nonce), it signs again with
+// it; a replayed proof is one the server has already seen.
+func (r *Runner) checkWithProof(ctx context.Context, req *authv3.CheckRequest, kind, token string) (*authv3.CheckResponse, error) {
+	target := req.Attributes.Request.Http
+	if kind == "none" {
+		return r.client.Check(ctx, req)
+	}
+	signer, pr := r.dpop, dpopproof.Request{Method: target.Method, URL: dpopproof.TargetURL(target.Scheme, target.Host, target.Path), Token: token}
+	switch kind {
+	case "other_key":
+		signer = r.otherDPoP
+	case "wrong_method":
+		pr.Method = "POST"
+		if target.Method == "POST" {
+			pr.Method = "GET"
+		}
+	case "wrong_url":
+		pr.URL = dpopproof.TargetURL(target.Scheme, "elsewhere.test", target.Path)
+	case "stale":
+		pr.IssuedAt = time.Now().Add(-10 * time.Minute)
+	}
+	send := func() (*authv3.CheckResponse, error) {
+		proof, err := signer.Sign(pr)
+		if err != nil {
+			return nil, err
+		}
+		target.Headers["dpop"] = proof
+		return r.client.Check(ctx, req)
+	}
+	resp, err := send()
+	if err != nil {
+		return nil, err
+	}
+	if nonce := deniedHeader(resp, "dpop-nonce"); nonce != "" {
+		pr.Nonce = nonce
+		if resp, err = send(); err != nil {
+			return nil, err
+		}
+	}
+	if kind == "replayed" {
+		return r.client.Check(ctx, req) // the same proof again
+	}
+	return resp, nil
+}
+
+func deniedHeader(resp *authv3.CheckResponse, name string) string {
+	for _, hv := range resp.GetDeniedResponse().GetHeaders() {
+		if strings.EqualFold(hv.GetHeader().GetKey(), name) {
+			return hv.GetHeader().GetValue()
+		}
+	}
+	return ""
 }
 
 // Differences says how res falls short of what the case expects; none:

@@ -9,9 +9,11 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,4 +101,71 @@ func parseOffline(t *testing.T, text string) (*config.Config, error) {
 		t.Fatal(err)
 	}
 	return config.LoadOffline(path)
+}
+
+// A DPoP case binds its token to the run's client key and sends the proof
+// it names: a fresh one passes payments, every flawed one is refused —
+// with nonces required too, where the run first asks for one.
+func TestDPoPCases(t *testing.T) {
+	for _, nonces := range []bool{false, true} {
+		cfg, err := parseOffline(t, `
+issuers:
+  - { name: corp, issuer: https://idp.example.com/, jwks_url: https://idp.example.com/jwks.json, algorithms: [ES256] }
+introspection:
+  - { name: opaque, endpoint: https://idp.example.com/introspect, client_id: authz, client_secret_file: /not/here }
+dpop:
+  require_nonce: `+fmt.Sprint(nonces)+`
+  nonce_key_file: /not/at/hand   # the run makes its own
+policies:
+  default: {}
+  payments: { sender_constraint: dpop }
+routes:
+  - { name: payments, match: { path_prefix: /payments/ }, policy: payments }
+`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Start(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kind := range proofKinds {
+			want := "invalid"
+			if kind == "valid" {
+				want = "allow"
+			}
+			for _, tok := range []*Token{
+				{Claims: map[string]any{"sub": "pia"}, DPoP: &DPoP{Proof: kind}},
+				{Introspection: &Answer{Answer: map[string]any{"sub": "pia"}}, DPoP: &DPoP{Proof: kind}},
+			} {
+				res, err := r.Check(Case{Name: kind, Request: Request{Method: "POST", Path: "/payments/1"}, Token: tok})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Outcome != want || res.Route != "payments" {
+					t.Errorf("nonces %v, proof %s, JWT %v: %s (%d, %v) on route %q, want %s", nonces, kind, tok.Claims != nil, res.Outcome, res.Status, res.Headers["www-authenticate"], res.Route, want)
+				}
+			}
+		}
+		r.Close()
+	}
+}
+
+// A case file that cannot mean one thing is refused when read, saying
+// which case and why.
+func TestCaseFilesAreReadStrictly(t *testing.T) {
+	for _, c := range []struct{ name, text, want string }{
+		{"no name", "cases: [{ expect: { outcome: allow } }]", "case 0 has no name"},
+		{"no outcome", "cases: [{ name: a }]", `case "a": expect.outcome is required`},
+		{"two tokens", "cases: [{ name: a, token: { literal: x, claims: { sub: b } }, expect: { outcome: allow } }]", "one of them"},
+		{"an unknown key", "cases: [{ name: a, tokn: {}, expect: { outcome: allow } }]", "field tokn not found"},
+		{"a proof kind", "cases: [{ name: a, token: { claims: {}, dpop: { proof: old } }, expect: { outcome: invalid } }]", `dpop.proof "old": use one of valid, none`},
+		{"a bound literal", "cases: [{ name: a, token: { literal: x, dpop: {} }, expect: { outcome: allow } }]", "not a literal token"},
+	} {
+		path := filepath.Join(t.TempDir(), "cases.yaml")
+		os.WriteFile(path, []byte(c.text), 0o600)
+		if _, err := ReadFile(path); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
 }

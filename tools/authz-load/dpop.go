@@ -1,14 +1,9 @@
 package main
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
-	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -16,6 +11,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/authz-dev/authz/internal/dpopproof"
 	"github.com/authz-dev/authz/internal/testidp"
 )
 
@@ -32,12 +28,12 @@ func newDPoPLoad(idp *testidp.IdP) (*dpopLoad, error) {
 	if err != nil {
 		return nil, err
 	}
-	tp, err := (&jose.JSONWebKey{Key: key.Public()}).Thumbprint(crypto.SHA256)
+	jkt, err := dpopproof.Thumbprint(key.Public())
 	if err != nil {
 		return nil, err
 	}
 	c := idp.Claims("dpop-user", time.Hour, "orders:read", "orders-api")
-	c["cnf"] = map[string]any{"jkt": base64.RawURLEncoding.EncodeToString(tp)}
+	c["cnf"] = map[string]any{"jkt": jkt}
 	tok, err := idp.Mint("ec-1", c)
 	if err != nil {
 		return nil, err
@@ -49,12 +45,10 @@ func newDPoPLoad(idp *testidp.IdP) (*dpopLoad, error) {
 // are made just before the scenario runs: a proof is good for the iat
 // window only.
 func (d *dpopLoad) requests(n int) ([]*authv3.CheckRequest, error) {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: d.key}, (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
+	signer, err := dpopproof.NewSigner(d.key, jose.ES256)
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256([]byte(d.token))
-	ath := base64.RawURLEncoding.EncodeToString(sum[:])
 	reqs := make([]*authv3.CheckRequest, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, runtime.GOMAXPROCS(0))
@@ -63,16 +57,11 @@ func (d *dpopLoad) requests(n int) ([]*authv3.CheckRequest, error) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += runtime.GOMAXPROCS(0) {
-				body, _ := json.Marshal(map[string]any{
-					"jti": fmt.Sprintf("load-%d-%d", time.Now().UnixNano(), i), "htm": "GET",
-					"htu": "https://shop.example/orders/1", "iat": time.Now().Unix(), "ath": ath,
-				})
-				jws, err := signer.Sign(body)
+				proof, err := signer.Sign(dpopproof.Request{Method: "GET", URL: "https://shop.example/orders/1", Token: d.token})
 				if err != nil {
 					errs <- err
 					return
 				}
-				proof, _ := jws.CompactSerialize()
 				req := checkRequest("")
 				h := req.Attributes.Request.Http.Headers
 				h["authorization"] = "DPoP " + d.token
