@@ -349,6 +349,7 @@ func TestHotTokenIsRefreshedAhead(t *testing.T) {
 	h := startIntrospect(t, idp, cfg)
 	tok := h.opaque("hana", time.Hour)
 	h.expect(h.check(withToken(tok)), "allow", 200)
+	expires := time.Now().Add(cfg.Cache.TTL) // no earlier than this
 	before := idp.Introspections()
 
 	time.Sleep(1100 * time.Millisecond) // into the last half of the TTL
@@ -359,12 +360,12 @@ func TestHotTokenIsRefreshedAhead(t *testing.T) {
 			t.Fatalf("x-user-id %q", o.headers["x-user-id"])
 		}
 	}
-	time.Sleep(600 * time.Millisecond) // the refresh has answered
+	waitFor(t, "the refresh", func() bool { return h.metric(`authz_refreshes_total{result="ok"}`) > 0 })
 	idp.SetDelay(0)
 	// Past the first answer's TTL, with the IdP down: the refreshed
 	// answer serves; without the refresh this Check would be an error.
 	idp.SetDown(true)
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(time.Until(expires) + 100*time.Millisecond)
 	h.expect(h.check(withToken(tok)), "allow", 200)
 	idp.SetDown(false)
 	if got := idp.Introspections() - before; got != 1 {

@@ -440,6 +440,7 @@ func TestGracefulShutdownFinishesInFlightChecks(t *testing.T) {
 	idp.SetDelay(500 * time.Millisecond) // the unknown-kid refresh takes this long
 	time.Sleep(20 * time.Millisecond)
 	tok := h.mint("slow", h.validClaims())
+	fetches := idp.JWKSFetches()
 	got := make(chan outcome, 1)
 	go func() {
 		resp, err := h.client.Check(context.Background(), newCheckRequest(withToken(tok)))
@@ -450,8 +451,8 @@ func TestGracefulShutdownFinishesInFlightChecks(t *testing.T) {
 		}
 		got <- read(resp)
 	}()
-	time.Sleep(100 * time.Millisecond) // the Check is waiting on the JWKS
-	h.cancel()                         // as SIGTERM does
+	waitFor(t, "the unknown kid's JWKS refresh", func() bool { return idp.JWKSFetches() > fetches }) // the Check is waiting on it
+	h.cancel() // as SIGTERM does
 	if o := <-got; o.name != "allow" {
 		t.Errorf("in-flight Check got %q, want allow", o.name)
 	}
@@ -624,6 +625,7 @@ func TestShutdownDelayAndGraceAtBothDoors(t *testing.T) {
 	slow := h.opaque("sid", time.Hour)
 	idp.SetDelay(1500 * time.Millisecond) // longer than the old HTTP second
 	got := make(chan int, 1)
+	asked := idp.Introspections()
 	go func() {
 		req, _ := http.NewRequest("GET", "http://"+h.srv.httpLn.Addr().String()+"/check/orders", nil)
 		req.Header.Set("Authorization", "Bearer "+slow)
@@ -636,8 +638,8 @@ func TestShutdownDelayAndGraceAtBothDoors(t *testing.T) {
 		resp.Body.Close()
 		got <- resp.StatusCode
 	}()
-	time.Sleep(100 * time.Millisecond) // the Check waits on the IdP
-	h.cancel()                         // as SIGTERM does
+	waitFor(t, "the Check's introspection", func() bool { return idp.Introspections() > asked }) // the Check waits on the IdP
+	h.cancel() // as SIGTERM does
 	// Not serving at once, still answering during the delay.
 	deadline := time.Now().Add(5 * time.Second)
 	for h.health() != healthpb.HealthCheckResponse_NOT_SERVING && time.Now().Before(deadline) {
