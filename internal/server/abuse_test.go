@@ -78,26 +78,27 @@ func TestChangingKidsKeepJWKSFetchesRateLimited(t *testing.T) {
 }
 
 func TestSlowIdPCannotQueueUnboundedIntrospections(t *testing.T) {
-	waitsOnClock(t)
+	waitsOnClock(t) // the Checks end by their timeout
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
 	cfg := introspectConfig(idp)
-	cfg.Introspection[0].Timeout, cfg.Introspection[0].MaxInFlight = 300*time.Millisecond, 4
+	cfg.Introspection[0].Timeout, cfg.Introspection[0].MaxInFlight = 3*time.Second, 4
 	h := startIntrospect(t, idp, cfg)
-	idp.SetDelay(2 * time.Second)
 	const n = 50
 	tokens := make([]string, n)
 	for i := range tokens {
 		tokens[i] = h.opaque(fmt.Sprintf("slow-%d", i), time.Hour)
 	}
 	before := idp.Introspections()
+	release := idp.Hold() // an IdP that answers nothing in time
+	defer release()
 	var wg sync.WaitGroup
 	outcomes := make(chan string, n)
 	for _, tok := range tokens {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			resp, err := h.client.Check(ctx, newCheckRequest(withToken(tok)))
 			if err != nil {
@@ -107,20 +108,21 @@ func TestSlowIdPCannotQueueUnboundedIntrospections(t *testing.T) {
 			outcomes <- read(resp).name
 		}()
 	}
-	time.Sleep(250 * time.Millisecond)
-	firstWave := idp.Introspections() - before
+	// Every Check is in, four hold the slots: however many wait, only
+	// max_in_flight requests have reached the IdP.
+	waitFor(t, "50 Checks in the server, 4 at the IdP", func() bool {
+		return h.metric(`authz_checks_in_flight{door="grpc"}`) == n && h.metric(`authz_idp_requests_in_flight{endpoint="corp-introspect"}`) == 4
+	})
+	time.Sleep(50 * time.Millisecond) // room for a fifth, were there one
+	if got := idp.Introspections() - before; got != 4 {
+		t.Errorf("%d introspections reached the held IdP with max_in_flight 4, want 4", got)
+	}
 	wg.Wait()
 	close(outcomes)
 	for o := range outcomes {
 		if o != "error" {
 			t.Errorf("a Check against a saturated IdP got %q, want error", o)
 		}
-	}
-	// Slots free only when a holder times out (300ms; the IdP takes 2s),
-	// so within the first 250ms at most max_in_flight requests can have
-	// reached the IdP, however many Checks wait.
-	if firstWave > 4 {
-		t.Errorf("%d introspections reached the IdP in the first 250ms with max_in_flight 4", firstWave)
 	}
 	if !strings.Contains(h.logs.String(), "introspections already in flight") {
 		t.Error("saturation is not named in the decision log")
