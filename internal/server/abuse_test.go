@@ -79,7 +79,7 @@ func TestChangingKidsKeepJWKSFetchesRateLimited(t *testing.T) {
 
 func TestSlowIdPCannotQueueUnboundedIntrospections(t *testing.T) {
 	waitsOnClock(t) // the Checks end by their timeout
-	t.Parallel()    // waits on IdPs, processes and clocks, not the CPU
+	t.Parallel()
 	idp := newIdP(t)
 	cfg := introspectConfig(idp)
 	cfg.Introspection[0].Timeout, cfg.Introspection[0].MaxInFlight = 3*time.Second, 4

@@ -451,8 +451,9 @@ func TestGracefulShutdownFinishesInFlightChecks(t *testing.T) {
 		}
 		got <- read(resp)
 	}()
-	waitFor(t, "the unknown kid's JWKS refresh", func() bool { return idp.JWKSFetches() > fetches }) // the Check is waiting on it
-	h.cancel()                                                                                       // as SIGTERM does
+	// The Check is waiting on the unknown kid's JWKS refresh.
+	waitFor(t, "the unknown kid's JWKS refresh", func() bool { return idp.JWKSFetches() > fetches })
+	h.cancel() // as SIGTERM does
 	if o := <-got; o.name != "allow" {
 		t.Errorf("in-flight Check got %q, want allow", o.name)
 	}
@@ -638,8 +639,9 @@ func TestShutdownDelayAndGraceAtBothDoors(t *testing.T) {
 		resp.Body.Close()
 		got <- resp.StatusCode
 	}()
-	waitFor(t, "the Check's introspection", func() bool { return idp.Introspections() > asked }) // the Check waits on the IdP
-	h.cancel()                                                                                   // as SIGTERM does
+	// The Check waits on the IdP.
+	waitFor(t, "the Check's introspection", func() bool { return idp.Introspections() > asked })
+	h.cancel() // as SIGTERM does
 	// Not serving at once, still answering during the delay.
 	deadline := time.Now().Add(5 * time.Second)
 	for h.health() != healthpb.HealthCheckResponse_NOT_SERVING && time.Now().Before(deadline) {
