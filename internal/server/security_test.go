@@ -124,21 +124,27 @@ func TestReloadRereadsJWKSFile(t *testing.T) {
 		if got := h.srv.WatchedFiles(cfgPath); !slices.Equal(got, []string{cfgPath, file}) {
 			t.Fatalf("watched files %q", got)
 		}
-		var reloads atomic.Int64
+		var reloads, looks atomic.Int64
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		go WatchFiles(ctx, func() []string { return h.srv.WatchedFiles(cfgPath) }, 10*time.Millisecond, func() { reloads.Add(1) })
-		time.Sleep(50 * time.Millisecond)
+		files := func() []string { looks.Add(1); return h.srv.WatchedFiles(cfgPath) }
+		go WatchFiles(ctx, files, 10*time.Millisecond, func() { reloads.Add(1) })
+		// A look starts with files(): two more looks begun means one
+		// whole look has been taken since.
+		lookedAgain := func() {
+			t.Helper()
+			since := looks.Load()
+			waitFor(t, "the watcher's next look", func() bool { return looks.Load() >= since+2 })
+		}
+		lookedAgain()
 		// Touched but not changed (a ConfigMap update does this): no
 		// reload. Then changed: one.
 		later := time.Now().Add(time.Minute)
 		os.Chtimes(file, later, later)
-		time.Sleep(50 * time.Millisecond)
+		lookedAgain()
 		writeKeys("rsa-1")
-		deadline := time.Now().Add(5 * time.Second)
-		for reloads.Load() == 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitFor(t, "the reload", func() bool { return reloads.Load() > 0 })
+		lookedAgain()
 		if reloads.Load() != 1 {
 			t.Errorf("a touched, then changed jwks_file triggered %d reloads, want 1", reloads.Load())
 		}
