@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"time"
@@ -102,11 +103,13 @@ func (s *Server) Follow(ctx context.Context, configPath string, load func() (*co
 // ConfigMap update swaps symlinks and touches files whose text is the same,
 // which is no reason to reload. files is asked again on every tick, since a
 // reload may name other files.
+//
+// A change is reloaded once the next look finds the same content: a file
+// written in place (an editor, `cat >`) can be caught half-written, and
+// half a YAML file may well parse — a config with its last routes missing.
 func WatchFiles(ctx context.Context, files func() []string, every time.Duration, reload func()) {
-	seen := map[string][sha256.Size]byte{}
-	for _, f := range files() {
-		seen[f] = digest(f)
-	}
+	seen := lookAt(files())
+	var settling map[string][sha256.Size]byte // a change seen once, not yet reloaded
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -114,24 +117,27 @@ func WatchFiles(ctx context.Context, files func() []string, every time.Duration,
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			next := map[string][sha256.Size]byte{}
-			for _, f := range files() {
-				next[f] = digest(f)
-			}
-			// A file changed, or the set did: an included file added
-			// or removed.
-			changed := len(next) != len(seen)
-			for f, d := range next {
-				if last, ok := seen[f]; !ok || d != last {
-					changed = true
-				}
-			}
-			seen = next
-			if changed {
+			next := lookAt(files())
+			switch {
+			case maps.Equal(next, seen):
+				settling = nil // back as it was
+			case settling != nil && maps.Equal(next, settling):
+				seen, settling = next, nil
 				reload()
+			default:
+				settling = next
 			}
 		}
 	}
+}
+
+// lookAt digests each file; a file added or removed changes the map too.
+func lookAt(files []string) map[string][sha256.Size]byte {
+	out := make(map[string][sha256.Size]byte, len(files))
+	for _, f := range files {
+		out[f] = digest(f)
+	}
+	return out
 }
 
 // watchedFiles are the config file, the files its include globs name now

@@ -275,3 +275,52 @@ func TestAConfigThatFailsToBuildIsAnError(t *testing.T) {
 		t.Error("New with a key file holding no usable key")
 	}
 }
+
+// TestWatchFilesReloadsOnlySettledContent: -watch reloads a change once
+// the next look finds the same content, so a file caught half-written (a
+// truncated YAML file may well parse) is never what a reload reads; a
+// touch, or a change undone before it settles, reloads nothing. The test
+// changes the file from inside the watcher's own looks, so each step is
+// seen exactly when the script says.
+func TestWatchFilesReloadsOnlySettledContent(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "authz.yaml")
+	write := func(text string) {
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Error(err)
+		}
+	}
+	const before, after, passing = "policies:\n  default: {}\n", "policies:\n  default: {}\n  payments: { require_scopes: [payments:write] }\n", "policies: {}\n"
+	write(before)
+	later := time.Now().Add(time.Minute)
+	script := map[int64]func(){ // by look; look 1 is the first, at start
+		2: func() { write(after[:len(after)/2]) }, // caught half-written
+		3: func() { write(after) },                // done: settles at look 4
+		6: func() { os.Chtimes(path, later, later) },
+		8: func() { write(passing) }, // undone before the next look
+		9: func() { write(after) },
+	}
+	var looks atomic.Int64
+	files := func() []string {
+		if step := script[looks.Add(1)]; step != nil {
+			step()
+		}
+		return []string{path}
+	}
+	var reloads []string
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		WatchFiles(ctx, files, time.Millisecond, func() {
+			b, _ := os.ReadFile(path)
+			reloads = append(reloads, string(b))
+		})
+	}()
+	waitFor(t, "the script's looks", func() bool { return looks.Load() >= 12 })
+	cancel()
+	<-done
+	if len(reloads) != 1 || reloads[0] != after {
+		t.Errorf("reloads read %q, want one, of the whole new file", reloads)
+	}
+}
