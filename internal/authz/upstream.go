@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -86,10 +87,7 @@ func (in *UpstreamInput) Remember(ctx context.Context, key string, make func(con
 func memoPrefix(sum [sha256.Size]byte, policy string, judged time.Time) string {
 	var buf [sha256.Size + 8 + 64]byte
 	b := append(buf[:0], sum[:]...)
-	n := judged.UnixMilli()
-	for i := 0; i < 8; i++ {
-		b = append(b, byte(n>>(8*i)))
-	}
+	b = binary.LittleEndian.AppendUint64(b, uint64(judged.UnixMilli()))
 	b = append(b, policy...)
 	return string(append(b, 0))
 }
