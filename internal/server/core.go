@@ -150,7 +150,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 			},
 			InFlight: m.IntrospectionsInFlight(ic.Name),
 		}
-		if statements != nil {
+		if statements != nil { // a nil *jwt.Statements would make the interface non-nil
 			opts.Signed = statements
 		}
 		in, err := introspect.New(opts)
