@@ -75,31 +75,47 @@ func validateIssuers(issuers []Issuer, p *problems) map[string]bool {
 			p.add(pathOf("issuers", i, "issuer"), "%q is also the issuer of %s; tokens are routed by iss", is.Issuer, other)
 		}
 		byIss[is.Issuer] = is.Name
-		if is.JWKSURL == "" && !is.Discovery {
-			p.file(is.JWKSFile, pathOf("issuers", i, "jwks_file")) // the only key source
-		}
-		if is.JWKSURL == "" && !is.Discovery && is.JWKSFile == "" {
-			p.add(pathOf("issuers", i), "one of jwks_url, discovery or jwks_file is required")
-		}
-		if is.JWKSURL != "" && is.Discovery {
-			p.add(pathOf("issuers", i, "discovery"), "cannot be combined with jwks_url")
-		}
-		if is.JWKSURL != "" && !isHTTPURL(is.JWKSURL) {
-			p.add(pathOf("issuers", i, "jwks_url"), "must be an http(s) URL")
-		}
-		warnPlainHTTP(p, pathOf("issuers", i, "jwks_url"), is.JWKSURL, "the keys that decide which tokens are valid")
-		if is.Discovery {
-			warnPlainHTTP(p, pathOf("issuers", i, "issuer"), is.Issuer, "the discovery document that names the keys")
-		}
-		if is.Discovery && !isHTTPURL(is.Issuer) {
-			p.add(pathOf("issuers", i, "issuer"), "discovery needs an http(s) issuer URL")
-		}
-		validateAlgorithms(is.Algorithms, pathOf("issuers", i, "algorithms"), p)
+		keySource{Issuer: is.Issuer, JWKSURL: is.JWKSURL, Discovery: is.Discovery, JWKSFile: is.JWKSFile, Algorithms: is.Algorithms}.
+			validate(pathOf("issuers", i), "the keys that decide which tokens are valid", p)
 		if *is.Leeway < 0 || is.RefreshInterval < 0 || is.MinRefreshInterval < 0 || is.Timeout < 0 {
 			p.add(pathOf("issuers", i), "durations must not be negative")
 		}
 	}
 	return names
+}
+
+// keySource is where a verifier finds a signer's keys — a JWKS URL, the
+// issuer's discovery document, or a file, one of them — and the
+// algorithms it accepts: an issuer's, or an endpoint's signed answers'.
+type keySource struct {
+	Issuer, JWKSURL, JWKSFile string
+	Discovery                 bool
+	Algorithms                []string
+}
+
+// validate checks ks, whose settings sit under at; keys says what the
+// keys decide, for the plain-HTTP warnings.
+func (ks keySource) validate(at, keys string, p *problems) {
+	if ks.JWKSURL == "" && !ks.Discovery {
+		p.file(ks.JWKSFile, pathOf(at, "jwks_file")) // the only key source
+		if ks.JWKSFile == "" {
+			p.add(at, "one of jwks_url, discovery or jwks_file is required")
+		}
+	}
+	if ks.JWKSURL != "" && ks.Discovery {
+		p.add(pathOf(at, "discovery"), "cannot be combined with jwks_url")
+	}
+	if ks.JWKSURL != "" && !isHTTPURL(ks.JWKSURL) {
+		p.add(pathOf(at, "jwks_url"), "must be an http(s) URL")
+	}
+	warnPlainHTTP(p, pathOf(at, "jwks_url"), ks.JWKSURL, keys)
+	if ks.Discovery {
+		warnPlainHTTP(p, pathOf(at, "issuer"), ks.Issuer, "the discovery document that names the keys")
+		if !isHTTPURL(ks.Issuer) {
+			p.add(pathOf(at, "issuer"), "discovery needs an http(s) issuer URL")
+		}
+	}
+	validateAlgorithms(ks.Algorithms, pathOf(at, "algorithms"), p)
 }
 
 // validateAlgorithms checks a list of JWS algorithms a verifier allows.

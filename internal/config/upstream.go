@@ -234,9 +234,8 @@ func (c *Config) policyNames() []string {
 // answer's iss and aud are checked, so both must be known, and its keys
 // need one source.
 func validateSignedAnswers(in *Introspection, ip string, p *problems) {
-	keys := in.JWKSURL != "" || in.Discovery || in.JWKSFile != ""
 	if !in.SignedAnswers {
-		if keys || len(in.Algorithms) > 0 {
+		if in.JWKSURL != "" || in.Discovery || in.JWKSFile != "" || len(in.Algorithms) > 0 {
 			p.add(ip+".signed_answers", "jwks_url, discovery, jwks_file and algorithms verify signed answers: set signed_answers: true")
 		}
 		return
@@ -247,20 +246,6 @@ func validateSignedAnswers(in *Introspection, ip string, p *problems) {
 	if in.ClientID == "" {
 		p.add(ip+".client_id", "is required with signed_answers: a signed answer's aud names the client that asked")
 	}
-	switch {
-	case !keys:
-		p.add(ip+".signed_answers", "needs the IdP's keys: jwks_url, discovery or jwks_file")
-	case in.JWKSURL != "" && in.Discovery:
-		p.add(ip+".jwks_url", "set jwks_url or discovery, not both")
-	case in.Discovery && !isHTTPURL(in.Issuer):
-		p.add(ip+".discovery", "needs an http(s) issuer to discover from")
-	}
-	if in.JWKSURL != "" {
-		if !isHTTPURL(in.JWKSURL) {
-			p.add(ip+".jwks_url", "must be an http(s) URL")
-		}
-		warnPlainHTTP(p, ip+".jwks_url", in.JWKSURL, "the IdP's keys")
-	}
-	p.file(in.JWKSFile, ip+".jwks_file")
-	validateAlgorithms(in.Algorithms, ip+".algorithms", p)
+	keySource{Issuer: in.Issuer, JWKSURL: in.JWKSURL, Discovery: in.Discovery, JWKSFile: in.JWKSFile, Algorithms: in.Algorithms}.
+		validate(ip, "the IdP's keys, which decide which answers are believed", p)
 }

@@ -88,3 +88,38 @@ upstream_tokens:
 		t.Errorf("offline: %v", err)
 	}
 }
+
+// An endpoint's signed answers find the IdP's keys as an issuer finds its
+// own: one source, checked the same way.
+func TestSignedAnswersKeySource(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("s3cret"), 0o600)
+	endpoint := func(settings string) string {
+		return minimal + `introspection:
+  - { name: idp, endpoint: https://idp.example.com/introspect, client_id: authz, client_secret_file: ` + secret + `, ` + settings + ` }
+`
+	}
+	good := "signed_answers: true, issuer: https://idp.example.com/, discovery: true"
+	cfg, err := Parse([]byte(endpoint(good)))
+	if err != nil || len(cfg.Warnings) != 0 {
+		t.Fatalf("%v, warnings %q", err, cfg.Warnings)
+	}
+	for _, c := range []struct{ name, settings, want string }{
+		{"no key source", "signed_answers: true, issuer: https://idp.example.com/", "introspection.0: one of jwks_url, discovery or jwks_file is required"},
+		{"two key sources", good + ", jwks_url: https://idp.example.com/jwks", "introspection.0.discovery: cannot be combined with jwks_url"},
+		{"a jwks_url that is no URL", "signed_answers: true, issuer: https://idp.example.com/, jwks_url: idp/jwks", "introspection.0.jwks_url: must be an http(s) URL"},
+		{"no issuer", "signed_answers: true, jwks_url: https://idp.example.com/jwks", "introspection.0.issuer: is required with signed_answers"},
+		{"an algorithm", good + ", algorithms: [HS256]", `introspection.0.algorithms.0: "HS256" is not allowed`},
+		{"keys without signed answers", "jwks_url: https://idp.example.com/jwks", "set signed_answers: true"},
+	} {
+		if _, err := Parse([]byte(endpoint(c.settings))); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+	// Discovery over plain http names the keys that decide which answers
+	// are believed: a warning, as for an issuer.
+	cfg, err = Parse([]byte(endpoint("signed_answers: true, issuer: http://idp.example.com/, discovery: true")))
+	if err != nil || len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "introspection.0.issuer: plain http to idp.example.com: the discovery document") {
+		t.Errorf("%v, warnings %q", err, cfg.Warnings)
+	}
+}
