@@ -3,7 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -64,12 +65,7 @@ func describeMatch(m config.RouteMatch) string {
 	add("methods", m.Methods...)
 	add("source", m.SourcePrincipals...)
 	add("destination", m.DestinationPrincipals...)
-	names := make([]string, 0, len(m.Headers))
-	for k := range m.Headers {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
+	for _, k := range slices.Sorted(maps.Keys(m.Headers)) {
 		parts = append(parts, "header "+k+"="+m.Headers[k])
 	}
 	return strings.Join(parts, " ")
@@ -95,11 +91,7 @@ func ruleNames(rs []config.Rule) string {
 // scopes and rules, each rule with where it was written.
 func explainPolicies(w io.Writer, cfg *config.Config) {
 	fmt.Fprintln(w, "Policies (fields left out come from the policy extended):")
-	names := make([]string, 0, len(cfg.Policies))
-	for name := range cfg.Policies {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(cfg.Policies))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fragments := len(cfg.Fragments) > 0
 	header := "  policy\textends\ttoken\tscopes\trules\tupstream token"

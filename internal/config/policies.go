@@ -2,8 +2,8 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/authz-dev/authz/internal/rules"
@@ -99,12 +99,7 @@ func (c *Config) setPolicyDefaults() {
 		c.Policies[name] = p
 		done[name] = true
 	}
-	names := make([]string, 0, len(c.Policies))
-	for name := range c.Policies {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range c.policyNames() {
 		resolve(name)
 	}
 }
@@ -236,11 +231,7 @@ func inheritedRules(rs []Rule) []string {
 
 // validatePolicies checks every policy against the validators there are.
 func validatePolicies(policies map[string]Policy, issuers, endpoints map[string]bool, p *problems) {
-	policyNames := make([]string, 0, len(policies))
-	for name := range policies {
-		policyNames = append(policyNames, name)
-	}
-	sort.Strings(policyNames)
+	policyNames := slices.Sorted(maps.Keys(policies))
 	for _, name := range policyNames {
 		pol := policies[name]
 		pp := "policies." + name

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -221,14 +222,7 @@ func upstreamAudienceProblem(r Route, policies map[string]Policy) string {
 }
 
 // policyNames are the policies' names, sorted.
-func (c *Config) policyNames() []string {
-	names := make([]string, 0, len(c.Policies))
-	for name := range c.Policies {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	return names
-}
+func (c *Config) policyNames() []string { return slices.Sorted(maps.Keys(c.Policies)) }
 
 // validateSignedAnswers checks an endpoint's RFC 9701 settings: the
 // answer's iss and aud are checked, so both must be known, and its keys
