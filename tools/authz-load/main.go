@@ -491,6 +491,10 @@ introspection:
     client_id: authz
     client_secret: s3cret
 log: { level: info }
+# dpop-hit drives one client key at the machine's whole rate; the default
+# per-key share of the replay set (a sixteenth: 62,500 proofs a window) is
+# for many clients, and would refuse the rest of the run's proofs.
+dpop: { replay_max_per_key: 1000000 }
 policies:
   default:
     headers: { sub: x-user-id, client_id: x-client-id, scope: x-scopes, email: x-email }
