@@ -338,7 +338,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) (d Decision) {
 	}
 	in := &UpstreamInput{Request: req, Claims: res.Claims, Validator: res.Validator, Expiry: res.Expiry, Signed: res.Signed}
 	if len(p.Upstream) > 0 && a.upstream != nil {
-		in.memo = &memo{cache: a.upstream, prefix: memoPrefix(sum, p.Name, v.judged)}
+		in.memo = &memo{cache: a.upstream, sum: sum, policy: p.Name, judged: v.judged}
 	}
 	return p.forward(ctx, in, d)
 }

@@ -52,10 +52,24 @@ type UpstreamInput struct {
 	memo *memo
 }
 
-// memo is the cache steps share, and where this Check's token sits in it.
+// memo is the cache steps share, and where this Check's token sits in it:
+// the token, the policy, and when the verdict was judged.
 type memo struct {
 	cache  *cache.Cache[string]
-	prefix string
+	sum    [sha256.Size]byte
+	policy string
+	judged time.Time
+}
+
+// key places a step's key under this Check's token verdict, in one
+// allocation.
+func (m *memo) key(step string) string {
+	var buf [256]byte
+	b := append(buf[:0], m.sum[:]...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(m.judged.UnixMilli()))
+	b = append(b, m.policy...)
+	b = append(b, 0)
+	return string(append(b, step...))
 }
 
 // Remember returns what make returns for key, made once per verdict of
@@ -68,7 +82,7 @@ func (in *UpstreamInput) Remember(ctx context.Context, key string, make func(con
 		v, _, err := make(ctx)
 		return v, err
 	}
-	full := in.memo.prefix + key
+	full := in.memo.key(key)
 	v, _, err := in.memo.cache.Load(ctx, full, func(ctx context.Context) (cache.Loaded[string], error) {
 		v, until, err := make(ctx)
 		if err != nil {
@@ -80,16 +94,6 @@ func (in *UpstreamInput) Remember(ctx context.Context, key string, make func(con
 		return cache.Loaded[string]{Value: v, Cost: int64(len(v) + len(full)), TTL: time.Until(until)}, nil
 	})
 	return v, err
-}
-
-// memoPrefix places a token's verdict in the steps' cache: the token, the
-// policy, and when the verdict was judged.
-func memoPrefix(sum [sha256.Size]byte, policy string, judged time.Time) string {
-	var buf [sha256.Size + 8 + 64]byte
-	b := append(buf[:0], sum[:]...)
-	b = binary.LittleEndian.AppendUint64(b, uint64(judged.UnixMilli()))
-	b = append(b, policy...)
-	return string(append(b, 0))
 }
 
 // forward runs the policy's upstream steps on an allow; the first that

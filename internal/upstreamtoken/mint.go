@@ -96,6 +96,7 @@ func (m *Mint) Forward(ctx context.Context, in *authz.UpstreamInput, d *authz.De
 	}
 	key := m.Minter.Keys.Active()
 	var memoKey strings.Builder
+	memoKey.Grow(len(key.ID) + len(aud) + len(m.Settings) + 2 + 64*len(m.RequestClaims))
 	memoKey.WriteString(key.ID)
 	memoKey.WriteByte(0)
 	memoKey.WriteString(aud)
@@ -105,15 +106,16 @@ func (m *Mint) Forward(ctx context.Context, in *authz.UpstreamInput, d *authz.De
 		memoKey.WriteByte(0)
 		memoKey.WriteString(requestPart(in.Request, rc.Part))
 	}
-	tok, err := in.Remember(ctx, memoKey.String(), func(context.Context) (string, time.Time, error) {
-		return m.mint(in, key, aud)
+	// Remembered as the header's value: a cached Check copies nothing.
+	v, err := in.Remember(ctx, memoKey.String(), func(context.Context) (string, time.Time, error) {
+		tok, until, err := m.mint(in, key, aud)
+		if err == nil && m.Header == Authorization {
+			tok = "Bearer " + tok
+		}
+		return tok, until, err
 	})
 	if err != nil {
 		return err
-	}
-	v := tok
-	if m.Header == Authorization {
-		v = "Bearer " + tok
 	}
 	d.Headers = append(d.Headers, authz.HeaderValue{Name: m.Header, Value: v})
 	return nil
