@@ -69,6 +69,10 @@ type Options struct {
 	// KeepEncodedSeparators lets a path with %2F or %5C be routed as it
 	// is; by default such a request is denied when routes choose.
 	KeepEncodedSeparators bool
+	// StrictUpstreamPaths says the upstreams read a path exactly as
+	// written: no route is checked under its case-folded and
+	// trailing-slash variants (see choose).
+	StrictUpstreamPaths bool
 	// OnPanic is told of a panic recovered in a Check or in a validation
 	// (where: "check", "flight" or "refresh"), with its stack. The Check
 	// answers error; the process goes on.
@@ -102,6 +106,7 @@ type Authorizer struct {
 	}
 	unmatched               string
 	rejectEncodedSeparators bool
+	checkPathVariants       bool
 }
 
 // New returns an Authorizer; Close releases its caches.
@@ -156,6 +161,7 @@ func New(opts Options) (*Authorizer, error) {
 		router:                  opts.Router,
 		unmatched:               opts.Unmatched,
 		rejectEncodedSeparators: !opts.KeepEncodedSeparators,
+		checkPathVariants:       !opts.StrictUpstreamPaths,
 	}
 	if a.unmatched == "" {
 		a.unmatched = DefaultPolicy
@@ -163,6 +169,7 @@ func New(opts Options) (*Authorizer, error) {
 	for _, p := range opts.Policies {
 		a.policies[p.Name] = compilePolicy(p, opts.NamedValidators)
 	}
+	shareOwnership(a.policies, answers.OutcomeHeader)
 	for name := range opts.NamedValidators {
 		a.scopes = append(a.scopes, name)
 	}

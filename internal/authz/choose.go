@@ -20,10 +20,14 @@ const (
 // Options.Unmatched. route is "" unless a route chose; deny reports that
 // nothing may pass.
 func (a *Authorizer) choose(req *Request) (policy, route, denyReason string) {
-	// Whatever chooses the policy, rules and sender checks read the
-	// target and host too: one that readers could part on is refused.
+	// Whatever chooses the policy, rules, request_claims and sender checks
+	// read the method, target and host too: one that readers could part
+	// on is refused.
 	if req.Unreadable != "" {
 		return "", "", req.Unreadable
+	}
+	if p := MethodProblem(req.Method); p != "" {
+		return "", "", p
 	}
 	if p := TargetProblem(req.Path); p != "" {
 		return "", "", p
@@ -31,16 +35,16 @@ func (a *Authorizer) choose(req *Request) (policy, route, denyReason string) {
 	if p := req.HostProblem(); p != "" {
 		return "", "", p
 	}
+	if a.rejectEncodedSeparators && HasEncodedSeparator(req.NormalizedPath()) {
+		// An upstream that decodes %2F after routing — or a rule that
+		// reads request.path — would see another path than the one judged.
+		return "", "", "encoded slash or backslash in path"
+	}
 	if req.Policy != "" {
 		return req.Policy, "", ""
 	}
 	if a.router == nil {
 		return DefaultPolicy, "", ""
-	}
-	if a.rejectEncodedSeparators && HasEncodedSeparator(req.NormalizedPath()) {
-		// An upstream that decodes %2F after routing would serve another
-		// path than the one matched.
-		return "", "", "encoded slash or backslash in path"
 	}
 	route, policy, ok := a.router.Route(req)
 	if strings.IndexByte(pathOf(req.Path), ';') >= 0 {
@@ -48,10 +52,13 @@ func (a *Authorizer) choose(req *Request) (policy, route, denyReason string) {
 		// parsers and Go keep them: "/catalog;/" is /catalog/ to one and
 		// another path to the others. Routed both ways, it must land on
 		// the same route.
-		literal := *req
-		literal.normalized, literal.isNormalized = normalizePathKeepingParams(req.Path), true
-		if r2, _, ok2 := a.router.Route(&literal); r2 != route || ok2 != ok {
+		if !a.routesAlike(req, normalizePathKeepingParams(req.Path), route, ok) {
 			return "", "", "path parameters change the route"
+		}
+	}
+	if a.checkPathVariants {
+		if p := a.variantProblem(req, route, ok); p != "" {
+			return "", "", p
 		}
 	}
 	if ok {
@@ -61,6 +68,64 @@ func (a *Authorizer) choose(req *Request) (policy, route, denyReason string) {
 		return "", "", "no route"
 	}
 	return a.unmatched, "", ""
+}
+
+// variantProblem routes the readings of req's path a lenient upstream
+// serves alike — Express, Rails, ASP.NET and many more match paths
+// case-insensitively and with or without a trailing slash — and reports
+// when one of them lands on another route than the path as written:
+// "/ADMIN/users" is the admin handler to such an upstream, whatever the
+// route table says of it.
+//
+// A variant no route matches is no problem: its handler is not one the
+// operator named ("/catalog" beside a route for "/catalog/"), and refusing
+// it would refuse every directory-style path.
+func (a *Authorizer) variantProblem(req *Request, route string, ok bool) string {
+	p := req.NormalizedPath()
+	if toggled := toggleTrailingSlash(p); toggled != "" && a.routesElsewhere(req, toggled, route, ok) {
+		return "path routes differently with or without its trailing slash"
+	}
+	if !hasUpper(p) {
+		return ""
+	}
+	lower := strings.ToLower(p)
+	if a.routesElsewhere(req, lower, route, ok) {
+		return "path routes differently in another letter case"
+	}
+	if toggled := toggleTrailingSlash(lower); toggled != "" && a.routesElsewhere(req, toggled, route, ok) {
+		return "path routes differently in another letter case"
+	}
+	return ""
+}
+
+// routesElsewhere reports whether req, its path read as path, matches a
+// route other than the one route and ok say it matched.
+func (a *Authorizer) routesElsewhere(req *Request, path, route string, ok bool) bool {
+	variant := *req
+	variant.normalized, variant.isNormalized = path, true
+	r2, _, ok2 := a.router.Route(&variant)
+	return ok2 && (!ok || r2 != route)
+}
+
+// routesAlike reports whether req, its path read as path, is routed as
+// route and ok say it was.
+func (a *Authorizer) routesAlike(req *Request, path, route string, ok bool) bool {
+	variant := *req
+	variant.normalized, variant.isNormalized = path, true
+	r2, _, ok2 := a.router.Route(&variant)
+	return r2 == route && ok2 == ok
+}
+
+// toggleTrailingSlash is p with its trailing "/" removed, or one added;
+// "" for "/".
+func toggleTrailingSlash(p string) string {
+	switch {
+	case p == "/" || p == "":
+		return ""
+	case strings.HasSuffix(p, "/"):
+		return p[:len(p)-1]
+	}
+	return p + "/"
 }
 
 // pathOf is target without its query.

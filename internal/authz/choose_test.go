@@ -178,3 +178,74 @@ func TestPathParametersThatChangeTheRouteAreRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestPathVariantsThatChangeTheRouteAreRefused(t *testing.T) {
+	router := pathRouter{{"/admin/", "admin-route", "default"}, {"/public/", "public-route", "public"}}
+	exact := exactRouter{"/orders/export": {"export-route", "default"}}
+	for _, c := range []struct {
+		router  Router
+		strict  bool
+		target  string
+		refused string
+	}{
+		{router, false, "/ADMIN/users", "path routes differently in another letter case"},
+		{router, false, "/Admin/users/", "path routes differently in another letter case"},
+		{router, true, "/ADMIN/users", ""}, // strict upstreams: as written only
+		{router, false, "/public/Shoes", ""},
+		{router, false, "/public", "path routes differently with or without its trailing slash"}, // /public/ is routed, /public is not
+		{router, false, "/admin/x/", ""},                                                         // both ways the admin route
+		{exact, false, "/orders/export/", "path routes differently with or without its trailing slash"},
+		{exact, false, "/Orders/Export", "path routes differently in another letter case"},
+		{exact, true, "/orders/export/", ""},
+		{exact, false, "/orders/export", ""},
+	} {
+		a, err := New(Options{
+			Policies: []*Policy{
+				{Name: "default", TokenSources: []TokenSource{{Header: "authorization", Scheme: "Bearer"}}},
+				{Name: "public", Token: TokenNone},
+			},
+			CacheMaxBytes: 1 << 20, TTL: time.Minute, NegativeTTL: time.Minute,
+			Router: c.router, StrictUpstreamPaths: c.strict,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := a.Authorize(context.Background(), at(c.target, ""))
+		a.Close()
+		if c.refused != "" && (d.Outcome != Forbidden || d.Reason != c.refused) {
+			t.Errorf("%s (strict %v): %s (%s), want refused: %s", c.target, c.strict, d.Outcome, d.Reason, c.refused)
+		}
+		if c.refused == "" && strings.HasPrefix(d.Reason, "path routes differently") {
+			t.Errorf("%s (strict %v): refused (%s)", c.target, c.strict, d.Reason)
+		}
+	}
+}
+
+// exactRouter routes exact paths.
+type exactRouter map[string][2]string
+
+func (r exactRouter) Route(req *Request) (string, string, bool) {
+	e, ok := r[req.NormalizedPath()]
+	return e[0], e[1], ok
+}
+
+func TestLowerCaseMethodsAreRefused(t *testing.T) {
+	a, _ := newRoutedAuthorizer(t, "", nil)
+	for method, refused := range map[string]bool{"get": true, "Get": true, "GET": false, "VERSION-CONTROL": false, "G ET": true} {
+		r := at("/public/x", "")
+		r.Method = method
+		d := a.Authorize(context.Background(), r)
+		if got := d.Reason == "method is not an upper-case token"; got != refused {
+			t.Errorf("%q: %s (%s), want refused=%v", method, d.Outcome, d.Reason, refused)
+		}
+	}
+}
+
+func TestEncodedSlashesAreRefusedWhateverNamesThePolicy(t *testing.T) {
+	a, _ := newRoutedAuthorizer(t, "", nil)
+	r := at("/admin%2Fusers", "good")
+	r.Policy = "ruled" // named by the proxy: rules still read the path
+	if d := a.Authorize(context.Background(), r); d.Outcome != Forbidden || d.Reason != "encoded slash or backslash in path" {
+		t.Errorf("%s (%s)", d.Outcome, d.Reason)
+	}
+}

@@ -33,6 +33,10 @@ type headerPlan struct {
 	// some upstream stacks fold x_user_id into x-user-id, so a client could
 	// smuggle a claim header under that name.
 	alwaysRemove []string
+	// foreign are the headers other policies write and this one does not:
+	// removed on every allow, so a client's x-user-id never reaches an
+	// upstream through a public route beside the protected ones.
+	foreign []string
 }
 
 // newHeaderPlan prepares p's claim headers; stepHeaders are the headers
@@ -63,8 +67,9 @@ func newHeaderPlan(p *Policy, stepHeaders []string) headerPlan {
 // every other spelling of it the request carries is removed.
 func (hp *headerPlan) render(claims map[string]any, req Header, d *Decision) {
 	d.Headers = make([]HeaderValue, 0, len(hp.entries)+1)
-	d.RemoveHeaders = make([]string, 0, len(hp.entries)+len(hp.alwaysRemove)+1)
+	d.RemoveHeaders = make([]string, 0, len(hp.entries)+len(hp.alwaysRemove)+len(hp.foreign)+1)
 	d.RemoveHeaders = append(d.RemoveHeaders, hp.alwaysRemove...)
+	d.RemoveHeaders = append(d.RemoveHeaders, hp.foreign...)
 	if req != nil && len(hp.owned) > 0 {
 		req.Names(func(name string) { d.RemoveHeaders = hp.appendSpelling(d.RemoveHeaders, name) })
 	}

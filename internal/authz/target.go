@@ -24,9 +24,14 @@ import (
 //     there, Go's net/http keeps it in the path;
 //   - "%" not followed by two hex digits in the path: each reader repairs
 //     it differently, or refuses the request;
-//   - "%25" followed by two hex digits in the path: a double encoding, one
-//     decode away from another path for an upstream that decodes what nginx
-//     or a framework already decoded (proxy_pass …$uri);
+//   - "%25" anywhere in the path: an encoded "%" is one decode away from
+//     an escape of its own — "%252e", but as well "%25%32%65" or "%25%32e",
+//     whose hex digits are escapes too — which an upstream that decodes
+//     what nginx or a framework already decoded (proxy_pass …$uri, a
+//     router on a decoded path) reads as another character, and so on to
+//     a fixpoint. No check of what follows "%25" can see every spelling,
+//     so none is tried: a literal "%" in a path is refused, with no
+//     opt-out (docs/security.md);
 //   - a path starting with "//": WHATWG parsing resolves "//host/x" against
 //     the base as a network-path reference, naming another host;
 //   - a path whose percent-decoding is not UTF-8 (overlong forms such as
@@ -71,8 +76,8 @@ func TargetProblem(target string) string {
 			if d < ' ' || d == 0x7f {
 				return "encoded control character in path"
 			}
-			if d == '%' && i+4 < len(path) && rfc3986.IsHex(path[i+3]) && rfc3986.IsHex(path[i+4]) {
-				return "double percent-encoding in path"
+			if d == '%' {
+				return "encoded percent sign in path"
 			}
 			plain = false
 		}

@@ -33,9 +33,13 @@ func TestTargetProblem(t *testing.T) {
 		{"/a?x#y", true},
 		{"/a%zz", true},
 		{"/catalog/%252e%252e/admin", true}, // decoded twice: /admin
-		{"/a%25zz", false},                  // a literal "%" then "zz"
-		{"/a%25", false},
-		{"//evil.example/admin", true}, // WHATWG: host evil.example
+		{"/a%25zz", true},                   // a literal "%": refused whatever follows
+		{"/a%25", true},
+		{"/catalog/%25%32%65%25%32%65/admin", true}, // hex digits encoded too: /admin after two decodings
+		{"/catalog/%25%32e%25%32e/admin", true},
+		{"/catalog/..%25%32%66admin", true}, // decodes to %2f, then to "/"
+		{"/a?q=%25", false},                 // the query is the application's
+		{"//evil.example/admin", true},      // WHATWG: host evil.example
 		{"///admin", true},
 		{"/a%4", true},
 		{"/a%", true},

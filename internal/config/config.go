@@ -44,6 +44,8 @@ type Config struct {
 	// Where each route and policy was written, when there are fragments.
 	routeOrigins  []string          `yaml:"-"`
 	policyOrigins map[string]string `yaml:"-"`
+	// declared are the policies as written, before extends filled them.
+	declared map[string]Policy `yaml:"-"`
 
 	// Warnings are settings that are valid but risky, each with its line;
 	// `authz validate` prints them and serve logs them.
@@ -121,6 +123,7 @@ func (c *Config) validate(offline bool) problems {
 		}
 	}
 	validatePolicies(c.Policies, issuers, endpoints, &p)
+	validateNoTokenPolicies(c.Policies, c.declared, &p)
 	validateRoutes(c.Routes, c.Routing, c.Policies, c.RouteOrigin, &p)
 	c.Outcomes.validate(&p)
 	c.Log.validate(&p)

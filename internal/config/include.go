@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -76,6 +77,7 @@ func includeFragments(cfg *Config, main *source) ([]*source, error) {
 		return nil, fmt.Errorf("%s: %w", main.file, err)
 	}
 	mainAbs, _ := filepath.Abs(main.file)
+	mainOnly := mainFilePolicies(cfg)
 	for _, f := range files {
 		if abs, _ := filepath.Abs(f); abs == mainAbs {
 			continue // a glob over the config directory names the main file too
@@ -90,6 +92,13 @@ func includeFragments(cfg *Config, main *source) ([]*source, error) {
 			if first := ownerOf(sources, name); first != nil {
 				return nil, fmt.Errorf("%s: line %d: policies.%s: defined again; it is first defined in %s: line %d",
 					f, lineOf(s.root, "policies."+name), name, first.file, lineOf(first.root, "policies."+name))
+			}
+			if why, ok := mainOnly[name]; ok {
+				// A fragment's default would be every other team's
+				// default; a policy the main file routes to or extends
+				// is the platform's to define.
+				return nil, fmt.Errorf("%s: line %d: policies.%s: only the main config file may define %s (%s)",
+					f, lineOf(s.root, "policies."+name), name, name, why)
 			}
 			if cfg.Policies == nil {
 				cfg.Policies = map[string]Policy{}
@@ -251,4 +260,29 @@ func hashSources(sources []*source) [sha256.Size]byte {
 	var sum [sha256.Size]byte
 	copy(sum[:], h.Sum(nil))
 	return sum
+}
+
+// mainFilePolicies are the policies only the main file may define, each
+// with why: default, which every policy extends unless it says otherwise,
+// and every policy the main file's routes, routes_unmatched or extends
+// name — a team's file must not change what the platform's routes apply.
+func mainFilePolicies(cfg *Config) map[string]string {
+	names := map[string]string{DefaultPolicy: "every policy extends it unless it says otherwise"}
+	add := func(name, why string) {
+		if _, ok := names[name]; !ok {
+			names[name] = why
+		}
+	}
+	for _, r := range cfg.Routes {
+		add(r.Policy, fmt.Sprintf("the main file's route %q applies it", r.Name))
+	}
+	if u := cfg.Routing.Unmatched; u != "" && u != "deny" {
+		add(u, "the main file's routes_unmatched names it")
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
+		if e := cfg.Policies[name].Extends; e != "" && e != ExtendsNone {
+			add(e, fmt.Sprintf("the main file's policy %q extends it", name))
+		}
+	}
+	return names
 }

@@ -135,3 +135,59 @@ func TestIncludeOfNoFileIsNoError(t *testing.T) {
 		t.Fatalf("%v, fragments %v", err, cfg.Fragments)
 	}
 }
+
+// A fragment's default would be every team's default: with the include
+// example's main file (no default of its own), a teams/aaa.yaml defining
+// default: { token: none } made the orders team's policy public.
+func TestOnlyTheMainFileDefinesWhatItsRoutesApply(t *testing.T) {
+	main := `include: [teams/*.yaml]
+issuers:
+  - name: corp
+    issuer: https://idp.example.com/
+    jwks_url: https://idp.example.com/jwks.json
+routes:
+  - { name: health, match: { path: /healthz }, policy: public }
+  - { name: billing, match: { path_prefix: /billing/ }, policy: billing }
+policies:
+  public: { token: none }
+  reports: { extends: shared }
+`
+	orders := "policies:\n  orders: { require_scopes: [orders:write] }\nroutes:\n  - { name: orders, match: { path_prefix: /orders/ }, policy: orders }\n"
+	for _, c := range []struct{ fragment, want string }{
+		{"policies:\n  default: { token: none }\n", "teams/aaa.yaml: line 2: policies.default: only the main config file may define default"},
+		{"policies:\n  billing: { token: none }\n", "only the main config file may define billing (the main file's route \"billing\" applies it)"},
+		{"policies:\n  shared: { token: none }\n", "only the main config file may define shared (the main file's policy \"reports\" extends it)"},
+	} {
+		dir := writeFiles(t, map[string]string{"authz.yaml": main, "teams/aaa.yaml": c.fragment, "teams/orders.yaml": orders})
+		_, err := Load(filepath.Join(dir, "authz.yaml"))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("fragment %q: %v, want %q", c.fragment, err, c.want)
+		}
+	}
+}
+
+func TestATokenNonePolicyDemandsNothingOfATokenItself(t *testing.T) {
+	base := `issuers:
+  - name: corp
+    issuer: https://idp.example.com/
+    jwks_url: https://idp.example.com/jwks.json
+policies:
+  default: { require_scopes: [orders:read], rules: [{ name: tenant, expr: 'has(claims.tenant)' }] }
+`
+	for policy, want := range map[string]string{
+		"public: { token: none, require_scopes: [orders:write] }":                            "policies.public.require_scopes: a token: none policy takes no token",
+		"public: { token: none, require_audiences: [orders] }":                               "policies.public.require_audiences",
+		"public: { token: none, validators: [corp] }":                                        "policies.public.validators",
+		"public: { token: none, rules: [{ name: admin, expr: 'claims.role == \"a\"' }] }":    `rule "admin" reads the token`,
+		"public: { token: none, rules: [{ name: get, expr: 'request.method == \"GET\"' }] }": "",
+		"public: { token: none, rules: [] }":                                                 "", // what default demands is set aside
+	} {
+		_, err := Parse([]byte(base + "  " + policy + "\n"))
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", policy, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: %v, want %q", policy, err, want)
+		}
+	}
+}

@@ -77,6 +77,9 @@ func (c *Config) setPolicyDefaults() {
 	if _, ok := c.Policies[DefaultPolicy]; !ok {
 		c.Policies[DefaultPolicy] = Policy{}
 	}
+	if c.declared == nil {
+		c.declared = maps.Clone(c.Policies)
+	}
 	builtin := c.builtinPolicy()
 	done, visiting := map[string]bool{}, map[string]bool{}
 	var resolve func(name string)
@@ -366,4 +369,31 @@ func validHeaderName(h string) bool {
 		}
 	}
 	return true
+}
+
+// validateNoTokenPolicies makes a policy that takes no token an error when
+// it demands what only a token has — scopes, audiences, validators, rules
+// reading claims or token — in its own fields: what it inherits it cannot
+// use and is set aside, but what it says itself the operator meant, and a
+// public route that seems to require orders:write is a hole in waiting.
+func validateNoTokenPolicies(policies, declared map[string]Policy, p *problems) {
+	for _, name := range slices.Sorted(maps.Keys(policies)) {
+		if policies[name].Token != "none" {
+			continue
+		}
+		own, pp := declared[name], "policies."+name
+		for _, f := range []struct {
+			key string
+			set bool
+		}{{"require_scopes", len(own.RequireScopes) > 0}, {"require_audiences", len(own.RequireAudiences) > 0}, {"validators", len(own.Validators) > 0}} {
+			if f.set {
+				p.add(pp+"."+f.key, "a token: none policy takes no token, so it cannot demand one; drop %s, or make the token required", f.key)
+			}
+		}
+		for i, r := range own.Rules {
+			if rules.ReadsToken(r.Expr) {
+				p.add(pathOf(pp, "rules", i, "expr"), "rule %q reads the token, which a token: none policy never has", r.Name)
+			}
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/authz-dev/authz/internal/route"
 )
@@ -53,6 +54,11 @@ type Routing struct {
 	// holds %2F or %5C, which an upstream might decode after routing;
 	// keep routes it as it is (for APIs that put encoded slashes in ids).
 	EncodedSlashes string `yaml:"routes_encoded_slashes"`
+	// UpstreamPaths: lenient (default) refuses a request whose path routes
+	// differently once case-folded or with its trailing slash toggled, as
+	// Express and many frameworks serve it; strict, for upstreams that
+	// read paths exactly, routes the path as written only.
+	UpstreamPaths string `yaml:"routes_upstream_paths"`
 }
 
 // validateRoutes checks the merged route table; origin says where route i
@@ -94,6 +100,11 @@ func validateRoutes(routes []Route, r Routing, policies map[string]Policy, origi
 				p.add(pathOf("routes", i, "match", "path_regex"), "%v", err)
 			}
 		}
+		for j, meth := range m.Methods {
+			if meth != "" && meth != strings.ToUpper(meth) {
+				p.add(pathOf("routes", i, "match", "methods", j), "%q: methods are case-sensitive (RFC 9110); write %q", meth, strings.ToUpper(meth))
+			}
+		}
 		for _, f := range []struct{ key, v string }{{"path", m.Path}, {"path_prefix", m.PathPrefix}} {
 			if f.v != "" && f.v[0] != '/' {
 				p.add(pathOf("routes", i, "match", f.key), "%q must start with /", f.v)
@@ -110,6 +121,9 @@ func validateRoutes(routes []Route, r Routing, policies map[string]Policy, origi
 	}
 	if !slices.Contains([]string{"", "reject", "keep"}, r.EncodedSlashes) {
 		p.add("routes_encoded_slashes", "%q: use reject or keep", r.EncodedSlashes)
+	}
+	if !slices.Contains([]string{"", "lenient", "strict"}, r.UpstreamPaths) {
+		p.add("routes_upstream_paths", "%q: use lenient or strict", r.UpstreamPaths)
 	}
 }
 

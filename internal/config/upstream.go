@@ -113,8 +113,8 @@ func (u UpstreamTokens) validate(p *problems) {
 			continue
 		}
 		// A key file others can read is a key others can sign with.
-		if perm := st.Mode().Perm(); perm&0o077 != 0 {
-			p.warn(kp, "%s is readable or writable by group or others (mode %04o): chmod 600, or a Kubernetes Secret with defaultMode 0400", f, perm)
+		if perm := st.Mode().Perm(); perm&0o077 != 0 && !ownGroupReads(st) {
+			p.warn(kp, "%s is readable or writable by group or others (mode %04o): chmod 600, or a Kubernetes Secret with defaultMode 0440 and fsGroup (the Helm chart's)", f, perm)
 		}
 		k, err := upstreamtoken.LoadKey(f)
 		if err != nil {

@@ -84,6 +84,17 @@ upstream_tokens:
 	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "readable or writable by group or others (mode 0644)") {
 		t.Errorf("warnings %q", cfg.Warnings)
 	}
+	// The Helm chart's mount: root-owned, group the pod's fsGroup (the
+	// process's own group), 0440 — readable by authz alone.
+	for mode, warned := range map[os.FileMode]bool{0o640: false, 0o440: false, 0o660: true, 0o604: true} {
+		cfg, err = Parse([]byte(strings.Replace(good, key, writeKey(t, mode), 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (len(cfg.Warnings) == 1) != warned {
+			t.Errorf("mode %04o, the process's own group: warnings %q", mode, cfg.Warnings)
+		}
+	}
 	if _, err := parse("", []byte(strings.Replace(good, key, "/not/mounted/in/ci.pem", 1)), true); err != nil {
 		t.Errorf("offline: %v", err)
 	}

@@ -93,7 +93,7 @@ func (x *index) principalCandidates(lists [][]int, exact, prefix map[string][]in
 // covers reports whether every request b matches, a matches too: each
 // condition a sets is implied by b's.
 func covers(a, b *compiled) bool {
-	return coversList(a.methods, b.methods, strings.EqualFold) && coversList(a.hosts, b.hosts, hostCovers) &&
+	return coversList(a.methods, b.methods, func(x, y string) bool { return x == y }) && coversList(a.hosts, b.hosts, hostCovers) &&
 		coversList(a.destinations, b.destinations, principalCovers) && coversList(a.sources, b.sources, principalCovers) &&
 		coversPath(a, b) && coversHeaders(a, b)
 }
@@ -164,9 +164,9 @@ func coversPath(a, b *compiled) bool {
 	default: // a.prefix
 		switch {
 		case b.path != "":
-			return strings.HasPrefix(fold(b.path), a.prefix)
+			return segmentPrefix(fold(b.path), a.prefix)
 		case b.prefix != "":
-			return strings.HasPrefix(fold(b.prefix), a.prefix)
+			return segmentPrefix(fold(b.prefix), a.prefix)
 		}
 		return false
 	}
@@ -187,4 +187,10 @@ func coversHeaders(a, b *compiled) bool {
 		}
 	}
 	return true
+}
+
+// segmentPrefix reports whether prefix matches p in whole segments, as a
+// route's path_prefix does.
+func segmentPrefix(p, prefix string) bool {
+	return strings.HasPrefix(p, prefix) && (len(p) == len(prefix) || prefix[len(prefix)-1] == '/' || p[len(prefix)] == '/')
 }

@@ -10,7 +10,7 @@ import (
 // cheap comparisons come first; nothing here allocates unless the path
 // needs normalising or a header is compared.
 func (c *compiled) matches(req *authz.Request, host string) bool {
-	if len(c.methods) > 0 && !containsFold(c.methods, req.Method) {
+	if len(c.methods) > 0 && !contains(c.methods, req.Method) {
 		return false
 	}
 	if len(c.hosts) > 0 && !c.matchHost(host) {
@@ -51,9 +51,14 @@ func (c *compiled) matchPath(p string) bool {
 			return false
 		}
 		if c.Match.PathIgnoreCase {
-			return strings.EqualFold(p[:len(c.prefix)], c.prefix)
+			if !strings.EqualFold(p[:len(c.prefix)], c.prefix) {
+				return false
+			}
+			return segmentPrefix(p, p[:len(c.prefix)])
 		}
-		return p[:len(c.prefix)] == c.prefix
+		// Whole segments, as Envoy's path_separated_prefix: "/api" is
+		// /api and /api/…, never /apiary.
+		return segmentPrefix(p, c.prefix)
 	}
 	return true
 }
@@ -99,15 +104,6 @@ func stripPort(host string) string {
 		return host // a bare IPv6 address
 	}
 	return host[:i]
-}
-
-func containsFold(list []string, s string) bool {
-	for _, e := range list {
-		if strings.EqualFold(e, s) {
-			return true
-		}
-	}
-	return false
 }
 
 func contains(list []string, s string) bool {

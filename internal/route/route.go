@@ -145,7 +145,12 @@ func compile(r Route) (compiled, error) {
 		if meth == "" {
 			return c, fmt.Errorf("empty method")
 		}
-		c.methods = append(c.methods, strings.ToUpper(meth))
+		if authz.MethodProblem(meth) != "" {
+			// Methods are case-sensitive (RFC 9110 §9.1): "get" would
+			// never match, and a request spelling it so is refused.
+			return c, fmt.Errorf("method %q: methods are case-sensitive upper-case tokens; write %q", meth, strings.ToUpper(meth))
+		}
+		c.methods = append(c.methods, meth)
 	}
 	var err error
 	if c.sources, err = principals(m.SourcePrincipals); err != nil {

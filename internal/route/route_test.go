@@ -54,6 +54,12 @@ func TestEachMatchField(t *testing.T) {
 		{"path exact is not a prefix", Match{Path: "/health"}, req{path: "/health/x"}, false},
 		{"path prefix", Match{PathPrefix: "/admin/"}, req{path: "/admin/users"}, true},
 		{"path prefix miss", Match{PathPrefix: "/admin/"}, req{path: "/administrator"}, false},
+		{"path prefix is whole segments", Match{PathPrefix: "/api"}, req{path: "/apiary"}, false},
+		{"path prefix matches itself", Match{PathPrefix: "/api"}, req{path: "/api"}, true},
+		{"path prefix matches below itself", Match{PathPrefix: "/api"}, req{path: "/api/orders"}, true},
+		{"path prefix / matches all", Match{PathPrefix: "/"}, req{path: "/x"}, true},
+		{"path prefix ignoring case is whole segments", Match{PathPrefix: "/api", PathIgnoreCase: true}, req{path: "/APIary"}, false},
+		{"path prefix ignoring case", Match{PathPrefix: "/api", PathIgnoreCase: true}, req{path: "/API/x"}, true},
 		{"path regex whole path", Match{PathRegex: `/v[0-9]+/orders`}, req{path: "/v2/orders"}, true},
 		{"path regex anchored", Match{PathRegex: `/v[0-9]+/orders`}, req{path: "/x/v2/orders/1"}, false},
 		{"path case-sensitive", Match{PathPrefix: "/admin/"}, req{path: "/ADMIN/x"}, false},
@@ -61,6 +67,7 @@ func TestEachMatchField(t *testing.T) {
 		{"path_ignore_case regex", Match{PathRegex: "/admin/.*", PathIgnoreCase: true}, req{path: "/Admin/x"}, true},
 		{"methods any of", Match{Methods: []string{"POST", "PUT"}}, req{method: "PUT", path: "/"}, true},
 		{"methods miss", Match{Methods: []string{"POST"}}, req{method: "GET", path: "/"}, false},
+		{"methods are case-sensitive", Match{Methods: []string{"GET"}}, req{method: "get", path: "/"}, false},
 		{"destination exact", Match{DestinationPrincipals: []string{"spiffe://cluster.local/ns/shop/sa/orders"}}, req{dst: "spiffe://cluster.local/ns/shop/sa/orders", path: "/"}, true},
 		{"destination other", Match{DestinationPrincipals: []string{"spiffe://cluster.local/ns/shop/sa/orders"}}, req{dst: "spiffe://cluster.local/ns/shop/sa/billing", path: "/"}, false},
 		{"source prefix", Match{SourcePrincipals: []string{"spiffe://cluster.local/ns/web/*"}}, req{src: "spiffe://cluster.local/ns/web/sa/frontend", path: "/"}, true},
@@ -127,6 +134,7 @@ func TestConfigErrors(t *testing.T) {
 		{[]Route{{Name: "a", Match: Match{SourcePrincipals: []string{"spiffe://*/x"}}, Policy: "p"}}, "wildcard"},
 		{[]Route{{Name: "a", Match: Match{Path: "/x"}, Policy: "p"}, {Name: "a", Match: Match{Path: "/y"}, Policy: "p"}}, "used twice"},
 		{[]Route{{Match: Match{Path: "/x"}, Policy: "p"}}, "name"},
+		{[]Route{{Name: "a", Match: Match{Methods: []string{"get"}}, Policy: "p"}}, "case-sensitive"},
 	} {
 		if _, err := New(c.routes); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.routes, err, c.want)

@@ -151,3 +151,19 @@ func TestHeadersAreIndexedInOnePass(t *testing.T) {
 		t.Errorf("%d Values calls to index 16,000 headers, want one pass", h.values)
 	}
 }
+
+func TestReadsToken(t *testing.T) {
+	for expr, want := range map[string]bool{
+		`claims.sub == "alice"`:               true,
+		`has(claims.tenant)`:                  true,
+		`token.jti != ""`:                     true,
+		`request.path.startsWith("/health")`:  false,
+		`request.method == "GET" && true`:     false,
+		`["a"].exists(x, x in claims.groups)`: true,
+		`not compiling (`:                     false,
+	} {
+		if got := ReadsToken(expr); got != want {
+			t.Errorf("ReadsToken(%s) = %v", expr, got)
+		}
+	}
+}

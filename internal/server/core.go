@@ -218,6 +218,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 		RefreshAhead:          cfg.Cache.RefreshAheadFraction,
 		OnRefresh:             refreshObserver(log, m),
 		KeepEncodedSeparators: cfg.Routing.EncodedSlashes == "keep",
+		StrictUpstreamPaths:   cfg.Routing.UpstreamPaths == "strict",
 		OnPanic:               telemetry.PanicReporter(log, m),
 	}
 	if router != nil {

@@ -66,6 +66,14 @@ func startNginx(t *testing.T, authzAddr, backendAddr string) string {
 // proxy_pass to the backend (a test's own view of nginx's variables).
 func startNginxWith(t testing.TB, authzAddr, backendAddr, upstreamExtra string) string {
 	t.Helper()
+	return startNginxPassing(t, authzAddr, backendAddr, upstreamExtra, "http://backend")
+}
+
+// startNginxPassing is startNginxWith whose backend locations proxy_pass
+// to pass instead of the recipe's http://backend: "http://backend$uri"
+// forwards nginx's decoded, normalised path, as many deployments do.
+func startNginxPassing(t testing.TB, authzAddr, backendAddr, upstreamExtra, pass string) string {
+	t.Helper()
 	bin := findNginx(t)
 	dir := t.TempDir()
 	listen := freePort(t)
@@ -74,7 +82,7 @@ func startNginxWith(t testing.TB, authzAddr, backendAddr, upstreamExtra string) 
 	for _, name := range []string{"conf.d/authz.conf", "snippets/authz-subrequest.conf", "snippets/authz-upstream-headers.conf", "snippets/authz-upstream-token.conf"} {
 		b := testsupport.ReadRepoFile(t, "deploy/nginx/"+name)
 		s := strings.NewReplacer("127.0.0.1:8181", authzAddr, "127.0.0.1:8000", backendAddr, "listen 127.0.0.1:8080", "listen "+listen,
-			"proxy_pass http://backend;", upstreamExtra+"proxy_pass http://backend;").Replace(string(b))
+			"proxy_pass http://backend;", upstreamExtra+"proxy_pass "+pass+";").Replace(string(b))
 		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
 			t.Fatal(err)

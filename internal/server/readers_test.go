@@ -42,6 +42,11 @@ func sendable(target, host string) bool {
 // rawRequest sends "GET target HTTP/1.1" with host as Host (none when
 // empty) to addr, with no client-side cleaning of either.
 func rawRequest(addr, target, host string, headers map[string]string) (rawReply, error) {
+	return rawRequestMethod(addr, "GET", target, host, headers)
+}
+
+// rawRequestMethod is rawRequest with another method, sent as it is.
+func rawRequestMethod(addr, method, target, host string, headers map[string]string) (rawReply, error) {
 	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
 		return rawReply{}, err
@@ -49,7 +54,7 @@ func rawRequest(addr, target, host string, headers map[string]string) (rawReply,
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\n", target)
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\n", method, target)
 	if host != "" {
 		fmt.Fprintf(&b, "Host: %s\r\n", host)
 	}
