@@ -15,7 +15,9 @@ RUN CGO_ENABLED=0 go build -trimpath -tags nodemo \
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/authz /usr/local/bin/authz
-USER nonroot:nonroot
+# distroless's nonroot, by number: kubelet can verify runAsNonRoot only for
+# a numeric user, and the Helm chart runs as (and fsGroups to) this one.
+USER 65532:65532
 EXPOSE 9191 8181
 ENTRYPOINT ["/usr/local/bin/authz"]
 # authz listens on loopback unless told otherwise; in a container the

@@ -169,6 +169,14 @@ func TestHelmChart(t *testing.T) {
 		}
 	}
 
+	// A chart that lets the whole cluster reach /check must say so.
+	if _, err := helm(t, "template", "authz", chart, "-f", values("minimal"), "--set", "networkPolicy.enabled=false"); err == nil || !strings.Contains(err.Error(), "exposeToCluster") {
+		t.Errorf("networkPolicy.enabled=false alone: %v", err)
+	}
+	if _, err := helm(t, "template", "authz", chart, "-f", values("minimal"), "--set", "networkPolicy.enabled=false,networkPolicy.exposeToCluster=true"); err != nil {
+		t.Errorf("networkPolicy off, said so: %v", err)
+	}
+
 	t.Run("defaults", func(t *testing.T) {
 		if out, err := helm(t, "lint", "--strict", chart, "-f", values("minimal")); err != nil {
 			t.Fatalf("%v\n%s", err, out)
@@ -194,6 +202,19 @@ func TestHelmChart(t *testing.T) {
 		if !*pod.SecurityContext.RunAsNonRoot || !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation || sc.Capabilities.Drop[0] != "ALL" || *pod.AutomountServiceAccountToken {
 			t.Errorf("security context: pod %+v container %+v", pod.SecurityContext, sc)
 		}
+		// kubelet verifies runAsNonRoot only for a numeric user: the
+		// pod's is the image's, by number, and its fsGroup lets that
+		// user read the Secret files.
+		uid, gid := imageUser(t)
+		if psc := pod.SecurityContext; psc.RunAsUser == nil || *psc.RunAsUser != uid || psc.RunAsGroup == nil || *psc.RunAsGroup != gid ||
+			psc.FSGroup == nil || *psc.FSGroup != gid {
+			t.Errorf("pod user %v group %v fsGroup %v, want the image's %d:%d", psc.RunAsUser, psc.RunAsGroup, psc.FSGroup, uid, gid)
+		}
+		// The NetworkPolicy is on by default: only labelled clients reach authz.
+		if np := r.networkPolicy; np == nil || len(np.Spec.Ingress) != 1 || len(np.Spec.Ingress[0].From) != 1 ||
+			np.Spec.Ingress[0].From[0].PodSelector.MatchLabels["authz.dev/client"] != "true" {
+			t.Errorf("default network policy %+v", r.networkPolicy)
+		}
 		if sa := r.serviceAccount; sa == nil || sa.Name != "authz" || pod.ServiceAccountName != sa.Name || *sa.AutomountServiceAccountToken {
 			t.Errorf("service account %+v, the pod's %q", sa, pod.ServiceAccountName)
 		}
@@ -210,7 +231,7 @@ func TestHelmChart(t *testing.T) {
 		if len(ports) != 2 || ports[0].Name != "grpc" || *ports[0].AppProtocol != "grpc" || ports[1].Port != 8181 {
 			t.Errorf("service ports %+v", ports)
 		}
-		if r.pdb == nil || r.pdb.Spec.MinAvailable.IntValue() != 2 || r.hpa != nil || r.serviceMonitor != nil || r.rule != nil || r.networkPolicy != nil {
+		if r.pdb == nil || r.pdb.Spec.MinAvailable.IntValue() != 2 || r.hpa != nil || r.serviceMonitor != nil || r.rule != nil {
 			t.Errorf("optional objects: pdb %v hpa %v sm %v rule %v", r.pdb, r.hpa, r.serviceMonitor, r.rule)
 		}
 	})
@@ -248,7 +269,8 @@ func TestHelmChart(t *testing.T) {
 				keys = &pod.Volumes[i]
 			}
 		}
-		if keys == nil || keys.Secret.SecretName != "authz-signing-keys" || *keys.Secret.DefaultMode != 0o400 {
+		// Root-owned, group the fsGroup: readable by the group, no one else.
+		if keys == nil || keys.Secret.SecretName != "authz-signing-keys" || *keys.Secret.DefaultMode != 0o440 || *pod.SecurityContext.FSGroup != 65532 {
 			t.Errorf("the signing keys' volume: %+v", keys)
 		}
 		if r.hpa == nil || *r.hpa.Spec.MinReplicas != 2 || r.hpa.Spec.MaxReplicas != 6 || r.hpa.Spec.ScaleTargetRef.Name != r.deployment.Name {
@@ -345,4 +367,19 @@ func TestHelmValuesDocumented(t *testing.T) {
 			t.Errorf("docs/helm.md does not document %s", k)
 		}
 	}
+}
+
+// imageUser is the numeric user and group the Dockerfile's USER names.
+func imageUser(t *testing.T) (uid, gid int64) {
+	t.Helper()
+	for _, line := range strings.Split(string(testsupport.ReadRepoFile(t, "Dockerfile")), "\n") {
+		if rest, ok := strings.CutPrefix(line, "USER "); ok {
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d:%d", &uid, &gid); err != nil {
+				t.Fatalf("Dockerfile: USER %s is not numeric uid:gid (kubelet cannot verify runAsNonRoot for a name)", rest)
+			}
+			return uid, gid
+		}
+	}
+	t.Fatal("Dockerfile: no USER")
+	return 0, 0
 }
