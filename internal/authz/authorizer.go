@@ -233,7 +233,12 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) (d Decision) {
 				fail(Error, fmt.Sprintf("panic: %v", r), "authorization failed")
 		}
 	}()
-	// 1. The policy: the proxy's, a route's, or the unmatched one.
+	// 1. The policy: the proxy's, a route's, or the unmatched one — once
+	// the proxy has described the request at all.
+	if req.Undescribed != "" {
+		d = Decision{ErrorMode: a.defaultErrorMode()}
+		return d.fail(Error, "the proxy did not describe the request: "+req.Undescribed, "the proxy in front did not describe the request to the authorizer")
+	}
 	name, route, denied := a.choose(req)
 	d = Decision{Policy: name, Route: route}
 	if denied != "" {

@@ -28,6 +28,12 @@ type Request struct {
 	// as its proxy describes it (a header the proxy always sets is
 	// missing): the request is refused.
 	Unreadable string
+	// Undescribed, when set, says how the proxy failed to describe the
+	// request as the door is configured to read it (a header its profile
+	// always sets is missing; a policy named where the door does not
+	// look): a configuration error between proxy and authz, answered as
+	// an error, not as the client's fault.
+	Undescribed string
 
 	normalized   string
 	isNormalized bool

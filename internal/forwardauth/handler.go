@@ -131,29 +131,46 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // toRequest reads the original request the way the proxy in front
 // describes it, and only so (see Proxy).
 func (h *Handler) toRequest(r *http.Request) *authz.Request {
-	method, target, host, scheme, problem := h.opts.Proxy.read(r, h.opts.Path)
+	method, target, host, scheme, undescribed := h.opts.Proxy.read(r, h.opts.Path)
+	var problem string
 	if n := fields(r.Header); n > authz.MaxHeaders {
 		problem = fmt.Sprintf("%d header fields, over the bound of %d", n, authz.MaxHeaders)
 	}
 	var policy string
+	// Only on the exact check path: in path-prefix mode the query after
+	// the prefix is the client's.
+	path, query, _ := strings.Cut(r.RequestURI, "?")
+	inQuery := path == h.opts.Path && query != "" && r.URL.Query().Has(PolicyParam)
 	switch h.opts.PolicyFrom {
 	case PolicyFromHeader:
 		policy = r.Header.Get(PolicyHeader)
+		if inQuery && undescribed == "" {
+			// The proxy's config picks a policy where this door does
+			// not look: applying the default instead would apply a
+			// weaker policy than the operator wrote.
+			undescribed = "it names a policy in the check URI's query (?policy=), which http.policy_from: query reads; this listener reads " + PolicyHeader
+		}
 	case PolicyFromQuery:
-		// Only on the exact check path: in path-prefix mode the query
-		// after the prefix is the client's.
-		if path, _, _ := strings.Cut(r.RequestURI, "?"); path == h.opts.Path {
+		if inQuery {
 			policy = r.URL.Query().Get(PolicyParam)
+		}
+		if r.Header.Get(PolicyHeader) != "" && undescribed == "" {
+			undescribed = "it names a policy in " + PolicyHeader + ", which http.policy_from: header reads; this listener reads the check URI's query (?policy=)"
+		}
+	case PolicyFromNone:
+		if undescribed == "" && (inQuery || r.Header.Get(PolicyHeader) != "") {
+			undescribed = "it names a policy, but http.policy_from is none: routes choose the policy here"
 		}
 	}
 	req := &authz.Request{
-		Policy:     policy,
-		Method:     method,
-		Scheme:     scheme,
-		Host:       host,
-		Path:       target,
-		Header:     header(r.Header),
-		Unreadable: problem,
+		Policy:      policy,
+		Method:      method,
+		Scheme:      scheme,
+		Host:        host,
+		Path:        target,
+		Header:      header(r.Header),
+		Unreadable:  problem,
+		Undescribed: undescribed,
 	}
 	if h.opts.ClientCertHeader != "" {
 		req.ClientCert = r.Header.Get(h.opts.ClientCertHeader)

@@ -123,7 +123,7 @@ func TestUnreadableRequest(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			rec, _ := serve(t, Options{Proxy: proxy(t, c.proxy)}, allow, "GET", c.target, c.headers)
-			if rec.got.Unreadable == "" {
+			if rec.got.Undescribed == "" {
 				t.Errorf("read as %s %s host %s", rec.got.Method, rec.got.Path, rec.got.Host)
 			}
 		})
@@ -137,7 +137,7 @@ func TestUnreadableRequest(t *testing.T) {
 		req.Header.Set("X-Original-Method", "GET")
 		req.Header.Set("X-Forwarded-Host", "shop")
 		h.ServeHTTP(httptest.NewRecorder(), req)
-		if rec.got.Unreadable == "" {
+		if rec.got.Undescribed == "" {
 			t.Errorf("read as %s", rec.got.Path)
 		}
 	})

@@ -47,9 +47,14 @@ func TestHTTPDoorPolicyNeverFromTheClient(t *testing.T) {
 		if resp.StatusCode != 403 {
 			t.Errorf("client's ?policy=default beat the operator's orders-write: %d", resp.StatusCode)
 		}
-		resp = h.forward("GET", "/check?policy=default", map[string]string{"Authorization": "Bearer " + tok, "X-Authz-Policy": "orders-write"})
-		if resp.StatusCode != 403 {
-			t.Errorf("policy_from header: the query was read: %d", resp.StatusCode)
+		// A policy named where this listener does not look is a proxy
+		// misconfiguration: refused as an error, never the default applied.
+		resp = h.forward("GET", "/check?policy=orders-write", map[string]string{"Authorization": "Bearer " + tok})
+		if resp.StatusCode != 503 || resp.Header.Get("X-Authz-Outcome") != "error" {
+			t.Errorf("policy_from header, ?policy= on the check URI: %d %s, want an error", resp.StatusCode, resp.Header.Get("X-Authz-Outcome"))
+		}
+		if logs := h.logs.String(); !strings.Contains(logs, "http.policy_from: query") {
+			t.Errorf("the log does not name the setting: %s", logs)
 		}
 	})
 	t.Run("policy_from query reads only the exact check path", func(t *testing.T) {
@@ -59,9 +64,10 @@ func TestHTTPDoorPolicyNeverFromTheClient(t *testing.T) {
 		if resp := h.forward("GET", "/check?policy=orders-write", map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 403 {
 			t.Errorf("operator's query on /check: %d, want 403", resp.StatusCode)
 		}
-		// The header is not where this listener takes a policy from.
-		if resp := h.forward("GET", "/check", map[string]string{"Authorization": "Bearer " + tok, "X-Authz-Policy": "orders-write"}); resp.StatusCode != 200 {
-			t.Errorf("policy_from query: the header was read: %d", resp.StatusCode)
+		// The header is not where this listener takes a policy from: a
+		// proxy that writes it is misconfigured.
+		if resp := h.forward("GET", "/check", map[string]string{"Authorization": "Bearer " + tok, "X-Authz-Policy": "orders-write"}); resp.StatusCode != 503 {
+			t.Errorf("policy_from query, a policy in the header: %d, want 503", resp.StatusCode)
 		}
 		// Path-prefix mode: the query is the client's own, whatever it says.
 		if resp := h.forward("GET", "/check/orders/42?policy=orders-write", map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 200 {
@@ -72,8 +78,30 @@ func TestHTTPDoorPolicyNeverFromTheClient(t *testing.T) {
 		h := startWith(t, idp, policyFrom(idp, "none"))
 		h.waitServing()
 		tok := readOnly(h)
-		if resp := h.forward("GET", "/check?policy=orders-write", map[string]string{"Authorization": "Bearer " + tok, "X-Authz-Policy": "orders-write"}); resp.StatusCode != 200 {
+		if resp := h.forward("GET", "/check?policy=orders-write", map[string]string{"Authorization": "Bearer " + tok, "X-Authz-Policy": "orders-write"}); resp.StatusCode != 503 {
+			t.Errorf("policy_from none, a policy named: %d, want 503", resp.StatusCode)
+		}
+		if resp := h.forward("GET", "/check/orders/1", map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 200 {
 			t.Errorf("policy_from none: %d, want the default policy's 200", resp.StatusCode)
+		}
+	})
+	t.Run("a proxy that did not describe the request is an error, not a scope failure", func(t *testing.T) {
+		cfg := baseConfig(idp)
+		cfg.HTTP.Proxy = "nginx"
+		h := startWith(t, idp, cfg)
+		h.waitServing()
+		req, _ := http.NewRequest("GET", "http://"+h.srv.httpLn.Addr().String()+"/check", nil)
+		req.Header.Set("Authorization", "Bearer "+readOnly(h))
+		req.Header.Set("X-Original-Method", "GET")
+		req.Header.Set("X-Forwarded-Host", "shop")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 503 || resp.Header.Get("WWW-Authenticate") != "" || !strings.Contains(string(body), "did not describe the request") {
+			t.Errorf("no X-Original-URI: %d %q %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
 		}
 	})
 	t.Run("an unknown policy_from is a config error", func(t *testing.T) {
