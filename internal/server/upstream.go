@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -92,6 +93,11 @@ func (c *core) signedAnswers(ic config.Introspection, client *http.Client, log *
 	for i, a := range ic.Algorithms {
 		algs[i] = jose.SignatureAlgorithm(a)
 	}
+	// An answer is fresh when it was signed for this request: within the
+	// request's timeout, give or take the clocks' leeway. One issued
+	// earlier is a replay — a captured answer for alice served for
+	// mallory's random token.
+	const leeway = 30 * time.Second
 	return jwt.NewStatements(jwt.StatementOptions{Issuer: ic.Issuer, Audience: ic.ClientID, Type: introspect.SignedAnswerTyp,
-		Algorithms: algs, Keys: keys, Leeway: 30 * time.Second})
+		Algorithms: algs, Keys: keys, Leeway: leeway, MaxAge: cmp.Or(ic.Timeout, introspect.DefaultTimeout)})
 }

@@ -427,6 +427,12 @@ func TestSignedIntrospectionAnswersAreVerifiedAndForwarded(t *testing.T) {
 		"an access token":  {Status: 200, ContentType: testidp.SignedAnswerType, Body: forge(ec, "at+jwt", map[string]any{"iss": idp.Issuer(), "aud": "authz", "iat": now, "token_introspection": active})},
 		"another client":   {Status: 200, ContentType: testidp.SignedAnswerType, Body: forge(ec, "token-introspection+jwt", map[string]any{"iss": idp.Issuer(), "aud": "someone-else", "iat": now, "token_introspection": active})},
 		"no answer inside": {Status: 200, ContentType: testidp.SignedAnswerType, Body: forge(ec, "token-introspection+jwt", map[string]any{"iss": idp.Issuer(), "aud": "authz", "iat": now, "active": true})},
+		// Signed by the IdP for this client, but 30 days ago: a captured
+		// answer for alice replayed for mallory's random token.
+		"a replayed answer": {Status: 200, ContentType: testidp.SignedAnswerType, Body: forge(ec, "token-introspection+jwt", map[string]any{"iss": idp.Issuer(), "aud": "authz", "iat": now - 30*86400,
+			"token_introspection": map[string]any{"active": true, "sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}})},
+		"an answer with no exp": {Status: 200, ContentType: testidp.SignedAnswerType, Body: forge(ec, "token-introspection+jwt", map[string]any{"iss": idp.Issuer(), "aud": "authz", "iat": now,
+			"token_introspection": map[string]any{"active": true, "sub": "mallory"}})},
 	} {
 		idp.SetAnswer(answer)
 		o := h.expect(h.check(withToken(h.opaque("mallory-"+strings.ReplaceAll(name, " ", "-"), time.Hour))), "error", 503)

@@ -18,6 +18,10 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
+// DefaultTimeout bounds one introspection, its retry included, when the
+// config sets no timeout.
+const DefaultTimeout = 2 * time.Second
+
 // Client authentication methods (RFC 6749 §2.3.1, RFC 7662 §2.1).
 const (
 	ClientSecretBasic = "client_secret_basic"
@@ -111,7 +115,7 @@ func New(opts Options) (*Client, error) {
 		return nil, fmt.Errorf("introspection %s: unknown auth method %q", opts.Name, opts.AuthMethod)
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = 2 * time.Second
+		opts.Timeout = DefaultTimeout
 	}
 	if opts.MaxResponseBytes <= 0 {
 		opts.MaxResponseBytes = 1 << 20

@@ -43,5 +43,10 @@ func (c *Client) decodeSigned(ctx context.Context, resp *http.Response, body []b
 	if err != nil {
 		return nil, "", class, err
 	}
+	if _, ok := inner["exp"]; !ok && class == ResultActive {
+		// What is forwarded upstream (source: idp) must end: without the
+		// token's exp it would be good for as long as its signature.
+		return nil, "", ResultBadResponse, c.unavailable("signed answer's token_introspection has no exp")
+	}
 	return claims, raw, class, nil
 }

@@ -25,6 +25,10 @@ type StatementOptions struct {
 	Algorithms []jose.SignatureAlgorithm
 	Keys       *Keys
 	Leeway     time.Duration
+	// MaxAge bounds how long before now (beyond Leeway) the statement may
+	// have been issued: an answer to this request is minted for it, and
+	// an older one is a replay. Zero leaves the age unbounded.
+	MaxAge time.Duration
 }
 
 // Statements verify signed statements of one signer.
@@ -88,6 +92,8 @@ func (s *Statements) Verify(ctx context.Context, raw string) (map[string]any, er
 		return nil, invalid("no iat")
 	case now.Add(s.opts.Leeway).Before(iat):
 		return nil, invalid("issued in the future (iat)")
+	case s.opts.MaxAge > 0 && now.Add(-s.opts.MaxAge-s.opts.Leeway).After(iat):
+		return nil, invalid(fmt.Sprintf("issued %s ago (iat), over max age %s: a replayed answer", now.Sub(iat).Round(time.Second), s.opts.MaxAge+s.opts.Leeway))
 	}
 	if exp, present, err := numericDate(claims, "exp"); err != nil {
 		return nil, err
