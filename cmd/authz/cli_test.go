@@ -398,7 +398,7 @@ func TestValidateExplainNamesIncludedFiles(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "teams"), 0o755)
 	os.WriteFile(filepath.Join(dir, "jwks.json"), []byte(`{"keys":[]}`), 0o600)
-	os.WriteFile(filepath.Join(dir, "authz.yaml"), []byte(`include: [teams/*.yaml]
+	os.WriteFile(filepath.Join(dir, "authz.yaml"), []byte(`include: [{ files: teams/*.yaml, scope: { path_prefixes: [/orders/] } }]
 issuers:
   - { name: a, issuer: https://a/, jwks_file: jwks.json }
 policies:

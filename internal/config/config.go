@@ -34,8 +34,9 @@ type Config struct {
 	// for their upstreams (upstream.go).
 	UpstreamTokens UpstreamTokens `yaml:"upstream_tokens"`
 	// Include names files of policies and routes (globs, relative to this
-	// file) merged after this file's own (include.go).
-	Include []string `yaml:"include"`
+	// file) merged after this file's own, each with the scope its routes
+	// may claim (include.go).
+	Include []IncludeEntry `yaml:"include"`
 
 	// IncludeGlobs are Include made absolute, and Fragments the files they
 	// named at load, in merge order: a reload or -watch reads them again.

@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/authz-dev/authz/internal/route"
 )
 
 // A config may include fragments: files of policies and routes a team owns
@@ -23,6 +25,61 @@ import (
 // each fragment's, fragments in the lexical order of their paths — and
 // only policies and routes may be in them: listeners, caches and issuers
 // are the platform's, in the main file.
+
+// IncludeEntry is one entry of include: a glob, and the scope the routes
+// of the files it names may claim. A plain string is a glob with no scope:
+// its files may hold policies only.
+type IncludeEntry struct {
+	Files string        `yaml:"files"`
+	Scope *IncludeScope `yaml:"scope"`
+}
+
+// IncludeScope is the part of the request space a team's routes may
+// claim: every dimension set, each route must stay inside (route.Scope).
+type IncludeScope struct {
+	Hosts                 []string `yaml:"hosts"`
+	PathPrefixes          []string `yaml:"path_prefixes"`
+	SourcePrincipals      []string `yaml:"source_principals"`
+	DestinationPrincipals []string `yaml:"destination_principals"`
+}
+
+func (s *IncludeScope) spec() route.Scope {
+	return route.Scope{Hosts: s.Hosts, PathPrefixes: s.PathPrefixes, SourcePrincipals: s.SourcePrincipals, DestinationPrincipals: s.DestinationPrincipals}
+}
+
+// UnmarshalYAML reads a glob or {files, scope}, refusing unknown keys as
+// the rest of the config does.
+func (e *IncludeEntry) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		e.Files = n.Value
+		return nil
+	}
+	if err := knownKeys(n, "include entry", "files", "scope"); err != nil {
+		return err
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "scope" {
+			if err := knownKeys(n.Content[i+1], "include scope", "hosts", "path_prefixes", "source_principals", "destination_principals"); err != nil {
+				return err
+			}
+		}
+	}
+	type plain IncludeEntry
+	return n.Decode((*plain)(e))
+}
+
+// knownKeys refuses a mapping key outside keys, naming its line.
+func knownKeys(n *yaml.Node, what string, keys ...string) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: %s: want a mapping of %s", n.Line, what, strings.Join(keys, ", "))
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; !slices.Contains(keys, k.Value) {
+			return fmt.Errorf("line %d: %s: unknown key %q (%s)", k.Line, what, k.Value, strings.Join(keys, ", "))
+		}
+	}
+	return nil
+}
 
 // fragmentKeys are the top-level keys a fragment may hold.
 var fragmentKeys = []string{"policies", "routes"}
@@ -66,7 +123,14 @@ func includeFragments(cfg *Config, main *source) ([]*source, error) {
 	}
 	dir := filepath.Dir(main.file)
 	cfg.IncludeGlobs = nil
-	for _, g := range cfg.Include {
+	for i, e := range cfg.Include {
+		g := e.Files
+		if g == "" {
+			return nil, fmt.Errorf("%s: include.%d.files: is required", main.file, i)
+		}
+		if e.Scope != nil && e.Scope.spec().Empty() {
+			return nil, fmt.Errorf("%s: include.%d.scope: is empty: name the hosts, path_prefixes or principals the files' routes may claim", main.file, i)
+		}
 		if !filepath.IsAbs(g) {
 			g = filepath.Join(dir, g)
 		}
@@ -76,6 +140,10 @@ func includeFragments(cfg *Config, main *source) ([]*source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", main.file, err)
 	}
+	scopes, err := scopesOf(cfg, main.file)
+	if err != nil {
+		return nil, err
+	}
 	mainAbs, _ := filepath.Abs(main.file)
 	mainOnly := mainFilePolicies(cfg)
 	for _, f := range files {
@@ -84,6 +152,9 @@ func includeFragments(cfg *Config, main *source) ([]*source, error) {
 		}
 		s, frag, err := readFragment(f)
 		if err != nil {
+			return nil, err
+		}
+		if err := routesInScope(f, s, frag.Routes, scopes[f]); err != nil {
 			return nil, err
 		}
 		s.routeBase, s.routes = len(cfg.Routes), len(frag.Routes)
@@ -109,7 +180,86 @@ func includeFragments(cfg *Config, main *source) ([]*source, error) {
 		sources = append(sources, s)
 		cfg.Fragments = append(cfg.Fragments, f)
 	}
+	if err := clashesBetweenFragments(cfg, sources); err != nil {
+		return nil, err
+	}
 	return sources, nil
+}
+
+// scopesOf maps each included file to the scope of the entry naming it;
+// a file two entries name must get one scope from both.
+func scopesOf(cfg *Config, mainFile string) (map[string]*IncludeScope, error) {
+	out, by := map[string]*IncludeScope{}, map[string]int{}
+	for i, g := range cfg.IncludeGlobs {
+		matches, err := filepath.Glob(g)
+		if err != nil {
+			return nil, fmt.Errorf("%s: include %q: %w", mainFile, g, err)
+		}
+		for _, m := range matches {
+			if j, seen := by[m]; seen {
+				if !reflect.DeepEqual(cfg.Include[j].Scope, cfg.Include[i].Scope) {
+					return nil, fmt.Errorf("%s: include.%d and include.%d both name %s, with different scopes", mainFile, j, i, m)
+				}
+				continue
+			}
+			by[m], out[m] = i, cfg.Include[i].Scope
+		}
+	}
+	return out, nil
+}
+
+// routesInScope holds an included file's routes to the scope the main
+// file gave it: a team's file must not take another team's requests, nor
+// those the main file leaves to routes_unmatched.
+func routesInScope(file string, s *source, routes []Route, scope *IncludeScope) error {
+	for j, r := range routes {
+		at := func() string {
+			return fmt.Sprintf("%s: line %d: routes.%d", file, lineOf(s.root, fmt.Sprintf("routes.%d", j)), j)
+		}
+		switch {
+		case scope == nil:
+			return fmt.Errorf("%s: route %q: the main file's include entry for this file declares no scope, so it may hold policies only; "+
+				"give the entry one: include: [{ files: ..., scope: { hosts: [...], path_prefixes: [...] } }]", at(), r.Name)
+		case !route.Specific(r.Spec()):
+			return fmt.Errorf("%s: route %q matches by method or headers alone: catch-all and header-only routes belong in the main file", at(), r.Name)
+		}
+		outside, err := scope.spec().Outside(r.Spec())
+		if err != nil {
+			return fmt.Errorf("%s: %w", at(), err)
+		}
+		if outside != "" {
+			return fmt.Errorf("%s: route %q leaves the scope the main file gave this file: %s", at(), r.Name, outside)
+		}
+	}
+	return nil
+}
+
+// clashesBetweenFragments refuses two included files' routes with
+// different policies that some request could match both: the file that
+// sorts first would take the other team's requests.
+func clashesBetweenFragments(cfg *Config, sources []*source) error {
+	main := sources[0]
+	routes := cfg.Routes[main.routes:]
+	if len(sources) < 3 || len(routes) < 2 {
+		return nil
+	}
+	specs, group := make([]route.Route, len(routes)), make([]int, len(routes))
+	where := make([]string, len(routes))
+	for g, s := range sources[1:] {
+		for j := range s.routes {
+			i := s.routeBase - main.routes + j
+			specs[i], group[i] = routes[i].Spec(), g
+			where[i] = fmt.Sprintf("%s: line %d", s.file, lineOf(s.root, fmt.Sprintf("routes.%d", j)))
+		}
+	}
+	clashes, err := route.Clashes(specs, group)
+	if err != nil || len(clashes) == 0 {
+		return err
+	}
+	a, b := clashes[0][0], clashes[0][1]
+	return fmt.Errorf("%s: route %q (policy %s) and %s: route %q (policy %s) can match the same request: "+
+		"one team's file would take the other's requests; narrow the routes or the include scopes",
+		where[a], routes[a].Name, routes[a].Policy, where[b], routes[b].Name, routes[b].Policy)
 }
 
 func ownerOf(sources []*source, policy string) *source {

@@ -23,7 +23,7 @@ func writeFiles(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-const platform = `include: [teams/*.yaml]
+const platform = `include: [{ files: teams/*.yaml, scope: { path_prefixes: [/orders/, /payments/, /admin/orders/, /other] } }]
 issuers:
   - name: corp
     issuer: https://idp.example.com/
@@ -94,9 +94,22 @@ func TestIncludedFilesConflicts(t *testing.T) {
 		{"a route name used twice", map[string]string{"teams/a.yaml": "routes:\n  - { name: health, match: { path: /other }, policy: default }\n"},
 			[]string{"teams/a.yaml: line 2: routes.0.name:", `"health" is used twice; it is first used in`, "authz.yaml: line 10"}},
 		{"a route another file shadows", map[string]string{
-			"teams/a.yaml": "routes:\n  - { name: everything, match: { path_prefix: / }, policy: default }\n",
-			"teams/b.yaml": "routes:\n  - { name: orders, match: { path_prefix: /orders/ }, policy: default }\n"},
-			[]string{"teams/b.yaml: line 2: routes.0.match:", `route "orders" can never match: route "everything"`, "teams/a.yaml: line 2"}},
+			"teams/a.yaml": "routes:\n  - { name: all-orders, match: { path_prefix: /orders/ }, policy: default }\n",
+			"teams/b.yaml": "routes:\n  - { name: orders, match: { path_prefix: /orders/x/ }, policy: default }\n"},
+			[]string{"teams/b.yaml: line 2: routes.0.match:", `route "orders" can never match: route "all-orders"`, "teams/a.yaml: line 2"}},
+		// A team's file takes only what the main file's scope gives it.
+		{"a catch-all in a fragment", map[string]string{"teams/a.yaml": "routes:\n  - { name: all, match: { path_prefix: / }, policy: default }\n"},
+			[]string{"teams/a.yaml: line 2: routes.0", "catch-all and header-only routes belong in the main file"}},
+		{"a header-only route in a fragment", map[string]string{"teams/a.yaml": "routes:\n  - { name: debug, match: { headers: { x-debug: \"1\" } }, policy: default }\n"},
+			[]string{"teams/a.yaml: line 2: routes.0", `route "debug" matches by method or headers alone`}},
+		{"a route outside the scope", map[string]string{"teams/a.yaml": "routes:\n  - { name: billing, match: { path_prefix: /billing/ }, policy: default }\n"},
+			[]string{"teams/a.yaml: line 2: routes.0", `route "billing" leaves the scope`, "path_prefixes [/orders/ /payments/ /admin/orders/ /other]"}},
+		{"a regex cannot be shown inside path prefixes", map[string]string{"teams/a.yaml": "routes:\n  - { name: any, match: { path_regex: \"/orders/.*\" }, policy: default }\n"},
+			[]string{`route "any" leaves the scope`}},
+		{"two teams' routes that meet", map[string]string{
+			"teams/a.yaml": "policies:\n  a: { require_scopes: [a] }\nroutes:\n  - { name: a, match: { path_prefix: /orders/ }, policy: a }\n",
+			"teams/b.yaml": "policies:\n  b: { require_scopes: [b] }\nroutes:\n  - { name: b, match: { path_prefix: /orders/b/, methods: [POST] }, policy: b }\n"},
+			[]string{"teams/a.yaml: line 4: route \"a\" (policy a)", "teams/b.yaml: line 4: route \"b\" (policy b) can match the same request"}},
 		{"a listener in a fragment", map[string]string{"teams/a.yaml": "grpc: { addr: \":1\" }\n"},
 			[]string{"teams/a.yaml: line 1: grpc belongs in the main config file"}},
 		{"issuers in a fragment", map[string]string{"teams/a.yaml": "policies: {}\nissuers: []\n"},
@@ -140,7 +153,7 @@ func TestIncludeOfNoFileIsNoError(t *testing.T) {
 // example's main file (no default of its own), a teams/aaa.yaml defining
 // default: { token: none } made the orders team's policy public.
 func TestOnlyTheMainFileDefinesWhatItsRoutesApply(t *testing.T) {
-	main := `include: [teams/*.yaml]
+	main := `include: [{ files: teams/*.yaml, scope: { path_prefixes: [/orders/] } }]
 issuers:
   - name: corp
     issuer: https://idp.example.com/
@@ -188,6 +201,30 @@ policies:
 			t.Errorf("%s: %v", policy, err)
 		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
 			t.Errorf("%s: %v, want %q", policy, err, want)
+		}
+	}
+}
+
+func TestIncludeEntries(t *testing.T) {
+	frag := "routes:\n  - { name: orders, match: { path_prefix: /orders/ }, policy: default }\n"
+	for main, want := range map[string]string{
+		"include: [teams/*.yaml]\n":                                                          `the main file's include entry for this file declares no scope, so it may hold policies only`,
+		"include: [{ files: teams/*.yaml, scope: {} }]\n":                                    "include.0.scope: is empty",
+		"include: [{ files: teams/*.yaml, scope: { paths: [/orders/] } }]\n":                 `include scope: unknown key "paths"`,
+		"include: [{ glob: teams/*.yaml }]\n":                                                `include entry: unknown key "glob"`,
+		"include: [{ files: teams/*.yaml, scope: { hosts: [orders.shop] } }]\n":              `its hosts [] are not within the scope's [orders.shop]`,
+		"include: [{ files: teams/*.yaml, scope: { path_prefixes: [/orders] } }]\n":          "",
+		"include: [{ files: teams/*.yaml, scope: { path_prefixes: [/orders/] } }]\n":         "",
+		"include: [{ files: teams/*.yaml, scope: { path_prefixes: [/order] } }]\n":           "leaves the scope",
+		"include: [teams/*.yaml, { files: teams/o*.yaml, scope: { path_prefixes: [/] } }]\n": "both name",
+	} {
+		dir := writeFiles(t, map[string]string{"authz.yaml": main + strings.SplitN(platform, "\n", 2)[1], "teams/orders.yaml": frag})
+		_, err := Load(filepath.Join(dir, "authz.yaml"))
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", main, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: %v, want %q", main, err, want)
 		}
 	}
 }

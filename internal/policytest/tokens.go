@@ -25,6 +25,16 @@ func (r *Runner) introspect(w http.ResponseWriter, req *http.Request) {
 		a = map[string]any{"active": false}
 	}
 	if who, signs := r.signed[strings.TrimPrefix(req.URL.Path, "/")]; signs && strings.Contains(req.Header.Get("Accept"), "token-introspection+jwt") {
+		if _, ok := a["exp"]; !ok && a["active"] == true {
+			// A signed active answer must say when the token ends, as
+			// an IdP's does; authz refuses one that does not.
+			signed := make(map[string]any, len(a)+1)
+			for k, v := range a {
+				signed[k] = v
+			}
+			signed["exp"] = time.Now().Add(time.Hour).Unix()
+			a = signed
+		}
 		jwt, err := r.sign(jose.ES256, "token-introspection+jwt", map[string]any{"iss": who[0], "aud": who[1], "iat": time.Now().Unix(), "token_introspection": a})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)

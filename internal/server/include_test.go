@@ -29,7 +29,7 @@ func TestIncludedFilesAtRunTime(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("authz.yaml", fmt.Sprintf(`include: [teams/*.yaml]
+	write("authz.yaml", fmt.Sprintf(`include: [{ files: teams/*.yaml, scope: { path_prefixes: [/orders/, /billing/] } }]
 grpc: { addr: "127.0.0.1:0" }
 http: { addr: "127.0.0.1:0" }
 cache: { max_bytes: 8388608 }

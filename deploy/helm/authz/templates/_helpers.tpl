@@ -52,8 +52,17 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- $http := mergeOverwrite (get $cfg "http" | default dict) (dict "addr" (include "authz.httpAddr" .)) -}}
 {{- $_ := set $cfg "grpc" $grpc -}}
 {{- $_ = set $cfg "http" $http -}}
-{{- if .Values.policyFragments -}}
-{{- $_ = set $cfg "include" (append (get $cfg "include" | default list) "../policies/*.yaml") -}}
+{{- $include := get $cfg "include" | default list -}}
+{{- range $name, $_ := .Values.policyFragments -}}
+{{- $scope := get ($.Values.policyFragmentScopes | default dict) $name -}}
+{{- if $scope -}}
+{{- $include = append $include (dict "files" (printf "../policies/%s" $name) "scope" $scope) -}}
+{{- else -}}
+{{- $include = append $include (printf "../policies/%s" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- if $include -}}
+{{- $_ = set $cfg "include" $include -}}
 {{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}
