@@ -195,6 +195,9 @@ func (c *Cache) Get(ctx context.Context, token, scope string) (authz.SharedEntry
 		c.fault("get", err)
 		return authz.SharedEntry{}, false
 	}
+	if isTombstone(b) {
+		return authz.SharedEntry{}, false // purged: judge anew
+	}
 	e, err := open(c.opts.Salt, token, key, b)
 	if err != nil {
 		// Not trusted, not an error: revalidate and overwrite it.
@@ -224,7 +227,14 @@ func (c *Cache) Set(ctx context.Context, token, scope string, e authz.SharedEntr
 	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
-	if err := c.rdb.Set(ctx, key, b, ttl).Err(); err != nil {
+	// Set unless the key holds a purge's tombstone newer than this
+	// verdict: a replica that judged before the purge, writing late, must
+	// not bring the purged verdict back.
+	judged := int64(0)
+	if !e.Judged.IsZero() {
+		judged = e.Judged.UnixMilli()
+	}
+	if err := setUnlessPurged.Run(ctx, c.rdb, []string{key}, b, ttl.Milliseconds(), judged).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		c.fault("set", err)
 	}
 }
@@ -241,11 +251,14 @@ func (c *Cache) Purge(ctx context.Context, token string, scopes []string) (int64
 	for i, s := range scopes {
 		keys[i] = c.key(token, s)
 	}
-	// One DEL per key, pipelined: in a cluster the keys live in different
-	// slots, and a multi-key DEL across slots is refused (CROSSSLOT).
+	// One tombstone per key, pipelined: in a cluster the keys live in
+	// different slots, and a multi-key command across slots is refused
+	// (CROSSSLOT). The tombstone, not a DEL, so that a verdict judged
+	// before now and written after it is refused (setUnlessPurged).
 	pipe := c.rdb.Pipeline()
+	stone := tombstone(time.Now())
 	for _, k := range keys {
-		pipe.Del(ctx, k)
+		pipe.Set(ctx, k, stone, TombstoneTTL)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		c.fault("purge", err)
