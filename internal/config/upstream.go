@@ -61,7 +61,18 @@ type UpstreamToken struct {
 	// Lifetime, when shorter than upstream_tokens.lifetime, bounds this
 	// policy's tokens.
 	Lifetime time.Duration `yaml:"lifetime"`
+	// Subject: as_is copies the token's sub; namespaced writes
+	// orig_iss + "/" + sub (Istio's requestPrincipals form), so alice of
+	// two issuers are two subjects to the upstream. A policy that accepts
+	// several validators must choose.
+	Subject string `yaml:"subject"`
 }
+
+// Minted token subjects.
+const (
+	SubjectAsIs       = "as_is"
+	SubjectNamespaced = "namespaced"
+)
 
 // Upstream token sources.
 const (
@@ -146,6 +157,23 @@ func validateUpstreamToken(name string, pol Policy, cfg *Config, p *problems) {
 		if t.Audience == "" {
 			p.add(pp+".audience", "is required: the upstream the token is for (its aud)")
 		}
+		switch {
+		case t.Subject != "" && t.Subject != SubjectAsIs && t.Subject != SubjectNamespaced:
+			p.add(pp+".subject", "%q: use as_is or namespaced", t.Subject)
+		case t.Subject == "":
+			// Same iss (authz), same aud, same sub: the inner hop could
+			// not tell one issuer's alice from another's.
+			issuers, unnamed := subjectIssuers(pol.Validators, cfg)
+			switch {
+			case len(issuers) > 1:
+				p.add(pp+".subject", "the policy accepts tokens of %d issuers (%s), and a token minted for alice of one is the same as for alice of another but for orig_iss: "+
+					"set subject: namespaced (sub becomes orig_iss/sub) or subject: as_is if the issuers share one user namespace",
+					len(issuers), strings.Join(issuers, ", "))
+			case len(unnamed) > 0 && len(issuers)+len(unnamed) > 1:
+				p.warn(pp+".subject", "the policy accepts introspection endpoint %s, which names no issuer, beside other validators: if their users are not one namespace, "+
+					"set subject: namespaced (sub becomes orig_iss/sub); subject: as_is (or the endpoint's issuer) silences this", strings.Join(unnamed, ", "))
+			}
+		}
 	case SourceIdP:
 		signedEndpoints := map[string]bool{}
 		for _, in := range cfg.Introspection {
@@ -168,8 +196,8 @@ func validateUpstreamToken(name string, pol Policy, cfg *Config, p *problems) {
 		if !signed {
 			p.add(pp+".source", "idp forwards the IdP's signed introspection answer: the policy needs an introspection endpoint with signed_answers: true")
 		}
-		if t.Audience != "" || len(t.Claims) > 0 || len(t.RequestClaims) > 0 || t.Lifetime != 0 {
-			p.add(pp, "audience, claims, request_claims and lifetime shape a minted token; the IdP's answer is forwarded as it is")
+		if t.Audience != "" || len(t.Claims) > 0 || len(t.RequestClaims) > 0 || t.Lifetime != 0 || t.Subject != "" {
+			p.add(pp, "audience, claims, request_claims, lifetime and subject shape a minted token; the IdP's answer is forwarded as it is")
 		}
 	default:
 		p.add(pp+".source", "%q: use mint, idp or none", t.Source)
@@ -242,4 +270,33 @@ func validateSignedAnswers(in *Introspection, ip string, p *problems) {
 	}
 	keySource{Issuer: in.Issuer, JWKSURL: in.JWKSURL, Discovery: in.Discovery, JWKSFile: in.JWKSFile, Algorithms: in.Algorithms}.
 		validate(ip, "the IdP's keys, which decide which answers are believed", p)
+}
+
+// subjectIssuers are the distinct issuers whose subjects a policy's
+// validators accept — an issuer's iss, an introspection endpoint's issuer
+// — and the endpoints that name none (most often the JWT issuer's own IdP,
+// which authz cannot tell).
+func subjectIssuers(validators []string, cfg *Config) (issuers, unnamed []string) {
+	add := func(list *[]string, s string) {
+		if !slices.Contains(*list, s) {
+			*list = append(*list, s)
+		}
+	}
+	for _, v := range validators {
+		for _, is := range cfg.Issuers {
+			if is.Name == v {
+				add(&issuers, is.Issuer)
+			}
+		}
+		for _, in := range cfg.Introspection {
+			switch {
+			case in.Name != v:
+			case in.Issuer != "":
+				add(&issuers, in.Issuer)
+			default:
+				add(&unnamed, in.Name)
+			}
+		}
+	}
+	return issuers, unnamed
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,5 +133,34 @@ func TestSignedAnswersKeySource(t *testing.T) {
 	cfg, err = Parse([]byte(endpoint("signed_answers: true, issuer: http://idp.example.com/, discovery: true")))
 	if err != nil || len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "introspection.0.issuer: plain http to idp.example.com: the discovery document") {
 		t.Errorf("%v, warnings %q", err, cfg.Warnings)
+	}
+}
+
+// A policy that mints for tokens of two issuers must say whose alice is
+// whose: the minted tokens differ only in orig_iss otherwise.
+func TestMintingUnderSeveralIssuersNeedsASubjectChoice(t *testing.T) {
+	key := writeKey(t, 0o600)
+	base := `issuers:
+  - { name: corp, issuer: https://idp.example.com/, jwks_url: https://idp.example.com/jwks.json }
+  - { name: partner, issuer: https://partner.example.com/, jwks_url: https://partner.example.com/jwks.json }
+upstream_tokens: { issuer: https://authz.example.com, key_files: [` + key + `] }
+policies:
+  default:
+    validators: [corp, partner]
+    upstream_token: { audience: orders%s }
+`
+	for subject, want := range map[string]string{
+		"":                      "policies.default.upstream_token.subject: the policy accepts tokens of 2 issuers",
+		", subject: as_is":      "",
+		", subject: namespaced": "",
+		", subject: prefixed":   `"prefixed": use as_is or namespaced`,
+	} {
+		_, err := Parse([]byte(fmt.Sprintf(base, subject)))
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%q: %v", subject, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%q: %v, want %q", subject, err, want)
+		}
 	}
 }

@@ -49,7 +49,8 @@ func upstreamStep(cfg *config.Config, policy string, t *config.UpstreamToken, mi
 	case t.Source == config.SourceIdP:
 		return &upstreamtoken.SignedAnswer{Header: t.Header}
 	}
-	mint := &upstreamtoken.Mint{Minter: minter, Audience: t.Audience, Header: t.Header, Claims: t.Claims, Lifetime: t.Lifetime}
+	mint := &upstreamtoken.Mint{Minter: minter, Audience: t.Audience, Header: t.Header, Claims: t.Claims, Lifetime: t.Lifetime,
+		NamespaceSubject: t.Subject == config.SubjectNamespaced}
 	for _, r := range cfg.Routes {
 		if r.Policy == policy && r.UpstreamAudience != "" {
 			if mint.RouteAudiences == nil {

@@ -470,3 +470,21 @@ func TestMintedTokenNeverOutlivesTheClientsExp(t *testing.T) {
 		t.Errorf("a token inside its leeway: %v", o.headers)
 	}
 }
+
+// subject: namespaced mints sub as orig_iss/sub, so alice of two issuers
+// are two subjects to the upstream.
+func TestNamespacedSubjects(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	cfg := mintingConfig(t, idp, writeSigningKey(t, t.TempDir(), "es256"))
+	def := cfg.Policies["default"]
+	def.UpstreamToken.Subject = config.SubjectNamespaced
+	cfg.Policies["default"] = def
+	h := startWith(t, idp, cfg)
+	h.waitServing()
+	o := h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
+	_, mc := h.verifyMinted(bearer(t, o.headers["authorization"]))
+	if mc["sub"] != idp.Issuer()+"/alice" || mc["orig_iss"] != idp.Issuer() {
+		t.Errorf("minted sub %v orig_iss %v, want %s/alice", mc["sub"], mc["orig_iss"], idp.Issuer())
+	}
+}

@@ -58,6 +58,9 @@ type Mint struct {
 	RequestClaims []RequestClaim
 	// Lifetime, when set, is shorter than the Minter's.
 	Lifetime time.Duration
+	// NamespaceSubject writes sub as orig_iss + "/" + sub: a policy that
+	// accepts several issuers mints distinct subjects for their users.
+	NamespaceSubject bool
 	// Settings describe the step's configuration: a token minted under
 	// other settings (before a reload) is not handed out.
 	Settings string
@@ -153,13 +156,16 @@ func (m *Mint) mint(in *authz.UpstreamInput, key *SigningKey, aud string) (strin
 	for _, rc := range m.RequestClaims {
 		claims[rc.Claim] = requestPart(in.Request, rc.Part)
 	}
-	if sub, ok := in.Claims["sub"].(string); ok && sub != "" {
-		claims["sub"] = sub
-	}
 	if iss, ok := in.Claims["iss"].(string); ok && iss != "" {
 		claims[OriginalIssuerClaim] = iss
 	} else if in.Validator != "" {
 		claims[OriginalIssuerClaim] = in.Validator
+	}
+	if sub, ok := in.Claims["sub"].(string); ok && sub != "" {
+		if orig, _ := claims[OriginalIssuerClaim].(string); m.NamespaceSubject && orig != "" {
+			sub = orig + "/" + sub
+		}
+		claims["sub"] = sub
 	}
 	jti := make([]byte, 16)
 	if _, err := rand.Read(jti); err != nil {
