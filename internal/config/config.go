@@ -7,6 +7,7 @@ package config
 
 import (
 	"os"
+	"time"
 
 	"github.com/authz-dev/authz/internal/authz"
 )
@@ -24,6 +25,10 @@ type Config struct {
 	// Routes pick a policy from the request when the proxy names none.
 	Routes   []Route `yaml:"routes"`
 	Routing  `yaml:",inline"`
+	// ProxyTimeout is the proxy's own timeout for the auth call (Envoy's
+	// ext_authz timeout, nginx's proxy_read_timeout): validate warns when
+	// a Check may wait longer (default 3s, the shipped recipes').
+	ProxyTimeout time.Duration `yaml:"proxy_timeout"`
 	Outcomes Outcomes `yaml:"outcomes"`
 	Log      Log      `yaml:"log"`
 	// DPoP says how DPoP proofs are checked (RFC 9449).
@@ -132,6 +137,7 @@ func (c *Config) validate(offline bool) problems {
 	c.Tracing.validate(&p)
 	c.UpstreamTokens.validate(&p)
 	c.validateListeners(&p)
+	c.validateWaits(&p)
 	for _, name := range c.policyNames() {
 		validateUpstreamToken(name, c.Policies[name], c, &p)
 	}

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -309,5 +311,33 @@ func TestRiskySettingsWarn(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A Check that may wait longer than the proxy waits for it is a warning:
+// the client would see the proxy's error, not authz's.
+func TestWaitsLongerThanTheProxyAreAWarning(t *testing.T) {
+	base := minimal + `introspection:
+  - { name: idp, endpoint: https://idp.example.com/introspect, client_id: authz, client_secret: s, timeout: %s }
+cache: { redis: { addr: 127.0.0.1:6379, key_salt_file: /dev/null, lease: %s } }
+proxy_timeout: %s
+`
+	for _, c := range []struct {
+		timeout, lease, proxy string
+		warned                bool
+	}{
+		{"2s", "500ms", "3s", false},
+		{"2s", "1s", "3s", true},
+		{"2s", "500ms", "200ms", true},
+		{"1s", "0s", "3s", false},
+	} {
+		cfg, err := parse("", []byte(fmt.Sprintf(base, c.timeout, c.lease, c.proxy)), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		warned := slices.ContainsFunc(cfg.Warnings, func(w string) bool { return strings.Contains(w, "proxy_timeout") })
+		if warned != c.warned {
+			t.Errorf("timeout %s lease %s proxy %s: warnings %q", c.timeout, c.lease, c.proxy, cfg.Warnings)
+		}
 	}
 }
