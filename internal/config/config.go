@@ -23,14 +23,14 @@ type Config struct {
 	Introspection []Introspection   `yaml:"introspection"`
 	Policies      map[string]Policy `yaml:"policies"`
 	// Routes pick a policy from the request when the proxy names none.
-	Routes   []Route `yaml:"routes"`
-	Routing  `yaml:",inline"`
+	Routes  []Route `yaml:"routes"`
+	Routing `yaml:",inline"`
 	// ProxyTimeout is the proxy's own timeout for the auth call (Envoy's
 	// ext_authz timeout, nginx's proxy_read_timeout): validate warns when
 	// a Check may wait longer (default 3s, the shipped recipes').
 	ProxyTimeout time.Duration `yaml:"proxy_timeout"`
-	Outcomes Outcomes `yaml:"outcomes"`
-	Log      Log      `yaml:"log"`
+	Outcomes     Outcomes      `yaml:"outcomes"`
+	Log          Log           `yaml:"log"`
 	// DPoP says how DPoP proofs are checked (RFC 9449).
 	DPoP DPoP `yaml:"dpop"`
 	// Tracing exports OpenTelemetry spans of every Check.
