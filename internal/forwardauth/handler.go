@@ -193,6 +193,17 @@ func (h *Handler) write(w http.ResponseWriter, d *authz.Decision) {
 		if len(d.RemoveHeaders) > 0 {
 			hdr.Set(HeadersToRemoveHeader, strings.Join(d.RemoveHeaders, ","))
 		}
+		// Every owned header the decision does not set is answered empty:
+		// a proxy that copies named headers from the answer (Caddy's
+		// copy_headers, Traefik's authResponseHeaders) then replaces the
+		// client's copy with nothing, where an absent header would leave
+		// the client's (Traefik) or Caddy 2.6's placeholder text
+		// "{http.reverse_proxy.header.X-User-Id}" in its place.
+		for _, name := range d.RemoveHeaders {
+			if key := http.CanonicalHeaderKey(name); !strings.Contains(name, "_") && hdr[key] == nil {
+				hdr[key] = []string{""}
+			}
+		}
 		w.WriteHeader(ans.Status(authz.Allow))
 		return
 	}

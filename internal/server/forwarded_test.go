@@ -83,8 +83,11 @@ func TestRecipesOwnTheHeadersThatDescribeTheRequest(t *testing.T) {
 		if err := json.Unmarshal(r.body, &served); err != nil {
 			t.Fatalf("%s: %q: %v", name, r.body, err)
 		}
-		if strings.Contains(served["user"], "admin") {
-			t.Errorf("%s: the backend read the client's X_User_Id as its user: %q", name, served["user"])
+		// On a public route no user is named: not the client's X_User_Id,
+		// nor Caddy 2.6's unreplaced placeholder for a header authz did
+		// not answer (caddyserver/caddy#6610).
+		if served["user"] != "" {
+			t.Errorf("%s: the backend read a user %q", name, served["user"])
 		}
 		want := map[string]string{"host": "www.example.com", "path": "/catalog/x", "method": "GET", "proto": "http"}
 		for k, v := range want {

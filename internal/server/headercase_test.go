@@ -98,9 +98,13 @@ func TestHeaderNameCaseOnTheWire(t *testing.T) {
 		if r.status != 200 {
 			t.Fatalf("status %d", r.status)
 		}
+		// A removed header is answered empty (for proxies that copy named
+		// headers): only a value is a set.
 		var sets []string
 		for name := range r.header {
-			sets = append(sets, name)
+			if r.header.Get(name) != "" {
+				sets = append(sets, name)
+			}
 		}
 		check(t, sets, strings.Split(r.header.Get(forwardauth.HeadersToRemoveHeader), ","))
 	})
