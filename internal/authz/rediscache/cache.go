@@ -187,7 +187,12 @@ func (c *Cache) Get(ctx context.Context, token, scope string) (authz.SharedEntry
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	key := c.key(token, scope)
-	b, err := c.rdb.Get(ctx, key).Bytes()
+	// The entry and the purge's tombstone, in one round trip (two keys:
+	// a pipeline, not MGET, which a cluster refuses across slots).
+	pipe := c.rdb.Pipeline()
+	entry, stone := pipe.Get(ctx, key), pipe.Get(ctx, c.tombstoneKey(token, scope))
+	pipe.Exec(ctx) // errors are the commands'
+	b, err := entry.Bytes()
 	if errors.Is(err, redis.Nil) {
 		return authz.SharedEntry{}, false
 	}
@@ -195,8 +200,10 @@ func (c *Cache) Get(ctx context.Context, token, scope string) (authz.SharedEntry
 		c.fault("get", err)
 		return authz.SharedEntry{}, false
 	}
-	if isTombstone(b) {
-		return authz.SharedEntry{}, false // purged: judge anew
+	purged, err := stone.Int64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		c.fault("get", err)
+		return authz.SharedEntry{}, false
 	}
 	e, err := open(c.opts.Salt, token, key, b)
 	if err != nil {
@@ -205,6 +212,11 @@ func (c *Cache) Get(ctx context.Context, token, scope string) (authz.SharedEntry
 		return authz.SharedEntry{}, false
 	}
 	if !time.Now().Before(e.Until) {
+		return authz.SharedEntry{}, false
+	}
+	if purged != 0 && e.Judged.UnixMilli() <= purged {
+		// Judged before a purge and written after it (a replica that
+		// was mid-validation, a replayed value): judge anew.
 		return authz.SharedEntry{}, false
 	}
 	return e, true
@@ -227,14 +239,7 @@ func (c *Cache) Set(ctx context.Context, token, scope string, e authz.SharedEntr
 	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
-	// Set unless the key holds a purge's tombstone newer than this
-	// verdict: a replica that judged before the purge, writing late, must
-	// not bring the purged verdict back.
-	judged := int64(0)
-	if !e.Judged.IsZero() {
-		judged = e.Judged.UnixMilli()
-	}
-	if err := setUnlessPurged.Run(ctx, c.rdb, []string{key}, b, ttl.Milliseconds(), judged).Err(); err != nil && !errors.Is(err, redis.Nil) {
+	if err := c.rdb.Set(ctx, key, b, ttl).Err(); err != nil {
 		c.fault("set", err)
 	}
 }
@@ -251,14 +256,15 @@ func (c *Cache) Purge(ctx context.Context, token string, scopes []string) (int64
 	for i, s := range scopes {
 		keys[i] = c.key(token, s)
 	}
-	// One tombstone per key, pipelined: in a cluster the keys live in
-	// different slots, and a multi-key command across slots is refused
-	// (CROSSSLOT). The tombstone, not a DEL, so that a verdict judged
-	// before now and written after it is refused (setUnlessPurged).
+	// One DEL and one tombstone per key, pipelined: in a cluster the keys
+	// live in different slots, and a multi-key command across slots is
+	// refused (CROSSSLOT). The tombstone makes Get refuse a verdict judged
+	// before now that is written after it.
 	pipe := c.rdb.Pipeline()
-	stone := tombstone(time.Now())
-	for _, k := range keys {
-		pipe.Set(ctx, k, stone, TombstoneTTL)
+	now := time.Now().UnixMilli()
+	for i, k := range keys {
+		pipe.Del(ctx, k)
+		pipe.Set(ctx, c.tombstoneKey(token, scopes[i]), now, TombstoneTTL)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		c.fault("purge", err)

@@ -1,39 +1,15 @@
 package rediscache
 
-import (
-	"strconv"
-	"time"
+import "time"
 
-	"github.com/redis/go-redis/v9"
-)
-
-// A purge leaves a tombstone in each of the token's keys: a marker byte
-// no sealed entry starts with (formatV1), then the purge's time in Unix
-// milliseconds. Get reads it as a miss; Set writes over it only a verdict
-// judged after the purge.
-const formatTombstone = 't'
-
-// TombstoneTTL is how long a purge is remembered: longer than any verdict
-// judged before it lives (the cache TTL, an IdP's answer, a late writer).
+// A purge leaves a tombstone beside each of the token's entries: the
+// purge's time in Unix milliseconds, under a key of its own. Get refuses
+// an entry judged at or before it — one a replica judged before the purge
+// and wrote after it, or a sealed value written back — so the purged
+// verdict never returns; a verdict judged after the purge is shared again.
+// It is kept longer than any verdict judged before the purge lives.
 const TombstoneTTL = 24 * time.Hour
 
-func tombstone(at time.Time) []byte {
-	return strconv.AppendInt([]byte{formatTombstone}, at.UnixMilli(), 10)
+func (c *Cache) tombstoneKey(token, scope string) string {
+	return c.opts.Prefix + "v1:purged:" + lookupKey(c.opts.Salt, token, scope)
 }
-
-func isTombstone(b []byte) bool { return len(b) > 0 && b[0] == formatTombstone }
-
-// setUnlessPurged sets KEYS[1] to ARGV[1] for ARGV[2] ms unless it holds
-// a tombstone at or after ARGV[3] (the verdict's judged time, ms): one
-// key, so it runs in a cluster too.
-var setUnlessPurged = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if v and string.byte(v, 1) == 116 then
-  local purged = tonumber(string.sub(v, 2))
-  if purged and tonumber(ARGV[3]) <= purged then
-    return 0
-  end
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
-`)
