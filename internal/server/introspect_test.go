@@ -387,3 +387,29 @@ func TestHotTokenIsRefreshedAhead(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// For a JWT introspected with introspect:, an answer about another token
+// (a replayed answer for alice, a misrouted one) is broken: an error,
+// never an allow under the JWT's claims.
+func TestAnIntrospectionAnswerAboutAnotherTokenIsAnError(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	cfg := introspectConfig(idp)
+	cfg.Issuers[0].Introspect = "corp-introspect"
+	h := startIntrospect(t, idp, cfg)
+	exp := time.Now().Add(time.Hour).Unix()
+	for name, answer := range map[string]string{
+		"another sub": fmt.Sprintf(`{"active":true,"sub":"bob","exp":%d}`, exp),
+		"another jti": fmt.Sprintf(`{"active":true,"sub":"alice","jti":"someone-elses","exp":%d}`, exp),
+	} {
+		idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "application/json", Body: answer})
+		claims := h.validClaims()
+		claims["jti"] = "mine-" + strings.ReplaceAll(name, " ", "-")
+		o := read(h.check(withToken(h.mint("rsa-1", claims))))
+		if o.name != "error" {
+			t.Errorf("%s: %s, want error", name, o.name)
+		}
+	}
+	idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "application/json", Body: fmt.Sprintf(`{"active":true,"sub":"alice","exp":%d}`, exp)})
+	h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
+}

@@ -114,6 +114,11 @@ func (i *Issuer) validate(ctx context.Context, raw string, tok *jws.Compact, cla
 		if err != nil {
 			return nil, err
 		}
+		if m := answerMismatch(claims, live.Claims); m != "" {
+			// An answer about another token — a replayed or misrouted
+			// one — says nothing about this one: broken, never an allow.
+			return nil, fmt.Errorf("%w: introspection answer's %s is not the token's", authz.ErrUnavailable, m)
+		}
 		res.Live = true
 		// The IdP's signed answer, when it gave one, may be forwarded.
 		res.Signed = live.Signed
@@ -210,4 +215,17 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// answerMismatch names a member the IdP's answer and the token both carry
+// and disagree on (sub, jti), or "": RFC 7662 answers echo the token's own.
+func answerMismatch(token, answer map[string]any) string {
+	for _, k := range []string{"sub", "jti"} {
+		a, inAnswer := answer[k].(string)
+		t, inToken := token[k].(string)
+		if inAnswer && inToken && a != t {
+			return k
+		}
+	}
+	return ""
 }
