@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/authz-dev/authz/internal/config"
@@ -374,4 +375,27 @@ func TestIntrospectionNonNumericExpIsError(t *testing.T) {
 	claims := idp.Claims("eve", time.Hour, "orders:read", "orders-api")
 	claims["exp"] = "tomorrow"
 	h.expect(h.check(withToken(idp.IssueOpaque(claims))), "error", 503)
+}
+
+// An encoded slash is refused whatever names the policy: behind the nginx
+// recipe the proxy names it, and a rule reading request.path would see
+// "/admin%2Fusers" where gorilla/mux serves /admin/users.
+func TestEncodedSlashesAreRefusedOnANamedPolicy(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	cfg.Policies["ruled"] = config.Policy{Rules: []config.Rule{{Name: "admin-area", Expr: `!request.path.startsWith("/admin/") || claims.scope.contains("admin")`}}}
+	h := startWith(t, idp, cfg)
+	h.waitServing()
+	tok := h.mint("rsa-1", h.validClaims())
+	for _, path := range []string{"/admin%2Fusers", "/admin%2fusers", "/x%5C..%5Cadmin"} {
+		o := read(h.check(withPolicy("ruled"), withToken(tok), func(r *authv3.CheckRequest) {
+			r.Attributes.Request.Http.Path = path
+			r.Attributes.Request.Http.Headers[":path"] = path
+		}))
+		if o.name != "forbidden" {
+			t.Errorf("%s on a named policy: %s, want forbidden", path, o.name)
+		}
+	}
+	h.expect(h.check(withPolicy("ruled"), withToken(tok)), "allow", 200)
 }
