@@ -185,7 +185,7 @@ func newDifferential(t testing.TB) *differential {
 	}
 	d.doors = []door{
 		{"gRPC (Envoy without normalisation)", func(method, target, host, token string) (bool, *echoed, bool, error) {
-			if !utf8.ValidString(target) || !utf8.ValidString(host) {
+			if !utf8.ValidString(target) || !utf8.ValidString(host) || !utf8.ValidString(method) {
 				return false, nil, true, nil // a proto string holds UTF-8 only
 			}
 			hdr := map[string]string{":authority": host, ":path": target, ":method": method}
