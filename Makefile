@@ -16,7 +16,10 @@ LDFLAGS := -X github.com/authz-dev/authz/internal/buildinfo.version=$(VERSION) -
 # missing ones when it runs as root (CI does), and says what to install otherwise.
 # node and caddy are readers the differential test holds authz against;
 # npm installs the independent JOSE/DPoP clients of the interop test.
-TEST_DEPS := nginx:nginx-light redis-server:redis-server redis-cli:redis-tools promtool:prometheus node:nodejs npm:npm caddy:caddy
+# njs hashes the token for nginx's proxy cache of authz's answers
+# (deploy/nginx/snippets/authz-cache.conf).
+TEST_DEPS := nginx:nginx-light redis-server:redis-server redis-cli:redis-tools promtool:prometheus node:nodejs npm:npm caddy:caddy \
+	/usr/lib/nginx/modules/ngx_http_js_module.so:libnginx-mod-http-js
 INTEROP := internal/server/testdata/interop
 
 # Fuzz targets as package:Target. FUZZTIME is a count of executions, not a
@@ -88,7 +91,7 @@ test-deps:
 	@missing=""; \
 	for dep in $(TEST_DEPS); do \
 	  cmd=$${dep%%:*}; pkg=$${dep#*:}; \
-	  command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || [ -x /usr/bin/$$cmd ] || missing="$$missing $$pkg"; \
+	  command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || [ -x /usr/bin/$$cmd ] || [ -e $$cmd ] || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

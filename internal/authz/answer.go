@@ -26,6 +26,9 @@ type Answers struct {
 	DPoPAlgorithms []string
 	// ByOutcome is indexed by Outcome.
 	ByOutcome [len(Outcomes)]Answer
+	// ProxyCache: the HTTP door tells the proxy how long it may reuse
+	// each answer (X-Accel-Expires; 0 for most).
+	ProxyCache bool
 }
 
 // DefaultAnswers are the statuses of the outcome table (docs/architecture.md).

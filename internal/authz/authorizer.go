@@ -69,6 +69,9 @@ type Options struct {
 	// KeepEncodedSeparators lets a path with %2F or %5C be routed as it
 	// is; by default such a request is denied when routes choose.
 	KeepEncodedSeparators bool
+	// ProxyCacheMax bounds how long a proxy may reuse an answer that read
+	// nothing but the token (Decision.ProxyCache); 0 lets it reuse none.
+	ProxyCacheMax time.Duration
 	// StrictUpstreamPaths says the upstreams read a path exactly as
 	// written: no route is checked under its case-folded and
 	// trailing-slash variants (see choose).
@@ -107,6 +110,7 @@ type Authorizer struct {
 	unmatched               string
 	rejectEncodedSeparators bool
 	checkPathVariants       bool
+	proxyCacheMax           time.Duration
 }
 
 // New returns an Authorizer; Close releases its caches.
@@ -162,6 +166,7 @@ func New(opts Options) (*Authorizer, error) {
 		unmatched:               opts.Unmatched,
 		rejectEncodedSeparators: !opts.KeepEncodedSeparators,
 		checkPathVariants:       !opts.StrictUpstreamPaths,
+		proxyCacheMax:           opts.ProxyCacheMax,
 	}
 	if a.unmatched == "" {
 		a.unmatched = DefaultPolicy
@@ -295,7 +300,9 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) (d Decision) {
 	}
 	if v.res == nil {
 		d.Validator = v.validator
-		return d.fail(Invalid, v.reason, publicReason(v.expired))
+		d = d.fail(Invalid, v.reason, publicReason(v.expired))
+		d.ProxyCache = a.proxyCacheFor(req, p, v, &d)
+		return d
 	}
 	res := v.res
 	d.Validator = res.Validator
@@ -310,7 +317,9 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) (d Decision) {
 		d.RequiredScopes = p.RequireScopes
 		// The reason may name internal issuers: the log has it, the client
 		// gets only the class (and the scope challenge).
-		return d.fail(Forbidden, reason, "the access token does not grant access to this resource")
+		d = d.fail(Forbidden, reason, "the access token does not grant access to this resource")
+		d.ProxyCache = a.proxyCacheFor(req, p, v, &d)
+		return d
 	}
 
 	// 5b. The sender constraint: a bound token's proof of possession,
@@ -352,7 +361,9 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) (d Decision) {
 	if len(p.Upstream) > 0 && a.upstream != nil {
 		in.memo = &memo{cache: a.upstream, sum: sum, policy: p.Name, judged: v.judged}
 	}
-	return p.forward(ctx, in, d)
+	d = p.forward(ctx, in, d)
+	d.ProxyCache = a.proxyCacheFor(req, p, v, &d)
+	return d
 }
 
 // allowWithoutToken decides a request that carries no token on a policy

@@ -52,6 +52,9 @@ type Decision struct {
 	// ErrorMode says how the gRPC door answers an Error outcome (the
 	// policy's error_mode).
 	ErrorMode ErrorMode
+	// ProxyCache, when positive, is how long the proxy may reuse this
+	// answer for the same token and policy (proxyCacheFor).
+	ProxyCache time.Duration
 }
 
 // Observer is told of every Check a door answers: the doors call it, the

@@ -64,6 +64,11 @@ type HTTP struct {
 	// TrustXFCC reads the client certificate's hash from
 	// x-forwarded-client-cert: only behind a proxy that sets it afresh.
 	TrustXFCC bool `yaml:"trust_xfcc"`
+	// ProxyCacheMax bounds how long the proxy may keep an answer that
+	// read nothing but the token (X-Accel-Expires, for nginx's
+	// proxy_cache: deploy/nginx/snippets/authz-cache.conf); 0 (default)
+	// tells it to keep none.
+	ProxyCacheMax time.Duration `yaml:"proxy_cache_max"`
 	// Timeouts of the HTTP and admin listeners: reading a whole request
 	// (default 10s), writing an answer (default 60s, above a 30s pprof
 	// profile) and keeping an idle keep-alive connection (default 60s).
@@ -203,6 +208,14 @@ func (h *HTTP) validate(p *problems) {
 	}
 	if !slices.Contains([]string{"", "header", "query", "none"}, h.PolicyFrom) {
 		p.add("http.policy_from", "%q: use header, query or none", h.PolicyFrom)
+	}
+	switch {
+	case h.ProxyCacheMax < 0:
+		p.add("http.proxy_cache_max", "must not be negative")
+	case h.ProxyCacheMax > 0 && h.ProxyCacheMax < time.Second:
+		p.add("http.proxy_cache_max", "%s: X-Accel-Expires counts whole seconds; use 1s or more, or 0 (off)", h.ProxyCacheMax)
+	case h.ProxyCacheMax > time.Minute:
+		p.warn("http.proxy_cache_max", "%s: a revoked token passes the proxy's cache for up to this long, and authz purge does not reach it", h.ProxyCacheMax)
 	}
 	if h.TrustXFCC && h.ClientCertHeader != "" {
 		p.warn("http.trust_xfcc", "set beside http.client_cert_header: when the proxy sends no certificate in %s, "+

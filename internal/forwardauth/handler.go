@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -186,6 +187,11 @@ func (h *Handler) write(w http.ResponseWriter, d *authz.Decision) {
 	hdr := w.Header()
 	hdr.Set(ans.OutcomeHeader, d.Outcome.String())
 	hdr.Set("Cache-Control", "no-store")
+	if ans.ProxyCache {
+		// nginx's proxy_cache honours X-Accel-Expires over Cache-Control:
+		// every answer says how long it may be reused, most of them 0.
+		hdr["X-Accel-Expires"] = []string{strconv.FormatInt(int64(d.ProxyCache/time.Second), 10)}
+	}
 	if d.Outcome == authz.Allow {
 		for _, v := range d.Headers {
 			hdr.Set(v.Name, v.Value)

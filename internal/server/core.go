@@ -219,6 +219,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 		OnRefresh:             refreshObserver(log, m),
 		KeepEncodedSeparators: cfg.Routing.EncodedSlashes == "keep",
 		StrictUpstreamPaths:   cfg.Routing.UpstreamPaths == "strict",
+		ProxyCacheMax:         cfg.HTTP.ProxyCacheMax,
 		OnPanic:               telemetry.PanicReporter(log, m),
 	}
 	if router != nil {
@@ -446,6 +447,7 @@ func answersFrom(cfg *config.Config) *authz.Answers {
 	if s := cfg.HTTP.AllowStatus; s != 0 {
 		a.ByOutcome[authz.Allow].Status = s
 	}
+	a.ProxyCache = cfg.HTTP.ProxyCacheMax > 0
 	for out, oc := range map[authz.Outcome]config.Outcome{authz.Missing: o.Missing, authz.Invalid: o.Invalid, authz.Forbidden: o.Forbidden, authz.Error: o.Error} {
 		if oc.Status != 0 {
 			a.ByOutcome[out].Status = oc.Status

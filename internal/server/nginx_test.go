@@ -66,7 +66,7 @@ func startNginx(t *testing.T, authzAddr, backendAddr string) string {
 // proxy_pass to the backend (a test's own view of nginx's variables).
 func startNginxWith(t testing.TB, authzAddr, backendAddr, upstreamExtra string) string {
 	t.Helper()
-	return startNginxPassing(t, authzAddr, backendAddr, upstreamExtra, "http://backend")
+	return startNginxRecipe(t, nginxRecipe{authz: authzAddr, backend: backendAddr, upstreamExtra: upstreamExtra, pass: "http://backend"})
 }
 
 // startNginxPassing is startNginxWith whose backend locations proxy_pass
@@ -74,15 +74,39 @@ func startNginxWith(t testing.TB, authzAddr, backendAddr, upstreamExtra string) 
 // forwards nginx's decoded, normalised path, as many deployments do.
 func startNginxPassing(t testing.TB, authzAddr, backendAddr, upstreamExtra, pass string) string {
 	t.Helper()
+	return startNginxRecipe(t, nginxRecipe{authz: authzAddr, backend: backendAddr, upstreamExtra: upstreamExtra, pass: pass})
+}
+
+// nginxRecipe is how a test installs the shipped recipe: where authz and
+// the backend are, what goes before each proxy_pass to the backend and
+// where it passes, and whether the opt-in answer cache is installed.
+type nginxRecipe struct {
+	authz, backend, upstreamExtra, pass string
+	cache                               bool
+}
+
+func startNginxRecipe(t testing.TB, rc nginxRecipe) string {
+	t.Helper()
 	bin := findNginx(t)
 	dir := t.TempDir()
 	listen := freePort(t)
 	// Installed as the file's comment tells users to: conf.d/ and
 	// snippets/ beside nginx.conf, which includes conf.d/*.conf.
-	for _, name := range []string{"conf.d/authz.conf", "snippets/authz-subrequest.conf", "snippets/authz-upstream-headers.conf", "snippets/authz-upstream-token.conf"} {
+	files := []string{"conf.d/authz.conf", "snippets/authz-subrequest.conf", "snippets/authz-upstream-headers.conf", "snippets/authz-upstream-token.conf"}
+	repl := []string{"127.0.0.1:8181", rc.authz, "127.0.0.1:8000", rc.backend, "listen 127.0.0.1:8080", "listen " + listen,
+		"proxy_pass http://backend;", rc.upstreamExtra + "proxy_pass " + rc.pass + ";"}
+	modules := ""
+	if rc.cache {
+		// As conf.d/authz-cache.conf tells users to install it, in the
+		// test's directory instead of /etc/nginx and /run.
+		files = append(files, "conf.d/authz-cache.conf", "snippets/authz-cache.conf", "njs/authz-cache.js")
+		repl = append(repl, "include snippets/authz-subrequest.conf;", "include snippets/authz-subrequest.conf;\n        include snippets/authz-cache.conf;",
+			"/etc/nginx/njs", filepath.Join(dir, "njs"), "/run/nginx-authz-cache", filepath.Join(dir, "cache"))
+		modules = "load_module /usr/lib/nginx/modules/ngx_http_js_module.so;"
+	}
+	for _, name := range files {
 		b := testsupport.ReadRepoFile(t, "deploy/nginx/"+name)
-		s := strings.NewReplacer("127.0.0.1:8181", authzAddr, "127.0.0.1:8000", backendAddr, "listen 127.0.0.1:8080", "listen "+listen,
-			"proxy_pass http://backend;", upstreamExtra+"proxy_pass "+pass+";").Replace(string(b))
+		s := strings.NewReplacer(repl...).Replace(string(b))
 		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
 			t.Fatal(err)
@@ -95,6 +119,7 @@ func startNginxPassing(t testing.TB, authzAddr, backendAddr, upstreamExtra, pass
 	main := fmt.Sprintf(`daemon off;
 master_process on;
 worker_processes 1;
+%[3]s
 %[2]s
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log info;
@@ -108,7 +133,7 @@ http {
   scgi_temp_path %[1]s/scgi;
   include conf.d/*.conf;
 }
-`, dir, user)
+`, dir, user, modules)
 	conf := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(conf, []byte(main), 0o644); err != nil {
 		t.Fatal(err)
