@@ -27,6 +27,7 @@ import (
 // the same load.
 type nginxOptions struct {
 	authzBin, benchDir      string
+	deployDir               string
 	duration, herd, tailRun time.Duration
 	rounds                  int
 	tailRates               string
@@ -37,6 +38,7 @@ func runNginx(args []string, out io.Writer) int {
 	fs := flag.NewFlagSet("authz-load nginx", flag.ExitOnError)
 	fs.StringVar(&o.authzBin, "authz", "bin/authz", "authz binary to start")
 	fs.StringVar(&o.benchDir, "bench", "bench/nginx", "the nginx templates' directory (seed.conf.in, introspect.js, door.conf.in)")
+	fs.StringVar(&o.deployDir, "deploy", "deploy/nginx", "the shipped nginx recipe (the answer cache's files)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "one wrk run")
 	fs.DurationVar(&o.tailRun, "tail-duration", 10*time.Second, "one open-loop run at a fixed rate")
 	fs.StringVar(&o.tailRates, "tail-rates", "0.25,0.5,0.75", "open-loop rates, as fractions of the zero-work door's wrk throughput")
@@ -108,22 +110,36 @@ func benchNginx(o nginxOptions, out io.Writer) error {
 	targets = append(targets, target{"seed: nginx+njs+proxy_cache", seedURL})
 	// authz: the introspection endpoint, a 10 s cache like the seed's, the
 	// nginx profile; one instance on TCP, one on a Unix socket.
-	for _, transport := range []string{"tcp", "uds"} {
+	// And one over TCP with the opt-in answer cache
+	// (deploy/nginx/snippets/authz-cache.conf, http.proxy_cache_max 10s,
+	// the seed's cache time).
+	for _, transport := range []string{"tcp", "uds", "tcp+cache"} {
 		httpAddr := freeAddr()
 		if transport == "uds" {
 			httpAddr = "unix:" + filepath.Join(dir, "authz-http.sock")
 		}
-		p, err := startAuthzDoor(o.authzBin, dir, transport, idp, httpAddr)
+		cached := transport == "tcp+cache"
+		p, err := startAuthzDoor(o.authzBin, dir, transport, idp, httpAddr, cached)
 		if err != nil {
 			return err
 		}
 		stops = append(stops, p.stop)
-		url, stop, err := startDoorNginx(bench, dir, transport, httpAddr, "/check", "")
+		var r doorExtras
+		if cached {
+			if r, err = cacheExtras(o.deployDir, dir); err != nil {
+				return err
+			}
+		}
+		url, stop, err := startDoorNginx(bench, dir, transport, httpAddr, "/check", r)
 		if err != nil {
 			return fmt.Errorf("authz door (%s): %w", transport, err)
 		}
 		stops = append(stops, stop)
-		targets = append(targets, target{"authz /check over " + transport, url})
+		name := "authz /check over " + transport
+		if cached {
+			name = "authz /check over tcp, nginx cache snippet"
+		}
+		targets = append(targets, target{name, url})
 	}
 	const zero, seedAt = 0, 1
 
@@ -308,14 +324,42 @@ func startSeed(bench, dir string, idp *testidp.IdP) (string, func(), error) {
 	))
 }
 
+// doorExtras are what door.conf.in takes beyond its door: the main
+// context, the http block and the auth location.
+type doorExtras struct{ main, http, auth string }
+
 // startDoorNginx renders door.conf.in: auth_request to auth (an address
-// or unix:path) at path; extra adds to the http block.
-func startDoorNginx(bench, dir, name, auth, path, extra string) (string, func(), error) {
+// or unix:path) at path, with the extras.
+func startDoorNginx(bench, dir, name, auth, path string, x doorExtras) (string, func(), error) {
 	run := filepath.Join(dir, "door-"+name)
 	listen, backend := freeAddr(), freeAddr()
 	return startNginxConf(run, filepath.Join(bench, "door.conf.in"), listen, strings.NewReplacer(
-		"@RUN@", run, "@LISTEN@", listen, "@BACKEND@", backend, "@AUTH@", auth, "@AUTH_PATH@", path, "@EXTRA@", extra,
+		"@RUN@", run, "@LISTEN@", listen, "@BACKEND@", backend, "@AUTH@", auth, "@AUTH_PATH@", path,
+		"@EXTRA@", x.http, "@MAIN@", x.main, "@AUTH_EXTRA@", x.auth,
 	))
+}
+
+// cacheExtras are the shipped answer cache (deploy/nginx): its http-level
+// file and njs key in the run directory, its snippet in the auth location.
+func cacheExtras(deploy, dir string) (doorExtras, error) {
+	read := func(name string) (string, error) {
+		b, err := os.ReadFile(filepath.Join(deploy, name))
+		return string(b), err
+	}
+	httpConf, err := read("conf.d/authz-cache.conf")
+	if err != nil {
+		return doorExtras{}, err
+	}
+	snippet, err := read("snippets/authz-cache.conf")
+	if err != nil {
+		return doorExtras{}, err
+	}
+	njs, err := filepath.Abs(filepath.Join(deploy, "njs"))
+	if err != nil {
+		return doorExtras{}, err
+	}
+	r := strings.NewReplacer("/etc/nginx/njs", njs, "/run/nginx-authz-cache", filepath.Join(dir, "answer-cache"))
+	return doorExtras{main: "load_module /usr/lib/nginx/modules/ngx_http_js_module.so;", http: r.Replace(httpConf), auth: snippet}, nil
 }
 
 // startZeroDoor is door.conf.in answered by a server of the same nginx
@@ -323,7 +367,7 @@ func startDoorNginx(bench, dir, name, auth, path, extra string) (string, func(),
 func startZeroDoor(bench, dir string) (string, func(), error) {
 	zero := freeAddr()
 	extra := "    server { listen " + zero + "; location / { return 204; } }\n"
-	return startDoorNginx(bench, dir, "zero", zero, "/", extra)
+	return startDoorNginx(bench, dir, "zero", zero, "/", doorExtras{http: extra})
 }
 
 func startNginxConf(run, template, listen string, r *strings.Replacer) (string, func(), error) {
@@ -376,10 +420,14 @@ policies:
     headers: { sub: x-user-id, client_id: x-client-id, scope: x-scopes }
 `
 
-func startAuthzDoor(bin, dir, name string, idp *testidp.IdP, httpAddr string) (*proc, error) {
+func startAuthzDoor(bin, dir, name string, idp *testidp.IdP, httpAddr string, proxyCache bool) (*proc, error) {
 	grpcAddr := freeAddr()
 	path := filepath.Join(dir, "authz-"+name+".yaml")
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(doorConfig, grpcAddr, httpAddr, idp.Issuer())), 0o600); err != nil {
+	conf := fmt.Sprintf(doorConfig, grpcAddr, httpAddr, idp.Issuer())
+	if proxyCache {
+		conf = strings.Replace(conf, "http: { addr: \""+httpAddr+"\" }", "http: { addr: \""+httpAddr+"\", proxy_cache_max: 10s }", 1)
+	}
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
 	return startProc("authz-"+name, grpcAddr, bin, "serve", "-config", path)
