@@ -27,7 +27,7 @@ INTEROP := internal/server/testdata/interop
 # (golang/go#75804) and fails with "context deadline exceeded" on no input.
 FUZZ_TARGETS := ./internal/authz:FuzzExtractToken ./internal/authz:FuzzRenderHeaders ./internal/authz:FuzzNormalizePath ./internal/authz/jwt:FuzzValidate \
 	./internal/authz/jws:FuzzSplitMatchesGoJose ./internal/authz/jwt:FuzzDecodeClaimsMatchesEncodingJSON \
-	./internal/authz/introspect:FuzzDecodeAnswer ./internal/config:FuzzParse ./internal/authz:FuzzTargetProblem ./internal/server:FuzzDifferential
+	./internal/authz/introspect:FuzzDecodeAnswer ./internal/leanhttp:FuzzParseHeadMatchesNetHTTP ./internal/config:FuzzParse ./internal/authz:FuzzTargetProblem ./internal/server:FuzzDifferential
 FUZZTIME ?= 1000000x
 # FuzzDifferential sends every input through nginx, Caddy, Node and three
 # authz doors (~500 inputs a second): it may run fewer.

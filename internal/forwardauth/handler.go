@@ -84,6 +84,14 @@ func New(auth Authorizer, opts Options) *Handler {
 // Path+"/" are Envoy's path-prefix mode.
 func (h *Handler) Path() string { return h.opts.Path }
 
+// Serves reports whether a request for target (raw, query included) is
+// the door's: the check path, or in Envoy's path-prefix mode a path under
+// it.
+func (h *Handler) Serves(target string) bool {
+	path, _, _ := strings.Cut(target, "?")
+	return path == h.opts.Path || h.opts.Proxy.PathPrefix && strings.HasPrefix(path, h.opts.Path+"/")
+}
+
 // Front returns a handler that serves the door's requests itself and
 // passes the rest to next. It looks at the raw target, before next (a
 // ServeMux) could clean it: a ServeMux answers "/check//x" or
@@ -91,8 +99,7 @@ func (h *Handler) Path() string { return h.opts.Path }
 // forwards encoded.
 func (h *Handler) Front(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		path, _, _ := strings.Cut(r.RequestURI, "?")
-		if path == h.opts.Path || h.opts.Proxy.PathPrefix && strings.HasPrefix(path, h.opts.Path+"/") {
+		if h.Serves(r.RequestURI) {
 			h.ServeHTTP(w, r)
 			return
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/envoy"
 	"github.com/authz-dev/authz/internal/forwardauth"
+	"github.com/authz-dev/authz/internal/leanhttp"
 	"github.com/authz-dev/authz/internal/telemetry"
 	"github.com/authz-dev/authz/internal/tracing"
 	"github.com/authz-dev/authz/internal/upstreamtoken"
@@ -44,8 +45,11 @@ type Server struct {
 	grpc        *grpc.Server
 	health      *health.Server
 	http        *http.Server
-	admin       *http.Server
-	ready       atomic.Bool
+	// lean serves the check path's plain requests on the HTTP listener
+	// and hands the rest to http.
+	lean  *leanhttp.Server
+	admin *http.Server
+	ready atomic.Bool
 
 	grpcLn, httpLn, adminLn net.Listener
 }
@@ -130,6 +134,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		fmt.Fprintln(w, "ready: "+s.live.cur.Load().readiness())
 	})
 	s.http = newHTTPServer(door.Front(mux), cfg.HTTP)
+	s.lean = &leanhttp.Server{Handler: door, Serves: func(_, target string) bool { return door.Serves(target) }, Fallback: s.http}
 
 	if cfg.GRPC.Enabled() {
 		if s.grpcLn, err = listen(cfg.GRPC.Addr); err != nil {
@@ -241,7 +246,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if s.httpLn != nil {
 		go func() {
-			if err := s.http.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
+			if err := s.lean.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 				return
 			}
@@ -308,7 +313,16 @@ func (s *Server) drain(grace time.Duration) {
 			s.grpc.Stop()
 		}
 	}()
-	for _, hs := range []*http.Server{s.http, s.admin} {
+	if s.httpLn != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s.lean.Shutdown(ctx) != nil {
+				s.lean.Close()
+			}
+		}()
+	}
+	for _, hs := range []*http.Server{s.admin} {
 		if hs == nil {
 			continue
 		}
