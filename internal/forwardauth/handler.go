@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/authz-dev/authz/internal/authz"
@@ -64,6 +65,22 @@ const (
 type Handler struct {
 	auth Authorizer
 	opts Options
+	// names holds the canonical forms of the header names answers use
+	// (claim headers, the outcome header): few, and the same on every
+	// answer, so each is canonicalised once, not per answer.
+	names sync.Map
+	// The values every answer writes alike, shared and never modified.
+	noStore, empty []string
+}
+
+// canonical is http.CanonicalHeaderKey(name), remembered.
+func (h *Handler) canonical(name string) string {
+	if c, ok := h.names.Load(name); ok {
+		return c.(string)
+	}
+	c := http.CanonicalHeaderKey(name)
+	h.names.Store(name, c)
+	return c
 }
 
 // New returns the door over auth.
@@ -77,7 +94,7 @@ func New(auth Authorizer, opts Options) *Handler {
 	if opts.Proxy.Name == "" {
 		opts.Proxy, _ = ProxyFor("")
 	}
-	return &Handler{auth: auth, opts: opts}
+	return &Handler{auth: auth, opts: opts, noStore: []string{"no-store"}, empty: []string{""}}
 }
 
 // Path is where the door answers; with the envoy proxy, requests under
@@ -192,8 +209,8 @@ func (h *Handler) toRequest(r *http.Request) *authz.Request {
 func (h *Handler) write(w http.ResponseWriter, d *authz.Decision) {
 	ans := h.auth.Answers()
 	hdr := w.Header()
-	hdr.Set(ans.OutcomeHeader, d.Outcome.String())
-	hdr.Set("Cache-Control", "no-store")
+	hdr[h.canonical(ans.OutcomeHeader)] = []string{d.Outcome.String()}
+	hdr["Cache-Control"] = h.noStore
 	if ans.ProxyCache {
 		// nginx's proxy_cache honours X-Accel-Expires over Cache-Control:
 		// every answer says how long it may be reused, most of them 0.
@@ -201,7 +218,7 @@ func (h *Handler) write(w http.ResponseWriter, d *authz.Decision) {
 	}
 	if d.Outcome == authz.Allow {
 		for _, v := range d.Headers {
-			hdr.Set(v.Name, v.Value)
+			hdr[h.canonical(v.Name)] = []string{v.Value}
 		}
 		if len(d.RemoveHeaders) > 0 {
 			hdr.Set(HeadersToRemoveHeader, strings.Join(d.RemoveHeaders, ","))
@@ -213,8 +230,11 @@ func (h *Handler) write(w http.ResponseWriter, d *authz.Decision) {
 		// the client's (Traefik) or Caddy 2.6's placeholder text
 		// "{http.reverse_proxy.header.X-User-Id}" in its place.
 		for _, name := range d.RemoveHeaders {
-			if key := http.CanonicalHeaderKey(name); !strings.Contains(name, "_") && hdr[key] == nil {
-				hdr[key] = []string{""}
+			if strings.Contains(name, "_") {
+				continue
+			}
+			if key := h.canonical(name); hdr[key] == nil {
+				hdr[key] = h.empty
 			}
 		}
 		w.WriteHeader(ans.Status(authz.Allow))

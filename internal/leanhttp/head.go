@@ -44,82 +44,99 @@ const maxFields = 100
 //     is one field saying 0; Connection says close or keep-alive.
 func parseHead(b []byte) (head, bool) {
 	var h head
+	ok := readHead(b, &h, nil)
+	return h, ok
+}
+
+// readHead is parseHead into h, its header map reused (cleared) when it
+// has one, its strings taken from in when given: a connection that sends
+// the same fields request after request (a proxy's auth subrequests)
+// makes no new string for them.
+func readHead(b []byte, h *head, in *interner) bool {
 	line, rest, ok := cutLine(b)
 	if !ok {
-		return h, false
+		return false
 	}
 	sp1 := bytes.IndexByte(line, ' ')
 	if sp1 <= 0 {
-		return h, false
+		return false
 	}
 	method := line[:sp1]
 	for _, c := range method {
 		if c < 'A' || c > 'Z' {
-			return h, false
+			return false
 		}
 	}
 	sp2 := bytes.IndexByte(line[sp1+1:], ' ')
 	if sp2 <= 0 {
-		return h, false
+		return false
 	}
 	target, proto := line[sp1+1:sp1+1+sp2], line[sp1+2+sp2:]
 	if string(proto) != "HTTP/1.1" || target[0] != '/' {
-		return h, false
+		return false
 	}
 	for _, c := range target {
 		if c <= ' ' || c >= 0x7f {
-			return h, false
+			return false
 		}
 	}
-	h.method, h.target = string(method), string(target)
-	u, err := url.ParseRequestURI(h.target)
+	h.method, h.target = in.str(method), in.str(target)
+	u, err := in.url(h.target)
 	if err != nil {
-		return h, false // net/http answers 400
+		return false // net/http answers 400
 	}
 	h.url = u
-	h.header = make(http.Header, 8)
+	if h.header == nil {
+		h.header = make(http.Header, 8)
+	} else {
+		clear(h.header)
+	}
+	if in != nil {
+		in.used = 0
+	}
+	h.host, h.close = "", false
 	hosts, lengths := 0, 0
 	for fields := 0; ; fields++ {
 		line, rest, ok = cutLine(rest)
 		if !ok || fields > maxFields {
-			return h, false
+			return false
 		}
 		if len(line) == 0 {
 			break // the blank line: the head's end
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 {
-			return h, false
+			return false
 		}
 		name := line[:colon]
 		for _, c := range name {
 			if !isToken(c) {
-				return h, false
+				return false
 			}
 		}
 		value := trimOWS(line[colon+1:])
 		for _, c := range value {
 			if (c < ' ' || c == 0x7f || c >= 0x80) && c != '\t' {
-				return h, false
+				return false
 			}
 		}
-		key := textproto.CanonicalMIMEHeaderKey(string(name))
+		key := in.key(name)
 		switch key {
 		case "Host":
 			hosts++
 			for _, c := range value {
 				if !isHostByte(c) {
-					return h, false
+					return false
 				}
 			}
-			h.host = string(value)
+			h.host = in.str(value)
 			continue // net/http moves it to Request.Host
 		case "Transfer-Encoding", "Expect", "Upgrade", "Te", "Trailer":
-			return h, false
+			return false
 		case "Content-Length":
 			lengths++
 			if string(value) != "0" {
-				return h, false
+				return false
 			}
 		case "Connection":
 			switch string(bytes.ToLower(value)) {
@@ -127,15 +144,19 @@ func parseHead(b []byte) (head, bool) {
 				h.close = true
 			case "keep-alive":
 			default:
-				return h, false
+				return false
 			}
 		}
-		h.header[key] = append(h.header[key], string(value))
+		if vs, seen := h.header[key]; seen {
+			h.header[key] = append(vs, in.str(value))
+		} else {
+			h.header[key] = in.one(in.str(value))
+		}
 	}
 	if hosts != 1 || h.host == "" || lengths > 1 || len(rest) != 0 {
-		return h, false
+		return false
 	}
-	return h, true
+	return true
 }
 
 // cutLine splits b at its first CRLF; false when b has none, or a bare
@@ -185,4 +206,86 @@ func isHostByte(c byte) bool {
 		return true
 	}
 	return c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_'
+}
+
+// interner keeps the strings a connection's heads repeat: field names,
+// values, targets, and the parsed URL of a repeated target. A nil
+// interner makes a new string each time. It is bounded: past maxInterned
+// strings it starts afresh.
+type interner struct {
+	strs map[string]string
+	keys map[string]string
+	urls map[string]*url.URL
+	// slab backs the one-value slices of a head's fields, reused by the
+	// next head (the handler keeps none past its answer).
+	slab []string
+	used int
+}
+
+// one returns a slice holding s alone, from the slab. A field repeated
+// appends past its one value into a slice of its own.
+func (in *interner) one(s string) []string {
+	if in == nil {
+		return []string{s}
+	}
+	if in.used == len(in.slab) {
+		in.slab = make([]string, max(2*len(in.slab), 16))
+		in.used = 0
+	}
+	v := in.slab[in.used : in.used+1 : in.used+1]
+	v[0] = s
+	in.used++
+	return v
+}
+
+const maxInterned = 256
+
+func (in *interner) str(b []byte) string {
+	if in == nil {
+		return string(b)
+	}
+	if s, ok := in.strs[string(b)]; ok {
+		return s
+	}
+	if in.strs == nil || len(in.strs) >= maxInterned {
+		in.strs = make(map[string]string, 32)
+	}
+	s := string(b)
+	in.strs[s] = s
+	return s
+}
+
+func (in *interner) key(b []byte) string {
+	if in == nil {
+		return textproto.CanonicalMIMEHeaderKey(string(b))
+	}
+	if s, ok := in.keys[string(b)]; ok {
+		return s
+	}
+	if in.keys == nil || len(in.keys) >= maxInterned {
+		in.keys = make(map[string]string, 32)
+	}
+	s := textproto.CanonicalMIMEHeaderKey(string(b))
+	in.keys[string(b)] = s
+	return s
+}
+
+// url parses target as net/http does; a repeated target shares its
+// parse (the handler only reads it).
+func (in *interner) url(target string) (*url.URL, error) {
+	if in == nil {
+		return url.ParseRequestURI(target)
+	}
+	if u, ok := in.urls[target]; ok {
+		return u, nil
+	}
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return nil, err
+	}
+	if in.urls == nil || len(in.urls) >= maxInterned {
+		in.urls = make(map[string]*url.URL, 8)
+	}
+	in.urls[target] = u
+	return u, nil
 }

@@ -74,3 +74,28 @@ func TestOddHeadsGoToNetHTTP(t *testing.T) {
 		t.Error("a plain check request is not served on the lean path")
 	}
 }
+
+// A connection's interner and reused head give what a fresh parse gives,
+// request after request: no field, value or URL leaks from one to the next.
+func TestReusedHeadsReadAsFreshOnes(t *testing.T) {
+	heads := []string{
+		"GET /check?policy=a HTTP/1.1\r\nHost: authz\r\nAuthorization: Bearer one\r\nX-Original-Uri: /x\r\n\r\n",
+		"GET /check?policy=a HTTP/1.1\r\nHost: authz\r\nAuthorization: Bearer two\r\nConnection: close\r\n\r\n",
+		"GET /check HTTP/1.1\r\nHost: other\r\nx-original-uri: /y\r\nX-Original-URI: /z\r\n\r\n",
+		"GET /check?policy=a HTTP/1.1\r\nHost: authz\r\n\r\n",
+	}
+	var h head
+	var in interner
+	for range 2 {
+		for _, s := range heads {
+			want, ok := parseHead([]byte(s))
+			if !ok || !readHead([]byte(s), &h, &in) {
+				t.Fatalf("%q not read", s)
+			}
+			if h.method != want.method || h.target != want.target || h.host != want.host || h.close != want.close ||
+				h.url.String() != want.url.String() || !reflect.DeepEqual(h.header, want.header) {
+				t.Errorf("%q: reused %+v, fresh %+v", s, h, want)
+			}
+		}
+	}
+}

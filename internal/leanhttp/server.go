@@ -135,6 +135,13 @@ type conn struct {
 	br   *bufio.Reader
 	out  []byte
 	busy atomic.Bool
+	// Reused from request to request: the handler keeps none of them
+	// past its return.
+	in     interner
+	head   head
+	req    http.Request
+	w      writer
+	remote string
 }
 
 func (c *conn) serve() {
@@ -164,16 +171,16 @@ func (c *conn) serve() {
 			c.SetReadDeadline(time.Now().Add(f.ReadHeaderTimeout))
 		}
 		n, ok := c.peekHead()
-		var h head
+		h := &c.head
 		if ok {
-			h, ok = parseHead(mustPeek(c.br, n))
+			ok = readHead(mustPeek(c.br, n), h, &c.in)
 		}
 		if !ok || !s.Serves(h.method, h.target) {
 			c.handOver()
 			return
 		}
 		c.br.Discard(n)
-		c.answer(&h)
+		c.answer(h)
 		if h.close || s.closing.Load() {
 			c.done()
 			return
@@ -222,12 +229,16 @@ func (c *conn) done() {
 
 // answer runs the handler and writes its answer in one write.
 func (c *conn) answer(h *head) {
-	r := &http.Request{
-		Method: h.method, URL: h.url, RequestURI: h.target, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h.header, Host: h.host, Body: http.NoBody, RemoteAddr: c.RemoteAddr().String(), Close: h.close,
+	if c.remote == "" {
+		c.remote = c.RemoteAddr().String()
 	}
-	w := &writer{header: make(http.Header, 8)}
-	c.srv.Handler.ServeHTTP(w, r)
+	c.req = http.Request{
+		Method: h.method, URL: h.url, RequestURI: h.target, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h.header, Host: h.host, Body: http.NoBody, RemoteAddr: c.remote, Close: h.close,
+	}
+	w := &c.w
+	w.reset()
+	c.srv.Handler.ServeHTTP(w, &c.req)
 	c.out = w.render(c.out[:0], c.srv.dateLine(), h.close, h.method == http.MethodHead)
 	if t := c.srv.Fallback.WriteTimeout; t > 0 {
 		c.SetWriteDeadline(time.Now().Add(t))

@@ -16,6 +16,16 @@ type writer struct {
 
 func (w *writer) Header() http.Header { return w.header }
 
+// reset readies w for the next answer, keeping its map and buffer.
+func (w *writer) reset() {
+	if w.header == nil {
+		w.header = make(http.Header, 8)
+	} else {
+		clear(w.header)
+	}
+	w.status, w.body = 0, w.body[:0]
+}
+
 func (w *writer) WriteHeader(status int) {
 	if w.status == 0 {
 		w.status = status
