@@ -216,6 +216,15 @@ func TestValidateExplain(t *testing.T) {
 	if strings.Index(text, "catalog") > strings.Index(text, "orders-writes") {
 		t.Error("routes are not listed in the order they are tried")
 	}
+	// The unmatched denial is answered with the configured status.
+	os.WriteFile(path, []byte(fmt.Sprintf(commandConfig, idp.Issuer(), idp.JWKSURL(), ":9191", ":8181")+routesYAML+"outcomes: { forbidden: { status: 404 } }\n"), 0o600)
+	out.Reset()
+	if code := run([]string{"validate", "-config", path, "-explain"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "no route matched: deny (404,") {
+		t.Errorf("with forbidden.status 404:\n%s", out.String())
+	}
 }
 
 // A rule written on default holds on every policy that extends it: the

@@ -39,12 +39,17 @@ func explainRoutes(w io.Writer, cfg *config.Config) {
 	tw.Flush()
 	unmatched := orNone(cfg.Routing.Unmatched, config.DefaultPolicy)
 	if unmatched == "deny" {
-		fmt.Fprintln(w, "  3. no route matched: deny (403, reason \"no route\")")
+		// The status the forbidden outcome is answered with, as configured.
+		status := cfg.Outcomes.Forbidden.Status
+		if status == 0 {
+			status = 403
+		}
+		fmt.Fprintf(w, "  3. no route matched: deny (%d, reason \"no route\")\n", status)
 	} else {
 		fmt.Fprintf(w, "  3. no route matched: policy %s (token %s)\n", unmatched, cfg.Policies[unmatched].Token)
 	}
 	if cfg.Routing.EncodedSlashes != "keep" {
-		fmt.Fprintln(w, "  A routed path holding %2F or %5C is denied (routes_encoded_slashes: reject).")
+		fmt.Fprintln(w, "  A path holding %2F or %5C is denied (routes_encoded_slashes: reject).")
 	}
 }
 

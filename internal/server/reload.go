@@ -47,8 +47,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 }
 
 // needsRestart names the settings a reload cannot apply: the listeners,
-// their TLS files (the certificates themselves are reread on change), and
-// the process's logger.
+// their TLS files (the certificates themselves are reread on change), the
+// process's logger and its trace exporter. http.proxy_cache_max is the
+// core's, and a reload applies it.
 func needsRestart(running, next *config.Config) []string {
 	var out []string
 	for _, f := range []struct {
@@ -56,10 +57,11 @@ func needsRestart(running, next *config.Config) []string {
 		a, b any
 	}{
 		{"grpc", running.GRPC, next.GRPC},
-		{"http", running.HTTP, next.HTTP},
+		{"http", withoutCoreSettings(running.HTTP), withoutCoreSettings(next.HTTP)},
 		{"admin", running.Admin, next.Admin},
 		{"log.level", running.Log.Level, next.Log.Level},
 		{"log.format", running.Log.Format, next.Log.Format},
+		{"tracing", running.Tracing, next.Tracing},
 	} {
 		if !reflect.DeepEqual(f.a, f.b) {
 			out = append(out, f.name)
@@ -159,4 +161,11 @@ func digest(path string) [sha256.Size]byte {
 		return [sha256.Size]byte{}
 	}
 	return sha256.Sum256(b)
+}
+
+// withoutCoreSettings is h without the settings the core reads, which a
+// reload applies.
+func withoutCoreSettings(h config.HTTP) config.HTTP {
+	h.ProxyCacheMax = 0
+	return h
 }

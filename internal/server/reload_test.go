@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -322,5 +323,28 @@ func TestWatchFilesReloadsOnlySettledContent(t *testing.T) {
 	<-done
 	if len(reloads) != 1 || reloads[0] != after {
 		t.Errorf("reloads read %q, want one, of the whole new file", reloads)
+	}
+}
+
+// A reload cannot apply the listeners, the logger or the trace exporter,
+// and says so for each; what the core reads (http.proxy_cache_max) it
+// applies, and says nothing of.
+func TestNeedsRestartNamesWhatAReloadCannotApply(t *testing.T) {
+	idp := newIdP(t)
+	running := baseConfig(idp)
+	for name, c := range map[string]struct {
+		edit func(*config.Config)
+		want []string
+	}{
+		"tracing":         {func(c *config.Config) { c.Tracing.OTLPEndpoint = "127.0.0.1:4317" }, []string{"tracing"}},
+		"an http address": {func(c *config.Config) { c.HTTP.Addr = "127.0.0.1:1" }, []string{"http"}},
+		"proxy_cache_max": {func(c *config.Config) { c.HTTP.ProxyCacheMax = 5 * time.Second }, nil},
+		"a policy":        {func(c *config.Config) { c.Policies["x"] = config.Policy{} }, nil},
+	} {
+		next := baseConfig(idp)
+		c.edit(next)
+		if got := needsRestart(running, next); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", name, got, c.want)
+		}
 	}
 }
