@@ -119,7 +119,7 @@ func benchNginx(o nginxOptions, out io.Writer) error {
 			httpAddr = "unix:" + filepath.Join(dir, "authz-http.sock")
 		}
 		cached := transport == "tcp+cache"
-		p, err := startAuthzDoor(o.authzBin, dir, transport, idp, httpAddr, cached)
+		p, err := startAuthzDoor(o.authzBin, dir, transport, idp, httpAddr, cached, "")
 		if err != nil {
 			return err
 		}
@@ -140,6 +140,17 @@ func benchNginx(o nginxOptions, out io.Writer) error {
 			name = "authz /check over tcp, nginx cache snippet"
 		}
 		targets = append(targets, target{name, url})
+	}
+	// What Caddy's forward_auth users get: the shipped Caddyfile in a real
+	// Caddy, in front of an nginx backend like the others', authz over TCP
+	// with the caddy profile. Skipped when caddy is not installed.
+	if _, err := exec.LookPath("caddy"); err == nil {
+		url, stop, err := startCaddyDoor(o, bench, dir, idp)
+		if err != nil {
+			return fmt.Errorf("caddy: %w", err)
+		}
+		stops = append(stops, stop)
+		targets = append(targets, target{"Caddy forward_auth, authz over tcp", url})
 	}
 	const zero, seedAt = 0, 1
 
@@ -420,10 +431,13 @@ policies:
     headers: { sub: x-user-id, client_id: x-client-id, scope: x-scopes }
 `
 
-func startAuthzDoor(bin, dir, name string, idp *testidp.IdP, httpAddr string, proxyCache bool) (*proc, error) {
+func startAuthzDoor(bin, dir, name string, idp *testidp.IdP, httpAddr string, proxyCache bool, profile string) (*proc, error) {
 	grpcAddr := freeAddr()
 	path := filepath.Join(dir, "authz-"+name+".yaml")
 	conf := fmt.Sprintf(doorConfig, grpcAddr, httpAddr, idp.Issuer())
+	if profile != "" {
+		conf = strings.Replace(conf, "http: { addr: \""+httpAddr+"\" }", "http: { addr: \""+httpAddr+"\", proxy: "+profile+" }", 1)
+	}
 	if proxyCache {
 		conf = strings.Replace(conf, "http: { addr: \""+httpAddr+"\" }", "http: { addr: \""+httpAddr+"\", proxy_cache_max: 10s }", 1)
 	}
@@ -447,4 +461,58 @@ func waitTCP(addr string, d time.Duration) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// startCaddyDoor runs authz with the caddy profile and the shipped
+// deploy/caddy/Caddyfile in front of a backend nginx serving what
+// door.conf.in's backend serves.
+func startCaddyDoor(o nginxOptions, bench, dir string, idp *testidp.IdP) (string, func(), error) {
+	httpAddr := freeAddr()
+	p, err := startAuthzDoor(o.authzBin, dir, "caddy", idp, httpAddr, false, "caddy")
+	if err != nil {
+		return "", nil, err
+	}
+	backendRun := filepath.Join(dir, "caddy-backend")
+	backend := freeAddr()
+	tmpl := filepath.Join(dir, "caddy-backend.conf.in")
+	conf := "worker_processes 1;\npid @RUN@/nginx.pid;\nerror_log @RUN@/error.log warn;\nevents { worker_connections 4096; }\n" +
+		"http { access_log off; client_body_temp_path @RUN@/tmp/body; proxy_temp_path @RUN@/tmp/proxy; fastcgi_temp_path @RUN@/tmp/fastcgi; uwsgi_temp_path @RUN@/tmp/uwsgi; scgi_temp_path @RUN@/tmp/scgi;\n" +
+		"  server { listen @LISTEN@; default_type text/plain; location / { return 200 \"sub=$http_x_user_id\\n\"; } } }\n"
+	if err := os.WriteFile(tmpl, []byte(conf), 0o644); err != nil {
+		p.stop()
+		return "", nil, err
+	}
+	_, stopBackend, err := startNginxConf(backendRun, tmpl, backend, strings.NewReplacer("@RUN@", backendRun, "@LISTEN@", backend))
+	if err != nil {
+		p.stop()
+		return "", nil, err
+	}
+	caddyfile, err := os.ReadFile(filepath.Join(o.deployDir, "..", "caddy", "Caddyfile"))
+	if err != nil {
+		p.stop()
+		stopBackend()
+		return "", nil, err
+	}
+	listen := freeAddr()
+	_, port, _ := net.SplitHostPort(listen)
+	file := filepath.Join(dir, "Caddyfile")
+	text := strings.NewReplacer("127.0.0.1:8181", httpAddr, "127.0.0.1:8000", backend, ":8080 {", "http://:"+port+" {\n\tbind 127.0.0.1").Replace(string(caddyfile))
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		p.stop()
+		stopBackend()
+		return "", nil, err
+	}
+	cmd := exec.Command("caddy", "run", "--config", file, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	if err := cmd.Start(); err != nil {
+		p.stop()
+		stopBackend()
+		return "", nil, err
+	}
+	stop := func() { cmd.Process.Signal(os.Interrupt); cmd.Wait(); stopBackend(); p.stop() }
+	if err := waitTCP(listen, 10*time.Second); err != nil {
+		stop()
+		return "", nil, fmt.Errorf("caddy did not start: %w", err)
+	}
+	return "http://" + listen, stop, nil
 }
