@@ -40,11 +40,18 @@ const bufSize = 8 << 10
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
+	if s.closing.Load() {
+		// Shut down before it served: nothing to hand over, ever.
+		s.mu.Unlock()
+		ln.Close()
+		return http.ErrServerClosed
+	}
 	s.ln, s.conns = ln, map[*conn]struct{}{}
 	s.handoff = &handoff{conns: make(chan net.Conn), done: make(chan struct{}), addr: ln.Addr()}
 	s.fallback = make(chan error, 1)
+	handoff := s.handoff
 	s.mu.Unlock()
-	go func() { s.fallback <- s.Fallback.Serve(s.handoff) }()
+	go func() { s.fallback <- s.Fallback.Serve(handoff) }()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -69,9 +76,9 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting, closes idle connections, waits for the ones
 // answering to finish (or ctx to end), and shuts the fallback down.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.closing.Store(true)
 	s.mu.Lock()
-	ln := s.ln
+	s.closing.Store(true)
+	ln, handoff := s.ln, s.handoff
 	s.mu.Unlock()
 	if ln != nil {
 		ln.Close()
@@ -96,16 +103,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	if s.handoff != nil {
-		s.handoff.Close()
+	if handoff != nil {
+		handoff.Close()
 	}
 	return s.Fallback.Shutdown(ctx)
 }
 
 // Close closes every connection at once.
 func (s *Server) Close() error {
-	s.closing.Store(true)
 	s.mu.Lock()
+	s.closing.Store(true)
 	if s.ln != nil {
 		s.ln.Close()
 	}
