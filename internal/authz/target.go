@@ -32,6 +32,11 @@ import (
 //     a fixpoint. No check of what follows "%25" can see every spelling,
 //     so none is tried: a literal "%" in a path is refused, with no
 //     opt-out (docs/security.md);
+//   - "%3F", "%23" or "%3B" in the path: an encoded "?" or "#" is one decode away
+//     from ending the path — a framework that decodes the path and hands
+//     it to a URL parser reads "/Admin%23x" as "/Admin" — so every reader
+//     past that decode sees a shorter path than the one judged; "%3B"
+//     likewise becomes ";params", which servlet containers cut;
 //   - a path starting with "//": WHATWG parsing resolves "//host/x" against
 //     the base as a network-path reference, naming another host;
 //   - a path whose percent-decoding is not UTF-8 (overlong forms such as
@@ -78,6 +83,9 @@ func TargetProblem(target string) string {
 			}
 			if d == '%' {
 				return "encoded percent sign in path"
+			}
+			if d == '?' || d == '#' || d == ';' {
+				return "encoded ?, # or ; in path"
 			}
 			plain = false
 		}

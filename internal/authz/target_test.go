@@ -39,6 +39,10 @@ func TestTargetProblem(t *testing.T) {
 		{"/catalog/%25%32e%25%32e/admin", true},
 		{"/catalog/..%25%32%66admin", true}, // decodes to %2f, then to "/"
 		{"/a?q=%25", false},                 // the query is the application's
+		{"/Admin%23x", true},                // decoded once and re-parsed: /Admin
+		{"/catalog/x%3F/../../admin", true}, // decoded once: /catalog/x?/../../admin
+		{"/a?q=%23%3F", false},
+		{"/admin%3Bx/users", true}, // decoded once: /admin;x/users, /admin/users to a servlet container
 		{"//evil.example/admin", true},      // WHATWG: host evil.example
 		{"///admin", true},
 		{"/a%4", true},
