@@ -42,8 +42,8 @@ func TestTargetProblem(t *testing.T) {
 		{"/Admin%23x", true},                // decoded once and re-parsed: /Admin
 		{"/catalog/x%3F/../../admin", true}, // decoded once: /catalog/x?/../../admin
 		{"/a?q=%23%3F", false},
-		{"/admin%3Bx/users", true}, // decoded once: /admin;x/users, /admin/users to a servlet container
-		{"//evil.example/admin", true},      // WHATWG: host evil.example
+		{"/admin%3Bx/users", true},     // decoded once: /admin;x/users, /admin/users to a servlet container
+		{"//evil.example/admin", true}, // WHATWG: host evil.example
 		{"///admin", true},
 		{"/a%4", true},
 		{"/a%", true},
