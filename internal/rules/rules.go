@@ -49,6 +49,9 @@ type Set struct {
 	rules   []program
 	loops   bool
 	timeout time.Duration
+	// request: some rule reads the request or its peers (request,
+	// source, destination), not only the token.
+	request bool
 }
 
 type program struct {
@@ -74,6 +77,7 @@ func Compile(rules []Rule) (*Set, error) {
 		}
 		s.rules = append(s.rules, program{name: r.Name, prg: prg, loops: loops})
 		s.loops = s.loops || loops
+		s.request = s.request || readsAny(r.Expr, "request", "source", "destination")
 	}
 	return s, nil
 }

@@ -167,3 +167,21 @@ func TestReadsToken(t *testing.T) {
 		}
 	}
 }
+
+func TestASetKnowsWhetherItReadsTheRequest(t *testing.T) {
+	for exprs, want := range map[string]bool{
+		`claims.sub == "alice"`:                        false,
+		`has(claims.tenant) && token.jti != ""`:        false,
+		`request.method == "GET"`:                      true,
+		`source.principal.startsWith("spiffe://x/")`:   true,
+		`claims.tenant == request.headers["x-tenant"]`: true,
+	} {
+		s, err := Compile([]Rule{{Name: "r", Expr: exprs}})
+		if err != nil {
+			t.Fatalf("%s: %v", exprs, err)
+		}
+		if got := s.ReadsRequest(); got != want {
+			t.Errorf("%s: ReadsRequest %v", exprs, got)
+		}
+	}
+}

@@ -119,6 +119,24 @@ func TestNginxKeepsOnlyWhatAuthzLetsIt(t *testing.T) {
 		idp.SetDown(false)
 	})
 
+	// A rule over the claims alone reads only the token: its answer is kept.
+	t.Run("a rule over the claims alone", func(t *testing.T) {
+		t.Parallel()
+		idp := newIdP(t)
+		h, nginx := start(t, idp, func(c *config.Config) {
+			def := c.Policies["default"]
+			def.Rules = []config.Rule{{Name: "readers", Expr: `claims.scope.contains("orders:read")`}}
+			c.Policies["default"] = def
+		})
+		tok := h.mint("rsa-1", idp.Claims("rita", time.Hour, "orders:read", "orders-api"))
+		if asked, status := asks(t, h, nginx, "/reports/1", bearer(tok)); !asked || status != 200 {
+			t.Fatalf("first: asked %v, %d", asked, status)
+		}
+		if asked, _ := asks(t, h, nginx, "/reports/2", bearer(tok)); asked {
+			t.Error("a claims-only rule's answer was not kept")
+		}
+	})
+
 	// A policy whose answer reads more than the token is never kept.
 	for name, edit := range map[string]func(*config.Config){
 		"a rule over the request": func(c *config.Config) {
