@@ -98,21 +98,26 @@ func (a *Authorizer) variantProblem(req *Request, route string, ok bool) string 
 	return ""
 }
 
+// routeAt is the route req's path read as path matches, and whether one
+// does: the router on another reading of the same request.
+func (a *Authorizer) routeAt(req *Request, path string) (string, bool) {
+	variant := *req
+	variant.normalized, variant.isNormalized = path, true
+	route, _, ok := a.router.Route(&variant)
+	return route, ok
+}
+
 // routesElsewhere reports whether req, its path read as path, matches a
 // route other than the one route and ok say it matched.
 func (a *Authorizer) routesElsewhere(req *Request, path, route string, ok bool) bool {
-	variant := *req
-	variant.normalized, variant.isNormalized = path, true
-	r2, _, ok2 := a.router.Route(&variant)
+	r2, ok2 := a.routeAt(req, path)
 	return ok2 && (!ok || r2 != route)
 }
 
 // routesAlike reports whether req, its path read as path, is routed as
 // route and ok say it was.
 func (a *Authorizer) routesAlike(req *Request, path, route string, ok bool) bool {
-	variant := *req
-	variant.normalized, variant.isNormalized = path, true
-	r2, _, ok2 := a.router.Route(&variant)
+	r2, ok2 := a.routeAt(req, path)
 	return r2 == route && ok2 == ok
 }
 

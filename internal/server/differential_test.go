@@ -19,6 +19,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/testidp"
 )
 
 // The differential test: every request target of the corpus (and, under
@@ -54,6 +55,14 @@ func routesUnderTest(cfg *config.Config, proxy string) *config.Config {
 		{Name: "export", Match: config.RouteMatch{Path: "/billing/export"}, Policy: "admin"},
 		{Name: "reports", Match: config.RouteMatch{PathPrefix: "/reports/", Methods: []string{"GET"}}, Policy: "public"},
 	}
+	return cfg
+}
+
+// routesBehindNginx is the route table behind the shipped nginx recipe,
+// which names policies in the check URI's query.
+func routesBehindNginx(idp *testidp.IdP) *config.Config {
+	cfg := routesUnderTest(baseConfig(idp), "nginx")
+	cfg.HTTP.PolicyFrom = "query"
 	return cfg
 }
 
@@ -143,9 +152,7 @@ func newDifferential(t testing.TB) *differential {
 	t.Helper()
 	idp := newIdP(t)
 	envoyDoors := startWith(t, idp, routesUnderTest(baseConfig(idp), "envoy"))
-	nginxCfg := routesUnderTest(baseConfig(idp), "nginx")
-	nginxCfg.HTTP.PolicyFrom = "query"
-	behindNginx := startWith(t, idp, nginxCfg)
+	behindNginx := startWith(t, idp, routesBehindNginx(idp))
 	behindCaddy := startWith(t, idp, routesUnderTest(baseConfig(idp), "caddy"))
 	for _, h := range []*harness{envoyDoors, behindNginx, behindCaddy} {
 		h.waitServing()

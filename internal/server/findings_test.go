@@ -54,9 +54,7 @@ func TestFindingClientHeadersDoNotDescribeTheRequest(t *testing.T) {
 func TestFindingBackslashThroughNginx(t *testing.T) {
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
-	cfg := routesUnderTest(baseConfig(idp), "nginx")
-	cfg.HTTP.PolicyFrom = "query"
-	h := startWith(t, idp, cfg)
+	h := startWith(t, idp, routesBehindNginx(idp))
 	h.waitServing()
 	echo := differentialEcho(t)
 	nginx := startNginx(t, h.srv.httpLn.Addr().String(), strings.TrimPrefix(echo.URL, "http://"))

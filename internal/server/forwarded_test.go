@@ -53,9 +53,7 @@ func trustingBackend(t *testing.T) *httptest.Server {
 func TestRecipesOwnTheHeadersThatDescribeTheRequest(t *testing.T) {
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
-	nginxCfg := routesUnderTest(baseConfig(idp), "nginx")
-	nginxCfg.HTTP.PolicyFrom = "query"
-	behindNginx := startWith(t, idp, nginxCfg)
+	behindNginx := startWith(t, idp, routesBehindNginx(idp))
 	behindCaddy := startWith(t, idp, routesUnderTest(baseConfig(idp), "caddy"))
 	behindNginx.waitServing()
 	behindCaddy.waitServing()
