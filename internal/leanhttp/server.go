@@ -149,6 +149,22 @@ type conn struct {
 	req    http.Request
 	w      writer
 	remote string
+	// The deadlines last set. Moving a deadline re-arms a runtime timer,
+	// which cost three timer updates a request; a deadline is moved only
+	// when the new one is later than the old by more than an eighth of
+	// its timeout, so a connection may be cut up to that much early and
+	// never late.
+	readBy, writeBy time.Time
+}
+
+// extend sets *by, through set, to now+wait unless it is already within
+// wait/8 of that; it never moves a deadline later by less.
+func extend(by *time.Time, now time.Time, wait time.Duration, set func(time.Time) error) {
+	want := now.Add(wait)
+	if want.Sub(*by) > wait/8 || want.Before(*by) {
+		*by = want
+		set(want)
+	}
 }
 
 func (c *conn) serve() {
@@ -162,8 +178,8 @@ func (c *conn) serve() {
 		if first || wait <= 0 {
 			wait = f.ReadHeaderTimeout
 		}
-		if wait > 0 {
-			c.SetReadDeadline(time.Now().Add(wait))
+		if wait > 0 && c.br.Buffered() == 0 {
+			extend(&c.readBy, time.Now(), wait, c.SetReadDeadline)
 		}
 		if _, err := c.br.Peek(1); err != nil {
 			c.done()
@@ -173,9 +189,6 @@ func (c *conn) serve() {
 		if s.closing.Load() {
 			c.done()
 			return
-		}
-		if f.ReadHeaderTimeout > 0 {
-			c.SetReadDeadline(time.Now().Add(f.ReadHeaderTimeout))
 		}
 		n, ok := c.peekHead()
 		h := &c.head
@@ -198,7 +211,10 @@ func (c *conn) serve() {
 }
 
 // peekHead finds the end of the request head in the read buffer, reading
-// more as needed; false when the buffer fills first or the read fails.
+// more as needed; false when the buffer fills first or the read fails. A
+// head that came whole with its first byte needs no deadline of its own;
+// one that must be read on is due within the header timeout, as
+// net/http's.
 func (c *conn) peekHead() (int, bool) {
 	for {
 		buf, _ := c.br.Peek(c.br.Buffered())
@@ -207,6 +223,13 @@ func (c *conn) peekHead() (int, bool) {
 		}
 		if c.br.Buffered() >= bufSize {
 			return 0, false
+		}
+		if t := c.srv.Fallback.ReadHeaderTimeout; t > 0 {
+			now := time.Now()
+			if want := now.Add(t); want.Before(c.readBy) || c.readBy.IsZero() {
+				c.readBy = want
+				c.SetReadDeadline(want)
+			}
 		}
 		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
 			return 0, false
@@ -223,6 +246,7 @@ func mustPeek(br *bufio.Reader, n int) []byte {
 // the fallback server for the rest of its life.
 func (c *conn) handOver() {
 	c.SetReadDeadline(time.Time{})
+	c.SetWriteDeadline(time.Time{})
 	c.srv.forget(c)
 	if !c.srv.handoff.give(&readConn{Conn: c.Conn, r: c.br}) {
 		c.Conn.Close()
@@ -248,7 +272,7 @@ func (c *conn) answer(h *head) {
 	c.srv.Handler.ServeHTTP(w, &c.req)
 	c.out = w.render(c.out[:0], c.srv.dateLine(), h.close, h.method == http.MethodHead)
 	if t := c.srv.Fallback.WriteTimeout; t > 0 {
-		c.SetWriteDeadline(time.Now().Add(t))
+		extend(&c.writeBy, time.Now(), t, c.SetWriteDeadline)
 	}
 	c.Write(c.out)
 }

@@ -44,6 +44,38 @@ type Metrics struct {
 	panics        *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
 	configInfo    *prometheus.GaugeVec
+	// Each door's series and each result source's, looked up once: a
+	// Vec's look-up hashes and checks its label values, a measurable
+	// share of a cached Check's CPU on the HTTP door.
+	perDoor  map[string]doorSeries
+	bySource map[string]prometheus.Counter
+	decided  sync.Map // decisionLabels → prometheus.Counter
+}
+
+// decisionLabels are one series of authz_decisions_total; policies and
+// routes are bounded by the config, so the map of them is too.
+type decisionLabels struct{ outcome, policy, route string }
+
+func (m *Metrics) decision(l decisionLabels) prometheus.Counter {
+	if c, ok := m.decided.Load(l); ok {
+		return c.(prometheus.Counter)
+	}
+	c := m.decisions.WithLabelValues(l.outcome, l.policy, l.route)
+	m.decided.Store(l, c)
+	return c
+}
+
+// doorSeries are one door's in-flight gauge and latency histogram.
+type doorSeries struct {
+	inFlight prometheus.Gauge
+	duration prometheus.Observer
+}
+
+func (m *Metrics) door(name string) doorSeries {
+	if s, ok := m.perDoor[name]; ok {
+		return s
+	}
+	return doorSeries{m.inFlight.WithLabelValues(name), m.checkDuration.WithLabelValues(name)}
 }
 
 // NewMetrics registers the collectors; policies are the configured policy
@@ -148,12 +180,13 @@ func newMetrics() *Metrics {
 		m.results, m.idpInFlight, m.jwksSuccess, m.ready, m.panics, m.reloads, m.configInfo, m.leases)
 	// Series that exist from the start, at 0, so rates and alerts see them
 	// before the first event.
+	m.perDoor = make(map[string]doorSeries, len(doors))
 	for _, door := range doors {
-		m.inFlight.WithLabelValues(door)
-		m.checkDuration.WithLabelValues(door)
+		m.perDoor[door] = doorSeries{m.inFlight.WithLabelValues(door), m.checkDuration.WithLabelValues(door)}
 	}
+	m.bySource = make(map[string]prometheus.Counter, 3)
 	for _, src := range []string{"local", "shared", "validated"} {
-		m.results.WithLabelValues(src)
+		m.bySource[src] = m.results.WithLabelValues(src)
 	}
 	for _, outcome := range []string{"led", "followed", "waited_out", "abandoned"} {
 		m.leases.WithLabelValues(outcome)
@@ -181,10 +214,11 @@ func (m *Metrics) Handler() http.Handler {
 
 // Registry is where further collectors go.
 
-func (m *Metrics) checkStarted(door string) { m.inFlight.WithLabelValues(door).Inc() }
+func (m *Metrics) checkStarted(door string) { m.door(door).inFlight.Inc() }
 
 func (m *Metrics) checkDone(d *authz.Decision, door string, latency time.Duration) {
-	m.inFlight.WithLabelValues(door).Dec()
+	series := m.door(door)
+	series.inFlight.Dec()
 	policy := d.Policy
 	if !(*m.policies.Load())[policy] {
 		policy = "unknown"
@@ -193,7 +227,7 @@ func (m *Metrics) checkDone(d *authz.Decision, door string, latency time.Duratio
 	if !(*m.routes.Load())[route] {
 		route = ""
 	}
-	m.decisions.WithLabelValues(d.Outcome.String(), policy, route).Inc()
+	m.decision(decisionLabels{d.Outcome.String(), policy, route}).Inc()
 	if d.TokenID != "" && d.Outcome != authz.Error {
 		src := "validated"
 		switch {
@@ -202,13 +236,13 @@ func (m *Metrics) checkDone(d *authz.Decision, door string, latency time.Duratio
 		case d.Shared:
 			src = "shared"
 		}
-		m.results.WithLabelValues(src).Inc()
+		m.bySource[src].Inc()
 	}
 	if d.Sender != "" && d.Outcome != authz.Allow {
 		// A fixed set of reasons, written by the sender checks, never by a client.
 		m.senderFails.WithLabelValues(d.Sender).Inc()
 	}
-	m.checkDuration.WithLabelValues(door).Observe(latency.Seconds())
+	series.duration.Observe(latency.Seconds())
 }
 
 // ObserveIntrospection records one introspection request.

@@ -193,7 +193,7 @@ func fleetRun(o fleetOptions, idp *testidp.IdP, n int, lease time.Duration) (int
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = openLoop(o.rate, o.duration, func(ctx context.Context, k uint64) bool {
+			results[i] = openLoop(o.rate, o.duration, func(ctx context.Context, _ int, k uint64) bool {
 				return allowed(ctx, clients[i], reqs[k%uint64(len(reqs))])
 			})
 			if results[i].requests == 0 {

@@ -16,9 +16,13 @@ import (
 // figures instead of hiding the tail (closed-loop tools slow their offered
 // load as the server's tail grows). send reports whether the answer was
 // the expected one. Arrivals that find every worker busy and the queue
-// full are counted as failed, never silently delayed.
-func openLoop(rate float64, d time.Duration, send func(ctx context.Context, i uint64) bool) result {
-	const workers, queue = 512, 4096
+// full are counted as failed, never silently delayed. send is told which
+// worker calls it, so a worker may keep its own connection.
+// openLoopWorkers is how many requests openLoop keeps in flight at most.
+const openLoopWorkers = 512
+
+func openLoop(rate float64, d time.Duration, send func(ctx context.Context, worker int, i uint64) bool) result {
+	const workers, queue = openLoopWorkers, 4096
 	type arrival struct {
 		i   uint64
 		due time.Time
@@ -37,7 +41,7 @@ func openLoop(rate float64, d time.Duration, send func(ctx context.Context, i ui
 		go func() {
 			defer wg.Done()
 			for a := range arrivals {
-				ok := send(ctx, a.i)
+				ok := send(ctx, w, a.i)
 				lats[w] = append(lats[w], time.Since(a.due))
 				if !ok {
 					failures.Add(1)

@@ -135,21 +135,39 @@ func (p *proc) stop() {
 }
 
 // cpu returns the process's user+system CPU time so far.
-func (p *proc) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+func (p *proc) cpu() time.Duration { return procCPU(p.cmd.Process.Pid) }
+
+// procStat is the fields of /proc/PID/stat after the ")" that closes the
+// command name (the 3rd field overall onwards), or nil.
+func procStat(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return nil
 	}
-	// Fields after the ")" that closes the command name; utime and stime
-	// are the 14th and 15th fields overall, in clock ticks (100 Hz on Linux).
 	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+}
+
+// procCPU is pid's user+system CPU time so far: utime and stime, the 14th
+// and 15th fields overall, in clock ticks (100 Hz on Linux).
+func procCPU(pid int) time.Duration {
+	f := procStat(pid)
 	if len(f) < 13 {
 		return 0
 	}
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// parentOf is pid's parent, the 4th field overall; 0 when unknown.
+func parentOf(pid int) int {
+	f := procStat(pid)
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
 
 // rssMiB returns the process's resident set size.
