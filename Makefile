@@ -1,5 +1,6 @@
 GO ?= go
 BIN := bin/authz
+space := $(subst ,, )
 # Builds, vet and staticcheck keyed by content, not by the clone's path: a
 # fresh clone on a machine that has built authz before reuses the cache
 # (and the binary is reproducible).
@@ -20,14 +21,13 @@ LDFLAGS := -X github.com/authz-dev/authz/internal/buildinfo.version=$(VERSION) -
 # (deploy/nginx/snippets/authz-cache.conf).
 TEST_DEPS := nginx:nginx-light redis-server:redis-server redis-cli:redis-tools promtool:prometheus node:nodejs npm:npm caddy:caddy \
 	/usr/lib/nginx/modules/ngx_http_js_module.so:libnginx-mod-http-js
-INTEROP := internal/server/testdata/interop
+INTEROP := testdata/interop
 
-# Fuzz targets as package:Target. FUZZTIME is a count of executions, not a
-# duration: a duration races the fuzz coordinator's own deadline in Go 1.26
-# (golang/go#75804) and fails with "context deadline exceeded" on no input.
-FUZZ_TARGETS := ./internal/authz:FuzzExtractToken ./internal/authz:FuzzRenderHeaders ./internal/authz:FuzzNormalizePath ./internal/authz/jwt:FuzzValidate \
-	./internal/authz/jws:FuzzSplitMatchesGoJose ./internal/authz/jwt:FuzzDecodeClaimsMatchesEncodingJSON \
-	./internal/authz/introspect:FuzzDecodeAnswer ./internal/leanhttp:FuzzParseHeadMatchesNetHTTP ./internal/config:FuzzParse ./internal/authz:FuzzTargetProblem ./internal/server:FuzzDifferential
+# Fuzz targets are every Fuzz function `go test -list` finds, as
+# package:Target: a new one runs in make fuzz without an edit here.
+# FUZZTIME is a count of executions, not a duration: a duration races the
+# fuzz coordinator's own deadline in Go 1.26 (golang/go#75804) and fails
+# with "context deadline exceeded" on no input.
 FUZZTIME ?= 1000000x
 # FuzzDifferential sends every input through nginx, Caddy, Node and three
 # authz doors (~500 inputs a second): it may run fewer.
@@ -44,13 +44,25 @@ build:
 run: build
 	./$(BIN) demo
 
+# make test runs in phases, each named as it starts and timed as it ends
+# (tools/testphase): the gates (make lint), the unit tests (every package
+# but the end-to-end ones), the integration tests (real servers, nginx,
+# Caddy, Node, Redis: internal/server, the CLI, authz test) and the Helm
+# chart's (a module of its own, internal/charttest, so the Kubernetes API
+# types stay out of the binary's go.mod). A failed phase prints the
+# command that reruns just its failed tests.
 # Most end-to-end tests wait on IdPs, outside processes and clocks rather
 # than the CPU: they run eight at a time.
 # GORACE: the race detector waits a second as each test binary exits, for
 # goroutines that outlive every test; a race in a test is reported by that
 # test, so the wait bought nothing but twenty seconds of the suite.
-test: test-deps lint
-	GORACE=atexit_sleep_ms=0 $(GO) test -race -count=1 -parallel 8 ./...
+INTEGRATION_PKGS := ./internal/server ./cmd/authz ./internal/policytest
+GOTEST := GORACE=atexit_sleep_ms=0 $(GO) test -race -count=1 -parallel 8
+test: test-deps
+	@tools/testphase gates "make lint" $(MAKE) -s --no-print-directory lint
+	@tools/testphase unit "make test-unit" sh -c '$(GOTEST) $$($(GO) list ./... | grep -v -x -e "$(subst ./,github.com/authz-dev/authz/,$(subst $(space),\|,$(INTEGRATION_PKGS)))")'
+	@tools/testphase integration "$(GOTEST) $(INTEGRATION_PKGS)" $(GOTEST) $(INTEGRATION_PKGS)
+	@tools/testphase chart "cd internal/charttest && go test -count=1 ." sh -c 'cd internal/charttest && $(GO) mod tidy -diff && $(GO) vet . && $(GO) test -count=1 .'
 
 # The tests that start no outside program (nginx, Caddy, Node, redis-server,
 # promtool) and wait on no real TTL: seconds, for the edit-test loop.
@@ -79,7 +91,7 @@ vulncheck:
 # The tests that wait on clocks, deadlines and real processes, three times
 # with every core kept busy by a CPU hog: CI's machines are shared, and a
 # test that races a wall clock must hold there. Run it before a change lands.
-STRESS_PKGS := ./internal/rules/ ./internal/authz/... ./internal/sender/ ./internal/tracing/
+STRESS_PKGS := ./internal/rules/ ./authz/... ./internal/cache/ ./internal/sender/ ./internal/tracing/
 STRESS_SERVER := Fleet|Slow|Changing|Revoked|Refresh|Reload|Sentinel|Failover|Shutdown|TLSCertificateRotation|UnknownKid|Differential|Finding|Nginx|DPoP
 test-stress: test-deps
 	@hogs=""; for i in $$(seq $$(nproc)); do yes >/dev/null & hogs="$$hogs $$!"; done; \
@@ -168,7 +180,9 @@ soak: test-deps
 	$(GO) test -run='^TestSoak$$' -count=1 -v -timeout=30m ./internal/server -args -soak-checks=1000000
 
 fuzz: test-deps
-	@for t in $(FUZZ_TARGETS); do \
+	@targets=$$($(GO) test -list '^Fuzz' ./... | awk '/^Fuzz/ { names = names " " $$1; next } /^ok/ { n = split(names, a, " "); for (i = 1; i <= n; i++) print $$2 ":" a[i]; names = "" }'); \
+	[ -n "$$targets" ] || { echo "make fuzz: go test -list found no fuzz target"; exit 1; }; \
+	for t in $$targets; do \
 	  pkg=$${t%%:*}; name=$${t#*:}; \
 	  n=$(FUZZTIME); [ $$name = FuzzDifferential ] && n=$(FUZZTIME_DIFFERENTIAL); \
 	  echo "fuzz $$name ($$pkg) for $$n"; \

@@ -22,9 +22,9 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/authz-dev/authz/internal/authz/jwt"
+	"github.com/authz-dev/authz/authz/jwt"
+	"github.com/authz-dev/authz/envoy"
 	"github.com/authz-dev/authz/internal/dpopproof"
-	"github.com/authz-dev/authz/internal/envoy"
 	"github.com/authz-dev/authz/internal/server"
 )
 

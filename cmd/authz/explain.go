@@ -8,14 +8,17 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/proxyprofile"
+	"github.com/authz-dev/authz/internal/server"
 )
 
 // explainRoutes prints the route table in the order it is tried: which
 // route catches what, and what its policy demands.
 func explainRoutes(w io.Writer, cfg *config.Config) {
 	fmt.Fprintln(w, "Policy choice, first that applies:")
-	fmt.Fprintln(w, "  1. Envoy's context_extensions[\"policy\"] (or the HTTP door's http.policy_from:", orNone(cfg.HTTP.PolicyFrom, "header")+")")
+	fmt.Fprintln(w, "  1. Envoy's context_extensions[\"policy\"] (or the HTTP door's http.policy_from:", orNone(cfg.HTTP.PolicyFrom, proxyprofile.PolicyFromHeader)+")")
 	if len(cfg.Routes) == 0 {
 		fmt.Fprintln(w, "  2. no routes: every other request gets the default policy")
 		return
@@ -38,12 +41,10 @@ func explainRoutes(w io.Writer, cfg *config.Config) {
 	}
 	tw.Flush()
 	unmatched := orNone(cfg.Routing.Unmatched, config.DefaultPolicy)
-	if unmatched == "deny" {
-		// The status the forbidden outcome is answered with, as configured.
-		status := cfg.Outcomes.Forbidden.Status
-		if status == 0 {
-			status = 403
-		}
+	if unmatched == authz.UnmatchedDeny {
+		// The status the forbidden outcome is answered with, as the
+		// server's answers have it.
+		status := server.AnswersFrom(cfg).Status(authz.Forbidden)
 		fmt.Fprintf(w, "  3. no route matched: deny (%d, reason \"no route\")\n", status)
 	} else {
 		fmt.Fprintf(w, "  3. no route matched: policy %s (token %s)\n", unmatched, cfg.Policies[unmatched].Token)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/internal/config"
 )
 
@@ -26,7 +27,7 @@ func tuneGC(cfg *config.Config, log *slog.Logger) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		neg := cfg.Cache.NegativeMaxBytes
 		if neg == 0 {
-			neg = max(cfg.Cache.MaxBytes/8, 1<<20) // the core's default
+			neg = authz.DefaultSideCacheBytes(cfg.Cache.MaxBytes)
 		}
 		debug.SetMemoryLimit(2*(cfg.Cache.MaxBytes+neg) + 64<<20)
 	}

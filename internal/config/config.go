@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
 )
 
 // Config is the whole configuration file.

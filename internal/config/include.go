@@ -17,6 +17,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/authz-dev/authz/internal/route"
+
+	"github.com/authz-dev/authz/authz"
 )
 
 // A config may include fragments: files of policies and routes a team owns
@@ -426,7 +428,7 @@ func mainFilePolicies(cfg *Config) map[string]string {
 	for _, r := range cfg.Routes {
 		add(r.Policy, fmt.Sprintf("the main file's route %q applies it", r.Name))
 	}
-	if u := cfg.Routing.Unmatched; u != "" && u != "deny" {
+	if u := cfg.Routing.Unmatched; u != "" && u != authz.UnmatchedDeny {
 		add(u, "the main file's routes_unmatched names it")
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authz-dev/authz/internal/authz/jwt"
+	"github.com/authz-dev/authz/authz/jwt"
 )
 
 // Issuer is one trusted JWT issuer.

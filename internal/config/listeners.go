@@ -10,7 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/authz-dev/authz/internal/forwardauth"
+	"github.com/authz-dev/authz/internal/proxyprofile"
 )
 
 // GRPC is the Envoy ext_authz listener.
@@ -203,11 +203,11 @@ func (h *HTTP) validate(p *problems) {
 	if h.CheckPath != "" && (!strings.HasPrefix(h.CheckPath, "/") || strings.HasSuffix(h.CheckPath, "/") || slices.Contains([]string{"/healthz", "/readyz", "/metrics"}, h.CheckPath)) {
 		p.add("http.check_path", "%q: a path like /check, not ending in / and not /healthz, /readyz or /metrics", h.CheckPath)
 	}
-	if _, err := forwardauth.ProxyFor(h.Proxy); err != nil {
+	if _, err := proxyprofile.For(h.Proxy); err != nil {
 		p.add("http.proxy", "%v", err)
 	}
-	if !slices.Contains([]string{"", "header", "query", "none"}, h.PolicyFrom) {
-		p.add("http.policy_from", "%q: use header, query or none", h.PolicyFrom)
+	if _, err := proxyprofile.ParsePolicyFrom(h.PolicyFrom); err != nil {
+		p.add("http.policy_from", "%v", err)
 	}
 	switch {
 	case h.ProxyCacheMax < 0:
@@ -222,7 +222,7 @@ func (h *HTTP) validate(p *problems) {
 			"authz falls back to x-forwarded-client-cert, which a client can write unless the proxy clears it; one proxy sets one of them: keep one",
 			h.ClientCertHeader)
 	}
-	if h.AllowStatus == 204 && h.Proxy == forwardauth.ProxyEnvoy {
+	if h.AllowStatus == 204 && h.Proxy == proxyprofile.Envoy {
 		p.warn("http.allow_status", "204 behind Envoy's HTTP ext_authz: Envoy treats only 200 as OK and answers every other status to the client itself, "+
 			"so every allow would become a 204 with no upstream; use 200")
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/authz-dev/authz/internal/rules"
+
+	"github.com/authz-dev/authz/authz"
 )
 
 // Policy is what a route demands and forwards. Fields left out are taken
@@ -136,7 +138,7 @@ func (c *Config) builtinPolicy() Policy {
 	sep, none, f := ",", "", false
 	def.HeaderSeparator, def.PayloadHeader, def.DynamicMetadata = &sep, &none, &f
 	def.MaxHeaderBytes = 4096
-	def.ErrorMode, def.Token, def.SenderConstraint = "respond", "required", "off"
+	def.ErrorMode, def.Token, def.SenderConstraint = authz.ErrorRespond.String(), authz.TokenRequired.String(), authz.SenderOff.String()
 	return def
 }
 
@@ -239,7 +241,7 @@ func validatePolicies(policies map[string]Policy, issuers, endpoints map[string]
 		pol := policies[name]
 		pp := "policies." + name
 		validateExtends(policies, name, p)
-		if inherited := inheritedRules(pol.Rules); pol.Token == "none" && len(inherited) > 0 {
+		if inherited := inheritedRules(pol.Rules); pol.Token == authz.TokenNone.String() && len(inherited) > 0 {
 			p.warn(pp+".token", "a token: none policy holds rules %s through extends, which see no claims and may refuse every request; "+
 				"give it rules: [] or extends: none if they are not meant for it", strings.Join(inherited, ", "))
 		}
@@ -257,7 +259,7 @@ func validatePolicies(policies map[string]Policy, issuers, endpoints map[string]
 				p.add(sp+".header", "%q is not a valid header name", ts.Header)
 			}
 		}
-		if len(pol.Validators) == 0 && pol.Token != "none" {
+		if len(pol.Validators) == 0 && pol.Token != authz.TokenNone.String() {
 			switch {
 			case len(issuers) == 0 && len(endpoints) > 1:
 				p.add(pp+".validators", "no validators: with %d introspection endpoints and no issuer, name the one this policy asks (an opaque token carries no issuer to choose by)", len(endpoints))
@@ -290,14 +292,14 @@ func validatePolicies(policies map[string]Policy, issuers, endpoints map[string]
 			}
 			seen[h] = claim
 		}
-		if !slices.Contains([]string{"respond", "rpc_error", "error_response"}, pol.ErrorMode) {
-			p.add(pp+".error_mode", "%q: use respond, rpc_error or error_response", pol.ErrorMode)
+		if _, err := authz.ParseErrorMode(pol.ErrorMode); err != nil {
+			p.add(pp+".error_mode", "%v", err)
 		}
-		if !slices.Contains([]string{"required", "optional", "none"}, pol.Token) {
-			p.add(pp+".token", "%q: use required, optional or none", pol.Token)
+		if _, err := authz.ParseTokenMode(pol.Token); err != nil {
+			p.add(pp+".token", "%v", err)
 		}
-		if !slices.Contains(senderConstraints, pol.SenderConstraint) {
-			p.add(pp+".sender_constraint", "%q: use off, dpop, mtls or any", pol.SenderConstraint)
+		if _, err := authz.ParseSenderConstraint(pol.SenderConstraint); err != nil {
+			p.add(pp+".sender_constraint", "%v", err)
 		}
 		ruleNames := map[string]bool{}
 		for i, r := range pol.Rules {
@@ -323,7 +325,7 @@ func validatePolicies(policies map[string]Policy, issuers, endpoints map[string]
 		}
 	}
 	for _, name := range policyNames {
-		if m := policies[name].ErrorMode; m != "respond" {
+		if m := policies[name].ErrorMode; m != authz.ErrorRespond.String() {
 			p.warn("policies."+name+".error_mode", "%s hands the error outcome to Envoy: "+
 				"with failure_mode_allow: true a client can force fail-open (junk opaque tokens that saturate max_in_flight, "+
 				"unknown kids while the JWKS is unreachable); keep failure_mode_allow false or use respond", m)
@@ -378,7 +380,7 @@ func validHeaderName(h string) bool {
 // public route that seems to require orders:write is a hole in waiting.
 func validateNoTokenPolicies(policies, declared map[string]Policy, p *problems) {
 	for _, name := range slices.Sorted(maps.Keys(policies)) {
-		if policies[name].Token != "none" {
+		if policies[name].Token != authz.TokenNone.String() {
 			continue
 		}
 		own, pp := declared[name], "policies."+name

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/authz-dev/authz/internal/route"
+
+	"github.com/authz-dev/authz/authz"
 )
 
 // Route picks a policy from the request itself; the first whose match
@@ -114,7 +116,7 @@ func validateRoutes(routes []Route, r Routing, policies map[string]Policy, origi
 	if len(p.errs) == 0 && len(routes) > 1 {
 		reportShadowed(routes, origin, p)
 	}
-	if r.Unmatched != "" && r.Unmatched != "deny" {
+	if r.Unmatched != "" && r.Unmatched != authz.UnmatchedDeny {
 		if _, ok := policies[r.Unmatched]; !ok {
 			p.add("routes_unmatched", "%q: name a policy, or deny", r.Unmatched)
 		}

@@ -91,6 +91,3 @@ func (d *DPoP) validate(p *problems) {
 		d.NonceKey = bytes.TrimSpace(key)
 	}
 }
-
-// senderConstraints are the values of a policy's sender_constraint.
-var senderConstraints = []string{"off", "dpop", "mtls", "any"}

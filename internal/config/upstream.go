@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/authz-dev/authz/internal/upstreamtoken"
+
+	"github.com/authz-dev/authz/authz"
 )
 
 // UpstreamTokens are authz's own signing keys, for the identity tokens
@@ -203,7 +205,7 @@ func validateUpstreamToken(name string, pol Policy, cfg *Config, p *problems) {
 		p.add(pp+".source", "%q: use mint, idp or none", t.Source)
 		return
 	}
-	if pol.Token == "none" {
+	if pol.Token == authz.TokenNone.String() {
 		p.add(pp, "a token: none policy has no token for the upstream token to stand for")
 	}
 	if t.Header != upstreamtoken.Authorization {

@@ -4,7 +4,6 @@
 package forwardauth
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -13,18 +12,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/internal/proxyprofile"
 )
 
-// Door names this door in metrics and logs.
-const Door = "http"
-
-// Authorizer is what the door needs from the core: decisions, and how to
-// answer them (both may change with a config reload).
-type Authorizer interface {
-	Authorize(ctx context.Context, req *authz.Request) authz.Decision
-	Answers() *authz.Answers
-}
+// Door names this door in metrics and logs, SpanName its Check span.
+const (
+	Door     = "http"
+	SpanName = "authz.forward_auth"
+)
 
 // Options configure the door.
 type Options struct {
@@ -33,10 +29,11 @@ type Options struct {
 	// follows the prefix.
 	Path string
 	// Proxy is the proxy in front, whose headers describe the request
-	// (ProxyFor; the zero value is nginx's).
-	Proxy Proxy
-	// PolicyFrom says where a request may name its policy: PolicyFromHeader
-	// (default), PolicyFromQuery or PolicyFromNone.
+	// (proxyprofile.For; the zero value is nginx's).
+	Proxy proxyprofile.Profile
+	// PolicyFrom says where a request may name its policy:
+	// proxyprofile.PolicyFromHeader (default), proxyprofile.PolicyFromQuery or
+	// proxyprofile.PolicyFromNone.
 	PolicyFrom string
 	// ClientCertHeader names the header in which the proxy passes the
 	// client's certificate as URL-encoded PEM (nginx:
@@ -50,20 +47,9 @@ type Options struct {
 	Observer  authz.Observer
 }
 
-// Where a policy name may come from. Each is written by the operator in the
-// proxy's config, never by the client: the proxy must set (or clear) the
-// header, and the query is read only on the exact check path, where nginx's
-// auth_request sends the URI its config names. In Envoy's path-prefix mode
-// the query after the prefix is the client's own and is never read.
-const (
-	PolicyFromHeader = "header"
-	PolicyFromQuery  = "query"
-	PolicyFromNone   = "none"
-)
-
 // Handler answers forward-auth requests.
 type Handler struct {
-	auth Authorizer
+	auth authz.Decider
 	opts Options
 	// names holds the canonical forms of the header names answers use
 	// (claim headers, the outcome header): few, and the same on every
@@ -84,15 +70,15 @@ func (h *Handler) canonical(name string) string {
 }
 
 // New returns the door over auth.
-func New(auth Authorizer, opts Options) *Handler {
+func New(auth authz.Decider, opts Options) *Handler {
 	if opts.Path == "" {
 		opts.Path = "/check"
 	}
 	if opts.PolicyFrom == "" {
-		opts.PolicyFrom = PolicyFromHeader
+		opts.PolicyFrom = proxyprofile.PolicyFromHeader
 	}
 	if opts.Proxy.Name == "" {
-		opts.Proxy, _ = ProxyFor("")
+		opts.Proxy, _ = proxyprofile.For("")
 	}
 	return &Handler{auth: auth, opts: opts, noStore: []string{"no-store"}, empty: []string{""}}
 }
@@ -154,9 +140,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // toRequest reads the original request the way the proxy in front
-// describes it, and only so (see Proxy).
+// describes it, and only so (see proxyprofile.Profile).
 func (h *Handler) toRequest(r *http.Request) *authz.Request {
-	method, target, host, scheme, undescribed := h.opts.Proxy.read(r, h.opts.Path)
+	method, target, host, scheme, undescribed := read(h.opts.Proxy, r, h.opts.Path)
 	var problem string
 	if n := fields(r.Header); n > authz.MaxHeaders {
 		problem = fmt.Sprintf("%d header fields, over the bound of %d", n, authz.MaxHeaders)
@@ -167,7 +153,7 @@ func (h *Handler) toRequest(r *http.Request) *authz.Request {
 	path, query, _ := strings.Cut(r.RequestURI, "?")
 	inQuery := path == h.opts.Path && query != "" && r.URL.Query().Has(PolicyParam)
 	switch h.opts.PolicyFrom {
-	case PolicyFromHeader:
+	case proxyprofile.PolicyFromHeader:
 		policy = r.Header.Get(PolicyHeader)
 		if inQuery && undescribed == "" {
 			// The proxy's config picks a policy where this door does
@@ -175,14 +161,14 @@ func (h *Handler) toRequest(r *http.Request) *authz.Request {
 			// weaker policy than the operator wrote.
 			undescribed = "it names a policy in the check URI's query (?policy=), which http.policy_from: query reads; this listener reads " + PolicyHeader
 		}
-	case PolicyFromQuery:
+	case proxyprofile.PolicyFromQuery:
 		if inQuery {
 			policy = r.URL.Query().Get(PolicyParam)
 		}
 		if r.Header.Get(PolicyHeader) != "" && undescribed == "" {
 			undescribed = "it names a policy in " + PolicyHeader + ", which http.policy_from: header reads; this listener reads the check URI's query (?policy=)"
 		}
-	case PolicyFromNone:
+	case proxyprofile.PolicyFromNone:
 		if undescribed == "" && (inQuery || r.Header.Get(PolicyHeader) != "") {
 			undescribed = "it names a policy, but http.policy_from is none: routes choose the policy here"
 		}

@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/internal/proxyprofile"
 )
 
 // recorder is a fake core: it remembers the request it was asked about
@@ -48,9 +49,9 @@ func serve(t *testing.T, opts Options, d authz.Decision, method, target string, 
 	return rec, w
 }
 
-func proxy(t *testing.T, name string) Proxy {
+func proxy(t *testing.T, name string) proxyprofile.Profile {
 	t.Helper()
-	p, err := ProxyFor(name)
+	p, err := proxyprofile.For(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,9 +142,6 @@ func TestUnreadableRequest(t *testing.T) {
 			t.Errorf("read as %s", rec.got.Path)
 		}
 	})
-	if _, err := ProxyFor("haproxy"); err == nil {
-		t.Error("an unknown proxy name was accepted")
-	}
 }
 
 // Front hands the door its requests before a ServeMux can clean them: no
@@ -186,11 +184,11 @@ func TestPolicySource(t *testing.T) {
 		want         string
 	}{
 		{"", "/check?policy=from-query", "from-header"},
-		{PolicyFromHeader, "/check/x?policy=from-query", "from-header"},
-		{PolicyFromQuery, "/check?policy=from-query", "from-query"},
-		{PolicyFromQuery, "/check/orders?policy=from-query", ""}, // path-prefix: the client's query
-		{PolicyFromQuery, "/check/?policy=from-query", ""},
-		{PolicyFromNone, "/check?policy=from-query", ""},
+		{proxyprofile.PolicyFromHeader, "/check/x?policy=from-query", "from-header"},
+		{proxyprofile.PolicyFromQuery, "/check?policy=from-query", "from-query"},
+		{proxyprofile.PolicyFromQuery, "/check/orders?policy=from-query", ""}, // path-prefix: the client's query
+		{proxyprofile.PolicyFromQuery, "/check/?policy=from-query", ""},
+		{proxyprofile.PolicyFromNone, "/check?policy=from-query", ""},
 	}
 	for _, c := range cases {
 		rec, _ := serve(t, Options{PolicyFrom: c.from, Proxy: proxy(t, "envoy")}, allow, "GET", c.target, hdr)
@@ -243,7 +241,7 @@ func (p *panicObserver) Panicked(where string, _ any, _ []byte) { p.wheres = app
 // request is answered.
 func TestAPanicAnswersErrorAtTheHTTPDoor(t *testing.T) {
 	obs := &panicObserver{}
-	srv := httptest.NewServer(New(&panicCore{}, Options{Proxy: Proxy{Name: ProxyEnvoy, PathPrefix: true}, Observer: obs}))
+	srv := httptest.NewServer(New(&panicCore{}, Options{Proxy: proxyprofile.Profile{Name: proxyprofile.Envoy, PathPrefix: true}, Observer: obs}))
 	defer srv.Close()
 	for i, want := range []int{503, 200} {
 		resp, err := http.Get(srv.URL + "/check/orders")

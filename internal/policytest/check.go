@@ -13,8 +13,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
+	"github.com/authz-dev/authz/envoy"
 	"github.com/authz-dev/authz/internal/dpopproof"
-	"github.com/authz-dev/authz/internal/envoy"
 )
 
 // Result is what came of a case.

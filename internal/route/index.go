@@ -4,7 +4,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
 )
 
 // index finds the routes a request could match without looking at the

@@ -3,7 +3,7 @@ package route
 import (
 	"strings"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
 )
 
 // matches reports whether every field the route sets holds for req. The

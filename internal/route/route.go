@@ -10,7 +10,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
 )
 
 // Route is one entry of the table.

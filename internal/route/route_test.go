@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
 )
 
 type req struct {

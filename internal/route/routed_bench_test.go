@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/internal/route"
 	"github.com/authz-dev/authz/internal/rules"
 )

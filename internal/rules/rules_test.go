@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
 )
 
 func input(path string, headers map[string]string, claims map[string]any) *authz.RuleInput {

@@ -8,7 +8,7 @@ import (
 	"errors"
 	"net/url"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
 )
 
 // maxCertBytes bounds a certificate handed over in a header or attribute.

@@ -16,8 +16,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/authz-dev/authz/internal/authz"
-	"github.com/authz-dev/authz/internal/authz/jws"
+	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/internal/jws"
 )
 
 // DefaultAlgorithms are the proof algorithms accepted when none are named:

@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
 )
 
 // purger is what the admin listener needs from the core.

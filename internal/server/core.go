@@ -17,11 +17,11 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/authz-dev/authz/internal/authz"
-	"github.com/authz-dev/authz/internal/authz/introspect"
-	"github.com/authz-dev/authz/internal/authz/jwt"
-	"github.com/authz-dev/authz/internal/authz/rediscache"
+	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/authz/introspect"
+	"github.com/authz-dev/authz/authz/jwt"
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/rediscache"
 	"github.com/authz-dev/authz/internal/route"
 	"github.com/authz-dev/authz/internal/rules"
 	"github.com/authz-dev/authz/internal/sender"
@@ -103,10 +103,10 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 	}
 	// One set of answers: the core answers with it, the observer reads
 	// statuses from it for spans.
-	answers := answersFrom(cfg)
+	answers := AnswersFrom(cfg)
 	building := &core{
 		cfg:           cfg,
-		observer:      telemetry.NewObserver(log, m, telemetry.LogOptions{Allow: cfg.Log.Allow, AllowSample: *cfg.Log.AllowSample, Claims: cfg.Log.Claims}, traces, answers),
+		observer:      telemetry.NewObserver(log, m, telemetry.LogOptions{Allow: cfg.Log.Allow, AllowSample: *cfg.Log.AllowSample, Claims: cfg.Log.Claims}, traces, answers, doors()),
 		keys:          map[string]*jwt.Keys{},
 		keyFiles:      keyFileDigests(cfg),
 		introspectors: map[string]*introspect.Client{},
@@ -388,15 +388,15 @@ func routerFrom(cfg *config.Config) (*route.Table, error) {
 	return route.New(routes)
 }
 
-var senderConstraints = map[string]authz.SenderConstraint{"off": authz.SenderOff, "dpop": authz.SenderDPoP, "mtls": authz.SenderMTLS, "any": authz.SenderAny}
-
-var tokenModes = map[string]authz.TokenMode{"required": authz.TokenRequired, "optional": authz.TokenOptional, "none": authz.TokenNone}
-
 func policiesFrom(cfg *config.Config, minter *upstreamtoken.Minter) ([]*authz.Policy, error) {
 	names := slices.Sorted(maps.Keys(cfg.Policies))
 	out := make([]*authz.Policy, 0, len(names))
 	for _, name := range names {
 		pc := cfg.Policies[name]
+		// The config's checks parsed these already, with the same tables.
+		errorMode, _ := authz.ParseErrorMode(pc.ErrorMode)
+		token, _ := authz.ParseTokenMode(pc.Token)
+		sender, _ := authz.ParseSenderConstraint(pc.SenderConstraint)
 		p := &authz.Policy{
 			Name:             name,
 			Validators:       pc.Validators,
@@ -406,9 +406,9 @@ func policiesFrom(cfg *config.Config, minter *upstreamtoken.Minter) ([]*authz.Po
 			MaxHeaderBytes:   pc.MaxHeaderBytes,
 			PayloadHeader:    *pc.PayloadHeader,
 			DynamicMetadata:  *pc.DynamicMetadata,
-			ErrorMode:        errorMode(pc.ErrorMode),
-			Token:            tokenModes[pc.Token],
-			SenderConstraint: senderConstraints[pc.SenderConstraint],
+			ErrorMode:        errorMode,
+			Token:            token,
+			SenderConstraint: sender,
 		}
 		if len(pc.Rules) > 0 {
 			rs := make([]rules.Rule, len(pc.Rules))
@@ -435,7 +435,9 @@ func policiesFrom(cfg *config.Config, minter *upstreamtoken.Minter) ([]*authz.Po
 	return out, nil
 }
 
-func answersFrom(cfg *config.Config) *authz.Answers {
+// AnswersFrom is how the doors answer each outcome under cfg: the one
+// table the core answers with and explain reads.
+func AnswersFrom(cfg *config.Config) *authz.Answers {
 	o := cfg.Outcomes
 	a := authz.DefaultAnswers()
 	if o.Header != "" {
@@ -466,14 +468,6 @@ func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-// errorMode maps the config's error_mode ("respond" is the zero value).
-func errorMode(m string) authz.ErrorMode {
-	if m == "respond" {
-		return authz.ErrorRespond
-	}
-	return authz.ErrorMode(m)
 }
 
 // routeNames are the route table's names, the values the route label of

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // The differential test: every request target of the corpus (and, under
@@ -343,10 +343,10 @@ func (d *differential) check(method, target, host string) ([]string, error) {
 // quoted host (default www.example.com) and a quoted method (default GET).
 type corpusCase struct{ target, host, method string }
 
-// loadCorpus reads testdata/differential/corpus.txt.
+// loadCorpus reads testdata/differential/corpus.txt at the root.
 func loadCorpus(t testing.TB) []corpusCase {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "differential", "corpus.txt"))
+	f, err := os.Open(testsupport.RepoPath(t, "testdata/differential/corpus.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"os"
 
-	"github.com/authz-dev/authz/internal/authz"
-	"github.com/authz-dev/authz/internal/authz/jwt"
+	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/authz/jwt"
 	"github.com/authz-dev/authz/internal/config"
 )
 

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authz-dev/authz/internal/authz/rediscache"
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/rediscache"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -25,10 +25,15 @@ func TestOneReplicaAsksTheIdPForTheFleet(t *testing.T) {
 	rs := startRedis(t)
 	rdb := rs.client()
 	idp := newIdP(t)
+	// The hot token's TTL: refresh-ahead starts at 75% of it, and the
+	// refreshed answer's own refresh at 150%; the test looks between its
+	// first expiry and then, a window of half the TTL that load on a
+	// shared machine must not close.
+	const ttl = 6 * time.Second
 	fleetConfig := func(lease time.Duration) *config.Config {
 		cfg := sharedConfig(t, idp, rs.addr)
 		cfg.Cache.Redis.Lease = ptr(lease)
-		cfg.Cache.TTL = 2 * time.Second
+		cfg.Cache.TTL = ttl
 		cfg.Cache.RefreshAhead = "25%"
 		cfg.Introspection[0].Timeout = 20 * time.Second
 		return cfg
@@ -106,9 +111,10 @@ func TestOneReplicaAsksTheIdPForTheFleet(t *testing.T) {
 		waitsOnClock(t)
 		fleet := newFleet()
 		tok := fleet[0].opaque("gil", time.Hour)
+		first := time.Now()
 		checkAll(fleet, tok)
 		n := idp.Introspections()
-		time.Sleep(1600 * time.Millisecond) // into the last quarter of the 2 s TTL
+		time.Sleep(time.Until(first.Add(ttl * 8 / 10))) // into the last quarter of the TTL
 		asked := redisCalls(t, rdb, "set")
 		release := idp.Hold()
 		defer release()
@@ -117,7 +123,7 @@ func TestOneReplicaAsksTheIdPForTheFleet(t *testing.T) {
 		// Past the first TTL, before the refreshed answer's own refresh
 		// time: every replica serves it from memory, and the IdP was asked
 		// once.
-		time.Sleep(700 * time.Millisecond)
+		time.Sleep(time.Until(first.Add(ttl * 11 / 10)))
 		for _, h := range fleet {
 			if o := read(h.check(withToken(tok))); o.name != "allow" {
 				t.Errorf("after the refresh: %q", o.name)

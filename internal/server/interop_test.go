@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // interop is what independent libraries (panva's jose and dpop, the
@@ -27,7 +28,8 @@ type interop struct {
 
 func runInterop(t *testing.T, iss, htu string) interop {
 	t.Helper()
-	dir := filepath.Join("testdata", "interop")
+	needsProcess(t, "node and the npm modules of testdata/interop")
+	dir := testsupport.RepoPath(t, "testdata/interop")
 	for _, m := range []string{"jose", "dpop"} {
 		if _, err := os.Stat(filepath.Join(dir, "node_modules", m)); err != nil {
 			t.Fatalf("npm module %s is not installed: run `make test` (it runs npm ci in %s)", m, dir)

@@ -246,8 +246,13 @@ func TestIntrospectionExpBoundsTheCache(t *testing.T) {
 	waitsOnClock(t)
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
-	h := startIntrospect(t, idp, introspectConfig(idp)) // cache.ttl 30s
-	exp := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
+	// A loaded machine must not turn the first introspection into an
+	// error (the config's 500 ms timeout), nor let exp pass before the
+	// second Check: a generous timeout, an exp 4-5 s out.
+	cfg := introspectConfig(idp) // cache.ttl 30s
+	cfg.Introspection[0].Timeout = 10 * time.Second
+	h := startIntrospect(t, idp, cfg)
+	exp := time.Now().Add(4 * time.Second).Truncate(time.Second).Add(time.Second)
 	c := idp.Claims("judy", time.Hour, "orders:read", "orders-api")
 	c["exp"] = exp.Unix()
 	tok := idp.IssueOpaque(c)

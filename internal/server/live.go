@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
 )
 
 // live is the core currently serving. The doors hold live, not a core, so

@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/authz-dev/authz/envoy"
 	"github.com/authz-dev/authz/internal/config"
-	"github.com/authz-dev/authz/internal/envoy"
 	"github.com/authz-dev/authz/internal/testidp"
 	"github.com/authz-dev/authz/internal/testsupport"
 )

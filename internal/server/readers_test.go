@@ -149,7 +149,7 @@ func findNode(t testing.TB) string {
 
 func newNodeReader(t testing.TB) *nodeReader {
 	t.Helper()
-	cmd := exec.Command(findNode(t), filepath.Join("testdata", "differential", "whatwg.js"))
+	cmd := exec.Command(findNode(t), testsupport.RepoPath(t, "testdata/differential/whatwg.js"))
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/testidp"
 )

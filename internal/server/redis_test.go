@@ -19,9 +19,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/authz-dev/authz/internal/authz"
-	"github.com/authz-dev/authz/internal/authz/rediscache"
+	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/rediscache"
 	"github.com/authz-dev/authz/internal/testidp"
 )
 

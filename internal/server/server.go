@@ -21,11 +21,12 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
-	"github.com/authz-dev/authz/internal/authz/cache"
+	"github.com/authz-dev/authz/envoy"
+	"github.com/authz-dev/authz/internal/cache"
 	"github.com/authz-dev/authz/internal/config"
-	"github.com/authz-dev/authz/internal/envoy"
 	"github.com/authz-dev/authz/internal/forwardauth"
 	"github.com/authz-dev/authz/internal/leanhttp"
+	"github.com/authz-dev/authz/internal/proxyprofile"
 	"github.com/authz-dev/authz/internal/telemetry"
 	"github.com/authz-dev/authz/internal/tracing"
 	"github.com/authz-dev/authz/internal/upstreamtoken"
@@ -54,10 +55,15 @@ type Server struct {
 	grpcLn, httpLn, adminLn net.Listener
 }
 
+// doors are the doors as telemetry labels them.
+func doors() []telemetry.Door {
+	return []telemetry.Door{{Name: envoy.Door, Span: envoy.SpanName}, {Name: forwardauth.Door, Span: forwardauth.SpanName}}
+}
+
 // New builds the server and binds its listeners (so a test can ask
 // for port 0 and read the address back).
 func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
-	m := telemetry.NewMetrics(nil)
+	m := telemetry.NewMetrics(nil, doors())
 	traces, err := newTraces(cfg.Tracing, m, log)
 	if err != nil {
 		return nil, err
@@ -108,7 +114,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s.setServing(false)
 
 	mux := http.NewServeMux()
-	proxy, err := forwardauth.ProxyFor(cfg.HTTP.Proxy)
+	proxy, err := proxyprofile.For(cfg.HTTP.Proxy)
 	if err != nil {
 		c.Close()
 		return nil, err

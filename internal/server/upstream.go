@@ -13,9 +13,9 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/authz-dev/authz/internal/authz"
-	"github.com/authz-dev/authz/internal/authz/introspect"
-	"github.com/authz-dev/authz/internal/authz/jwt"
+	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/authz/introspect"
+	"github.com/authz-dev/authz/authz/jwt"
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/telemetry"
 	"github.com/authz-dev/authz/internal/tracing"

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // verified is what verify-minted.mjs (panva's jose) made of one token.
@@ -28,7 +29,8 @@ type toVerify struct {
 // the keys by discovery from issuer.
 func verifyWithJose(t *testing.T, issuer string, tokens ...toVerify) []verified {
 	t.Helper()
-	dir := filepath.Join("testdata", "interop")
+	needsProcess(t, "node and the npm modules of testdata/interop")
+	dir := testsupport.RepoPath(t, "testdata/interop")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "jose")); err != nil {
 		t.Fatalf("npm module jose is not installed: run `make test` (it runs npm ci in %s)", dir)
 	}

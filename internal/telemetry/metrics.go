@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/authz-dev/authz/internal/authz"
-	"github.com/authz-dev/authz/internal/authz/cache"
+	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/internal/cache"
 )
 
 // Metrics holds authz's collectors in a registry of its own.
@@ -79,9 +79,14 @@ func (m *Metrics) door(name string) doorSeries {
 }
 
 // NewMetrics registers the collectors; policies are the configured policy
-// names, the only values the policy label takes (others become "unknown").
-func NewMetrics(policies []string) *Metrics {
-	m := newMetrics()
+// names, the only values the policy label takes (others become "unknown"),
+// and doors the doors whose series exist from the start.
+func NewMetrics(policies []string, doors []Door) *Metrics {
+	names := make([]string, len(doors))
+	for i, d := range doors {
+		names[i] = d.Name
+	}
+	m := newMetrics(names)
 	m.SetPolicies(policies)
 	m.SetRoutes(nil)
 	return m
@@ -102,7 +107,7 @@ func nameSet(names []string) *map[string]bool {
 	return &set
 }
 
-func newMetrics() *Metrics {
+func newMetrics(doorNames []string) *Metrics {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	latency := []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
@@ -180,8 +185,8 @@ func newMetrics() *Metrics {
 		m.results, m.idpInFlight, m.jwksSuccess, m.ready, m.panics, m.reloads, m.configInfo, m.leases)
 	// Series that exist from the start, at 0, so rates and alerts see them
 	// before the first event.
-	m.perDoor = make(map[string]doorSeries, len(doors))
-	for _, door := range doors {
+	m.perDoor = make(map[string]doorSeries, len(doorNames))
+	for _, door := range doorNames {
 		m.perDoor[door] = doorSeries{m.inFlight.WithLabelValues(door), m.checkDuration.WithLabelValues(door)}
 	}
 	m.bySource = make(map[string]prometheus.Counter, 3)
@@ -201,7 +206,7 @@ func newMetrics() *Metrics {
 		m.refreshes.WithLabelValues(result)
 		m.reloads.WithLabelValues(result)
 	}
-	for _, where := range append([]string{"check", "flight", "refresh"}, doors...) {
+	for _, where := range append([]string{"check", "flight", "refresh"}, doorNames...) {
 		m.panics.WithLabelValues(where)
 	}
 	return m

@@ -6,9 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/authz-dev/authz/internal/authz"
-	"github.com/authz-dev/authz/internal/envoy"
-	"github.com/authz-dev/authz/internal/forwardauth"
+	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/internal/tracing"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -34,11 +32,17 @@ type Observer struct {
 	opts    LogOptions
 	traces  *tracing.Provider
 	answers *authz.Answers
+	spans   map[string]string // door → its Check span's name
 }
 
-// NewObserver returns an Observer; metrics may be nil, traces nil (off),
-// answers nil (the defaults).
-func NewObserver(log *slog.Logger, metrics *Metrics, opts LogOptions, traces *tracing.Provider, answers *authz.Answers) *Observer {
+// Door is one door as telemetry labels it: the name its metrics and log
+// lines carry, and its Check span's name. The doors define both and the
+// server hands them over, so telemetry imports no door.
+type Door struct{ Name, Span string }
+
+// NewObserver returns an Observer of the doors; metrics may be nil,
+// traces nil (off), answers nil (the defaults).
+func NewObserver(log *slog.Logger, metrics *Metrics, opts LogOptions, traces *tracing.Provider, answers *authz.Answers, doors []Door) *Observer {
 	if opts.AllowSample < 0 || opts.AllowSample > 1 {
 		opts.AllowSample = 1
 	}
@@ -48,21 +52,19 @@ func NewObserver(log *slog.Logger, metrics *Metrics, opts LogOptions, traces *tr
 	if answers == nil {
 		answers = authz.DefaultAnswers()
 	}
-	return &Observer{log: log, metrics: metrics, opts: opts, traces: traces, answers: answers}
+	spans := make(map[string]string, len(doors))
+	for _, d := range doors {
+		spans[d.Name] = d.Span
+	}
+	return &Observer{log: log, metrics: metrics, opts: opts, traces: traces, answers: answers, spans: spans}
 }
-
-// doors are the doors' names, as they label metrics and logs.
-var doors = []string{envoy.Door, forwardauth.Door}
-
-// spanNames name each door's Check span.
-var spanNames = map[string]string{envoy.Door: "authz.Check", forwardauth.Door: "authz.forward_auth"}
 
 // CheckStarted marks a Check in flight at door, and starts its span.
 func (o *Observer) CheckStarted(ctx context.Context, door string, h authz.Header) context.Context {
 	if o.metrics != nil {
 		o.metrics.checkStarted(door)
 	}
-	return o.traces.StartCheck(ctx, spanNames[door], h)
+	return o.traces.StartCheck(ctx, o.spans[door], h)
 }
 
 // CheckDone records a decision. requestID is the proxy's x-request-id, if any.

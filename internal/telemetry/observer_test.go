@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
 )
 
 func TestDecisionLog(t *testing.T) {
@@ -29,7 +29,7 @@ func TestDecisionLog(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			o := NewObserver(slog.New(slog.NewJSONHandler(&buf, nil)), NewMetrics([]string{"default"}), c.opts, nil, nil)
+			o := NewObserver(slog.New(slog.NewJSONHandler(&buf, nil)), NewMetrics([]string{"default"}, testDoors), c.opts, nil, nil, testDoors)
 			o.CheckStarted(context.Background(), "grpc", authz.MapHeader{})
 			o.CheckDone(context.Background(), c.d, "grpc", strings.Repeat("r", 500), 0)
 			if got := strings.Count(buf.String(), "\n"); got != c.lines {
@@ -45,7 +45,7 @@ func TestDecisionLog(t *testing.T) {
 	}
 	t.Run("allow sampled", func(t *testing.T) {
 		var buf bytes.Buffer
-		o := NewObserver(slog.New(slog.NewJSONHandler(&buf, nil)), nil, LogOptions{Allow: true, AllowSample: 0.1}, nil, nil)
+		o := NewObserver(slog.New(slog.NewJSONHandler(&buf, nil)), nil, LogOptions{Allow: true, AllowSample: 0.1}, nil, nil, testDoors)
 		for range 2000 {
 			o.CheckDone(context.Background(), allow, "grpc", "", 0)
 		}
@@ -54,3 +54,5 @@ func TestDecisionLog(t *testing.T) {
 		}
 	})
 }
+
+var testDoors = []Door{{Name: "grpc", Span: "authz.Check"}, {Name: "http", Span: "authz.forward_auth"}}

@@ -24,7 +24,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc/credentials"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
 )
 
 // Options configure the exporter and the sampler.

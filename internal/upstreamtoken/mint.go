@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
 )
 
 // Minter signs identity tokens with authz's active key.

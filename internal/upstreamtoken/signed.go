@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
 )
 
 // SignedAnswer is one policy's upstream_token step with source idp: the

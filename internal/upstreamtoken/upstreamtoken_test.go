@@ -20,7 +20,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/authz-dev/authz/internal/authz"
+	"github.com/authz-dev/authz/authz"
 )
 
 func pemOf(t *testing.T, priv any) []byte {
