@@ -57,12 +57,12 @@ run: build
 # goroutines that outlive every test; a race in a test is reported by that
 # test, so the wait bought nothing but twenty seconds of the suite.
 INTEGRATION_PKGS := ./internal/server ./cmd/authz ./internal/policytest
-GOTEST := GORACE=atexit_sleep_ms=0 $(GO) test -race -count=1 -parallel 8
+GOTEST := env GORACE=atexit_sleep_ms=0 $(GO) test -race -count=1 -parallel 8
 test: test-deps
 	@tools/testphase gates "make lint" $(MAKE) -s --no-print-directory lint
 	@tools/testphase unit "make test-unit" sh -c '$(GOTEST) $$($(GO) list ./... | grep -v -x -e "$(subst ./,github.com/authz-dev/authz/,$(subst $(space),\|,$(INTEGRATION_PKGS)))")'
 	@tools/testphase integration "$(GOTEST) $(INTEGRATION_PKGS)" $(GOTEST) $(INTEGRATION_PKGS)
-	@tools/testphase chart "cd internal/charttest && go test -count=1 ." sh -c 'cd internal/charttest && $(GO) mod tidy -diff && $(GO) vet . && $(GO) test -count=1 .'
+	@PHASE_DIR=internal/charttest tools/testphase chart "cd internal/charttest && go test -count=1 ." sh -c 'cd internal/charttest && $(GO) mod tidy -diff && $(GO) vet . && $(GO) test -count=1 .'
 
 # The tests that start no outside program (nginx, Caddy, Node, redis-server,
 # promtool) and wait on no real TTL: seconds, for the edit-test loop.

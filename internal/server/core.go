@@ -119,125 +119,18 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 			building.retire(prev) // what was taken over stays with prev
 		}
 	}()
-	validators := map[string]authz.Validator{}
 	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	for _, ic := range cfg.Introspection {
-		tlsCfg, err := ClientTLS(ic.CAFile, ic.CertFile, ic.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("introspection %s: %w", ic.Name, err)
-		}
-		statements, err := c.signedAnswers(ic, client, log, traces, m)
-		if err != nil {
-			return nil, fmt.Errorf("introspection %s: %w", ic.Name, err)
-		}
-		opts := introspect.Options{
-			Tracer:           traces.Tracer(),
-			Name:             ic.Name,
-			Endpoint:         ic.Endpoint,
-			ClientID:         ic.ClientID,
-			ClientSecret:     ic.Secret,
-			AuthMethod:       ic.AuthMethod,
-			Timeout:          ic.Timeout,
-			MaxResponseBytes: ic.MaxResponseBytes,
-			MaxConns:         ic.MaxConns,
-			MaxInFlight:      ic.MaxInFlight,
-			TLS:              tlsCfg,
-			Issuer:           ic.Issuer,
-			Audiences:        ic.Audiences,
-			TokenTypes:       ic.TokenTypes,
-			Observe: func(result string, elapsed time.Duration) {
-				m.ObserveIntrospection(ic.Name, result, elapsed)
-			},
-			InFlight: m.IntrospectionsInFlight(ic.Name),
-		}
-		if statements != nil { // a nil *jwt.Statements would make the interface non-nil
-			opts.Signed = statements
-		}
-		in, err := introspect.New(opts)
-		if err != nil {
-			return nil, err
-		}
-		c.introspectors[ic.Name] = in
-		validators[ic.Name] = in
-	}
-	for _, ic := range cfg.Issuers {
-		keys := prev.sameKeys(ic, c.keyFiles[ic.Name])
-		if keys == nil {
-			keys, err = jwt.NewKeys(jwt.KeysOptions{
-				Tracer:     traces.Tracer(),
-				URL:        ic.JWKSURL,
-				Discovery:  ic.Discovery,
-				Issuer:     ic.Issuer,
-				File:       ic.JWKSFile,
-				Refresh:    ic.RefreshInterval,
-				MinRefresh: ic.MinRefreshInterval,
-				Timeout:    ic.Timeout,
-				Client:     client,
-				Logger:     log.With("issuer", ic.Name),
-				OnRefresh:  func(err error) { m.ObserveJWKSRefresh(ic.Name, err) },
-			})
-			if err != nil {
-				return nil, fmt.Errorf("issuer %s: %w", ic.Name, err)
-			}
-		}
-		c.keys[ic.Name] = keys
-		algs := make([]jose.SignatureAlgorithm, len(ic.Algorithms))
-		for i, a := range ic.Algorithms {
-			algs[i] = jose.SignatureAlgorithm(a)
-		}
-		is, err := jwt.NewIssuer(jwt.IssuerOptions{
-			Name:        ic.Name,
-			Issuer:      ic.Issuer,
-			Audiences:   ic.Audiences,
-			Algorithms:  algs,
-			Leeway:      *ic.Leeway,
-			RequireType: ic.Type,
-			Keys:        keys,
-			OnVerify:    m.JWTVerifications(ic.Name),
-			Introspect:  validators[ic.Introspect], // nil when unset
-		})
-		if err != nil {
-			return nil, err
-		}
-		c.issuers = append(c.issuers, is)
-	}
-	set, err := jwt.NewSet(c.issuers...)
+	validators, err := c.buildIntrospectors(cfg, client, log, traces, m)
 	if err != nil {
 		return nil, err
 	}
-	opts := authz.Options{
-		Policies:              policies,
-		CacheMaxBytes:         cfg.Cache.MaxBytes,
-		NegativeMaxBytes:      cfg.Cache.NegativeMaxBytes,
-		TTL:                   cfg.Cache.TTL,
-		NegativeTTL:           *cfg.Cache.NegativeTTL,
-		NamedValidators:       validators,
-		Answers:               answers,
-		Fingerprints:          fingerprints(cfg, c.keyFiles),
-		Unmatched:             cfg.Routing.Unmatched,
-		RefreshAhead:          cfg.Cache.RefreshAheadFraction,
-		OnRefresh:             refreshObserver(log, m),
-		KeepEncodedSeparators: cfg.Routing.EncodedSlashes == "keep",
-		StrictUpstreamPaths:   cfg.Routing.UpstreamPaths == "strict",
-		ProxyCacheMax:         cfg.HTTP.ProxyCacheMax,
-		OnPanic:               telemetry.PanicReporter(log, m),
+	set, err := c.buildIssuers(cfg, prev, client, validators, log, traces, m)
+	if err != nil {
+		return nil, err
 	}
-	if router != nil {
-		opts.Router = router
-	}
-	if prev != nil {
-		opts.Reuse = prev.auth
-	}
-	if len(c.issuers) > 0 {
-		opts.JWT = set
-	}
-	if rc := cfg.Cache.Redis; rc.Enabled() {
-		if prev != nil && prev.shared != nil && reflect.DeepEqual(prev.cfg.Cache.Redis, rc) {
-			c.shared = prev.shared
-		} else if c.shared, err = newShared(rc, log, m, traces); err != nil {
-			return nil, err
-		}
-		opts.Shared = c.shared
+	opts := c.coreOptions(cfg, policies, validators, answers, router, set, prev, log, m)
+	if err := c.buildShared(cfg, prev, &opts, log, m, traces); err != nil {
+		return nil, err
 	}
 	checks, err := c.senderChecks(cfg, prev, log)
 	if err != nil {
@@ -251,21 +144,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 	if c.shared != nil && (prev == nil || prev.shared != c.shared) {
 		c.shared.Subscribe(forget)
 	}
-	// What changes state the running core shares (its caches' bounds, the
-	// metrics' label sets) waits until this core serves: a reload that is
-	// refused leaves them as they were.
-	c.commit = func() {
-		c.auth.Commit()
-		m.SetPolicies(names)
-		m.SetRoutes(routeNames(cfg))
-		for _, ic := range cfg.Introspection {
-			m.InitEndpoint(ic.Name, introspect.Results)
-		}
-		for _, ic := range cfg.Issuers {
-			m.InitIssuer(ic.Name)
-		}
-		m.SetConfig(cfg.Hash)
-	}
+	c.commit = c.committer(cfg, m, names)
 	return c, nil
 }
 
