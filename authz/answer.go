@@ -61,6 +61,9 @@ func (a *Answers) WWWAuthenticate(d *Decision) string {
 		return c
 	}
 	realm := `Bearer realm="` + a.Realm + `"`
+	if d.ResourceMetadata != "" {
+		realm += `, resource_metadata="` + quotable(d.ResourceMetadata) + `"`
+	}
 	switch d.Outcome {
 	case Missing:
 		// §3.1: no error code when the request carried no credentials.

@@ -264,6 +264,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) (d Decision) {
 	}
 	d.ErrorMode = p.ErrorMode
 	d.Metadata = p.DynamicMetadata
+	d.ResourceMetadata = p.ResourceMetadata
 
 	// 3. The token, if the policy looks at tokens at all.
 	if p.Token == TokenNone {
@@ -314,7 +315,14 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) (d Decision) {
 		return d.fail(Invalid, "token expired", publicReason(true))
 	}
 
-	// 5. The policy's demands, rerun on every hit.
+	// 5. The policy's demands, rerun on every hit. A token for another
+	// resource is not a token for this one at all: invalid, not
+	// forbidden (RFC 8707; the MCP authorization spec).
+	if p.Resource != "" && !audienceNamesResource(res.Claims, p.Resource) {
+		d = d.fail(Invalid, "token audience does not name resource "+p.Resource, "the access token is not for this resource")
+		d.ProxyCache = a.proxyCacheFor(req, p, v, &d)
+		return d
+	}
 	if reason, ok := p.check(res); !ok {
 		d.RequiredScopes = p.RequireScopes
 		// The reason may name internal issuers: the log has it, the client

@@ -49,6 +49,10 @@ type Decision struct {
 	Metadata bool
 	// RequiredScopes are named in WWW-Authenticate on a Forbidden outcome.
 	RequiredScopes []string
+	// ResourceMetadata, when the policy guards a protected resource, is
+	// the URL of its metadata, named in every Bearer challenge (RFC 9728
+	// §5.1).
+	ResourceMetadata string
 	// ErrorMode says how the gRPC door answers an Error outcome (the
 	// policy's error_mode).
 	ErrorMode ErrorMode

@@ -15,6 +15,12 @@ type Policy struct {
 	Validators       []string
 	RequireScopes    []string
 	RequireAudiences []string
+	// Resource is the protected resource this policy guards, canonical
+	// (CanonicalResource): a token whose audience does not name it is
+	// invalid (RFC 8707). ResourceMetadata is where the resource's
+	// metadata document is (RFC 9728 §3), named in every challenge.
+	Resource         string
+	ResourceMetadata string
 	Headers          []ClaimHeader
 	HeaderSeparator  string
 	MaxHeaderBytes   int

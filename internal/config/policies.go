@@ -49,6 +49,10 @@ type Policy struct {
 	// UpstreamToken hands the upstream a token it can verify: one authz
 	// mints, or the IdP's signed introspection answer (upstream.go).
 	UpstreamToken *UpstreamToken `yaml:"upstream_token"`
+	// Resource names the protected resource the policy guards (RFC 9728,
+	// resource.go): tokens must be for it, challenges point at its
+	// metadata, which authz serves.
+	Resource *Resource `yaml:"resource"`
 }
 
 // Rule is one named CEL condition.
@@ -107,6 +111,7 @@ func (c *Config) setPolicyDefaults() {
 	for _, name := range c.policyNames() {
 		resolve(name)
 	}
+	c.completeResources()
 }
 
 // ExtendsNone, as a policy's extends, takes nothing from another policy.
@@ -179,6 +184,9 @@ func (p *Policy) fillFrom(from Policy, fromName string) {
 	}
 	if p.UpstreamToken != nil {
 		p.UpstreamToken.setDefaults()
+	}
+	if p.Resource == nil {
+		p.Resource = from.Resource // completed with the rest (completeResources)
 	}
 	if p.Rules == nil && from.Rules != nil {
 		p.Rules = make([]Rule, len(from.Rules))

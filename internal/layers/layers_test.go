@@ -33,6 +33,7 @@ var layer = map[string]int{
 	"authz/jwt":              4,
 	"authz/introspect":       4,
 	"internal/rediscache":    4,
+	"internal/resourcemeta":  4,
 	// The core.
 	"authz": 5,
 	// What the core and the rest stand on.

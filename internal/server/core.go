@@ -22,6 +22,7 @@ import (
 	"github.com/authz-dev/authz/authz/jwt"
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/rediscache"
+	"github.com/authz-dev/authz/internal/resourcemeta"
 	"github.com/authz-dev/authz/internal/route"
 	"github.com/authz-dev/authz/internal/rules"
 	"github.com/authz-dev/authz/internal/sender"
@@ -47,6 +48,9 @@ type core struct {
 	// published is the public side of authz's signing keys, served on
 	// the HTTP listener; nil without upstream_tokens.
 	published *upstreamtoken.Published
+	// resources are the protected resources' metadata documents (RFC
+	// 9728), served on the HTTP listener.
+	resources *resourcemeta.Set
 	// replay remembers used DPoP proofs; a reload keeps it, or a proof
 	// used just before the reload would pass again after it.
 	replay *sender.Replay
@@ -93,6 +97,10 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 	if err != nil {
 		return nil, err
 	}
+	resources, err := resourcesFrom(cfg)
+	if err != nil {
+		return nil, err
+	}
 	router, err := routerFrom(cfg)
 	if err != nil {
 		return nil, err
@@ -111,6 +119,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 		keyFiles:      keyFileDigests(cfg),
 		introspectors: map[string]*introspect.Client{},
 		published:     published,
+		resources:     resources,
 	}
 	c = building
 	defer func() {
@@ -306,6 +315,11 @@ func policiesFrom(cfg *config.Config, minter *upstreamtoken.Minter) ([]*authz.Po
 		for _, claim := range slices.Sorted(maps.Keys(pc.Headers)) {
 			p.Headers = append(p.Headers, authz.ClaimHeader{Claim: claim, Header: pc.Headers[claim]})
 		}
+		if r := pc.Resource; r != nil {
+			// Validated with the config: the identifier is canonical-able.
+			p.Resource, _ = authz.CanonicalResource(r.ID)
+			p.ResourceMetadata = r.MetadataURL()
+		}
 		if step := upstreamStep(cfg, name, pc.UpstreamToken, minter); step != nil {
 			p.Upstream = append(p.Upstream, step)
 		}
@@ -357,4 +371,23 @@ func routeNames(cfg *config.Config) []string {
 		out[i] = r.Name
 	}
 	return out
+}
+
+// resourcesFrom renders the metadata of every resource a policy guards;
+// policies that share a resource share its document.
+func resourcesFrom(cfg *config.Config) (*resourcemeta.Set, error) {
+	var entries []resourcemeta.Entry
+	seen := map[string]bool{}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
+		r := cfg.Policies[name].Resource
+		if r == nil || seen[r.MetadataPath()] {
+			continue
+		}
+		seen[r.MetadataPath()] = true
+		entries = append(entries, resourcemeta.Entry{Path: r.MetadataPath(), MaxAge: r.MaxAge, Document: resourcemeta.Document{
+			Resource: r.ID, AuthorizationServers: r.AuthorizationServers, ScopesSupported: r.ScopesSupported,
+			BearerMethodsSupported: r.BearerMethodsSupported, ResourceName: r.Name, ResourceDocumentation: r.Documentation,
+		}})
+	}
+	return resourcemeta.New(entries)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/authz-dev/authz/internal/forwardauth"
 	"github.com/authz-dev/authz/internal/leanhttp"
 	"github.com/authz-dev/authz/internal/proxyprofile"
+	"github.com/authz-dev/authz/internal/resourcemeta"
 	"github.com/authz-dev/authz/internal/telemetry"
 	"github.com/authz-dev/authz/internal/tracing"
 	"github.com/authz-dev/authz/internal/upstreamtoken"
@@ -131,6 +132,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	// authz's public keys, for upstreams that verify the tokens it mints.
 	mux.Handle("GET /.well-known/", upstreamtoken.Handler(func() *upstreamtoken.Published { return s.live.cur.Load().published }))
+	// Protected resources' metadata (RFC 9728), for clients that met a
+	// challenge naming it.
+	resources := resourcemeta.Serve(func() *resourcemeta.Set { return s.live.cur.Load().resources })
+	mux.Handle("GET "+config.WellKnownResourcePath, resources)
+	mux.Handle("GET "+config.WellKnownResourcePath+"/", resources)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !s.ready.Load() {

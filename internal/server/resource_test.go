@@ -1,0 +1,193 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authz-dev/authz/internal/config"
+)
+
+const (
+	mcpResource = "https://mcp.example.com/mcp"
+	mcpMetadata = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+)
+
+// startMCP runs the base config with a policy guarding an MCP server as a
+// protected resource (RFC 9728, RFC 8707).
+func startMCP(t *testing.T) *harness {
+	t.Helper()
+	idp := newIdP(t)
+	cfg := baseConfig(idp)
+	// The issuer checks no audience of its own: the resource policy does.
+	cfg.Issuers[0].Audiences = nil
+	cfg.Policies["mcp"] = config.Policy{
+		RequireScopes: []string{"mcp:tools"},
+		Resource:      &config.Resource{ID: mcpResource, AuthorizationServers: []string{idp.Issuer()}, Name: "Example MCP"},
+	}
+	h := startWith(t, idp, cfg)
+	h.waitServing()
+	return h
+}
+
+func (h *harness) getWellKnown(path string) (*http.Response, []byte) {
+	h.t.Helper()
+	resp, err := http.Get("http://" + h.srv.httpLn.Addr().String() + path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
+}
+
+// The metadata document is served at the path RFC 9728 §3.1 derives from
+// the identifier (with or without a trailing slash), cacheable, with the
+// scopes the policy demands as its default scopes_supported.
+func TestProtectedResourceMetadata(t *testing.T) {
+	t.Parallel()
+	h := startMCP(t)
+	for _, path := range []string{"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource/mcp/"} {
+		resp, body := h.getWellKnown(path)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || resp.Header.Get("Cache-Control") != "public, max-age=3600" {
+			t.Fatalf("%s: %d %v %s", path, resp.StatusCode, resp.Header, body)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc["resource"] != mcpResource || doc["resource_name"] != "Example MCP" ||
+			!sameJSONList(doc["authorization_servers"], h.idp.Issuer()) || !sameJSONList(doc["scopes_supported"], "mcp:tools") ||
+			!sameJSONList(doc["bearer_methods_supported"], "header") {
+			t.Errorf("%s: %s", path, body)
+		}
+	}
+	for _, path := range []string{"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/other", "/.well-known/oauth-protected-resource/mcp/x"} {
+		if resp, body := h.getWellKnown(path); resp.StatusCode != 404 {
+			t.Errorf("%s: %d %s; want 404", path, resp.StatusCode, body)
+		}
+	}
+}
+
+func sameJSONList(v any, want ...string) bool {
+	list, ok := v.([]any)
+	if !ok || len(list) != len(want) {
+		return false
+	}
+	for i, w := range want {
+		if list[i] != w {
+			return false
+		}
+	}
+	return true
+}
+
+// A token is accepted for the resource only when its audience names it
+// (by the resource identifier rules: case of scheme and host, default
+// port, trailing slash); a token for another server is invalid, not
+// forbidden. Every challenge names the metadata, at both doors; an
+// insufficient_scope denial names the scope to step up to.
+func TestProtectedResourceAudienceAndChallenges(t *testing.T) {
+	t.Parallel()
+	h := startMCP(t)
+	token := func(aud any, scope string) string {
+		c := h.idp.Claims("agent", time.Hour, scope, "")
+		c["aud"] = aud
+		return h.mint("ec-1", c)
+	}
+	meta := `resource_metadata="` + mcpMetadata + `"`
+
+	o := h.expect(h.check(withPolicy("mcp")), "missing", 401)
+	if got := o.headers["www-authenticate"]; got != `Bearer realm="authz", `+meta {
+		t.Errorf("missing: challenge %q", got)
+	}
+	for _, aud := range []any{mcpResource, "https://MCP.example.com:443/mcp/", []any{"orders-api", mcpResource}} {
+		h.expect(h.check(withPolicy("mcp"), withToken(token(aud, "mcp:tools"))), "allow", 200)
+	}
+	for _, aud := range []any{"https://other.example.com/mcp", "https://mcp.example.com/mcp/other", "https://mcp.example.com/mcp#x", "orders-api", nil} {
+		o := h.expect(h.check(withPolicy("mcp"), withToken(token(aud, "mcp:tools"))), "invalid", 401)
+		if c := o.headers["www-authenticate"]; !strings.Contains(c, `error="invalid_token"`) || !strings.Contains(c, meta) {
+			t.Errorf("aud %v: challenge %q", aud, c)
+		}
+	}
+	o = h.expect(h.check(withPolicy("mcp"), withToken(token(mcpResource, "mcp:read"))), "forbidden", 403)
+	if c := o.headers["www-authenticate"]; !strings.Contains(c, `error="insufficient_scope"`) || !strings.Contains(c, `scope="mcp:tools"`) || !strings.Contains(c, meta) {
+		t.Errorf("forbidden: challenge %q", c)
+	}
+	// A policy that guards no resource names no metadata.
+	o = h.expect(h.check(), "missing", 401)
+	if c := o.headers["www-authenticate"]; strings.Contains(c, "resource_metadata") {
+		t.Errorf("default policy: challenge %q", c)
+	}
+
+	// The HTTP door (Envoy's http_service shape here) answers alike.
+	resp := h.forward("GET", "/check/mcp", map[string]string{"X-Authz-Policy": "mcp"})
+	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="authz", `+meta {
+		t.Errorf("http door, missing: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	resp = h.forward("GET", "/check/mcp", map[string]string{"X-Authz-Policy": "mcp", "Authorization": "Bearer " + token("https://other.example.com/mcp", "mcp:tools")})
+	if c := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || !strings.Contains(c, `error="invalid_token"`) || !strings.Contains(c, meta) {
+		t.Errorf("http door, another resource's token: %d %q", resp.StatusCode, c)
+	}
+	resp = h.forward("GET", "/check/mcp", map[string]string{"X-Authz-Policy": "mcp", "Authorization": "Bearer " + token(mcpResource, "mcp:tools")})
+	if resp.StatusCode != 200 {
+		t.Errorf("http door, the resource's token: %d", resp.StatusCode)
+	}
+}
+
+// Through the shipped nginx recipe: the metadata is reachable at the
+// resource's own host, and a 401 is JSON with authz's one challenge —
+// not nginx's HTML page — naming the metadata, so a client finds the
+// authorization server from the first answer.
+func TestProtectedResourceBehindNginx(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	cfg := nginxProfileConfig(idp)
+	cfg.Issuers[0].Audiences = nil
+	def := cfg.Policies["default"]
+	def.Resource = &config.Resource{ID: mcpResource, AuthorizationServers: []string{idp.Issuer()}}
+	cfg.Policies["default"] = def
+	h := startIntrospect(t, idp, cfg)
+	backend := echoBackend(t)
+	addr := startNginx(t, h.srv.httpLn.Addr().String(), strings.TrimPrefix(backend.URL, "http://"))
+
+	get := func(path string, header map[string]string) (*http.Response, string) {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		req.Host = "mcp.example.com"
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+	resp, body := get("/.well-known/oauth-protected-resource/mcp", nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"resource":"`+mcpResource+`"`) {
+		t.Errorf("metadata through nginx: %d %s", resp.StatusCode, body)
+	}
+	meta := `resource_metadata="` + mcpMetadata + `"`
+	resp, body = get("/mcp", nil)
+	if c := resp.Header.Values("WWW-Authenticate"); resp.StatusCode != 401 || len(c) != 1 || c[0] != `Bearer realm="authz", `+meta ||
+		resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(body, `"error":"missing_token"`) {
+		t.Errorf("no token through nginx: %d %v %q", resp.StatusCode, resp.Header, body)
+	}
+	other := idp.Claims("agent", time.Hour, "orders:read", "")
+	other["aud"] = "https://other.example.com/mcp"
+	resp, body = get("/mcp", map[string]string{"Authorization": "Bearer " + h.mint("ec-1", other)})
+	if c := resp.Header.Values("WWW-Authenticate"); resp.StatusCode != 401 || len(c) != 1 || !strings.Contains(c[0], `error="invalid_token"`) || !strings.Contains(c[0], meta) ||
+		!strings.Contains(body, `"error":"invalid_token"`) {
+		t.Errorf("another resource's token through nginx: %d %v %q", resp.StatusCode, resp.Header, body)
+	}
+	mine := idp.Claims("agent", time.Hour, "orders:read", "")
+	mine["aud"] = mcpResource
+	if resp, body = get("/mcp", map[string]string{"Authorization": "Bearer " + h.mint("ec-1", mine)}); resp.StatusCode != 200 {
+		t.Errorf("the resource's token through nginx: %d %s", resp.StatusCode, body)
+	}
+}
