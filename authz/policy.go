@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"strings"
 )
 
@@ -78,15 +79,25 @@ func (p *compiledPolicy) evalRules(ctx context.Context, req *Request, claims map
 		return "", ""
 	}
 	failed, err := p.Rules.Eval(ctx, &RuleInput{Request: req, Claims: claims, Validator: validator})
+	var body *BodyError
 	switch {
 	case failed == "":
 		return "", ""
+	case errors.As(err, &body):
+		return failed, "rule " + failed + " reads the request body, which cannot be judged: " + body.Reason
 	case err != nil:
 		return failed, "rule " + failed + " could not be evaluated: " + err.Error()
 	default:
 		return failed, "rule " + failed + " does not hold"
 	}
 }
+
+// BodyError is a request body a policy's rules needed and could not read:
+// cut short by the proxy, past the bound, absent, or not what the rules
+// read (JSON-RPC for mcp). A rule that cannot read the body cannot hold.
+type BodyError struct{ Reason string }
+
+func (e *BodyError) Error() string { return "request body: " + e.Reason }
 
 // compiledPolicy is a Policy prepared for the hot path.
 type compiledPolicy struct {

@@ -28,6 +28,11 @@ type Request struct {
 	// as its proxy describes it (a header the proxy always sets is
 	// missing): the request is refused.
 	Unreadable string
+	// Body is the request's body when the proxy sends it (Envoy's
+	// with_request_body), for rules that read it; BodyPartial says the
+	// proxy cut it short.
+	Body        []byte
+	BodyPartial bool
 	// Undescribed, when set, says how the proxy failed to describe the
 	// request as the door is configured to read it (a header its profile
 	// always sets is missing; a policy named where the door does not

@@ -16,6 +16,10 @@ import (
 // PolicyKey is the context_extensions key a route sets to pick a policy.
 const PolicyKey = "policy"
 
+// partialBodyHeader is the header Envoy adds to the check request when it
+// sent only the first max_request_bytes of the body.
+const partialBodyHeader = "x-envoy-auth-partial-body"
+
 // toRequest builds the core's view of a CheckRequest without copying headers.
 func toRequest(req *authv3.CheckRequest) *authz.Request {
 	attrs := req.GetAttributes()
@@ -32,6 +36,19 @@ func toRequest(req *authv3.CheckRequest) *authz.Request {
 		DestinationPrincipal: attrs.GetDestination().GetPrincipal(),
 		// URL-encoded PEM, with include_peer_certificate: true.
 		ClientCert: attrs.GetSource().GetCertificate(),
+	}
+	// The body, when the filter sends it (with_request_body): raw_body
+	// with pack_as_bytes, body otherwise. Envoy says it cut the body at
+	// max_request_bytes in a header of its own.
+	if raw := http.GetRawBody(); len(raw) > 0 {
+		r.Body = raw
+	} else if b := http.GetBody(); b != "" {
+		r.Body = []byte(b)
+	}
+	// A client may send the header too: any value but Envoy's "false"
+	// alone is read as cut short, so a client's copy can only refuse.
+	for _, v := range r.Header.Values(partialBodyHeader) {
+		r.BodyPartial = r.BodyPartial || v != "false"
 	}
 	if n := len(http.GetHeaders()) + len(http.GetHeaderMap().GetHeaders()); n > authz.MaxHeaders {
 		r.Unreadable = fmt.Sprintf("%d header fields, over the bound of %d", n, authz.MaxHeaders)

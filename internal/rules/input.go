@@ -14,7 +14,10 @@ import (
 // activation hands CEL the variables of one Check. Each is a lazyMap that
 // answers look-ups from the request itself, so a rule pays only for what
 // it reads.
-type activation struct{ in *authz.RuleInput }
+type activation struct {
+	in  *authz.RuleInput
+	mcp map[string]any // the JSON-RPC message judged, when a rule reads mcp
+}
 
 func (a activation) Parent() interpreter.Activation { return nil }
 
@@ -33,7 +36,12 @@ func (a activation) ResolveName(name string) (any, bool) {
 		}
 		return a.in.Claims, true
 	case "token":
-		return &lazyMap{src: tokenSource(a)}, true
+		return &lazyMap{src: tokenSource{a.in}}, true
+	case "mcp":
+		if a.mcp == nil {
+			return map[string]any{"method": "", "tool": "", "params": map[string]any{}}, true
+		}
+		return a.mcp, true
 	}
 	return nil, false
 }

@@ -50,8 +50,11 @@ type Set struct {
 	loops   bool
 	timeout time.Duration
 	// request: some rule reads the request or its peers (request,
-	// source, destination), not only the token.
+	// source, destination, mcp), not only the token.
 	request bool
+	// mcp: some rule reads the JSON-RPC message in the body; every
+	// message of a batch is judged, and all must pass.
+	mcp bool
 }
 
 type program struct {
@@ -77,7 +80,8 @@ func Compile(rules []Rule) (*Set, error) {
 		}
 		s.rules = append(s.rules, program{name: r.Name, prg: prg, loops: loops})
 		s.loops = s.loops || loops
-		s.request = s.request || readsAny(r.Expr, "request", "source", "destination")
+		s.request = s.request || readsAny(r.Expr, "request", "source", "destination", "mcp")
+		s.mcp = s.mcp || readsAny(r.Expr, "mcp")
 	}
 	return s, nil
 }
@@ -90,6 +94,9 @@ func newEnv() (*cel.Env, error) {
 		cel.Variable("destination", cel.MapType(str, str)),
 		cel.Variable("claims", cel.MapType(str, dyn)),
 		cel.Variable("token", cel.MapType(str, dyn)),
+		// mcp is the JSON-RPC message in the body (mcp.go): method, tool
+		// (a tools/call's params.name) and params.
+		cel.Variable("mcp", cel.MapType(str, dyn)),
 	)
 }
 
@@ -133,7 +140,24 @@ func (s *Set) Eval(ctx context.Context, in *authz.RuleInput) (string, error) {
 		ctx, cancel = context.WithTimeout(ctx, s.timeout)
 		defer cancel()
 	}
-	act := activation{in}
+	if !s.mcp {
+		return s.eval(ctx, activation{in: in})
+	}
+	msgs, err := mcpMessages(in.Request)
+	if err != nil {
+		return "mcp", err
+	}
+	for _, m := range msgs {
+		if failed, err := s.eval(ctx, activation{in: in, mcp: mcpValue(m)}); failed != "" {
+			return failed, err
+		}
+	}
+	return "", nil
+}
+
+// eval runs every rule against one activation: the first that is false
+// or fails.
+func (s *Set) eval(ctx context.Context, act activation) (string, error) {
 	for _, r := range s.rules {
 		var out ref.Val
 		var err error
