@@ -367,7 +367,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) (d Decision) {
 	if p.DynamicMetadata {
 		d.Claims = res.Claims
 	}
-	in := &UpstreamInput{Request: req, Claims: res.Claims, Validator: res.Validator, Expiry: res.Expiry, Signed: res.Signed}
+	in := &UpstreamInput{Request: req, Token: token, Claims: res.Claims, Validator: res.Validator, Expiry: res.Expiry, Signed: res.Signed}
 	if len(p.Upstream) > 0 && a.upstream != nil {
 		in.memo = &memo{cache: a.upstream, sum: sum, policy: p.Name, judged: v.judged}
 	}

@@ -38,7 +38,10 @@ type HeaderOwner interface {
 // claims and validator (none when the policy takes no token, or none was
 // sent on an optional one).
 type UpstreamInput struct {
-	Request   *Request
+	Request *Request
+	// Token is the access token the client presented, for a step that
+	// trades it (token exchange); "" without one. Never logged.
+	Token     string
 	Claims    map[string]any
 	Validator string
 	// Expiry is the token's exp; zero when it has none.

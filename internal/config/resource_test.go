@@ -65,3 +65,28 @@ func TestResourceDefaults(t *testing.T) {
 		t.Error("a policy that does not extend the resource's guards it")
 	}
 }
+
+// An exchange's mistakes are errors with their line.
+func TestExchangeErrors(t *testing.T) {
+	ex := func(body string) string {
+		return minimal + "  exchanging:\n    upstream_token:\n      source: exchange\n" + body
+	}
+	cases := []struct{ name, yaml, want string }{
+		{"no exchange block", ex(""), "upstream_token.exchange: is required for source exchange"},
+		{"no endpoint", ex("      exchange: { client_id: authz, client_secret: x, audiences: [orders] }\n"), "exchange.token_endpoint: must be an http(s) URL"},
+		{"no client", ex("      exchange: { token_endpoint: https://idp/token, client_secret: x, audiences: [orders] }\n"), "exchange.client_id: is required"},
+		{"no secret", ex("      exchange: { token_endpoint: https://idp/token, client_id: authz, audiences: [orders] }\n"), "exchange.client_secret: is required"},
+		{"no target", ex("      exchange: { token_endpoint: https://idp/token, client_id: authz, client_secret: x }\n"), "name the upstream"},
+		{"a resource with a fragment", ex("      exchange: { token_endpoint: https://idp/token, client_id: authz, client_secret: x, resources: [\"https://api/#x\"] }\n"), "without a fragment"},
+		{"a mint setting", ex("      audience: orders\n      exchange: { token_endpoint: https://idp/token, client_id: authz, client_secret: x, audiences: [orders] }\n"), "shape a minted token"},
+		{"exchange beside mint", minimal + "  minting:\n    upstream_token:\n      source: idp\n      exchange: { token_endpoint: https://idp/token }\n", "configures source exchange"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.yaml))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v; want an error containing %q", err, c.want)
+			}
+		})
+	}
+}

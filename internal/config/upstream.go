@@ -44,8 +44,9 @@ func (u *UpstreamTokens) setDefaults() {
 // a token the upstream can verify.
 type UpstreamToken struct {
 	// Source: mint (authz signs a token with its own key), idp (the IdP's
-	// signed introspection answer, RFC 9701, as it came) or none (no
-	// token: a policy that would otherwise take its base's).
+	// signed introspection answer, RFC 9701, as it came), exchange (the
+	// client's token traded at the authorization server, RFC 8693) or
+	// none (no token: a policy that would otherwise take its base's).
 	Source string `yaml:"source"`
 	// Header is where the token goes: authorization (default) replaces the
 	// client's token with "Bearer <token>", the phantom-token pattern; any
@@ -63,6 +64,8 @@ type UpstreamToken struct {
 	// Lifetime, when shorter than upstream_tokens.lifetime, bounds this
 	// policy's tokens.
 	Lifetime time.Duration `yaml:"lifetime"`
+	// Exchange configures source exchange (exchange.go).
+	Exchange *Exchange `yaml:"exchange"`
 	// Subject: as_is copies the token's sub; namespaced writes
 	// orig_iss + "/" + sub (Istio's requestPrincipals form), so alice of
 	// two issuers are two subjects to the upstream. A policy that accepts
@@ -149,9 +152,21 @@ func validateUpstreamToken(name string, pol Policy, cfg *Config, p *problems) {
 		return
 	}
 	pp := "policies." + name + ".upstream_token"
+	if t.Exchange != nil && t.Source != SourceExchange {
+		p.add(pp+".exchange", "configures source exchange, and the source is %s", t.Source)
+	}
 	switch t.Source {
 	case SourceNone:
 		return
+	case SourceExchange:
+		if t.Exchange == nil {
+			p.add(pp+".exchange", "is required for source exchange: the token endpoint, the client and the upstream")
+		} else {
+			t.Exchange.validate(pp+".exchange", p)
+		}
+		if t.Audience != "" || len(t.Claims) > 0 || len(t.RequestClaims) > 0 || t.Lifetime != 0 || t.Subject != "" {
+			p.add(pp, "audience, claims, request_claims, lifetime and subject shape a minted token; an exchanged token is the authorization server's (exchange.audiences, exchange.scope)")
+		}
 	case SourceMint:
 		if !cfg.UpstreamTokens.Enabled() {
 			p.add(pp, "mints with authz's key: configure upstream_tokens.key_files and issuer")
@@ -202,7 +217,7 @@ func validateUpstreamToken(name string, pol Policy, cfg *Config, p *problems) {
 			p.add(pp, "audience, claims, request_claims, lifetime and subject shape a minted token; the IdP's answer is forwarded as it is")
 		}
 	default:
-		p.add(pp+".source", "%q: use mint, idp or none", t.Source)
+		p.add(pp+".source", "%q: use mint, idp, exchange or none", t.Source)
 		return
 	}
 	if pol.Token == authz.TokenNone.String() {

@@ -34,6 +34,7 @@ var layer = map[string]int{
 	"authz/introspect":       4,
 	"internal/rediscache":    4,
 	"internal/resourcemeta":  4,
+	"internal/tokenexchange": 4,
 	// The core.
 	"authz": 5,
 	// What the core and the rest stand on.

@@ -93,7 +93,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 	if err != nil {
 		return nil, err
 	}
-	policies, err := policiesFrom(cfg, minter)
+	policies, err := policiesFrom(cfg, minter, m)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +276,7 @@ func routerFrom(cfg *config.Config) (*route.Table, error) {
 	return route.New(routes)
 }
 
-func policiesFrom(cfg *config.Config, minter *upstreamtoken.Minter) ([]*authz.Policy, error) {
+func policiesFrom(cfg *config.Config, minter *upstreamtoken.Minter, m *telemetry.Metrics) ([]*authz.Policy, error) {
 	names := slices.Sorted(maps.Keys(cfg.Policies))
 	out := make([]*authz.Policy, 0, len(names))
 	for _, name := range names {
@@ -320,7 +320,11 @@ func policiesFrom(cfg *config.Config, minter *upstreamtoken.Minter) ([]*authz.Po
 			p.Resource, _ = authz.CanonicalResource(r.ID)
 			p.ResourceMetadata = r.MetadataURL()
 		}
-		if step := upstreamStep(cfg, name, pc.UpstreamToken, minter); step != nil {
+		step, err := upstreamStep(cfg, name, pc.UpstreamToken, minter, m)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: upstream_token: %w", name, err)
+		}
+		if step != nil {
 			p.Upstream = append(p.Upstream, step)
 		}
 		out = append(out, p)

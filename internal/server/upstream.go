@@ -18,6 +18,7 @@ import (
 	"github.com/authz-dev/authz/authz/jwt"
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/telemetry"
+	"github.com/authz-dev/authz/internal/tokenexchange"
 	"github.com/authz-dev/authz/internal/tracing"
 	"github.com/authz-dev/authz/internal/upstreamtoken"
 )
@@ -42,12 +43,14 @@ func mintFrom(cfg *config.Config, m *telemetry.Metrics) (*upstreamtoken.Minter, 
 }
 
 // upstreamStep is the policy's upstream_token step, or nil.
-func upstreamStep(cfg *config.Config, policy string, t *config.UpstreamToken, minter *upstreamtoken.Minter) authz.Upstream {
+func upstreamStep(cfg *config.Config, policy string, t *config.UpstreamToken, minter *upstreamtoken.Minter, m *telemetry.Metrics) (authz.Upstream, error) {
 	switch {
 	case !t.Mints():
-		return nil
+		return nil, nil
 	case t.Source == config.SourceIdP:
-		return &upstreamtoken.SignedAnswer{Header: t.Header}
+		return &upstreamtoken.SignedAnswer{Header: t.Header}, nil
+	case t.Source == config.SourceExchange:
+		return exchangeStep(t, m)
 	}
 	mint := &upstreamtoken.Mint{Minter: minter, Audience: t.Audience, Header: t.Header, Claims: t.Claims, Lifetime: t.Lifetime,
 		NamespaceSubject: t.Subject == config.SubjectNamespaced}
@@ -65,7 +68,22 @@ func upstreamStep(cfg *config.Config, policy string, t *config.UpstreamToken, mi
 	// Tokens minted under other settings are not handed out after a reload.
 	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%v|%v|%v", minter.Issuer, minter.Lifetime, *t, mint.RouteAudiences))
 	mint.Settings = hex.EncodeToString(sum[:8])
-	return mint
+	return mint, nil
+}
+
+// exchangeStep is an upstream_token with source exchange (RFC 8693).
+func exchangeStep(t *config.UpstreamToken, m *telemetry.Metrics) (authz.Upstream, error) {
+	e := t.Exchange
+	// Tokens exchanged under other settings are not handed out after a
+	// reload; the secret counts, unprinted, through its hash.
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%s|%s|%q|%q|%s|%s|%s", e.TokenEndpoint, e.ClientID, e.Secret, e.AuthMethod, e.Resources, e.Audiences, e.Scope, e.RequestedTokenType, t.Header))
+	return tokenexchange.New(tokenexchange.Options{
+		Endpoint: e.TokenEndpoint, ClientID: e.ClientID, ClientSecret: e.Secret, AuthMethod: e.AuthMethod,
+		Resources: e.Resources, Audiences: e.Audiences, Scope: e.Scope, RequestedTokenType: e.RequestedTokenType,
+		Header: t.Header, Timeout: e.Timeout, Settings: hex.EncodeToString(sum[:8]),
+		Client:  &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		Observe: m.ObserveExchange,
+	})
 }
 
 // signedAnswers is the verifier of an endpoint's RFC 9701 answers, nil

@@ -44,6 +44,7 @@ type Metrics struct {
 	panics        *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
 	configInfo    *prometheus.GaugeVec
+	exchanges     *prometheus.CounterVec
 	// Each door's series and each result source's, looked up once: a
 	// Vec's look-up hashes and checks its label values, a measurable
 	// share of a cached Check's CPU on the HTTP door.
@@ -168,6 +169,9 @@ func newMetrics(doorNames []string) *Metrics {
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authz_config_reloads_total", Help: "Config reloads, by result (ok: swapped in; error: refused, the running config kept).",
 	}, []string{"result"})
+	m.exchanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authz_token_exchanges_total", Help: "Token exchanges (RFC 8693) for upstream tokens, by result (ok, refused, error): one per client token, policy and lifetime when the cache works.",
+	}, []string{"result"})
 	m.leases = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "authz_shared_leases_total", Help: "How this replica's judgements of tokens went with the fleet's leases: led (judged for every replica), followed (took another's verdict), waited_out or abandoned (judged itself after all).",
 	}, []string{"outcome"})
@@ -182,7 +186,10 @@ func newMetrics(doorNames []string) *Metrics {
 	build.Set(1)
 	r.MustRegister(build)
 	r.MustRegister(m.decisions, m.checkDuration, m.inFlight, m.idpRequests, m.idpDuration, m.jwksRefreshes, m.verifications, m.mints, m.refreshes, m.redisFaults, m.senderFails, m.spansDropped,
-		m.results, m.idpInFlight, m.jwksSuccess, m.ready, m.panics, m.reloads, m.configInfo, m.leases)
+		m.results, m.idpInFlight, m.jwksSuccess, m.ready, m.panics, m.reloads, m.configInfo, m.leases, m.exchanges)
+	for _, result := range []string{"ok", "refused", "error"} {
+		m.exchanges.WithLabelValues(result)
+	}
 	// Series that exist from the start, at 0, so rates and alerts see them
 	// before the first event.
 	m.perDoor = make(map[string]doorSeries, len(doorNames))
@@ -311,6 +318,12 @@ func (m *Metrics) JWTVerifications(issuer string) func() {
 
 // UpstreamTokenSigned counts one identity token signed for an upstream.
 func (m *Metrics) UpstreamTokenSigned() { m.mints.Inc() }
+
+// ObserveExchange records one token exchange (RFC 8693) by result: ok,
+// refused (the authorization server said no) or error.
+func (m *Metrics) ObserveExchange(result string, _ time.Duration) {
+	m.exchanges.WithLabelValues(result).Inc()
+}
 
 // ObserveRefresh records one background refresh of a hot cached answer.
 func (m *Metrics) ObserveRefresh(err error) {

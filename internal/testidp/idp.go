@@ -47,6 +47,11 @@ type IdP struct {
 	protocolErrors []string
 	introspections atomic.Int64
 	tokenClients   map[string]TokenClient
+	// Token exchange (exchange.go).
+	exchange     *ExchangePolicy
+	tokenAnswer  *Answer
+	exchanges    atomic.Int64
+	lastExchange map[string][]string
 	// answerKey signs introspection answers for callers that ask for
 	// them signed (RFC 9701); "" answers those callers in plain JSON.
 	answerKey string

@@ -60,8 +60,13 @@ func (idp *IdP) serveToken(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret")
 		return
 	}
-	if g := r.PostForm.Get("grant_type"); g != "client_credentials" {
-		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", fmt.Sprintf("grant_type %q: this IdP issues client_credentials only", g))
+	switch g := r.PostForm.Get("grant_type"); g {
+	case "client_credentials":
+	case GrantTokenExchange:
+		idp.serveExchange(w, r, c)
+		return
+	default:
+		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", fmt.Sprintf("grant_type %q: this IdP issues client_credentials and token exchange only", g))
 		return
 	}
 	scopes := c.Scopes

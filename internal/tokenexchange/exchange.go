@@ -1,0 +1,265 @@
+// Package tokenexchange is the upstream step that trades the client's
+// token for one the authorization server issues for the upstream (RFC
+// 8693 token exchange), so the client's own token never travels past the
+// edge: what MCP's authorization spec asks of a server that calls others
+// ("no token passthrough").
+package tokenexchange
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/authz-dev/authz/authz"
+)
+
+// RFC 8693's names.
+const (
+	GrantType       = "urn:ietf:params:oauth:grant-type:token-exchange"
+	TokenTypeAccess = "urn:ietf:params:oauth:token-type:access_token"
+	// Authorization is the header that carries the issued token as
+	// "Bearer <token>", replacing the client's.
+	Authorization = "authorization"
+)
+
+// Defaults.
+const (
+	DefaultTimeout          = 2 * time.Second
+	DefaultMaxResponseBytes = 64 << 10
+	// unstatedLifetime is how long an issued token is reused when the
+	// answer gives no expires_in (RFC 8693 recommends one).
+	unstatedLifetime = time.Minute
+)
+
+// Options configure one policy's exchange.
+type Options struct {
+	// Endpoint is the authorization server's token endpoint.
+	Endpoint string
+	// ClientID and ClientSecret authenticate authz to it, by AuthMethod:
+	// client_secret_basic (default) or client_secret_post.
+	ClientID, ClientSecret, AuthMethod string
+	// Resources and Audiences name the target service (RFC 8693 §2.1,
+	// RFC 8707); Scope the scope asked for ("" leaves it to the server).
+	Resources, Audiences []string
+	Scope                string
+	// RequestedTokenType (default: an access token).
+	RequestedTokenType string
+	// Header is where the issued token goes: Authorization (as a Bearer
+	// token, in place of the client's) or any other header (the bare
+	// token).
+	Header           string
+	Timeout          time.Duration
+	MaxResponseBytes int64
+	Client           *http.Client
+	// Settings fingerprint these options: a token exchanged under other
+	// settings is not handed out after a reload.
+	Settings string
+	// Observe, when set, is told of each exchange's result (ok, error,
+	// refused) and how long it took.
+	Observe func(result string, elapsed time.Duration)
+}
+
+// Step is one policy's exchange.
+type Step struct{ opts Options }
+
+// New returns the step.
+func New(opts Options) (*Step, error) {
+	u, err := url.Parse(opts.Endpoint)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, fmt.Errorf("token exchange endpoint %q: not an http(s) URL", opts.Endpoint)
+	}
+	if opts.AuthMethod == "" {
+		opts.AuthMethod = "client_secret_basic"
+	}
+	if opts.RequestedTokenType == "" {
+		opts.RequestedTokenType = TokenTypeAccess
+	}
+	if opts.Header == "" {
+		opts.Header = Authorization
+	}
+	opts.Header = strings.ToLower(opts.Header)
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.MaxResponseBytes <= 0 {
+		opts.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if opts.Client == nil {
+		opts.Client = &http.Client{}
+	}
+	return &Step{opts: opts}, nil
+}
+
+// Name implements authz.Upstream.
+func (s *Step) Name() string { return "upstream_token" }
+
+// OwnedHeaders implements authz.HeaderOwner.
+func (s *Step) OwnedHeaders() []string { return []string{s.opts.Header} }
+
+// Forward implements authz.Upstream: the issued token, made once per
+// verdict of the client's token (and policy) and reused until shortly
+// before it expires; concurrent Checks of one token wait for one
+// exchange. The authorization server's refusal or failure is an error: the
+// client's token never goes upstream in its place.
+func (s *Step) Forward(ctx context.Context, in *authz.UpstreamInput, d *authz.Decision) error {
+	if in.Claims == nil || in.Token == "" {
+		// No token on an optional policy: nothing to exchange, and a
+		// client's copy of the header never passes.
+		d.RemoveHeaders = append(d.RemoveHeaders, s.opts.Header)
+		return nil
+	}
+	tok, err := in.Remember(ctx, "exchange|"+s.opts.Settings, func(ctx context.Context) (string, time.Time, error) {
+		return s.exchange(ctx, in.Token)
+	})
+	if err != nil {
+		return err
+	}
+	v := tok
+	if s.opts.Header == Authorization {
+		v = "Bearer " + tok
+	}
+	d.Headers = append(d.Headers, authz.HeaderValue{Name: s.opts.Header, Value: v})
+	return nil
+}
+
+// answer is RFC 8693 §2.2.1's success response; errorAnswer §2.2.2's.
+type answer struct {
+	AccessToken     string `json:"access_token"`
+	IssuedTokenType string `json:"issued_token_type"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       *int64 `json:"expires_in"`
+}
+
+type errorAnswer struct {
+	Error string `json:"error"`
+}
+
+// ErrRefused is the authorization server's refusal to exchange (§2.2.2).
+var ErrRefused = errors.New("token exchange refused")
+
+// exchange asks the authorization server once; the issued token and when
+// to stop reusing it (a tenth of its life, at most 30 s, before its
+// expiry).
+func (s *Step) exchange(ctx context.Context, subject string) (token string, until time.Time, err error) {
+	start := time.Now()
+	result := "error"
+	defer func() {
+		if s.opts.Observe != nil {
+			s.opts.Observe(result, time.Since(start))
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	form := url.Values{
+		"grant_type":           {GrantType},
+		"subject_token":        {subject},
+		"subject_token_type":   {TokenTypeAccess},
+		"requested_token_type": {s.opts.RequestedTokenType},
+	}
+	for _, r := range s.opts.Resources {
+		form.Add("resource", r)
+	}
+	for _, a := range s.opts.Audiences {
+		form.Add("audience", a)
+	}
+	if s.opts.Scope != "" {
+		form.Set("scope", s.opts.Scope)
+	}
+	if s.opts.AuthMethod == "client_secret_post" {
+		form.Set("client_id", s.opts.ClientID)
+		form.Set("client_secret", s.opts.ClientSecret)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.opts.Endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if s.opts.AuthMethod == "client_secret_basic" {
+		// RFC 6749 §2.3.1: both form-urlencoded before Basic.
+		req.SetBasicAuth(url.QueryEscape(s.opts.ClientID), url.QueryEscape(s.opts.ClientSecret))
+	}
+	resp, err := s.opts.Client.Do(req)
+	if err != nil {
+		// The URL and the transport's words only: the form (the client's
+		// token, a secret) is never in the error.
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: %w", s.opts.Endpoint, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, s.opts.MaxResponseBytes+1))
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: read answer: %w", s.opts.Endpoint, err)
+	}
+	if int64(len(body)) > s.opts.MaxResponseBytes {
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: answer over %d bytes", s.opts.Endpoint, s.opts.MaxResponseBytes)
+	}
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if resp.StatusCode != http.StatusOK {
+		var e errorAnswer
+		if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized {
+			if json.Unmarshal(body, &e) == nil && e.Error != "" && safeCode(e.Error) {
+				result = "refused"
+				return "", time.Time{}, fmt.Errorf("token exchange at %s: %w: %s (HTTP %d)", s.opts.Endpoint, ErrRefused, e.Error, resp.StatusCode)
+			}
+		}
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: HTTP %d", s.opts.Endpoint, resp.StatusCode)
+	}
+	if ct != "application/json" {
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: answer of type %q, want application/json", s.opts.Endpoint, ct)
+	}
+	var a answer
+	if err := json.Unmarshal(body, &a); err != nil {
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: answer is not JSON: %w", s.opts.Endpoint, err)
+	}
+	switch {
+	case a.AccessToken == "":
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: answer has no access_token", s.opts.Endpoint)
+	case a.IssuedTokenType == "":
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: answer has no issued_token_type", s.opts.Endpoint)
+	case a.IssuedTokenType != s.opts.RequestedTokenType:
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: issued %q, asked for %q", s.opts.Endpoint, a.IssuedTokenType, s.opts.RequestedTokenType)
+	case s.opts.Header == Authorization && !strings.EqualFold(a.TokenType, "bearer"):
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: token_type %q is not a bearer token for Authorization", s.opts.Endpoint, a.TokenType)
+	case strings.ContainsAny(a.AccessToken, "\r\n\x00"):
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: the issued token cannot go in a header", s.opts.Endpoint)
+	case a.ExpiresIn != nil && *a.ExpiresIn <= 0:
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: expires_in %d", s.opts.Endpoint, *a.ExpiresIn)
+	}
+	life := unstatedLifetime
+	if a.ExpiresIn != nil {
+		life = time.Duration(*a.ExpiresIn) * time.Second
+	}
+	result = "ok"
+	return a.AccessToken, start.Add(life - min(life/10, 30*time.Second)), nil
+}
+
+// safeCode reports whether an error code is one RFC 6749/8693 defines in
+// shape (printable ASCII, short): only such a code is repeated in logs.
+func safeCode(code string) bool {
+	if len(code) > 64 {
+		return false
+	}
+	for _, c := range code {
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// unwrapURLError drops the *url.Error wrapper, whose message repeats the
+// URL already named.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
