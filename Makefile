@@ -22,6 +22,8 @@ LDFLAGS := -X github.com/authz-dev/authz/internal/buildinfo.version=$(VERSION) -
 TEST_DEPS := nginx:nginx-light redis-server:redis-server redis-cli:redis-tools promtool:prometheus node:nodejs npm:npm caddy:caddy \
 	/usr/lib/nginx/modules/ngx_http_js_module.so:libnginx-mod-http-js
 INTEROP := testdata/interop
+# The official MCP SDK's server and client (testdata/mcp/, pinned by its lock file).
+MCP_E2E := testdata/mcp
 
 # Fuzz targets are every Fuzz function `go test -list` finds, as
 # package:Target: a new one runs in make fuzz without an edit here.
@@ -116,6 +118,8 @@ test-deps:
 	@# panva's jose and dpop, pinned by package-lock.json, from the npm registry.
 	@[ -d $(INTEROP)/node_modules/jose ] && [ -d $(INTEROP)/node_modules/dpop ] || \
 	  (cd $(INTEROP) && npm ci --no-audit --no-fund --loglevel=error)
+	@[ -d $(MCP_E2E)/node_modules/@modelcontextprotocol/sdk ] && [ -d $(MCP_E2E)/node_modules/zod ] || \
+	  (cd $(MCP_E2E) && npm ci --no-audit --no-fund --loglevel=error)
 	@$(MAKE) -s --no-print-directory $(HELM_STAMP)
 
 # helm, for the chart's tests and make manifests: built from the Go module

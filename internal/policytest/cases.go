@@ -46,6 +46,9 @@ type Request struct {
 	// PeerCertificate is the client's certificate (PEM), as Envoy passes
 	// it for mTLS-bound tokens.
 	PeerCertificate string `yaml:"peer_certificate"`
+	// Body is the request's body, as Envoy's with_request_body sends it
+	// (an MCP request's JSON-RPC message, for rules over mcp).
+	Body string `yaml:"body"`
 }
 
 // Token is given one way: claims (signed with the run's key by the named

@@ -52,7 +52,7 @@ func (r *Runner) Check(c Case) (Result, error) {
 		Source:      &authv3.AttributeContext_Peer{Principal: c.Request.SourcePrincipal, Certificate: url.QueryEscape(c.Request.PeerCertificate)},
 		Destination: &authv3.AttributeContext_Peer{Principal: c.Request.DestinationPrincipal},
 		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Method: method, Host: host, Path: path, Scheme: "https", Protocol: "HTTP/1.1", Headers: h,
+			Method: method, Host: host, Path: path, Scheme: "https", Protocol: "HTTP/1.1", Headers: h, RawBody: []byte(c.Request.Body),
 		}},
 	}}
 	if c.Request.Policy != "" {

@@ -83,13 +83,18 @@ func startNginxPassing(t testing.TB, authzAddr, backendAddr, upstreamExtra, pass
 type nginxRecipe struct {
 	authz, backend, upstreamExtra, pass string
 	cache                               bool
+	// listen is nginx's address; "" picks a free port.
+	listen string
 }
 
 func startNginxRecipe(t testing.TB, rc nginxRecipe) string {
 	t.Helper()
 	bin := findNginx(t)
 	dir := t.TempDir()
-	listen := freePort(t)
+	listen := rc.listen
+	if listen == "" {
+		listen = freePort(t)
+	}
 	// Installed as the file's comment tells users to: conf.d/ and
 	// snippets/ beside nginx.conf, which includes conf.d/*.conf.
 	files := []string{"conf.d/authz.conf", "snippets/authz-subrequest.conf", "snippets/authz-upstream-headers.conf", "snippets/authz-upstream-token.conf"}

@@ -52,6 +52,10 @@ type IdP struct {
 	tokenAnswer  *Answer
 	exchanges    atomic.Int64
 	lastExchange map[string][]string
+	// The code grant (authorize.go).
+	publicClients  map[string]PublicClient
+	grants         map[string]grant
+	authorizations [][2]string
 	// answerKey signs introspection answers for callers that ask for
 	// them signed (RFC 9701); "" answers those callers in plain JSON.
 	answerKey string
@@ -89,6 +93,8 @@ func start(useTLS bool, addr string) (*IdP, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /jwks.json", idp.serveJWKS)
 	mux.HandleFunc("GET /.well-known/openid-configuration", idp.serveDiscovery)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", idp.serveDiscovery)
+	mux.HandleFunc("GET /authorize", idp.serveAuthorize)
 	mux.HandleFunc("POST /introspect", idp.serveIntrospect)
 	mux.HandleFunc("POST /token", idp.serveToken)
 	switch {
@@ -253,7 +259,11 @@ func (idp *IdP) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		"issuer":                                idp.Issuer(),
 		"jwks_uri":                              idp.JWKSURL(),
 		"token_endpoint":                        idp.TokenURL(),
-		"grant_types_supported":                 []string{"client_credentials"},
+		"authorization_endpoint":                idp.AuthorizationURL(),
+		"response_types_supported":              []string{"code"},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
+		"grant_types_supported":                 []string{"client_credentials", "authorization_code", GrantTokenExchange},
 		"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
 	})
 }

@@ -44,6 +44,12 @@ func (idp *IdP) serveToken(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusBadRequest, "invalid_request", "a form-encoded POST")
 		return
 	}
+	if r.PostForm.Get("grant_type") == "authorization_code" {
+		// A public client's (RFC 6749 §2.1): authenticated by its PKCE
+		// verifier, not a secret.
+		idp.serveCodeGrant(w, r)
+		return
+	}
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		// RFC 6749 §2.3.1: both were form-urlencoded before Basic.
