@@ -2,6 +2,10 @@ package authz
 
 // Request is the protocol-neutral view of an incoming request that an
 // adapter (gRPC ext_authz, HTTP forward auth) hands to the Authorizer.
+// MaxBodyBytes bounds the body a door keeps for rules: MCP messages that
+// name a tool are small, and a body past this is judged cut short.
+const MaxBodyBytes = 256 << 10
+
 type Request struct {
 	// Policy names the policy to apply, as the operator wrote it in the
 	// proxy's config (Envoy's context_extensions); empty lets the routes
@@ -29,8 +33,9 @@ type Request struct {
 	// missing): the request is refused.
 	Unreadable string
 	// Body is the request's body when the proxy sends it (Envoy's
-	// with_request_body), for rules that read it; BodyPartial says the
-	// proxy cut it short.
+	// with_request_body), for rules that read it, at most MaxBodyBytes;
+	// BodyPartial says the proxy, or the door at MaxBodyBytes, cut it
+	// short.
 	Body        []byte
 	BodyPartial bool
 	// Undescribed, when set, says how the proxy failed to describe the

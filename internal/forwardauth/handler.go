@@ -5,6 +5,7 @@ package forwardauth
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -182,6 +183,17 @@ func (h *Handler) toRequest(r *http.Request) *authz.Request {
 		Header:      header(r.Header),
 		Unreadable:  problem,
 		Undescribed: undescribed,
+	}
+	if h.opts.Proxy.PathPrefix && r.ContentLength != 0 {
+		// Envoy's HTTP mode sends the original body with
+		// with_request_body (and says when it cut it); the other
+		// proxies send none. Kept to MaxBodyBytes, for rules over it.
+		body, err := io.ReadAll(io.LimitReader(r.Body, authz.MaxBodyBytes+1))
+		req.BodyPartial = err != nil || len(body) > authz.MaxBodyBytes
+		for _, v := range r.Header.Values("X-Envoy-Auth-Partial-Body") {
+			req.BodyPartial = req.BodyPartial || v != "false"
+		}
+		req.Body = body[:min(len(body), authz.MaxBodyBytes)]
 	}
 	if h.opts.ClientCertHeader != "" {
 		req.ClientCert = r.Header.Get(h.opts.ClientCertHeader)

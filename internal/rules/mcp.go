@@ -9,10 +9,9 @@ import (
 	"github.com/authz-dev/authz/authz"
 )
 
-// MaxJSONRPCBytes bounds the body the mcp variable is read from: MCP
-// messages that name a tool are small, and a body past this is refused
-// rather than parsed.
-const MaxJSONRPCBytes = 256 << 10
+// MaxJSONRPCBytes bounds the body the mcp variable is read from: the
+// doors' bound, past which a body is refused rather than parsed.
+const MaxJSONRPCBytes = authz.MaxBodyBytes
 
 // jsonrpcMessage is what rules see of one JSON-RPC message as mcp: its
 // method, the tool a tools/call names, and its params.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,52 @@ func TestPerToolPolicyOverTheBody(t *testing.T) {
 		if logged := strings.TrimPrefix(h.logs.String(), before); !strings.Contains(logged, "reads the request body, which cannot be judged") || !strings.Contains(logged, name) {
 			t.Errorf("%s: the log says %s", name, logged)
 		}
+	}
+}
+
+// The HTTP door in Envoy's HTTP mode reads the body Envoy sends
+// (with_request_body) for the same rules; a body past the door's bound or
+// one Envoy marked cut short is refused.
+func TestPerToolPolicyAtTheHTTPDoor(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	cfg := baseConfig(idp) // http.proxy: envoy
+	cfg.Issuers[0].Audiences = nil
+	cfg.Policies["mcp"] = config.Policy{
+		Resource: &config.Resource{ID: mcpResource, AuthorizationServers: []string{idp.Issuer()}},
+		Rules:    []config.Rule{{Name: "delete-needs-admin", Expr: `!(mcp.method == "tools/call" && mcp.tool.startsWith("delete_")) || "tools:admin" in token.scopes`}},
+	}
+	h := startWith(t, idp, cfg)
+	h.waitServing()
+	c := idp.Claims("agent", time.Hour, "mcp:tools", "")
+	c["aud"] = mcpResource
+	user := h.mint("ec-1", c)
+	post := func(body string, extra map[string]string) int {
+		req, _ := http.NewRequest("POST", "http://"+h.srv.httpLn.Addr().String()+"/check/mcp", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+user)
+		req.Header.Set("X-Authz-Policy", "mcp")
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range extra {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post(mcpCall("get_weather"), nil); got != 200 {
+		t.Errorf("a harmless tool: %d", got)
+	}
+	if got := post(mcpCall("delete_repo"), nil); got != 403 {
+		t.Errorf("a deleting tool without the scope: %d", got)
+	}
+	if got := post(mcpCall("get_weather"), map[string]string{"X-Envoy-Auth-Partial-Body": "true"}); got != 403 {
+		t.Errorf("a body Envoy cut short: %d", got)
+	}
+	big := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather","pad":"` + strings.Repeat("x", 300<<10) + `"}}`
+	if got := post(big, nil); got != 403 {
+		t.Errorf("a body past the bound: %d", got)
 	}
 }
