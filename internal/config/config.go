@@ -130,6 +130,7 @@ func (c *Config) validate(offline bool) problems {
 	}
 	validatePolicies(c.Policies, issuers, endpoints, &p)
 	validateResources(c.Policies, c.declared, &p)
+	validateSignedMetadata(c, &p)
 	validateNoTokenPolicies(c.Policies, c.declared, &p)
 	validateRoutes(c.Routes, c.Routing, c.Policies, c.RouteOrigin, &p)
 	c.Outcomes.validate(&p)

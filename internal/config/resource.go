@@ -33,6 +33,10 @@ type Resource struct {
 	// MaxAge is how long clients and caches may keep the metadata
 	// (Cache-Control max-age; default 1h).
 	MaxAge time.Duration `yaml:"max_age"`
+	// SignedMetadata adds signed_metadata (RFC 9728 §2.2): the metadata
+	// as a JWT signed with authz's upstream_tokens key, issued by its
+	// upstream_tokens.issuer.
+	SignedMetadata bool `yaml:"signed_metadata"`
 }
 
 // MetadataURL is where the resource's metadata is (RFC 9728 §3.1): the
@@ -153,6 +157,15 @@ func httpsOrLoopback(s string) string {
 	return "use https"
 }
 
+// validateSignedMetadata: signed metadata needs authz's signing key.
+func validateSignedMetadata(c *Config, p *problems) {
+	for _, name := range c.policyNames() {
+		if r := c.Policies[name].Resource; r != nil && r.SignedMetadata && !c.UpstreamTokens.Enabled() {
+			p.add("policies."+name+".resource.signed_metadata", "signs with authz's key: configure upstream_tokens.key_files and issuer")
+		}
+	}
+}
+
 // validateResources holds every policy's resource to its own rules, and
 // the resources as written to one another: one metadata path is one
 // document, so two resources there must be the same resource, written
@@ -181,5 +194,5 @@ func validateResources(policies, declared map[string]Policy, p *problems) {
 func sameResource(a, b *Resource) bool {
 	return a.ID == b.ID && slices.Equal(a.AuthorizationServers, b.AuthorizationServers) &&
 		slices.Equal(a.ScopesSupported, b.ScopesSupported) && slices.Equal(a.BearerMethodsSupported, b.BearerMethodsSupported) &&
-		a.Name == b.Name && a.Documentation == b.Documentation && a.MaxAge == b.MaxAge
+		a.Name == b.Name && a.Documentation == b.Documentation && a.MaxAge == b.MaxAge && a.SignedMetadata == b.SignedMetadata
 }

@@ -19,6 +19,29 @@ type Document struct {
 	BearerMethodsSupported []string `json:"bearer_methods_supported,omitempty"`
 	ResourceName           string   `json:"resource_name,omitempty"`
 	ResourceDocumentation  string   `json:"resource_documentation,omitempty"`
+	// SignedMetadata is these fields as a signed JWT (RFC 9728 §2.2).
+	SignedMetadata string `json:"signed_metadata,omitempty"`
+}
+
+// Sign returns doc's signed_metadata: its fields, iss and iat as the
+// claims of a JWT sign makes (RFC 9728 §2.2: the signed values take
+// precedence, so they are the same values).
+func Sign(doc Document, issuer string, now time.Time, sign func(payload []byte) (string, error)) (string, error) {
+	doc.SignedMetadata = ""
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return "", err
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(b, &claims); err != nil {
+		return "", err
+	}
+	claims["iss"], claims["iat"] = issuer, now.Unix()
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	return sign(payload)
 }
 
 // Entry is a document and where it is served: its well-known path and

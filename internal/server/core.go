@@ -97,7 +97,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 	if err != nil {
 		return nil, err
 	}
-	resources, err := resourcesFrom(cfg)
+	resources, err := resourcesFrom(cfg, minter)
 	if err != nil {
 		return nil, err
 	}
@@ -379,7 +379,7 @@ func routeNames(cfg *config.Config) []string {
 
 // resourcesFrom renders the metadata of every resource a policy guards;
 // policies that share a resource share its document.
-func resourcesFrom(cfg *config.Config) (*resourcemeta.Set, error) {
+func resourcesFrom(cfg *config.Config, minter *upstreamtoken.Minter) (*resourcemeta.Set, error) {
 	var entries []resourcemeta.Entry
 	seen := map[string]bool{}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
@@ -388,10 +388,18 @@ func resourcesFrom(cfg *config.Config) (*resourcemeta.Set, error) {
 			continue
 		}
 		seen[r.MetadataPath()] = true
-		entries = append(entries, resourcemeta.Entry{Path: r.MetadataPath(), MaxAge: r.MaxAge, Document: resourcemeta.Document{
+		doc := resourcemeta.Document{
 			Resource: r.ID, AuthorizationServers: r.AuthorizationServers, ScopesSupported: r.ScopesSupported,
 			BearerMethodsSupported: r.BearerMethodsSupported, ResourceName: r.Name, ResourceDocumentation: r.Documentation,
-		}})
+		}
+		if r.SignedMetadata && minter != nil { // validated: signed metadata has a minter
+			signed, err := resourcemeta.Sign(doc, minter.Issuer, time.Now(), minter.Keys.Active().Sign)
+			if err != nil {
+				return nil, fmt.Errorf("resource %s: sign metadata: %w", r.ID, err)
+			}
+			doc.SignedMetadata = signed
+		}
+		entries = append(entries, resourcemeta.Entry{Path: r.MetadataPath(), MaxAge: r.MaxAge, Document: doc})
 	}
 	return resourcemeta.New(entries)
 }

@@ -33,17 +33,6 @@ func startMCP(t *testing.T) *harness {
 	return h
 }
 
-func (h *harness) getWellKnown(path string) (*http.Response, []byte) {
-	h.t.Helper()
-	resp, err := http.Get("http://" + h.srv.httpLn.Addr().String() + path)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, body
-}
-
 // The metadata document is served at the path RFC 9728 §3.1 derives from
 // the identifier (with or without a trailing slash), cacheable, with the
 // scopes the policy demands as its default scopes_supported.
@@ -51,7 +40,7 @@ func TestProtectedResourceMetadata(t *testing.T) {
 	t.Parallel()
 	h := startMCP(t)
 	for _, path := range []string{"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource/mcp/"} {
-		resp, body := h.getWellKnown(path)
+		resp, body := h.get(path)
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || resp.Header.Get("Cache-Control") != "public, max-age=3600" {
 			t.Fatalf("%s: %d %v %s", path, resp.StatusCode, resp.Header, body)
 		}
@@ -66,7 +55,7 @@ func TestProtectedResourceMetadata(t *testing.T) {
 		}
 	}
 	for _, path := range []string{"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/other", "/.well-known/oauth-protected-resource/mcp/x"} {
-		if resp, body := h.getWellKnown(path); resp.StatusCode != 404 {
+		if resp, body := h.get(path); resp.StatusCode != 404 {
 			t.Errorf("%s: %d %s; want 404", path, resp.StatusCode, body)
 		}
 	}
@@ -189,5 +178,32 @@ func TestProtectedResourceBehindNginx(t *testing.T) {
 	mine["aud"] = mcpResource
 	if resp, body = get("/mcp", map[string]string{"Authorization": "Bearer " + h.mint("ec-1", mine)}); resp.StatusCode != 200 {
 		t.Errorf("the resource's token through nginx: %d %s", resp.StatusCode, body)
+	}
+}
+
+// Signed metadata (RFC 9728 §2.2): the document's values as a JWT signed
+// with authz's upstream_tokens key, verifiable by the JWKS authz serves.
+func TestProtectedResourceSignedMetadata(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t)
+	cfg := mintingConfig(t, idp, writeSigningKey(t, t.TempDir(), "es256"))
+	cfg.Policies["mcp"] = config.Policy{Resource: &config.Resource{ID: mcpResource, AuthorizationServers: []string{idp.Issuer()}, SignedMetadata: true}}
+	h := startWith(t, idp, cfg)
+	h.waitServing()
+	resp, body := h.get("/.well-known/oauth-protected-resource/mcp")
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	signed, _ := doc["signed_metadata"].(string)
+	if signed == "" {
+		t.Fatalf("no signed_metadata: %s", body)
+	}
+	_, claims := h.verifyMinted(signed)
+	if claims["resource"] != mcpResource || claims["iss"] != "http://authz.test" || !sameJSONList(claims["authorization_servers"], idp.Issuer()) {
+		t.Errorf("signed metadata claims %v", claims)
+	}
+	if _, nested := claims["signed_metadata"]; nested {
+		t.Error("the signed metadata signs itself")
 	}
 }
