@@ -30,6 +30,11 @@ type Options struct {
 	// opaque token carries no issuer to choose by. Which validator judges
 	// a token is chosen once per Check (judgeFor, verdict.go).
 	NamedValidators map[string]Validator
+	// APIKeys judge API keys, by the name token sources give (a source
+	// with APIKeys set). Their verdicts are not cached: a key is judged on
+	// every Check, faster than a cache answers, so a key revoked in its
+	// validator's store is refused at once.
+	APIKeys map[string]Validator
 	// Cache bounds and lifetimes. Invalid results live in a cache of their
 	// own, bounded by NegativeMaxBytes (default CacheMaxBytes/8), so junk
 	// tokens can never evict valid ones.
@@ -94,6 +99,7 @@ type Authorizer struct {
 	shared       SharedCache
 	answers      *Answers
 	fingerprints map[string]string
+	apiKeys      map[string]Validator
 	scopes       []string // cache scopes: "" for JWTs, then each introspection endpoint
 	ttl, negTTL  time.Duration
 	now          func() time.Time
@@ -155,6 +161,7 @@ func New(opts Options) (*Authorizer, error) {
 		shared:       opts.Shared,
 		answers:      answers,
 		fingerprints: opts.Fingerprints,
+		apiKeys:      opts.APIKeys,
 		scopes:       []string{""},
 		ttl:          opts.TTL,
 		negTTL:       opts.NegativeTTL,
@@ -176,6 +183,9 @@ func New(opts Options) (*Authorizer, error) {
 	}
 	shareOwnership(a.policies, answers.OutcomeHeader)
 	for name := range opts.NamedValidators {
+		a.scopes = append(a.scopes, name)
+	}
+	for name := range opts.APIKeys {
 		a.scopes = append(a.scopes, name)
 	}
 	a.commit.maxBytes, a.commit.negMaxBytes = opts.CacheMaxBytes, negMax
@@ -284,7 +294,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req *Request) (d Decision) {
 
 	// 4. The cached verdict, or a validation shared by every
 	// concurrent Check of this token.
-	v, hit, err := a.lookup(ctx, sum, token, a.judgeFor(token, p))
+	v, hit, err := a.lookup(ctx, sum, token, a.judgeFor(token, p, how))
 	d.Cached = hit
 	if err == nil && !hit {
 		d.Shared = v.shared

@@ -52,6 +52,9 @@ func (e *SenderError) Error() string { return e.Reason + ": " + e.Detail }
 // presentation says how the request carried its token.
 type presentation struct {
 	dpop, bearer bool
+	// apiKeys names the API-key validator of the source the token came
+	// from; "" for a bearer token.
+	apiKeys string
 }
 
 // binding is a token's cnf (RFC 7800): the key its presenter must hold.

@@ -17,6 +17,10 @@ type TokenSource struct {
 	Scheme string
 	// Cookie is a cookie name; used when Header is empty.
 	Cookie string
+	// APIKeys, when set, says the source carries API keys, judged by the
+	// API-key validator of that name (a header such as x-api-key, or
+	// Authorization with the ApiKey scheme), not bearer tokens.
+	APIKeys string
 }
 
 var (
@@ -37,14 +41,17 @@ const maxTokenBytes = 16 << 10
 func extractToken(h Header, sources []TokenSource) (string, presentation, error) {
 	var token string
 	var how presentation
-	found := func(t string) error {
+	var keys string // the API-key validator of the source that yielded token
+	found := func(t string, src TokenSource) error {
 		if t == "" || len(t) > maxTokenBytes || strings.ContainsAny(t, " \t\r\n\x00") {
 			return errMalformedToken
 		}
-		if token != "" && token != t {
+		if token != "" && (token != t || keys != src.APIKeys) {
+			// Two credentials, or one presented as both an API key and
+			// a token: RFC 6750 §2's one method, and no guessing.
 			return errMultipleTokens
 		}
-		token = t
+		token, keys = t, src.APIKeys
 		return nil
 	}
 	for _, src := range sources {
@@ -52,15 +59,18 @@ func extractToken(h Header, sources []TokenSource) (string, presentation, error)
 			for _, v := range h.Values(src.Header) {
 				t, ok := cutScheme(v, src.Scheme)
 				dpop := false
-				if !ok && strings.EqualFold(src.Scheme, "bearer") {
+				if !ok && strings.EqualFold(src.Scheme, "bearer") && src.APIKeys == "" {
 					t, ok = cutScheme(v, "DPoP")
 					dpop = ok
 				}
 				if !ok {
 					continue // a different scheme (e.g. Basic) is not ours to judge
 				}
-				if err := found(t); err != nil {
+				if err := found(t, src); err != nil {
 					return "", presentation{}, err
+				}
+				if src.APIKeys != "" {
+					continue
 				}
 				if dpop {
 					how.dpop = true
@@ -79,16 +89,19 @@ func extractToken(h Header, sources []TokenSource) (string, presentation, error)
 				if c.Name != src.Cookie {
 					continue
 				}
-				if err := found(c.Value); err != nil {
+				if err := found(c.Value, src); err != nil {
 					return "", presentation{}, err
 				}
-				how.bearer = true
+				if src.APIKeys == "" {
+					how.bearer = true
+				}
 			}
 		}
 	}
 	if token == "" {
 		return "", presentation{}, errNoToken
 	}
+	how.apiKeys = keys
 	return token, how, nil
 }
 

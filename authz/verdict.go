@@ -53,11 +53,19 @@ type judge struct {
 	// turns through the shared tier's lease; a JWT is judged locally, in
 	// less time than the lease's round trips would take.
 	remote bool
+	// direct: the validator judges faster than a cache look-up would
+	// answer (an API key: a hash and a map), and is current by
+	// construction; its verdicts are not cached.
+	direct bool
 }
 
-// judgeFor chooses by the token's shape: a JWT goes to the issuer set
-// (routed by iss), anything else to the policy's introspection endpoint.
-func (a *Authorizer) judgeFor(token string, p *compiledPolicy) judge {
+// judgeFor chooses by how the token came and its shape: an API key to the
+// API-key validator its source names, a JWT to the issuer set (routed by
+// iss), anything else to the policy's introspection endpoint.
+func (a *Authorizer) judgeFor(token string, p *compiledPolicy, how presentation) judge {
+	if how.apiKeys != "" {
+		return judge{v: a.apiKeys[how.apiKeys], name: how.apiKeys, scope: how.apiKeys, kind: "API key", direct: true}
+	}
 	if looksLikeJWT(token) {
 		return judge{v: a.jwt, name: JWTSet, kind: "JWT"}
 	}
@@ -74,6 +82,10 @@ func cacheKey(sum [sha256.Size]byte, scope string) string {
 // every concurrent caller. A cached verdict whose validator has changed
 // since (a reload) is dropped and judged again.
 func (a *Authorizer) lookup(ctx context.Context, sum [sha256.Size]byte, token string, by judge) (*verdict, bool, error) {
+	if by.direct {
+		l, err := a.validate(ctx, token, by)
+		return l.Value, false, err
+	}
 	key := cacheKey(sum, by.scope)
 	v, hit, err := a.lookupOnce(ctx, key, token, by)
 	if err == nil && !a.current(v) {

@@ -28,6 +28,8 @@ commands:
            [-ca F -cert F -key F] [-dpop-key F [-dpop-htu URL] [-dpop-replay]]
                                                               ask a running authz about one request
   purge    -addr HOST:PORT -token T [-ca F -cert F -key F]    forget a token on every replica (admin listener)
+  apikey   new -sub OWNER [-client-id ID] [-scope S] [-tenant T]
+                                                              print a new API key and the line for the key file (its hash)
   demo     [-grpc-addr ADDR] [-http-addr ADDR] [-idp-addr ADDR] [-env FILE] [-config-file FILE] [-print-config]
                                                               run a demo IdP and authz on loopback
   version                                                     print the version, commit and Go version (also --version)
@@ -57,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(args[1:], stdout, stderr)
 	case "purge":
 		return cmdPurge(args[1:], stdout, stderr)
+	case "apikey":
+		return cmdAPIKey(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "authz", buildinfo.Read())
 		return 0

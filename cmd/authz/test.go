@@ -34,7 +34,18 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "authz test: %v\n", err)
 		return 2
 	}
-	r, err := policytest.Start(cfg)
+	// The cases first: the API keys they give are in the run's key file
+	// before the server starts.
+	var cases []policytest.Case
+	for _, p := range fs.Args() {
+		f, err := policytest.ReadFile(p)
+		if err != nil {
+			fmt.Fprintf(stderr, "authz test: %v\n", err)
+			return 2
+		}
+		cases = append(cases, f.Cases...)
+	}
+	r, err := policytest.Start(cfg, cases...)
 	if err != nil {
 		fmt.Fprintf(stderr, "authz test: %v\n", err)
 		return 2

@@ -20,8 +20,10 @@ type Config struct {
 	Cache   Cache    `yaml:"cache"`
 	Issuers []Issuer `yaml:"issuers"`
 	// Introspection lists RFC 7662 endpoints for opaque (and revocable) tokens.
-	Introspection []Introspection   `yaml:"introspection"`
-	Policies      map[string]Policy `yaml:"policies"`
+	Introspection []Introspection `yaml:"introspection"`
+	// APIKeys are validators of API keys (apikeys.go).
+	APIKeys  []APIKeys         `yaml:"api_keys"`
+	Policies map[string]Policy `yaml:"policies"`
 	// Routes pick a policy from the request when the proxy names none.
 	Routes  []Route `yaml:"routes"`
 	Routing `yaml:",inline"`
@@ -128,7 +130,8 @@ func (c *Config) validate(offline bool) problems {
 			p.add(pathOf("issuers", i, "introspect"), "unknown introspection endpoint %q", is.Introspect)
 		}
 	}
-	validatePolicies(c.Policies, issuers, endpoints, &p)
+	keys := validateAPIKeys(c, unionOf(issuers, endpoints), &p)
+	validatePolicies(c.Policies, unionOf(issuers, keys), endpoints, &p)
 	validateResources(c.Policies, c.declared, &p)
 	validateSignedMetadata(c, &p)
 	validateNoTokenPolicies(c.Policies, c.declared, &p)

@@ -70,6 +70,9 @@ type TokenSource struct {
 	Header string `yaml:"header"`
 	Scheme string `yaml:"scheme"`
 	Cookie string `yaml:"cookie"`
+	// APIKeys names the api_keys validator when the source carries API
+	// keys rather than tokens.
+	APIKeys string `yaml:"api_keys"`
 }
 
 // setPolicyDefaults completes every policy: the default policy from the
@@ -112,6 +115,7 @@ func (c *Config) setPolicyDefaults() {
 		resolve(name)
 	}
 	c.completeResources()
+	c.acceptAPIKeys()
 }
 
 // ExtendsNone, as a policy's extends, takes nothing from another policy.

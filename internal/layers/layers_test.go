@@ -32,6 +32,7 @@ var layer = map[string]int{
 	"internal/proxyprofile":  4,
 	"authz/jwt":              4,
 	"authz/introspect":       4,
+	"authz/apikey":           4,
 	"internal/rediscache":    4,
 	"internal/resourcemeta":  4,
 	"internal/tokenexchange": 4,

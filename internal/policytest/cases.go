@@ -52,8 +52,8 @@ type Request struct {
 }
 
 // Token is given one way: claims (signed with the run's key by the named
-// issuer, the first by default), a literal token, or an introspection
-// answer an endpoint gives for a made-up opaque token.
+// issuer, the first by default), a literal token, an introspection
+// answer an endpoint gives for a made-up opaque token, or an API key.
 type Token struct {
 	Claims        map[string]any `yaml:"claims"`
 	Issuer        string         `yaml:"issuer"`
@@ -69,6 +69,12 @@ type Token struct {
 	// claims or introspection answer, unless they name one) and sends
 	// the request with a proof (RFC 9449).
 	DPoP *DPoP `yaml:"dpop"`
+	// APIKey is an API key the run makes with this key-file entry (sub,
+	// client_id, scope, tenant, labels, expires, disabled), which every
+	// api_keys validator knows; it goes in Header, or in Authorization
+	// with Scheme (default ApiKey).
+	APIKey map[string]any `yaml:"api_key"`
+	Header string         `yaml:"header"`
 }
 
 // DPoP is the proof a case's client sends. Where the config requires
@@ -127,13 +133,13 @@ func ReadFile(path string) (*File, error) {
 		}
 		if t := c.Token; t != nil {
 			n := 0
-			for _, set := range []bool{t.Claims != nil, t.Literal != "", t.Introspection != nil} {
+			for _, set := range []bool{t.Claims != nil, t.Literal != "", t.Introspection != nil, t.APIKey != nil} {
 				if set {
 					n++
 				}
 			}
 			if n != 1 {
-				return nil, fmt.Errorf("%s: case %q: a token is claims, literal or introspection, one of them", path, c.Name)
+				return nil, fmt.Errorf("%s: case %q: a token is claims, literal, introspection or api_key, one of them", path, c.Name)
 			}
 			if d := t.DPoP; d != nil {
 				if t.Literal != "" {

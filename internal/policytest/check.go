@@ -42,10 +42,17 @@ func (r *Runner) Check(c Case) (Result, error) {
 			return Result{}, err
 		}
 		scheme := "Bearer"
-		if c.Token.DPoP != nil {
+		switch {
+		case c.Token.DPoP != nil:
 			scheme = "DPoP"
+		case c.Token.APIKey != nil:
+			scheme = "ApiKey"
 		}
-		h["authorization"] = orDefault(c.Token.Scheme, scheme) + " " + tok
+		if c.Token.Header != "" {
+			h[strings.ToLower(c.Token.Header)] = tok
+		} else {
+			h["authorization"] = orDefault(c.Token.Scheme, scheme) + " " + tok
+		}
 	}
 	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 		// Envoy sends the certificate URL-encoded (source.certificate).

@@ -49,14 +49,20 @@ type Runner struct {
 	dpop, otherDPoP *dpopproof.Signer
 	dpopJKT         string
 
+	// apiKeys are the keys the cases give, each with its entry, which
+	// every api_keys validator's file (the run's) lists.
+	apiKeys map[string]map[string]any
+
 	mu      sync.Mutex
 	answers map[string]map[string]any // endpoint/token → answer
 	opaque  int
 }
 
-// Start runs cfg (as loaded by config.Load or LoadOffline) for tests.
-func Start(cfg *config.Config) (*Runner, error) {
-	r := &Runner{cfg: cfg, keys: map[jose.SignatureAlgorithm]jose.JSONWebKey{}, answers: map[string]map[string]any{}, signed: map[string][2]string{}}
+// Start runs cfg (as loaded by config.Load or LoadOffline) for tests;
+// cases that give API keys must be among cases.
+func Start(cfg *config.Config, cases ...Case) (*Runner, error) {
+	r := &Runner{cfg: cfg, keys: map[jose.SignatureAlgorithm]jose.JSONWebKey{}, answers: map[string]map[string]any{}, signed: map[string][2]string{},
+		apiKeys: map[string]map[string]any{}}
 	dir, err := os.MkdirTemp("", "authz-test-")
 	if err != nil {
 		return nil, err
@@ -95,6 +101,18 @@ func Start(cfg *config.Config) (*Runner, error) {
 			// endpoint's key source becomes.
 			in.JWKSURL, in.Discovery, in.JWKSFile, in.Algorithms = "", false, filepath.Join(dir, "jwks.json"), []string{"ES256"}
 			r.signed[in.Name] = [2]string{in.Issuer, in.ClientID}
+		}
+	}
+	if len(cfg.APIKeys) > 0 {
+		// One key file, the run's, for every api_keys validator: the
+		// cases' keys, each with its entry.
+		file, err := r.writeAPIKeys(cases)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		for i := range cfg.APIKeys {
+			cfg.APIKeys[i].File = file
 		}
 	}
 	if cfg.DPoP.RequireNonce {

@@ -53,6 +53,12 @@ func (r *Runner) token(t *Token) (string, error) {
 	switch {
 	case t.Literal != "":
 		return t.Literal, nil
+	case t.APIKey != nil:
+		key := apiKeyFor(t.APIKey)
+		if _, ok := r.apiKeys[key]; !ok {
+			return "", fmt.Errorf("the run was started without this case's api_key: start it with the cases (policytest.Start)")
+		}
+		return key, nil
 	case t.Introspection != nil:
 		endpoint := t.Introspection.Endpoint
 		if endpoint == "" && len(r.cfg.Introspection) > 0 {

@@ -18,6 +18,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/authz/apikey"
 	"github.com/authz-dev/authz/authz/introspect"
 	"github.com/authz-dev/authz/authz/jwt"
 	"github.com/authz-dev/authz/internal/config"
@@ -44,6 +45,7 @@ type core struct {
 	keyFiles      map[string]string
 	issuers       []*jwt.Issuer
 	introspectors map[string]*introspect.Client
+	apiKeys       map[string]*apikey.Validator
 	shared        *rediscache.Cache
 	// published is the public side of authz's signing keys, served on
 	// the HTTP listener; nil without upstream_tokens.
@@ -77,6 +79,9 @@ func (c *core) retire(next *core) {
 	}
 	for _, in := range c.introspectors {
 		in.Close()
+	}
+	for _, k := range c.apiKeys {
+		k.Close()
 	}
 	if c.shared != nil && (next == nil || next.shared != c.shared) {
 		c.shared.Close()
@@ -135,6 +140,9 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 	}
 	set, err := c.buildIssuers(cfg, prev, client, validators, log, traces, m)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.buildAPIKeys(cfg, log); err != nil {
 		return nil, err
 	}
 	opts := c.coreOptions(cfg, policies, validators, answers, router, set, prev, log, m)
@@ -310,7 +318,7 @@ func policiesFrom(cfg *config.Config, minter *upstreamtoken.Minter, m *telemetry
 			p.Rules = set
 		}
 		for _, ts := range pc.TokenSources {
-			p.TokenSources = append(p.TokenSources, authz.TokenSource{Header: ts.Header, Scheme: ts.Scheme, Cookie: ts.Cookie})
+			p.TokenSources = append(p.TokenSources, authz.TokenSource{Header: ts.Header, Scheme: ts.Scheme, Cookie: ts.Cookie, APIKeys: ts.APIKeys})
 		}
 		for _, claim := range slices.Sorted(maps.Keys(pc.Headers)) {
 			p.Headers = append(p.Headers, authz.ClaimHeader{Claim: claim, Header: pc.Headers[claim]})

@@ -47,6 +47,11 @@ func fingerprints(cfg *config.Config, keyFiles map[string]string) map[string]str
 	for _, in := range cfg.Introspection {
 		out[in.Name] = fingerprint(in)
 	}
+	// API-key verdicts are not cached; the fingerprint keeps the map
+	// whole all the same.
+	for _, k := range cfg.APIKeys {
+		out[k.Name] = fingerprint(k)
+	}
 	return out
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/authz/apikey"
 	"github.com/authz-dev/authz/authz/introspect"
 	"github.com/authz-dev/authz/authz/jwt"
 	"github.com/authz-dev/authz/internal/config"
@@ -108,4 +109,27 @@ func (c *core) buildIssuers(cfg *config.Config, prev *core, client *http.Client,
 		c.issuers = append(c.issuers, is)
 	}
 	return jwt.NewSet(c.issuers...)
+}
+
+// buildAPIKeys loads each api_keys validator's key file and starts
+// watching it.
+func (c *core) buildAPIKeys(cfg *config.Config, log *slog.Logger) error {
+	c.apiKeys = map[string]*apikey.Validator{}
+	for _, k := range cfg.APIKeys {
+		v, err := apikey.New(apikey.Options{Name: k.Name, File: k.File, Logger: log})
+		if err != nil {
+			return err
+		}
+		c.apiKeys[k.Name] = v
+	}
+	return nil
+}
+
+// apiKeyValidators are the API-key validators as the core takes them.
+func (c *core) apiKeyValidators() map[string]authz.Validator {
+	out := make(map[string]authz.Validator, len(c.apiKeys))
+	for name, v := range c.apiKeys {
+		out[name] = v
+	}
+	return out
 }
