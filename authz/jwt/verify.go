@@ -30,8 +30,11 @@ var DefaultAlgorithms = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
 type IssuerOptions struct {
 	// Name identifies the issuer in config, policies and logs.
 	Name string
-	// Issuer is the exact "iss" value.
+	// Issuer is the exact "iss" value, or a template naming {tenant} as
+	// one path segment (tenants.go): one IdP's many tenants, one keys.
 	Issuer string
+	// Tenants a templated issuer admits ("*": any).
+	Tenants []string
 	// Audiences: the token's "aud" must name one of them (none = not checked).
 	Audiences []string
 	// Algorithms allowed for this issuer; a subset of Algorithms
@@ -55,6 +58,7 @@ type IssuerOptions struct {
 type Issuer struct {
 	opts IssuerOptions
 	now  func() time.Time
+	tmpl *template // nil: an exact iss
 }
 
 // NewIssuer checks opts and returns an Issuer.
@@ -73,10 +77,18 @@ func NewIssuer(opts IssuerOptions) (*Issuer, error) {
 			return nil, fmt.Errorf("issuer %s: algorithm %q not allowed", opts.Name, a)
 		}
 	}
-	return &Issuer{opts: opts, now: time.Now}, nil
+	i := &Issuer{opts: opts, now: time.Now}
+	if strings.Contains(opts.Issuer, TenantPlaceholder) {
+		t, err := parseTemplate(opts.Issuer, opts.Tenants)
+		if err != nil {
+			return nil, fmt.Errorf("issuer %s: %w", opts.Name, err)
+		}
+		i.tmpl = t
+	}
+	return i, nil
 }
 
-func (i *Issuer) validate(ctx context.Context, raw string, tok *jws.Compact, claims map[string]any) (*authz.Result, error) {
+func (i *Issuer) validate(ctx context.Context, raw string, tok *jws.Compact, claims map[string]any, tenant string) (*authz.Result, error) {
 	h := tok.Header
 	// The verifier picks the algorithm; the token only names it (RFC 8725 §3.1).
 	if !slices.Contains(i.opts.Algorithms, h.Alg) {
@@ -97,9 +109,21 @@ func (i *Issuer) validate(ctx context.Context, raw string, tok *jws.Compact, cla
 	if !ok {
 		return nil, invalid("signature does not verify with any key of issuer " + i.opts.Name)
 	}
-	exp, err := checkClaims(claims, i.opts.Issuer, i.opts.Audiences, i.now(), i.opts.Leeway)
+	iss := i.opts.Issuer
+	if i.tmpl != nil {
+		iss = i.tmpl.prefix + tenant + i.tmpl.suffix
+		// A tenant's token names its tenant twice where the IdP writes
+		// tid (Entra ID): they must agree.
+		if tid, ok := claims["tid"].(string); ok && tid != tenant {
+			return nil, invalid(fmt.Sprintf("tid %q is not the tenant its iss names", truncate(tid, 64)))
+		}
+	}
+	exp, err := checkClaims(claims, iss, i.opts.Audiences, i.now(), i.opts.Leeway)
 	if err != nil {
 		return nil, err
+	}
+	if i.tmpl != nil {
+		claims[TenantClaim] = tenant
 	}
 	res := &authz.Result{
 		Validator: i.opts.Name,
@@ -135,19 +159,24 @@ func (i *Issuer) validate(ctx context.Context, raw string, tok *jws.Compact, cla
 // Set validates JWTs of several issuers, routing each token by its "iss" to
 // that issuer's keys only.
 type Set struct {
-	byIssuer map[string]*Issuer
-	parser   *jws.Parser
+	byIssuer   map[string]*Issuer
+	byTemplate map[string]*Issuer // templated issuers, by iss with {tenant}
+	parser     *jws.Parser
 }
 
 // NewSet returns a Set of issuers; two issuers may not share an "iss".
 func NewSet(issuers ...*Issuer) (*Set, error) {
-	s := &Set{byIssuer: make(map[string]*Issuer, len(issuers))}
+	s := &Set{byIssuer: make(map[string]*Issuer, len(issuers)), byTemplate: map[string]*Issuer{}}
 	var algs []jose.SignatureAlgorithm
 	for _, i := range issuers {
-		if other, dup := s.byIssuer[i.opts.Issuer]; dup {
+		byIss := s.byIssuer
+		if i.tmpl != nil {
+			byIss = s.byTemplate
+		}
+		if other, dup := byIss[i.opts.Issuer]; dup {
 			return nil, fmt.Errorf("issuers %s and %s share iss %q", other.opts.Name, i.opts.Name, i.opts.Issuer)
 		}
-		s.byIssuer[i.opts.Issuer] = i
+		byIss[i.opts.Issuer] = i
 		for _, a := range i.opts.Algorithms {
 			if !slices.Contains(algs, a) {
 				algs = append(algs, a)
@@ -177,10 +206,14 @@ func (s *Set) Validate(ctx context.Context, token string) (*authz.Result, error)
 	}
 	issClaim, _ := claims["iss"].(string)
 	iss, ok := s.byIssuer[issClaim]
+	var tenant string
 	if !ok {
-		return nil, invalid(fmt.Sprintf("untrusted issuer %q", truncate(issClaim, 128)))
+		// An exact issuer wins; else a templated one, for a tenant it admits.
+		if iss, tenant, ok = s.routeTemplate(issClaim); !ok {
+			return nil, invalid(fmt.Sprintf("untrusted issuer %q", truncate(issClaim, 128)))
+		}
 	}
-	return iss.validate(ctx, token, tok, claims)
+	return iss.validate(ctx, token, tok, claims, tenant)
 }
 
 // verify checks tok's signature against the keys its kid selects (all,

@@ -12,10 +12,14 @@ import (
 
 // Issuer is one trusted JWT issuer.
 type Issuer struct {
-	Name      string `yaml:"name"`
-	Issuer    string `yaml:"issuer"`
-	JWKSURL   string `yaml:"jwks_url"`
-	Discovery bool   `yaml:"discovery"`
+	Name string `yaml:"name"`
+	// Issuer is the exact iss, or a template naming {tenant} as one path
+	// segment (one IdP's many tenants: tenants.go).
+	Issuer string `yaml:"issuer"`
+	// Tenants a templated issuer admits ("*": any, with a rule).
+	Tenants   []string `yaml:"tenants"`
+	JWKSURL   string   `yaml:"jwks_url"`
+	Discovery bool     `yaml:"discovery"`
 	// JWKSFile alone is the key source; beside jwks_url or discovery it is
 	// the fallback while the remote source has never answered.
 	JWKSFile string `yaml:"jwks_file"`
@@ -77,6 +81,7 @@ func validateIssuers(issuers []Issuer, p *problems) map[string]bool {
 		byIss[is.Issuer] = is.Name
 		keySource{Issuer: is.Issuer, JWKSURL: is.JWKSURL, Discovery: is.Discovery, JWKSFile: is.JWKSFile, Algorithms: is.Algorithms}.
 			validate(pathOf("issuers", i), "the keys that decide which tokens are valid", p)
+		validateTenants(is, pathOf("issuers", i), p)
 		if *is.Leeway < 0 || is.RefreshInterval < 0 || is.MinRefreshInterval < 0 || is.Timeout < 0 {
 			p.add(pathOf("issuers", i), "durations must not be negative")
 		}

@@ -95,6 +95,7 @@ func (c *core) buildIssuers(cfg *config.Config, prev *core, client *http.Client,
 		is, err := jwt.NewIssuer(jwt.IssuerOptions{
 			Name:        ic.Name,
 			Issuer:      ic.Issuer,
+			Tenants:     ic.Tenants,
 			Audiences:   ic.Audiences,
 			Algorithms:  algs,
 			Leeway:      *ic.Leeway,
