@@ -128,7 +128,13 @@ func TestReloadRereadsJWKSFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(file, b, 0o600); err != nil {
+		// Replaced whole, as a mounted Secret or ConfigMap is: written in
+		// place, a loaded machine can show the watcher's 10 ms looks the
+		// truncated file twice, which settles as a change of its own.
+		if err := os.WriteFile(file+".new", b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(file+".new", file); err != nil {
 			t.Fatal(err)
 		}
 	}
