@@ -248,7 +248,7 @@ func TestTracingEndpointIsHostPort(t *testing.T) {
 // here as not deciding it: a new field must be placed, or a reload could
 // keep keys fetched under old settings.
 func TestKeySourceCoversEveryIssuerField(t *testing.T) {
-	notKeys := map[string]bool{"Name": true, "Algorithms": true, "Audiences": true, "Leeway": true, "Type": true, "Introspect": true}
+	notKeys := map[string]bool{"Name": true, "Algorithms": true, "Audiences": true, "Leeway": true, "Type": true, "Introspect": true, "Tenants": true}
 	ks := reflect.TypeOf(KeySource{})
 	it := reflect.TypeOf(Issuer{})
 	for i := range it.NumField() {
