@@ -35,6 +35,10 @@ type IssuerOptions struct {
 	Issuer string
 	// Tenants a templated issuer admits ("*": any).
 	Tenants []string
+	// Kubernetes: the issuer is a cluster's service-account issuer; its
+	// tokens must name a namespace and service account, which results
+	// carry under plain names too (kubernetes.go).
+	Kubernetes bool
 	// Audiences: the token's "aud" must name one of them (none = not checked).
 	Audiences []string
 	// Algorithms allowed for this issuer; a subset of Algorithms
@@ -124,6 +128,9 @@ func (i *Issuer) validate(ctx context.Context, raw string, tok *jws.Compact, cla
 	}
 	if i.tmpl != nil {
 		claims[TenantClaim] = tenant
+	}
+	if i.opts.Kubernetes && !flattenKubernetes(claims) {
+		return nil, invalid("not a service-account token: no kubernetes.io namespace and service account")
 	}
 	res := &authz.Result{
 		Validator: i.opts.Name,

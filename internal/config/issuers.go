@@ -17,9 +17,12 @@ type Issuer struct {
 	// segment (one IdP's many tenants: tenants.go).
 	Issuer string `yaml:"issuer"`
 	// Tenants a templated issuer admits ("*": any, with a rule).
-	Tenants   []string `yaml:"tenants"`
-	JWKSURL   string   `yaml:"jwks_url"`
-	Discovery bool     `yaml:"discovery"`
+	Tenants []string `yaml:"tenants"`
+	// Kubernetes makes this a cluster's service-account issuer
+	// (kubernetes.go).
+	Kubernetes *Kubernetes `yaml:"kubernetes"`
+	JWKSURL    string      `yaml:"jwks_url"`
+	Discovery  bool        `yaml:"discovery"`
 	// JWKSFile alone is the key source; beside jwks_url or discovery it is
 	// the fallback while the remote source has never answered.
 	JWKSFile string `yaml:"jwks_file"`
@@ -46,15 +49,24 @@ type KeySource struct {
 	Discovery                                    bool
 	JWKSFile                                     string
 	RefreshInterval, MinRefreshInterval, Timeout time.Duration
+	// Kubernetes is the API server the keys come from, and how.
+	Kubernetes Kubernetes
 }
 
 // KeySource returns the settings that decide the issuer's key set.
 func (is Issuer) KeySource() KeySource {
-	return KeySource{Issuer: is.Issuer, JWKSURL: is.JWKSURL, Discovery: is.Discovery, JWKSFile: is.JWKSFile,
+	ks := KeySource{Issuer: is.Issuer, JWKSURL: is.JWKSURL, Discovery: is.Discovery, JWKSFile: is.JWKSFile,
 		RefreshInterval: is.RefreshInterval, MinRefreshInterval: is.MinRefreshInterval, Timeout: is.Timeout}
+	if is.Kubernetes != nil {
+		ks.Kubernetes = *is.Kubernetes
+	}
+	return ks
 }
 
 func (is *Issuer) setDefaults() {
+	if is.Kubernetes != nil {
+		is.Kubernetes.setDefaults(is)
+	}
 	if is.Leeway == nil {
 		d := 30 * time.Second
 		is.Leeway = &d
@@ -82,6 +94,9 @@ func validateIssuers(issuers []Issuer, p *problems) map[string]bool {
 		keySource{Issuer: is.Issuer, JWKSURL: is.JWKSURL, Discovery: is.Discovery, JWKSFile: is.JWKSFile, Algorithms: is.Algorithms}.
 			validate(pathOf("issuers", i), "the keys that decide which tokens are valid", p)
 		validateTenants(is, pathOf("issuers", i), p)
+		if is.Kubernetes != nil {
+			is.Kubernetes.validate(is, pathOf("issuers", i, "kubernetes"), p)
+		}
 		if *is.Leeway < 0 || is.RefreshInterval < 0 || is.MinRefreshInterval < 0 || is.Timeout < 0 {
 			p.add(pathOf("issuers", i), "durations must not be negative")
 		}

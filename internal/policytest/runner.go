@@ -90,6 +90,13 @@ func Start(cfg *config.Config, cases ...Case) (*Runner, error) {
 	for i := range cfg.Issuers {
 		is := &cfg.Issuers[i]
 		is.JWKSURL, is.Discovery, is.JWKSFile = "", false, filepath.Join(dir, "jwks.json")
+		if is.Kubernetes != nil {
+			// The run's keys stand in for the API server's; its CA and
+			// the pod's token are not asked for, but must be files.
+			k := *is.Kubernetes
+			k.CAFile, k.TokenFile = filepath.Join(dir, "jwks.json"), filepath.Join(dir, "jwks.json")
+			is.Kubernetes = &k
+		}
 	}
 	for i := range cfg.Introspection {
 		in := &cfg.Introspection[i]

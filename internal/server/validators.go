@@ -70,6 +70,12 @@ func (c *core) buildIssuers(cfg *config.Config, prev *core, client *http.Client,
 	for _, ic := range cfg.Issuers {
 		keys := prev.sameKeys(ic, c.keyFiles[ic.Name])
 		if keys == nil {
+			fetch := client
+			if ic.Kubernetes != nil && ic.JWKSURL != "" {
+				if fetch, err = kubernetesClient(ic.Kubernetes); err != nil {
+					return nil, fmt.Errorf("issuer %s: %w", ic.Name, err)
+				}
+			}
 			keys, err = jwt.NewKeys(jwt.KeysOptions{
 				Tracer:     traces.Tracer(),
 				URL:        ic.JWKSURL,
@@ -79,7 +85,7 @@ func (c *core) buildIssuers(cfg *config.Config, prev *core, client *http.Client,
 				Refresh:    ic.RefreshInterval,
 				MinRefresh: ic.MinRefreshInterval,
 				Timeout:    ic.Timeout,
-				Client:     client,
+				Client:     fetch,
 				Logger:     log.With("issuer", ic.Name),
 				OnRefresh:  func(err error) { m.ObserveJWKSRefresh(ic.Name, err) },
 			})
@@ -96,6 +102,7 @@ func (c *core) buildIssuers(cfg *config.Config, prev *core, client *http.Client,
 			Name:        ic.Name,
 			Issuer:      ic.Issuer,
 			Tenants:     ic.Tenants,
+			Kubernetes:  ic.Kubernetes != nil,
 			Audiences:   ic.Audiences,
 			Algorithms:  algs,
 			Leeway:      *ic.Leeway,
