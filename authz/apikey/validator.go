@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -124,6 +125,13 @@ func (v *Validator) Validate(_ context.Context, key string) (*authz.Result, erro
 	if subtle.ConstantTimeCompare(e.hash[:], sum[:]) != 1 {
 		return nil, fmt.Errorf("%w: %v", authz.ErrInvalidToken, errUnknownKey)
 	}
+	return result(v.opts.Name, e, sum)
+}
+
+// result is the verdict on a known key's entry: invalid when disabled or
+// expired, else its claims (never the key; api_key_id is its hash's first
+// 12 hex digits).
+func result(name string, e *Entry, sum [sha256.Size]byte) (*authz.Result, error) {
 	switch {
 	case e.Disabled:
 		return nil, fmt.Errorf("%w: the API key is disabled", authz.ErrInvalidToken)
@@ -137,9 +145,11 @@ func (v *Validator) Validate(_ context.Context, key string) (*authz.Result, erro
 		}
 	}
 	for name, value := range e.Labels {
-		claims[name] = value
+		if !slices.Contains(reserved, name) {
+			claims[name] = value
+		}
 	}
-	res := &authz.Result{Validator: v.opts.Name, Claims: claims, Size: authz.ClaimsSize(claims)}
+	res := &authz.Result{Validator: name, Claims: claims, Size: authz.ClaimsSize(claims)}
 	if !e.Expires.IsZero() {
 		claims["exp"] = float64(e.Expires.Unix())
 		res.Expiry = e.Expires

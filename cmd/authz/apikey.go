@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -39,6 +40,18 @@ func cmdAPIKey(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	line += " }"
-	fmt.Fprintf(stdout, "key (give it to its owner; authz keeps only its hash):\n  %s\nline for the key file:\n  %s\n", key, line)
+	fmt.Fprintf(stdout, "key (give it to its owner; authz keeps only its hash):\n  %s\nline for the key file:\n  %s\nor, for a Redis key store (api_keys[].redis_key):\n  HSET <redis_key> %s '%s'\n", key, line, hash, entryJSON(*sub, *clientID, *scope, *tenant))
 	return 0
+}
+
+// entryJSON is the key's entry as a Redis key store holds it.
+func entryJSON(sub, clientID, scope, tenant string) string {
+	e := map[string]string{"sub": sub}
+	for name, v := range map[string]string{"client_id": clientID, "scope": scope, "tenant": tenant} {
+		if v != "" {
+			e[name] = v
+		}
+	}
+	b, _ := json.Marshal(e) // strings: cannot fail
+	return string(b)
 }

@@ -16,6 +16,10 @@ type APIKeys struct {
 	// File maps each key's SHA-256 (hex) to its entry; authz reads it
 	// again when it changes.
 	File string `yaml:"file"`
+	// RedisKey is instead a Redis hash of the shared tier (cache.redis),
+	// field = a key's SHA-256, value = its entry: for fleets that add
+	// keys at run time (HSET, HDEL). One of file and redis_key.
+	RedisKey string `yaml:"redis_key"`
 }
 
 // validateAPIKeys checks the validators (reading each key file, unless
@@ -32,8 +36,14 @@ func validateAPIKeys(c *Config, taken map[string]bool, p *problems) map[string]b
 		}
 		names[k.Name] = true
 		switch {
+		case k.File != "" && k.RedisKey != "":
+			p.add(pathOf("api_keys", i), "set one of file and redis_key")
+		case k.RedisKey != "":
+			if !c.Cache.Redis.Enabled() {
+				p.add(pathOf("api_keys", i, "redis_key"), "reads the shared tier's Redis: configure cache.redis")
+			}
 		case k.File == "":
-			p.add(pathOf("api_keys", i, "file"), "is required: the key hashes (authz apikey new prints a key and its line)")
+			p.add(pathOf("api_keys", i, "file"), "is required: the key hashes (authz apikey new prints a key and its line), or redis_key")
 		default:
 			// Hashes, not secrets: read even offline, when the file is
 			// there (CI checks a config beside its key file).

@@ -337,3 +337,19 @@ func (c *Cache) span(ctx context.Context, op string) (context.Context, trace.Spa
 	return c.opts.Tracer.Start(ctx, "authz.redis "+op, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("db.system.name", "redis"), attribute.String("db.operation.name", op)))
 }
+
+// HashField reads one field of a Redis hash — an API-key store, written by
+// the operator's tooling under the key as configured (no prefix) — within
+// the tier's timeout. found is false for a missing field or hash.
+func (c *Cache) HashField(ctx context.Context, key, field string) ([]byte, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	v, err := c.rdb.HGet(ctx, key, field).Bytes()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	}
+	return v, true, nil
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,5 +94,41 @@ func TestAPIKeys(t *testing.T) {
 		if strings.Contains(text, key) || strings.Contains(text, off) {
 			t.Errorf("an API key appears in the %s", what)
 		}
+	}
+}
+
+// A fleet's keys in a Redis hash of the shared tier (a real redis-server):
+// HSET adds a key, HDEL revokes it from the next Check, and a Redis that
+// does not answer is an error, never an allow.
+func TestAPIKeysInRedis(t *testing.T) {
+	t.Parallel()
+	rs := startRedis(t)
+	idp := newIdP(t)
+	cfg := sharedConfig(t, idp, rs.addr)
+	cfg.APIKeys = []config.APIKeys{{Name: "fleet", RedisKey: "authz:api-keys"}}
+	cfg.Policies["fleet-api"] = config.Policy{
+		TokenSources: []config.TokenSource{{Header: "x-api-key", APIKeys: "fleet"}},
+		Headers:      map[string]string{"sub": "x-user-id"},
+	}
+	h := startIntrospect(t, idp, cfg)
+	key, hash, _ := apikey.NewKey()
+	h.expect(h.check(withPolicy("fleet-api"), withHeader("x-api-key", key)), "invalid", 401)
+	rdb := rs.client()
+	if err := rdb.HSet(context.Background(), "authz:api-keys", hash, `{"sub": "job-7", "scope": "orders:read"}`).Err(); err != nil {
+		t.Fatal(err)
+	}
+	o := h.expect(h.check(withPolicy("fleet-api"), withHeader("x-api-key", key)), "allow", 200)
+	if o.headers["x-user-id"] != "job-7" {
+		t.Errorf("claims from the hash's entry: %v", o.headers)
+	}
+	rdb.HSet(context.Background(), "authz:api-keys", hash, `not an entry: [`)
+	h.expect(h.check(withPolicy("fleet-api"), withHeader("x-api-key", key)), "error", 503)
+	rdb.HDel(context.Background(), "authz:api-keys", hash)
+	h.expect(h.check(withPolicy("fleet-api"), withHeader("x-api-key", key)), "invalid", 401)
+	rdb.HSet(context.Background(), "authz:api-keys", hash, `{"sub": "job-7"}`)
+	rs.stop()
+	h.expect(h.check(withPolicy("fleet-api"), withHeader("x-api-key", key)), "error", 503)
+	if strings.Contains(h.logs.String(), key) {
+		t.Error("the key reached the log")
 	}
 }

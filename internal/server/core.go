@@ -149,6 +149,7 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 	if err := c.buildShared(cfg, prev, &opts, log, m, traces); err != nil {
 		return nil, err
 	}
+	opts.APIKeys = c.apiKeyValidators(cfg)
 	checks, err := c.senderChecks(cfg, prev, log)
 	if err != nil {
 		return nil, err

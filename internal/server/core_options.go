@@ -24,7 +24,6 @@ func (c *core) coreOptions(cfg *config.Config, policies []*authz.Policy, validat
 		TTL:                   cfg.Cache.TTL,
 		NegativeTTL:           *cfg.Cache.NegativeTTL,
 		NamedValidators:       validators,
-		APIKeys:               c.apiKeyValidators(),
 		Answers:               answers,
 		Fingerprints:          fingerprints(cfg, c.keyFiles),
 		Unmatched:             cfg.Routing.Unmatched,

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/authz-dev/authz/authz/introspect"
 	"github.com/authz-dev/authz/authz/jwt"
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/rediscache"
 	"github.com/authz-dev/authz/internal/telemetry"
 	"github.com/authz-dev/authz/internal/tracing"
 )
@@ -119,11 +121,14 @@ func (c *core) buildIssuers(cfg *config.Config, prev *core, client *http.Client,
 	return jwt.NewSet(c.issuers...)
 }
 
-// buildAPIKeys loads each api_keys validator's key file and starts
-// watching it.
+// buildAPIKeys loads each file-backed api_keys validator's key file and
+// starts watching it.
 func (c *core) buildAPIKeys(cfg *config.Config, log *slog.Logger) error {
 	c.apiKeys = map[string]*apikey.Validator{}
 	for _, k := range cfg.APIKeys {
+		if k.File == "" {
+			continue
+		}
 		v, err := apikey.New(apikey.Options{Name: k.Name, File: k.File, Logger: log})
 		if err != nil {
 			return err
@@ -133,11 +138,28 @@ func (c *core) buildAPIKeys(cfg *config.Config, log *slog.Logger) error {
 	return nil
 }
 
-// apiKeyValidators are the API-key validators as the core takes them.
-func (c *core) apiKeyValidators() map[string]authz.Validator {
-	out := make(map[string]authz.Validator, len(c.apiKeys))
-	for name, v := range c.apiKeys {
-		out[name] = v
+// apiKeyValidators are the API-key validators as the core takes them:
+// the files', and the Redis hashes' of the shared tier (validated: it is
+// there when a validator names one).
+func (c *core) apiKeyValidators(cfg *config.Config) map[string]authz.Validator {
+	out := make(map[string]authz.Validator, len(cfg.APIKeys))
+	for _, k := range cfg.APIKeys {
+		switch {
+		case k.RedisKey != "" && c.shared != nil:
+			out[k.Name] = &apikey.StoreValidator{Name: k.Name, Store: redisKeyStore{c.shared, k.RedisKey}}
+		case c.apiKeys[k.Name] != nil:
+			out[k.Name] = c.apiKeys[k.Name]
+		}
 	}
 	return out
+}
+
+// redisKeyStore is an API-key store in a hash of the shared tier.
+type redisKeyStore struct {
+	c   *rediscache.Cache
+	key string
+}
+
+func (s redisKeyStore) Lookup(ctx context.Context, hash string) ([]byte, bool, error) {
+	return s.c.HashField(ctx, s.key, hash)
 }
