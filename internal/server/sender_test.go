@@ -213,8 +213,17 @@ func TestDPoPReplayAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	rs := startRedis(t)
 	idp := newIdP(t)
-	a := startWith(t, idp, sharedConfig(t, idp, rs.addr))
-	b := startWith(t, idp, sharedConfig(t, idp, rs.addr))
+	// A loaded test run can take Redis past its 50 ms default; a call that
+	// runs out is a fault, and the replica falls back to its own replay
+	// set — right under a Redis outage, wrong for this test of the shared
+	// one.
+	shared := func() *config.Config {
+		cfg := sharedConfig(t, idp, rs.addr)
+		cfg.Cache.Redis.Timeout = 5 * time.Second
+		return cfg
+	}
+	a := startWith(t, idp, shared())
+	b := startWith(t, idp, shared())
 	a.waitServing()
 	b.waitServing()
 	client := newDPoPClient(t)
