@@ -54,13 +54,13 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 		{"a bare port", "grpc: { addr: \"9191\" }\n", []string{`write :9191 to listen on every address`}},
 		{"a port that is not a number", "grpc: { addr: \":9191x\" }\n", []string{`grpc.addr: port "9191x" is not a number`}},
 		{"a route an earlier one shadows", minimal + "routes:\n  - { name: all, match: { path_prefix: / }, policy: default }\n  - { name: orders, match: { hosts: [shop.example], path_prefix: /orders/ }, policy: orders-write }\n",
-			[]string{"line 13: routes.1.match", `route "orders" can never match: route 0 ("all") comes first`}},
+			[]string{"line 13: routes #2 (orders).match", `route "orders" can never match: route #1 ("all") comes first`}},
 		{"a rule that is not a condition", minimal + "  ruled:\n    rules:\n      - { name: r, expr: '\"a\"' }\n", []string{"policies.ruled.rules.0", "want bool"}},
 		{"a policy key dedented to the policy names", minimal + "  ordered:\n  require_scopes: [x]\n", []string{`line 12: policies.require_scopes: "require_scopes" is a key of each entry of policies, not an entry: indent it under "ordered" (line 11)`}},
 		{"a route key dedented out of its item", minimal + "routes:\n  - name: a\n    match: { path: /a }\n  policy: default\n", []string{`line 14: "policy: default" is indented 2 spaces, less than the keys of the list item it follows (line 12, 4 spaces)`}},
 		{"a misspelt top-level key", "grpc: { addr: \":1\" }\ncahce: {}\n", []string{`unknown key "cahce"; did you mean "cache"?`}},
 		{"a key like no other has no suggestion", "grpc: { addr: \":1\" }\nzzzzzzzz: {}\n", []string{`unknown key "zzzzzzzz"`}},
-		{"a flow mapping names the key that is wrong", minimal + "routes:\n  - { name: health, match: { path: /healthz, methods: GET }, policy: default }\n", []string{"line 12: routes.0.match.methods: want a list"}},
+		{"a flow mapping names the key that is wrong", minimal + "routes:\n  - { name: health, match: { path: /healthz, methods: GET }, policy: default }\n", []string{"line 12: routes #1 (health).match.methods: want a list"}},
 		{"a long value is quoted whole", "issuers:\n  - name: a\n    audiences: orders:read-and-write-everything\n", []string{`"orders:read-and-write-everything"`}},
 		{"bad duration", "cache:\n  ttl: soon\n", []string{"line 2", "cache.ttl", `"soon" is not a duration; write it like`}},
 		{"duration without a unit", "cache:\n  ttl: 30\n", []string{"line 2: cache.ttl: 30 is not a duration; write it with a unit, like 30s"}},
@@ -166,10 +166,10 @@ func TestRoutesAndRulesErrorsNameFieldAndLine(t *testing.T) {
 		name, yaml string
 		want       []string
 	}{
-		{"unknown policy", base + "routes:\n  - name: a\n    match: { path_prefix: /a/ }\n    policy: nope\n", []string{"line 16", "routes.0.policy", `unknown policy "nope"`}},
-		{"duplicate route names", base + "routes:\n  - { name: a, match: { path: /a }, policy: admin }\n  - { name: a, match: { path: /b }, policy: admin }\n", []string{"line 15", "routes.1.name", "used twice"}},
-		{"empty match", base + "routes:\n  - name: a\n    match: {}\n    policy: admin\n", []string{"line 15", "routes.0.match", "empty"}},
-		{"bad regex", base + "routes:\n  - name: a\n    match: { path_regex: \"(\" }\n    policy: admin\n", []string{"line 15", "routes.0.match.path_regex", "missing closing"}},
+		{"unknown policy", base + "routes:\n  - name: a\n    match: { path_prefix: /a/ }\n    policy: nope\n", []string{"line 16", "routes #1 (a).policy", `unknown policy "nope"`}},
+		{"duplicate route names", base + "routes:\n  - { name: a, match: { path: /a }, policy: admin }\n  - { name: a, match: { path: /b }, policy: admin }\n", []string{"line 15", "routes #2 (a).name", "used twice"}},
+		{"empty match", base + "routes:\n  - name: a\n    match: {}\n    policy: admin\n", []string{"line 15", "routes #1 (a).match", "empty"}},
+		{"bad regex", base + "routes:\n  - name: a\n    match: { path_regex: \"(\" }\n    policy: admin\n", []string{"line 15", "routes #1 (a).match.path_regex", "missing closing"}},
 		{"unmatched unknown", base + "routes_unmatched: nope\n", []string{"routes_unmatched", "name a policy, or deny"}},
 		{"bad token mode", minimal + "  open:\n    token: sometimes\n", []string{"line 12", "policies.open.token", "required, optional or none"}},
 		{"bad CEL names policy, rule and line", base + "    rules:\n      - name: tenant\n        expr: request.headers[\"x\"] ==\n", []string{"line 15", "policies.admin.rules.0.expr", "rule tenant", "Syntax error"}},
@@ -338,6 +338,21 @@ proxy_timeout: %s
 		warned := slices.ContainsFunc(cfg.Warnings, func(w string) bool { return strings.Contains(w, "proxy_timeout") })
 		if warned != c.warned {
 			t.Errorf("timeout %s lease %s proxy %s: warnings %q", c.timeout, c.lease, c.proxy, cfg.Warnings)
+		}
+	}
+}
+
+// A list or mapping where another shape belongs names its key and says
+// what to write; a route is named as -explain numbers it.
+func TestShapeErrorsNameTheKey(t *testing.T) {
+	for yaml, want := range map[string]string{
+		"cache:\n  negative_ttl: [5s]\n":                                  "line 2: cache.negative_ttl: want one duration, like 5s, not a list",
+		"cache:\n  negative_ttl:\n    - 5s\n":                             "line 3: cache.negative_ttl: want one duration, like 5s, not a list",
+		minimal + "    upstream_token:\n      request_claims: [method]\n": "upstream_token.request_claims: want keys and values (a mapping)",
+		minimal + "routes:\n  - { name: all, match: { path_prefix: / }, policy: default }\n  - { name: x, match: { path: /x }, policy: nope }\n": `routes #2 (x).policy: unknown policy "nope"`,
+	} {
+		if _, err := Parse([]byte(yaml)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v; want %q", yaml, err, want)
 		}
 	}
 }

@@ -121,6 +121,26 @@ func cleanYAMLError(err error, root *yaml.Node) error {
 			lines[i] = msg
 			continue
 		}
+		if m := kindError.FindStringSubmatch(l); m != nil {
+			// A list or a mapping where a value of another shape belongs:
+			// yaml.v3 names no value and no key; the key is on the line.
+			line, _ := strconv.Atoi(m[1])
+			where := "line " + m[1] + ": "
+			path := containerAtLine(root, line)
+			if path == "" {
+				// A block list reports its first item's line: the list
+				// is the item's parent.
+				path = pathAtLine(root, line)
+				if head, last, ok := cutLast(path, "."); ok && m[2] == "seq" && isIndex(last) {
+					path = head
+				}
+			}
+			if path != "" {
+				where += displayPath(root, path) + ": "
+			}
+			lines[i] = where + kindAdvice(m[2], m[3])
+			continue
+		}
 		if m := typeError.FindStringSubmatch(l); m != nil {
 			line, _ := strconv.Atoi(m[1])
 			// yaml.v3 shortens long values ("orders:..."): the whole one
@@ -129,7 +149,7 @@ func cleanYAMLError(err error, root *yaml.Node) error {
 			path, value := valueAtLine(root, line, m[3])
 			where := "line " + m[1] + ": "
 			if path != "" {
-				where += path + ": "
+				where += displayPath(root, path) + ": "
 			}
 			l = where + typeAdvice(m[2], value, m[4])
 		}
@@ -139,6 +159,28 @@ func cleanYAMLError(err error, root *yaml.Node) error {
 }
 
 var typeError = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
+
+// kindError is yaml.v3's message for a list or mapping where another
+// shape belongs: no value quoted.
+var kindError = regexp.MustCompile(`^line (\d+): cannot unmarshal !!(seq|map) into (.+)$`)
+
+// kindAdvice says what a list or mapping (kind) should have been.
+func kindAdvice(kind, want string) string {
+	got := map[string]string{"seq": "a list", "map": "keys and values (a mapping)"}[kind]
+	switch {
+	case want == "time.Duration":
+		return "want one duration, like 5s, not " + got
+	case strings.HasPrefix(want, "[]"):
+		return "want a list, like [a, b] or one \"- item\" per line, not " + got
+	case strings.HasPrefix(want, "map[") || strings.HasPrefix(want, "config."):
+		return "want keys and values (a mapping) here, like { name: value }, not " + got
+	case want == "bool":
+		return "want true or false, not " + got
+	case strings.HasPrefix(want, "int") || strings.HasPrefix(want, "float") || strings.HasPrefix(want, "uint"):
+		return "want a number, not " + got
+	}
+	return "want one value here, not " + got
+}
 
 // typeAdvice says what a value of YAML kind got, where want was expected, should be.
 func typeAdvice(kind, value, want string) string {
@@ -215,9 +257,55 @@ func setDefault[T comparable](v *T, def T) {
 
 func (e fieldError) withLine(root *yaml.Node) string {
 	if line := lineOf(root, e.path); line > 0 {
-		return fmt.Sprintf("line %d: %s: %s", line, e.path, e.msg)
+		return fmt.Sprintf("line %d: %s: %s", line, displayPath(root, e.path), e.msg)
 	}
-	return e.path + ": " + e.msg
+	return displayPath(root, e.path) + ": " + e.msg
+}
+
+// displayPath writes a key path as messages show it: a route by its
+// number as -explain counts (#1 first) and its name, so one route has one
+// name everywhere ("routes.1.policy" is "routes #2 (x).policy").
+func displayPath(root *yaml.Node, path string) string {
+	rest, ok := strings.CutPrefix(path, "routes.")
+	if !ok {
+		return path
+	}
+	idx, tail, _ := strings.Cut(rest, ".")
+	i, err := strconv.Atoi(idx)
+	if err != nil {
+		return path
+	}
+	out := fmt.Sprintf("routes #%d", i+1)
+	if name := routeName(root, i); name != "" {
+		out += fmt.Sprintf(" (%s)", name)
+	}
+	if tail != "" {
+		out += "." + tail
+	}
+	return out
+}
+
+// routeName is the name the i-th route (from 0) is written with, or "".
+func routeName(root *yaml.Node, i int) string {
+	doc := document(root)
+	if doc == nil || doc.Kind != yaml.MappingNode {
+		return ""
+	}
+	for j := 0; j+1 < len(doc.Content); j += 2 {
+		if doc.Content[j].Value != "routes" || doc.Content[j+1].Kind != yaml.SequenceNode {
+			continue
+		}
+		items := doc.Content[j+1].Content
+		if i >= len(items) || items[i].Kind != yaml.MappingNode {
+			return ""
+		}
+		for k := 0; k+1 < len(items[i].Content); k += 2 {
+			if items[i].Content[k].Value == "name" {
+				return items[i].Content[k+1].Value
+			}
+		}
+	}
+	return ""
 }
 
 // lineOf finds the line of the deepest node along path that exists, so an
@@ -279,4 +367,17 @@ func resolveSecret(value, file string) (string, error) {
 		return value, nil
 	}
 	return "", nil
+}
+
+func cutLast(s, sep string) (before, after string, ok bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+func isIndex(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil
 }

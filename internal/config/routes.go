@@ -144,7 +144,7 @@ func reportShadowed(routes []Route, origin func(int) string, p *problems) {
 		return
 	}
 	for _, s := range t.Shadowed() {
-		by := fmt.Sprintf("route %d (%q)", s.By, routes[s.By].Name)
+		by := fmt.Sprintf("route #%d (%q)", s.By+1, routes[s.By].Name)
 		if o := origin(s.By); o != "" {
 			by = fmt.Sprintf("route %q (%s)", routes[s.By].Name, o)
 		}

@@ -62,7 +62,7 @@ upstream_tokens:
 		{"the header also carries a claim", strings.Replace(good, "header: X-Identity", "header: x-user-id", 1), `"x-user-id" also carries claim "sub"`},
 		{"idp without signed answers", strings.Replace(good, "{ source: none }", "{ source: idp }", 1), "needs an introspection endpoint with signed_answers"},
 		{"token none", strings.Replace(good, "  public:\n    upstream_token: { source: none }", "  public:\n    extends: phantom\n    token: none", 1), "policies.public.upstream_token: a token: none policy has no token"},
-		{"audience on a route of a non-minting policy", strings.Replace(good, "policy: phantom,", "policy: public,", 1), `routes.0.upstream_audience: policy "public" mints no upstream token`},
+		{"audience on a route of a non-minting policy", strings.Replace(good, "policy: phantom,", "policy: public,", 1), `routes #1 (r).upstream_audience: policy "public" mints no upstream token`},
 		{"not a key", strings.Replace(good, key, "/etc/hostname", 1), "upstream_tokens.key_files.0"},
 		{"no issuer", strings.Replace(good, "  issuer: https://authz.example.com\n", "", 1), "upstream_tokens.issuer: is required"},
 	}

@@ -65,6 +65,19 @@ func pathAtLine(root *yaml.Node, line int) (path string) {
 	return path
 }
 
+// containerAtLine is the key path of the list or mapping whose key is on
+// line: where yaml.v3 found one and wanted another shape.
+func containerAtLine(root *yaml.Node, line int) (path string) {
+	walkValues(document(root), nil, func(p []string, k, v *yaml.Node) bool {
+		if k != nil && k.Line == line && (v.Kind == yaml.SequenceNode || v.Kind == yaml.MappingNode) {
+			path = strings.Join(p, ".")
+			return true
+		}
+		return false
+	})
+	return path
+}
+
 // mappingKeyAt finds the mapping key on line: the path of its mapping, the
 // key, and the key before it in that mapping.
 func mappingKeyAt(root *yaml.Node, line int) (parent, key string, prev *yaml.Node) {
