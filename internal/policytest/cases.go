@@ -13,9 +13,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/internal/yamlhint"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -122,7 +126,7 @@ func ReadFile(path string) (*File, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, yamlhint.UnknownKeys(err, yamlhint.Types(reflect.TypeFor[File]())))
 	}
 	for i, c := range f.Cases {
 		if c.Name == "" {
@@ -130,6 +134,9 @@ func ReadFile(path string) (*File, error) {
 		}
 		if c.Expect.Outcome == "" {
 			return nil, fmt.Errorf("%s: case %q: expect.outcome is required", path, c.Name)
+		}
+		if err := knownOutcome(c.Expect.Outcome); err != nil {
+			return nil, fmt.Errorf("%s: line %d: case %q: expect.outcome %w", path, caseLine(data, i, "expect", "outcome"), c.Name, err)
 		}
 		if t := c.Token; t != nil {
 			n := 0
@@ -152,4 +159,57 @@ func ReadFile(path string) (*File, error) {
 		}
 	}
 	return &f, nil
+}
+
+// knownOutcome: an outcome a case may expect, or what to write instead.
+func knownOutcome(o string) error {
+	var names []string
+	for _, out := range authz.Outcomes {
+		if out.String() == o {
+			return nil
+		}
+		names = append(names, out.String())
+	}
+	msg := fmt.Sprintf("%q: use %s", o, strings.Join(names, ", "))
+	for _, n := range names {
+		if strings.HasPrefix(o, n) || strings.HasPrefix(n, o) {
+			msg += "; did you mean " + strconv.Quote(n) + "?"
+			break
+		}
+	}
+	return errors.New(msg)
+}
+
+// caseLine is the line of the i-th case's value at keys, or of the case
+// itself when the keys are not there; 0 when the file has no such case.
+func caseLine(data []byte, i int, keys ...string) int {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return 0
+	}
+	n := child(doc.Content[0], "cases")
+	if n == nil || n.Kind != yaml.SequenceNode || i >= len(n.Content) {
+		return 0
+	}
+	n = n.Content[i]
+	line := n.Line
+	for _, k := range keys {
+		if n = child(n, k); n == nil {
+			break
+		}
+		line = n.Line
+	}
+	return line
+}
+
+func child(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for j := 0; j+1 < len(m.Content); j += 2 {
+		if m.Content[j].Value == key {
+			return m.Content[j+1]
+		}
+	}
+	return nil
 }

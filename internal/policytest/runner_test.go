@@ -158,7 +158,7 @@ func TestCaseFilesAreReadStrictly(t *testing.T) {
 		{"no name", "cases: [{ expect: { outcome: allow } }]", "case 0 has no name"},
 		{"no outcome", "cases: [{ name: a }]", `case "a": expect.outcome is required`},
 		{"two tokens", "cases: [{ name: a, token: { literal: x, claims: { sub: b } }, expect: { outcome: allow } }]", "one of them"},
-		{"an unknown key", "cases: [{ name: a, tokn: {}, expect: { outcome: allow } }]", "field tokn not found"},
+		{"an unknown key", "cases: [{ name: a, tokn: {}, expect: { outcome: allow } }]", `unknown key "tokn"; did you mean "token"?`},
 		{"a proof kind", "cases: [{ name: a, token: { claims: {}, dpop: { proof: old } }, expect: { outcome: invalid } }]", `dpop.proof "old": use one of valid, none`},
 		{"a bound literal", "cases: [{ name: a, token: { literal: x, dpop: {} }, expect: { outcome: allow } }]", "not a literal token"},
 	} {
