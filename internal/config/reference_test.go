@@ -1,7 +1,10 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +65,33 @@ func TestReferenceTableListsEveryKey(t *testing.T) {
 			k, _, _ = strings.Cut(k, "`")
 			if !known[k] {
 				t.Errorf("docs/configuration.md documents %s, which the decoder does not know", k)
+			}
+		}
+	}
+}
+
+// One truth on statuses behind nginx: keep the defaults (the shipped
+// recipe carries the challenges and answers JSON). The old advice —
+// invalid as 403, error as 401 — dropped the challenge and sent clients
+// to log in whenever the IdP was down; no page may give it again except
+// to say it was wrong.
+func TestDocsDoNotAdviseTheOldNginxStatuses(t *testing.T) {
+	files, err := filepath.Glob(testsupport.RepoPath(t, "docs/*.md"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("docs: %v", err)
+	}
+	files = append(files, testsupport.RepoPath(t, "README.md"))
+	examples, _ := filepath.Glob(testsupport.RepoPath(t, "examples/*.yaml"))
+	files = append(files, examples...)
+	old := regexp.MustCompile(`(?i)(\(40[13] behind nginx\)|invalid:\s*\{\s*status:\s*403|error:\s*\{\s*status:\s*401)`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if old.MatchString(line) && !strings.Contains(line, "older advice") {
+				t.Errorf("%s:%d gives the old nginx status advice: %s", filepath.Base(f), i+1, strings.TrimSpace(line))
 			}
 		}
 	}
