@@ -356,3 +356,23 @@ func TestShapeErrorsNameTheKey(t *testing.T) {
 		}
 	}
 }
+
+// Independent mistakes come out of one run, each with its line: unknown
+// keys, a bad value, a shadowed route; and no more than maxReported.
+func TestValidateReportsEveryMistakeAtOnce(t *testing.T) {
+	_, err := Parse([]byte("cahce: {}\npolicies:\n  default:\n    require_scope: [x]\n    token: maybe\nroutes:\n  - { name: all, match: { path_prefix: / }, policy: default }\n  - { name: x, match: { path: /x }, policy: default }\n"))
+	for _, want := range []string{`line 1: unknown key "cahce"`, `line 4: unknown key "require_scope"`, `line 5: policies.default.token: "maybe"`, `route "x" can never match`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("one run: %v; want it to say %q", err, want)
+		}
+	}
+	var many strings.Builder
+	many.WriteString(minimal)
+	for i := range 30 {
+		fmt.Fprintf(&many, "  p%d:\n    token: nope\n", i)
+	}
+	_, err = Parse([]byte(many.String()))
+	if err == nil || strings.Count(err.Error(), "\n") != maxReported || !strings.Contains(err.Error(), "… and 10 more") {
+		t.Errorf("30 mistakes: %v", err)
+	}
+}

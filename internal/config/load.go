@@ -50,8 +50,16 @@ func parse(file string, data []byte, offline bool) (*Config, error) {
 	var cfg Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	// Unknown keys and values of the wrong type are reported with the
+	// validation's findings, in one run: yaml.v3 decodes what it can
+	// beside them. Anything else stops here.
+	var found []string
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, cleanYAMLError(err, &root)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, cleanYAMLError(err, &root)
+		}
+		found = strings.Split(cleanYAMLError(err, &root).Error(), "\n")
 	}
 	main := &source{file: file, data: data, root: &root, routes: len(cfg.Routes), policies: map[string]bool{}}
 	for name := range cfg.Policies {
@@ -59,18 +67,17 @@ func parse(file string, data []byte, offline bool) (*Config, error) {
 	}
 	sources, err := includeFragments(&cfg, main)
 	if err != nil {
-		return nil, err
+		return nil, reported(append(found, err.Error()))
 	}
 	recordOrigins(&cfg, sources)
 	markEmptyAddrs(&cfg, &root)
 	cfg.setDefaults()
 	p := cfg.validate(offline)
-	if len(p.errs) > 0 {
-		msgs := make([]string, len(p.errs))
-		for i, e := range p.errs {
-			msgs[i] = place(sources, e)
-		}
-		return nil, errors.New(strings.Join(msgs, "\n"))
+	for _, e := range p.errs {
+		found = append(found, place(sources, e))
+	}
+	if len(found) > 0 {
+		return nil, reported(found)
 	}
 	for _, w := range p.warnings {
 		cfg.Warnings = append(cfg.Warnings, place(sources, w))
@@ -380,4 +387,16 @@ func cutLast(s, sep string) (before, after string, ok bool) {
 func isIndex(s string) bool {
 	_, err := strconv.Atoi(s)
 	return err == nil
+}
+
+// maxReported bounds the errors one run reports: past it, the rest are
+// counted, so a file that is wrong everywhere does not bury the first.
+const maxReported = 20
+
+// reported is every problem found, one per line, at most maxReported.
+func reported(msgs []string) error {
+	if len(msgs) > maxReported {
+		msgs = append(msgs[:maxReported:maxReported], fmt.Sprintf("… and %d more", len(msgs)-maxReported))
+	}
+	return errors.New(strings.Join(msgs, "\n"))
 }

@@ -66,6 +66,9 @@ type Routing struct {
 // validateRoutes checks the merged route table; origin says where route i
 // was written when fragments were included ("" otherwise).
 func validateRoutes(routes []Route, r Routing, policies map[string]Policy, origin func(int) string, p *problems) {
+	// Shadowing is judged when the routes themselves are sound, whatever
+	// else the config gets wrong: one run reports both.
+	before := len(p.errs)
 	names := map[string]int{}
 	for i, rt := range routes {
 		first, seen := names[rt.Name]
@@ -113,7 +116,7 @@ func validateRoutes(routes []Route, r Routing, policies map[string]Policy, origi
 			}
 		}
 	}
-	if len(p.errs) == 0 && len(routes) > 1 {
+	if len(p.errs) == before && len(routes) > 1 {
 		reportShadowed(routes, origin, p)
 	}
 	if r.Unmatched != "" && r.Unmatched != authz.UnmatchedDeny {
