@@ -489,3 +489,47 @@ func TestUsageNamesEveryFlag(t *testing.T) {
 		}
 	}
 }
+
+// validate -rendered reads a rendered chart's ConfigMaps as the pod
+// mounts them, policy fragments included, and reports the config's
+// mistakes with their lines.
+func TestValidateRendered(t *testing.T) {
+	rendered := `---
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: authz }
+data:
+  authz.yaml: |
+    issuers:
+      - { name: corp, issuer: https://idp.example.com/, jwks_url: https://idp.example.com/jwks.json }
+    include: ["../policies/team.yaml"]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: authz-policies }
+data:
+  team.yaml: |
+    policies:
+      team: { require_scopes: [team:read] }
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: authz }
+`
+	path := filepath.Join(t.TempDir(), "rendered.yaml")
+	os.WriteFile(path, []byte(rendered), 0o600)
+	var out, errOut bytes.Buffer
+	if code := run([]string{"validate", "-offline", "-rendered", path}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	os.WriteFile(path, []byte(strings.Replace(rendered, "require_scopes", "require_scope", 1)), 0o600)
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"validate", "-offline", "-rendered", path}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), `unknown key "require_scope"`) {
+		t.Errorf("a misspelt key in a fragment: exit %d: %s", code, errOut.String())
+	}
+	os.WriteFile(path, []byte("kind: Service\n"), 0o600)
+	if code := run([]string{"validate", "-offline", "-rendered", path}, &out, &errOut); code != 1 {
+		t.Errorf("no ConfigMap: exit %d", code)
+	}
+}

@@ -22,6 +22,7 @@ commands:
                                                               serve Envoy ext_authz (gRPC) and forward auth (HTTP);
                                                               SIGHUP (or -watch) reloads the config file
   validate -config FILE [-explain] [-offline]                 check a config file and exit; -explain prints the route table and the policies
+  validate -rendered FILE|- -offline                          check the config a rendered Helm chart mounts (helm template ... | authz validate -offline -rendered -)
   test     -config FILE [-junit FILE] CASES.yaml...           run policy test cases against the config, no IdP or proxy needed
   check    -addr HOST:PORT [-token T] [-header K=V]... [-method M] [-host H] [-path P] [-policy NAME]
            [-source-principal ID] [-destination-principal ID] [-json] [-timeout D]
@@ -136,8 +137,21 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", "", "config file (YAML)")
 	explain := fs.Bool("explain", false, "print the route table, in the order routes are tried")
 	offline := fs.Bool("offline", false, "do not read secrets (files or environment variables): for CI without them")
+	rendered := fs.String("rendered", "", "a `helm template` of authz's chart (FILE, or - for stdin): validate the config its ConfigMaps mount")
 	if code := parse(fs, args); code >= 0 {
 		return code
+	}
+	if *rendered != "" {
+		dir, err := os.MkdirTemp("", "authz-rendered-")
+		if err != nil {
+			fmt.Fprintln(stderr, "authz validate:", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		if *path, err = mountRendered(*rendered, dir); err != nil {
+			fmt.Fprintln(stderr, "authz validate:", err)
+			return 1
+		}
 	}
 	if *path == "" {
 		fmt.Fprintln(stderr, "authz validate: -config is required")

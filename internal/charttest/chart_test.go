@@ -5,10 +5,12 @@ package charttest
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -194,7 +196,7 @@ func TestHelmChart(t *testing.T) {
 		}
 		pod := r.deployment.Spec.Template.Spec
 		c := pod.Containers[0]
-		if *r.deployment.Spec.Replicas != 3 || c.Image != "ghcr.io/authz-dev/authz:latest" {
+		if *r.deployment.Spec.Replicas != 3 || c.Image != "ghcr.io/authz-dev/authz:0.1.0" {
 			t.Errorf("replicas %d image %s", *r.deployment.Spec.Replicas, c.Image)
 		}
 		if *pod.TerminationGracePeriodSeconds != 25 {
@@ -384,4 +386,60 @@ func imageUser(t *testing.T) (uid, gid int64) {
 	}
 	t.Fatal("Dockerfile: no USER")
 	return 0, 0
+}
+
+// values.schema.json holds the config's schema as authz's config types
+// make it (make manifests), so a misspelt key or a wrong type in `config`
+// fails `helm template` instead of crash-looping the pod.
+func TestChartSchemaKnowsTheConfig(t *testing.T) {
+	b, err := os.ReadFile(testsupport.RepoPath(t, "deploy/helm/authz/values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties map[string]any `json:"properties"`
+	}
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(config.JSONSchema())
+	var wantAny any
+	json.Unmarshal(want, &wantAny)
+	if !reflect.DeepEqual(schema.Properties["config"], wantAny) {
+		t.Error("values.schema.json's config schema is not the config's: run make manifests")
+	}
+	for set, want := range map[string]string{
+		"config.policys.x.token=none": "policys",
+		"config.cache.ttl=true":       "ttl",
+		"config.log.levle=debug":      "levle",
+	} {
+		_, err := helm(t, "template", "authz", testsupport.RepoPath(t, "deploy/helm/authz"), "-f", testsupport.RepoPath(t, "testdata/helm/minimal.yaml"), "--set", set)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--set %s: %v; want a schema error naming %s", set, err, want)
+		}
+	}
+}
+
+// The chart's appVersion is the release's version, and the image's tag
+// follows it: never latest, which IfNotPresent would pin to whatever each
+// node pulled first.
+func TestChartImageIsTheRelease(t *testing.T) {
+	b, err := os.ReadFile(testsupport.RepoPath(t, "deploy/helm/authz/Chart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chart struct{ Version, AppVersion string }
+	if err := yaml.Unmarshal(b, &chart); err != nil {
+		t.Fatal(err)
+	}
+	if chart.AppVersion == "" || chart.AppVersion == "latest" || chart.AppVersion != chart.Version {
+		t.Errorf("appVersion %q, chart version %q: the release's version in both", chart.AppVersion, chart.Version)
+	}
+	out, err := helm(t, "template", "authz", testsupport.RepoPath(t, "deploy/helm/authz"), "-f", testsupport.RepoPath(t, "testdata/helm/minimal.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `image: "ghcr.io/authz-dev/authz:`+chart.AppVersion+`"`) {
+		t.Error("the rendered image is not tagged with appVersion")
+	}
 }
