@@ -43,7 +43,12 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/authz
 
 # The demo: an in-process IdP and authz on 127.0.0.1:9191 (gRPC) and :8181 (HTTP).
-run: build
+# A first build downloads the modules and compiles them: a few minutes on
+# two cores, seconds after that; say so rather than sit silent.
+run:
+	@[ -x $(BIN) ] || echo "make run: building bin/authz (a first build downloads and compiles the Go modules: 2-5 minutes on a small machine; later builds take seconds)"
+	@$(MAKE) -s --no-print-directory build
+	@echo "make run: starting the demo (an IdP and authz on loopback; Ctrl-C stops it)"
 	./$(BIN) demo
 
 # make test runs in phases, each named as it starts and timed as it ends

@@ -29,6 +29,7 @@ commands:
            [-ca F -cert F -key F] [-dpop-key F [-dpop-htu URL] [-dpop-replay]]
                                                               ask a running authz about one request
   purge    -addr HOST:PORT -token T [-ca F -cert F -key F]    forget a token on every replica (admin listener)
+  nginx-snippet -config FILE                                   print the nginx lines that pass every header the config writes
   apikey   new -sub OWNER [-client-id ID] [-scope S] [-tenant T]
                                                               print a new API key and the line for the key file (its hash)
   demo     [-grpc-addr ADDR] [-http-addr ADDR] [-idp-addr ADDR] [-env FILE] [-config-file FILE] [-print-config]
@@ -62,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdPurge(args[1:], stdout, stderr)
 	case "apikey":
 		return cmdAPIKey(args[1:], stdout, stderr)
+	case "nginx-snippet":
+		return cmdNginxSnippet(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "authz", buildinfo.Read())
 		return 0

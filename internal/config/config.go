@@ -134,6 +134,7 @@ func (c *Config) validate(offline bool) problems {
 	validatePolicies(c.Policies, unionOf(issuers, keys), endpoints, &p)
 	validateResources(c.Policies, c.declared, &p)
 	validateSignedMetadata(c, &p)
+	c.warnNginxHeaders(&p)
 	validateNoTokenPolicies(c.Policies, c.declared, &p)
 	validateRoutes(c.Routes, c.Routing, c.Policies, c.RouteOrigin, &p)
 	c.Outcomes.validate(&p)

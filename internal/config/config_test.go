@@ -376,3 +376,15 @@ func TestValidateReportsEveryMistakeAtOnce(t *testing.T) {
 		t.Errorf("30 mistakes: %v", err)
 	}
 }
+
+// Behind nginx, a claim header the shipped snippet does not carry is a
+// warning naming it and the command that prints its lines.
+func TestNginxWarnsOfHeadersTheSnippetDrops(t *testing.T) {
+	cfg, err := Parse([]byte("http: { proxy: nginx }\n" + strings.Replace(minimal, "headers: { sub: x-user-id }", "headers: { sub: x-user-id, roles: x-roles }", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(cfg.Warnings, "\n"); !strings.Contains(w, "x-roles never reach the backend") || strings.Contains(w, "x-user-id never") || !strings.Contains(w, "authz nginx-snippet") {
+		t.Errorf("warnings: %s", w)
+	}
+}
