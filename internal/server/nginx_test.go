@@ -353,3 +353,33 @@ func TestNginxRecipeCarriesTheExampleHeaders(t *testing.T) {
 		}
 	}
 }
+
+// The recipe runs from a checkout as it is: nginx -p deploy/nginx -c
+// nginx.conf resolves every include and path against the prefix.
+func TestNginxRecipeRunsFromACheckout(t *testing.T) {
+	t.Parallel()
+	bin := findNginx(t)
+	dir := t.TempDir()
+	src := testsupport.RepoPath(t, "deploy/nginx")
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-p", dir, "-c", "nginx.conf", "-e", "stderr", "-t").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "test is successful") {
+		t.Errorf("nginx -p deploy/nginx -c nginx.conf -t: %v\n%s", err, out)
+	}
+}
