@@ -134,4 +134,14 @@ func TestKubernetesServiceAccountTokens(t *testing.T) {
 		Algorithms: []string{"RS256"}, Leeway: ptr(time.Duration(0)), MinRefreshInterval: 10 * time.Millisecond, Timeout: time.Second}}
 	h2 := startWith(t, idp2, cfg2)
 	h2.expect(h2.check(withToken(saToken(h2, "shop", "authz", true))), "error", 503)
+
+	// An API server that is down: the same.
+	idp3 := newIdP(t)
+	api3, kube3 := startAPIServer(t, idp3)
+	api3.Close()
+	cfg3 := baseConfig(idp3)
+	cfg3.Issuers = []config.Issuer{{Name: "cluster", Issuer: clusterIssuer, Kubernetes: kube3, Audiences: []string{"authz"},
+		Algorithms: []string{"RS256"}, Leeway: ptr(time.Duration(0)), MinRefreshInterval: 10 * time.Millisecond, Timeout: time.Second}}
+	h3 := startWith(t, idp3, cfg3)
+	h3.expect(h3.check(withToken(saToken(h3, "shop", "authz", true))), "error", 503)
 }
