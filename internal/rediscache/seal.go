@@ -78,6 +78,12 @@ func seal(salt []byte, token, key string, e authz.SharedEntry) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode entry: %w", err)
 	}
+	return sealBytes(salt, token, key, msg)
+}
+
+// sealBytes is version || nonce || AES-256-GCM(msg) under the token's
+// value key, with the lookup key as additional data.
+func sealBytes(salt []byte, token, key string, msg []byte) ([]byte, error) {
 	aead, err := newAEAD(salt, token)
 	if err != nil {
 		return nil, err
@@ -90,21 +96,31 @@ func seal(salt []byte, token, key string, e authz.SharedEntry) ([]byte, error) {
 	return aead.Seal(out, out[1:], msg, []byte(key)), nil
 }
 
-var errBadValue = errors.New("stored value does not open")
-
-// open reverses seal; any tampering, truncation or unknown version is errBadValue.
-func open(salt []byte, token, key string, b []byte) (authz.SharedEntry, error) {
+// openBytes reverses sealBytes; any tampering, truncation or unknown
+// version is errBadValue.
+func openBytes(salt []byte, token, key string, b []byte) ([]byte, error) {
 	aead, err := newAEAD(salt, token)
 	if err != nil {
-		return authz.SharedEntry{}, err
+		return nil, err
 	}
 	if len(b) < 1+aead.NonceSize()+aead.Overhead() || b[0] != formatV1 {
-		return authz.SharedEntry{}, errBadValue
+		return nil, errBadValue
 	}
 	nonce, ct := b[1:1+aead.NonceSize()], b[1+aead.NonceSize():]
 	msg, err := aead.Open(nil, nonce, ct, []byte(key))
 	if err != nil {
-		return authz.SharedEntry{}, errBadValue
+		return nil, errBadValue
+	}
+	return msg, nil
+}
+
+var errBadValue = errors.New("stored value does not open")
+
+// open reverses seal; any tampering, truncation or unknown version is errBadValue.
+func open(salt []byte, token, key string, b []byte) (authz.SharedEntry, error) {
+	msg, err := openBytes(salt, token, key, b)
+	if err != nil {
+		return authz.SharedEntry{}, err
 	}
 	var p plain
 	if err := json.Unmarshal(msg, &p); err != nil {

@@ -98,10 +98,6 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 	if err != nil {
 		return nil, err
 	}
-	policies, err := policiesFrom(cfg, minter, m)
-	if err != nil {
-		return nil, err
-	}
 	resources, err := resourcesFrom(cfg, minter)
 	if err != nil {
 		return nil, err
@@ -109,10 +105,6 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 	router, err := routerFrom(cfg)
 	if err != nil {
 		return nil, err
-	}
-	names := make([]string, len(policies))
-	for i, p := range policies {
-		names[i] = p.Name
 	}
 	// One set of answers: the core answers with it, the observer reads
 	// statuses from it for spans.
@@ -133,6 +125,18 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 			building.retire(prev) // what was taken over stays with prev
 		}
 	}()
+	// The shared tier first: upstream steps share what they make through it.
+	if err := c.connectShared(cfg, prev, log, m, traces); err != nil {
+		return nil, err
+	}
+	policies, err := policiesFrom(cfg, minter, m, c.shared)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(policies))
+	for i, p := range policies {
+		names[i] = p.Name
+	}
 	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	validators, err := c.buildIntrospectors(cfg, client, log, traces, m)
 	if err != nil {
@@ -146,8 +150,8 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 		return nil, err
 	}
 	opts := c.coreOptions(cfg, policies, validators, answers, router, set, prev, log, m)
-	if err := c.buildShared(cfg, prev, &opts, log, m, traces); err != nil {
-		return nil, err
+	if c.shared != nil { // a nil *Cache would make the interface non-nil
+		opts.Shared = c.shared
 	}
 	opts.APIKeys = c.apiKeyValidators(cfg)
 	checks, err := c.senderChecks(cfg, prev, log)
@@ -285,7 +289,7 @@ func routerFrom(cfg *config.Config) (*route.Table, error) {
 	return route.New(routes)
 }
 
-func policiesFrom(cfg *config.Config, minter *upstreamtoken.Minter, m *telemetry.Metrics) ([]*authz.Policy, error) {
+func policiesFrom(cfg *config.Config, minter *upstreamtoken.Minter, m *telemetry.Metrics, shared *rediscache.Cache) ([]*authz.Policy, error) {
 	names := slices.Sorted(maps.Keys(cfg.Policies))
 	out := make([]*authz.Policy, 0, len(names))
 	for _, name := range names {
@@ -329,7 +333,7 @@ func policiesFrom(cfg *config.Config, minter *upstreamtoken.Minter, m *telemetry
 			p.Resource, _ = authz.CanonicalResource(r.ID)
 			p.ResourceMetadata = r.MetadataURL()
 		}
-		step, err := upstreamStep(cfg, name, pc.UpstreamToken, minter, m)
+		step, err := upstreamStep(cfg, name, pc.UpstreamToken, minter, m, shared)
 		if err != nil {
 			return nil, fmt.Errorf("policy %s: upstream_token: %w", name, err)
 		}

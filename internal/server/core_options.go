@@ -46,16 +46,15 @@ func (c *core) coreOptions(cfg *config.Config, policies []*authz.Policy, validat
 	return opts
 }
 
-// buildShared connects the shared tier, or keeps prev's when its settings
-// did not change.
-func (c *core) buildShared(cfg *config.Config, prev *core, opts *authz.Options, log *slog.Logger, m *telemetry.Metrics, traces *tracing.Provider) (err error) {
+// connectShared connects the shared tier, or keeps prev's when its
+// settings did not change.
+func (c *core) connectShared(cfg *config.Config, prev *core, log *slog.Logger, m *telemetry.Metrics, traces *tracing.Provider) (err error) {
 	if rc := cfg.Cache.Redis; rc.Enabled() {
 		if prev != nil && prev.shared != nil && reflect.DeepEqual(prev.cfg.Cache.Redis, rc) {
 			c.shared = prev.shared
 		} else if c.shared, err = newShared(rc, log, m, traces); err != nil {
 			return err
 		}
-		opts.Shared = c.shared
 	}
 	return nil
 }

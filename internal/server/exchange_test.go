@@ -162,3 +162,46 @@ func TestTokenExchangeFailures(t *testing.T) {
 		t.Error("the client secret reached the log")
 	}
 }
+
+// Replicas on one Redis exchange a client token once: the first stores
+// the issued token (sealed by the client's token), the others take it; at
+// once, the lease's holder exchanges and the others wait for it.
+func TestTokenExchangeAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	rs := startRedis(t)
+	idp := newIdP(t)
+	idp.AddClient(testidp.TokenClient{ID: "authz", Secret: "s3cret"})
+	idp.SetExchange(&testidp.ExchangePolicy{Targets: []string{exchangeTarget}, TTL: 10 * time.Minute})
+	replica := func() *harness {
+		cfg := sharedConfig(t, idp, rs.addr)
+		cfg.Cache.Redis.Timeout = 5 * time.Second
+		cfg.Cache.Redis.Lease = ptr(10 * time.Second)
+		cfg.Policies["exchanging"] = config.Policy{UpstreamToken: &config.UpstreamToken{Source: config.SourceExchange, Exchange: &config.Exchange{
+			TokenEndpoint: idp.TokenURL(), ClientID: "authz", ClientSecret: "s3cret", Resources: []string{exchangeTarget},
+		}}}
+		return startIntrospect(t, idp, cfg)
+	}
+	a, b := replica(), replica()
+	client := a.mint("rsa-1", a.validClaims())
+	oa := a.expect(a.check(withPolicy("exchanging"), withToken(client)), "allow", 200)
+	ob := b.expect(b.check(withPolicy("exchanging"), withToken(client)), "allow", 200)
+	if oa.headers["authorization"] == "" || oa.headers["authorization"] != ob.headers["authorization"] || idp.Exchanges() != 1 {
+		t.Errorf("two replicas: %q and %q from %d exchanges; want one token from one exchange", oa.headers["authorization"], ob.headers["authorization"], idp.Exchanges())
+	}
+	// While one replica's exchange is in flight (it holds the lease, the
+	// authorization server held), the other asks for the same token: it
+	// waits for the lease's value, or finds it stored, never exchanges.
+	fresh := a.mint("ec-1", a.validClaims())
+	release := idp.Hold()
+	got := make(chan string, 2)
+	check := func(h *harness) {
+		got <- read(h.check(withPolicy("exchanging"), withToken(fresh))).headers["authorization"]
+	}
+	go check(a)
+	waitFor(t, "the lease holder's exchange to reach the IdP", func() bool { return idp.Exchanges() == 2 })
+	go check(b)
+	release()
+	if x, y := <-got, <-got; x == "" || x != y || idp.Exchanges() != 2 {
+		t.Errorf("at once: %q and %q from %d exchanges in all; want one more", x, y, idp.Exchanges())
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/authz-dev/authz/authz/introspect"
 	"github.com/authz-dev/authz/authz/jwt"
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/rediscache"
 	"github.com/authz-dev/authz/internal/telemetry"
 	"github.com/authz-dev/authz/internal/tokenexchange"
 	"github.com/authz-dev/authz/internal/tracing"
@@ -43,14 +44,14 @@ func mintFrom(cfg *config.Config, m *telemetry.Metrics) (*upstreamtoken.Minter, 
 }
 
 // upstreamStep is the policy's upstream_token step, or nil.
-func upstreamStep(cfg *config.Config, policy string, t *config.UpstreamToken, minter *upstreamtoken.Minter, m *telemetry.Metrics) (authz.Upstream, error) {
+func upstreamStep(cfg *config.Config, policy string, t *config.UpstreamToken, minter *upstreamtoken.Minter, m *telemetry.Metrics, shared *rediscache.Cache) (authz.Upstream, error) {
 	switch {
 	case !t.Mints():
 		return nil, nil
 	case t.Source == config.SourceIdP:
 		return &upstreamtoken.SignedAnswer{Header: t.Header}, nil
 	case t.Source == config.SourceExchange:
-		return exchangeStep(t, m)
+		return exchangeStep(t, m, shared)
 	}
 	mint := &upstreamtoken.Mint{Minter: minter, Audience: t.Audience, Header: t.Header, Claims: t.Claims, Lifetime: t.Lifetime,
 		NamespaceSubject: t.Subject == config.SubjectNamespaced}
@@ -72,18 +73,22 @@ func upstreamStep(cfg *config.Config, policy string, t *config.UpstreamToken, mi
 }
 
 // exchangeStep is an upstream_token with source exchange (RFC 8693).
-func exchangeStep(t *config.UpstreamToken, m *telemetry.Metrics) (authz.Upstream, error) {
+func exchangeStep(t *config.UpstreamToken, m *telemetry.Metrics, shared *rediscache.Cache) (authz.Upstream, error) {
 	e := t.Exchange
 	// Tokens exchanged under other settings are not handed out after a
 	// reload; the secret counts, unprinted, through its hash.
 	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%s|%s|%q|%q|%s|%s|%s", e.TokenEndpoint, e.ClientID, e.Secret, e.AuthMethod, e.Resources, e.Audiences, e.Scope, e.RequestedTokenType, t.Header))
-	return tokenexchange.New(tokenexchange.Options{
+	opts := tokenexchange.Options{
 		Endpoint: e.TokenEndpoint, ClientID: e.ClientID, ClientSecret: e.Secret, AuthMethod: e.AuthMethod,
 		Resources: e.Resources, Audiences: e.Audiences, Scope: e.Scope, RequestedTokenType: e.RequestedTokenType,
 		Header: t.Header, Timeout: e.Timeout, Settings: hex.EncodeToString(sum[:8]),
 		Client:  &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
 		Observe: m.ObserveExchange,
-	})
+	}
+	if shared != nil { // a nil *Cache would make the interface non-nil
+		opts.Shared = shared
+	}
+	return tokenexchange.New(opts)
 }
 
 // signedAnswers is the verifier of an endpoint's RFC 9701 answers, nil

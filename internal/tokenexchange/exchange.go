@@ -64,6 +64,18 @@ type Options struct {
 	// Observe, when set, is told of each exchange's result (ok, error,
 	// refused) and how long it took.
 	Observe func(result string, elapsed time.Duration)
+	// Shared, when set, is the replicas' shared tier: one replica
+	// exchanges a token, the others take the issued token from it.
+	Shared Shared
+}
+
+// Shared is a store replicas share (the Redis tier): values made from a
+// token, sealed by it, and a lease so one replica makes each.
+type Shared interface {
+	StepValue(ctx context.Context, token, scope string) (value string, until time.Time, found bool, err error)
+	SetStepValue(ctx context.Context, token, scope, value string, until time.Time) error
+	Lease(ctx context.Context, token, scope string) (release func(judged bool), held bool)
+	AwaitStepValue(ctx context.Context, token, scope string) (string, time.Time, bool)
 }
 
 // Step is one policy's exchange.
@@ -116,7 +128,7 @@ func (s *Step) Forward(ctx context.Context, in *authz.UpstreamInput, d *authz.De
 		return nil
 	}
 	tok, err := in.Remember(ctx, "exchange|"+s.opts.Settings, func(ctx context.Context) (string, time.Time, error) {
-		return s.exchange(ctx, in.Token)
+		return s.exchangeOnce(ctx, in.Token)
 	})
 	if err != nil {
 		return err
@@ -127,6 +139,33 @@ func (s *Step) Forward(ctx context.Context, in *authz.UpstreamInput, d *authz.De
 	}
 	d.Headers = append(d.Headers, authz.HeaderValue{Name: s.opts.Header, Value: v})
 	return nil
+}
+
+// exchangeOnce asks the shared tier first, when there is one: a token
+// another replica exchanged is taken from it, and one replica at a time
+// (the lease's holder) asks the authorization server. A tier that fails or
+// a wait that runs out: exchange here.
+func (s *Step) exchangeOnce(ctx context.Context, subject string) (string, time.Time, error) {
+	sh := s.opts.Shared
+	if sh == nil {
+		return s.exchange(ctx, subject)
+	}
+	scope := "exchange|" + s.opts.Settings
+	if v, until, ok, err := sh.StepValue(ctx, subject, scope); err == nil && ok {
+		return v, until, nil
+	}
+	release, held := sh.Lease(ctx, subject, scope)
+	if held {
+		if v, until, ok := sh.AwaitStepValue(ctx, subject, scope); ok {
+			return v, until, nil
+		}
+	}
+	tok, until, err := s.exchange(ctx, subject)
+	if err == nil {
+		sh.SetStepValue(ctx, subject, scope, tok, until) // a fault: the next replica exchanges again
+	}
+	release(err == nil)
+	return tok, until, err
 }
 
 // answer is RFC 8693 §2.2.1's success response; errorAnswer §2.2.2's.
