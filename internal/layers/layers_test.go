@@ -14,6 +14,7 @@ const module = "github.com/authz-dev/authz/"
 var layer = map[string]int{
 	"cmd/authz":           0,
 	"tools/authz-load":    0,
+	"tools/chartschema":   0,
 	"internal/policytest": 1,
 	"internal/server":     2,
 	// The doors, and the process's concerns beside them.
