@@ -45,6 +45,7 @@ type Cache[V any] struct {
 	store     *ristretto.Cache[string, *entry[V]]
 	group     singleflight.Group
 	loads     atomic.Int64
+	waiting   atomic.Int64 // callers in a flight now, leading or waiting
 	collapsed atomic.Int64
 
 	onPanic    func(where string, recovered any, stack []byte)
@@ -159,6 +160,8 @@ func (c *Cache[V]) Load(ctx context.Context, key string, load func(context.Conte
 		c.set(key, l)
 		return l.Value, nil
 	}
+	c.waiting.Add(1)
+	defer c.waiting.Add(-1)
 	lead := make(chan chan flightResult)
 	gone := make(chan struct{})
 	ch := c.group.DoChan(key, func() (any, error) {
@@ -313,6 +316,9 @@ type Stats struct {
 	Evictions uint64
 	Cost      int64 // cost currently held
 	MaxBytes  int64 // the bound on Cost
+	// Waiting are the callers in a flight now: waiting on a load, their
+	// own or another's (a slow IdP shows here first).
+	Waiting int64
 }
 
 // Stats returns the cache's counters.
@@ -320,6 +326,7 @@ func (c *Cache[V]) Stats() Stats {
 	m := c.store.Metrics
 	return Stats{
 		Loads:     c.loads.Load(),
+		Waiting:   c.waiting.Load(),
 		Collapsed: c.collapsed.Load(),
 		Hits:      m.Hits(),
 		Misses:    m.Misses(),

@@ -47,8 +47,14 @@ func TestConcurrentLoadsOfOneKeyRunOnce(t *testing.T) {
 			}()
 		}
 		synctest.Wait() // every caller is waiting on the one load
+		if w := c.Stats().Waiting; w != n {
+			t.Errorf("%d callers counted waiting on the flight, want %d", w, n)
+		}
 		close(release)
 		wg.Wait()
+		if w := c.Stats().Waiting; w != 0 {
+			t.Errorf("%d callers still counted waiting after the load", w)
+		}
 		if loads.Load() != 1 {
 			t.Errorf("%d loads for %d concurrent callers, want 1", loads.Load(), n)
 		}

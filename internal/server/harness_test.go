@@ -340,7 +340,8 @@ func (h *harness) checkAllAtOnce(tok string, n int, release func()) []outcome {
 				h.t.Fatalf("only %v of %d Checks reached the server", got, n)
 			}
 		}
-		time.Sleep(50 * time.Millisecond) // from the door to the flight
+		// Every Check past the door and in the validation's flight.
+		waitFor(h.t, "every Check in the validation's flight", func() bool { return h.metric("authz_validations_waiting") >= float64(n) })
 		release()
 	}
 	wg.Wait()

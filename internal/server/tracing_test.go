@@ -213,8 +213,7 @@ func TestTracesOfChecks(t *testing.T) {
 		checkTraced(ids[0], &wg)
 		waitFor(t, "the first Check's introspection", func() bool { return idp.Introspections() > n })
 		checkTraced(ids[1], &wg)
-		waitFor(t, "the second Check in the server", func() bool { return h.metric(`authz_checks_in_flight{door="grpc"}`) == 2 })
-		time.Sleep(50 * time.Millisecond) // from the door to the flight
+		waitFor(t, "the second Check in the first one's flight", func() bool { return h.metric("authz_validations_waiting") == 2 })
 		release()
 		wg.Wait()
 		leader, waiter := named(col.find(t, ids[0], 2), "authz.Check"), named(col.find(t, ids[1], 1), "authz.Check")

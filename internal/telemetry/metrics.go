@@ -353,6 +353,7 @@ var (
 	cacheCost      = prometheus.NewDesc("authz_cache_cost_bytes", "Bytes the cached results are charged.", nil, nil)
 	cacheLoads     = prometheus.NewDesc("authz_validations_total", "Validations run (cache misses that were not collapsed).", nil, nil)
 	cacheCollapsed = prometheus.NewDesc("authz_validations_collapsed_total", "Checks that shared another Check's in-flight validation.", nil, nil)
+	cacheWaiting   = prometheus.NewDesc("authz_validations_waiting", "Checks waiting now on a validation, their own or another's in flight (a slow IdP shows here first).", nil, nil)
 	negativeCost   = prometheus.NewDesc("authz_negative_cache_cost_bytes", "Bytes the cached invalid results are charged.", nil, nil)
 	negativeHits   = prometheus.NewDesc("authz_negative_cache_hits_total", "Checks answered invalid from the negative cache.", nil, nil)
 	upstreamCost   = prometheus.NewDesc("authz_upstream_token_cache_cost_bytes", "Bytes the cached upstream tokens are charged (bounded at cache.max_bytes/8).", nil, nil)
@@ -362,7 +363,7 @@ var (
 type cacheCollector struct{ stats, neg, upstream func() cache.Stats }
 
 func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{cacheHits, cacheMisses, cacheEvictions, cacheCost, cacheLoads, cacheCollapsed, negativeCost, negativeHits, upstreamCost, upstreamHits} {
+	for _, d := range []*prometheus.Desc{cacheHits, cacheMisses, cacheEvictions, cacheCost, cacheLoads, cacheCollapsed, cacheWaiting, negativeCost, negativeHits, upstreamCost, upstreamHits} {
 		ch <- d
 	}
 }
@@ -375,6 +376,7 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(cacheCost, prometheus.GaugeValue, float64(s.Cost))
 	ch <- prometheus.MustNewConstMetric(cacheLoads, prometheus.CounterValue, float64(s.Loads))
 	ch <- prometheus.MustNewConstMetric(cacheCollapsed, prometheus.CounterValue, float64(s.Collapsed))
+	ch <- prometheus.MustNewConstMetric(cacheWaiting, prometheus.GaugeValue, float64(s.Waiting))
 	n := c.neg()
 	ch <- prometheus.MustNewConstMetric(negativeCost, prometheus.GaugeValue, float64(n.Cost))
 	ch <- prometheus.MustNewConstMetric(negativeHits, prometheus.CounterValue, float64(n.Hits))
