@@ -2,39 +2,19 @@ package config
 
 import (
 	"strings"
-	"time"
+
+	"github.com/authz-dev/authz/internal/tokenexchange"
 )
 
 // SourceExchange is upstream_token.source exchange: the client's token
 // traded at the authorization server for one for the upstream (RFC 8693).
 const SourceExchange = "exchange"
 
-// Exchange is where and how a policy's upstream_token is exchanged.
-type Exchange struct {
-	// TokenEndpoint is the authorization server's token endpoint.
-	TokenEndpoint string `yaml:"token_endpoint"`
-	// ClientID and the secret (client_secret, "${ENV_VAR}" or
-	// client_secret_file) authenticate authz, by AuthMethod:
-	// client_secret_basic (default) or client_secret_post.
-	ClientID         string `yaml:"client_id"`
-	ClientSecret     string `yaml:"client_secret"`
-	ClientSecretFile string `yaml:"client_secret_file"`
-	AuthMethod       string `yaml:"auth_method"`
-	// Resources and Audiences name the upstream (RFC 8693 §2.1, RFC
-	// 8707); at least one of them.
-	Resources []string `yaml:"resources"`
-	Audiences []string `yaml:"audiences"`
-	// Scope asked for ("" leaves it to the server).
-	Scope string `yaml:"scope"`
-	// RequestedTokenType (default urn:ietf:params:oauth:token-type:access_token).
-	RequestedTokenType string `yaml:"requested_token_type"`
-	// Timeout bounds one exchange (default 2s).
-	Timeout time.Duration `yaml:"timeout"`
-	// Secret is the resolved client secret; never printed.
-	Secret string `yaml:"-"`
-}
+// Exchange is where and how a policy's upstream_token is exchanged: the
+// step's own settings (tokenexchange.Settings), which this file checks.
+type Exchange = tokenexchange.Settings
 
-func (e *Exchange) validate(pp string, p *problems) {
+func validateExchange(e *Exchange, pp string, p *problems) {
 	if !isHTTPURL(e.TokenEndpoint) {
 		p.add(pp+".token_endpoint", "must be an http(s) URL: the authorization server's token endpoint")
 	}

@@ -162,7 +162,7 @@ func validateUpstreamToken(name string, pol Policy, cfg *Config, p *problems) {
 		if t.Exchange == nil {
 			p.add(pp+".exchange", "is required for source exchange: the token endpoint, the client and the upstream")
 		} else {
-			t.Exchange.validate(pp+".exchange", p)
+			validateExchange(t.Exchange, pp+".exchange", p)
 		}
 		if t.Audience != "" || len(t.Claims) > 0 || len(t.RequestClaims) > 0 || t.Lifetime != 0 || t.Subject != "" {
 			p.add(pp, "audience, claims, request_claims, lifetime and subject shape a minted token; an exchanged token is the authorization server's (exchange.audiences, exchange.scope)")

@@ -76,12 +76,12 @@ func upstreamStep(cfg *config.Config, policy string, t *config.UpstreamToken, mi
 func exchangeStep(t *config.UpstreamToken, m *telemetry.Metrics, shared *rediscache.Cache) (authz.Upstream, error) {
 	e := t.Exchange
 	// Tokens exchanged under other settings are not handed out after a
-	// reload; the secret counts, unprinted, through its hash.
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%s|%s|%q|%q|%s|%s|%s", e.TokenEndpoint, e.ClientID, e.Secret, e.AuthMethod, e.Resources, e.Audiences, e.Scope, e.RequestedTokenType, t.Header))
+	// reload.
+	// Every setting, the secret included (hashed, never printed): a
+	// setting added to tokenexchange.Settings counts with no edit here.
+	sum := sha256.Sum256(fmt.Appendf(nil, "%+v|%s", *e, t.Header))
 	opts := tokenexchange.Options{
-		Endpoint: e.TokenEndpoint, ClientID: e.ClientID, ClientSecret: e.Secret, AuthMethod: e.AuthMethod,
-		Resources: e.Resources, Audiences: e.Audiences, Scope: e.Scope, RequestedTokenType: e.RequestedTokenType,
-		Header: t.Header, Timeout: e.Timeout, Settings: hex.EncodeToString(sum[:8]),
+		Settings: *e, Header: t.Header, Fingerprint: hex.EncodeToString(sum[:8]),
 		Client:  &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
 		Observe: m.ObserveExchange,
 	}

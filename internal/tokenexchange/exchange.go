@@ -38,29 +38,49 @@ const (
 	unstatedLifetime = time.Minute
 )
 
-// Options configure one policy's exchange.
+// Settings are one policy's exchange as its config writes it
+// (upstream_token.exchange): the config file's keys are these fields'
+// tags, so a new setting is a field here and its row in
+// docs/configuration.md.
+type Settings struct {
+	// TokenEndpoint is the authorization server's token endpoint.
+	TokenEndpoint string `yaml:"token_endpoint"`
+	// ClientID and the secret (client_secret, "${ENV_VAR}" or
+	// client_secret_file; resolved into Secret) authenticate authz, by
+	// AuthMethod: client_secret_basic (default) or client_secret_post.
+	ClientID         string `yaml:"client_id"`
+	ClientSecret     string `yaml:"client_secret"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	AuthMethod       string `yaml:"auth_method"`
+	// Resources and Audiences name the upstream (RFC 8693 §2.1, RFC
+	// 8707); at least one of them.
+	Resources []string `yaml:"resources"`
+	Audiences []string `yaml:"audiences"`
+	// Scope asked for ("" leaves it to the server).
+	Scope string `yaml:"scope"`
+	// RequestedTokenType (default TokenTypeAccess).
+	RequestedTokenType string `yaml:"requested_token_type"`
+	// Timeout bounds one exchange (default DefaultTimeout).
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxResponseBytes bounds the answer read (default
+	// DefaultMaxResponseBytes).
+	MaxResponseBytes int64 `yaml:"max_response_bytes"`
+	// Secret is the resolved client secret; never printed.
+	Secret string `yaml:"-"`
+}
+
+// Options configure one policy's exchange: its settings, and what the
+// server adds.
 type Options struct {
-	// Endpoint is the authorization server's token endpoint.
-	Endpoint string
-	// ClientID and ClientSecret authenticate authz to it, by AuthMethod:
-	// client_secret_basic (default) or client_secret_post.
-	ClientID, ClientSecret, AuthMethod string
-	// Resources and Audiences name the target service (RFC 8693 §2.1,
-	// RFC 8707); Scope the scope asked for ("" leaves it to the server).
-	Resources, Audiences []string
-	Scope                string
-	// RequestedTokenType (default: an access token).
-	RequestedTokenType string
+	Settings
 	// Header is where the issued token goes: Authorization (as a Bearer
 	// token, in place of the client's) or any other header (the bare
 	// token).
-	Header           string
-	Timeout          time.Duration
-	MaxResponseBytes int64
-	Client           *http.Client
-	// Settings fingerprint these options: a token exchanged under other
+	Header string
+	Client *http.Client
+	// Fingerprint names these options: a token exchanged under other
 	// settings is not handed out after a reload.
-	Settings string
+	Fingerprint string
 	// Observe, when set, is told of each exchange's result (ok, error,
 	// refused) and how long it took.
 	Observe func(result string, elapsed time.Duration)
@@ -83,9 +103,9 @@ type Step struct{ opts Options }
 
 // New returns the step.
 func New(opts Options) (*Step, error) {
-	u, err := url.Parse(opts.Endpoint)
+	u, err := url.Parse(opts.TokenEndpoint)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, fmt.Errorf("token exchange endpoint %q: not an http(s) URL", opts.Endpoint)
+		return nil, fmt.Errorf("token exchange endpoint %q: not an http(s) URL", opts.TokenEndpoint)
 	}
 	if opts.AuthMethod == "" {
 		opts.AuthMethod = "client_secret_basic"
@@ -127,7 +147,7 @@ func (s *Step) Forward(ctx context.Context, in *authz.UpstreamInput, d *authz.De
 		d.RemoveHeaders = append(d.RemoveHeaders, s.opts.Header)
 		return nil
 	}
-	tok, err := in.Remember(ctx, "exchange|"+s.opts.Settings, func(ctx context.Context) (string, time.Time, error) {
+	tok, err := in.Remember(ctx, "exchange|"+s.opts.Fingerprint, func(ctx context.Context) (string, time.Time, error) {
 		return s.exchangeOnce(ctx, in.Token)
 	})
 	if err != nil {
@@ -150,7 +170,7 @@ func (s *Step) exchangeOnce(ctx context.Context, subject string) (string, time.T
 	if sh == nil {
 		return s.exchange(ctx, subject)
 	}
-	scope := "exchange|" + s.opts.Settings
+	scope := "exchange|" + s.opts.Fingerprint
 	if v, until, ok, err := sh.StepValue(ctx, subject, scope); err == nil && ok {
 		return v, until, nil
 	}
@@ -213,9 +233,9 @@ func (s *Step) exchange(ctx context.Context, subject string) (token string, unti
 	}
 	if s.opts.AuthMethod == "client_secret_post" {
 		form.Set("client_id", s.opts.ClientID)
-		form.Set("client_secret", s.opts.ClientSecret)
+		form.Set("client_secret", s.opts.Secret)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.opts.Endpoint, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.opts.TokenEndpoint, strings.NewReader(form.Encode()))
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -223,21 +243,21 @@ func (s *Step) exchange(ctx context.Context, subject string) (token string, unti
 	req.Header.Set("Accept", "application/json")
 	if s.opts.AuthMethod == "client_secret_basic" {
 		// RFC 6749 §2.3.1: both form-urlencoded before Basic.
-		req.SetBasicAuth(url.QueryEscape(s.opts.ClientID), url.QueryEscape(s.opts.ClientSecret))
+		req.SetBasicAuth(url.QueryEscape(s.opts.ClientID), url.QueryEscape(s.opts.Secret))
 	}
 	resp, err := s.opts.Client.Do(req)
 	if err != nil {
 		// The URL and the transport's words only: the form (the client's
 		// token, a secret) is never in the error.
-		return "", time.Time{}, fmt.Errorf("token exchange at %s: %w", s.opts.Endpoint, unwrapURLError(err))
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: %w", s.opts.TokenEndpoint, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, s.opts.MaxResponseBytes+1))
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("token exchange at %s: read answer: %w", s.opts.Endpoint, err)
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: read answer: %w", s.opts.TokenEndpoint, err)
 	}
 	if int64(len(body)) > s.opts.MaxResponseBytes {
-		return "", time.Time{}, fmt.Errorf("token exchange at %s: answer over %d bytes", s.opts.Endpoint, s.opts.MaxResponseBytes)
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: answer over %d bytes", s.opts.TokenEndpoint, s.opts.MaxResponseBytes)
 	}
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if resp.StatusCode != http.StatusOK {
@@ -245,31 +265,31 @@ func (s *Step) exchange(ctx context.Context, subject string) (token string, unti
 		if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized {
 			if json.Unmarshal(body, &e) == nil && e.Error != "" && safeCode(e.Error) {
 				result = "refused"
-				return "", time.Time{}, fmt.Errorf("token exchange at %s: %w: %s (HTTP %d)", s.opts.Endpoint, ErrRefused, e.Error, resp.StatusCode)
+				return "", time.Time{}, fmt.Errorf("token exchange at %s: %w: %s (HTTP %d)", s.opts.TokenEndpoint, ErrRefused, e.Error, resp.StatusCode)
 			}
 		}
-		return "", time.Time{}, fmt.Errorf("token exchange at %s: HTTP %d", s.opts.Endpoint, resp.StatusCode)
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: HTTP %d", s.opts.TokenEndpoint, resp.StatusCode)
 	}
 	if ct != "application/json" {
-		return "", time.Time{}, fmt.Errorf("token exchange at %s: answer of type %q, want application/json", s.opts.Endpoint, ct)
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: answer of type %q, want application/json", s.opts.TokenEndpoint, ct)
 	}
 	var a answer
 	if err := json.Unmarshal(body, &a); err != nil {
-		return "", time.Time{}, fmt.Errorf("token exchange at %s: answer is not JSON: %w", s.opts.Endpoint, err)
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: answer is not JSON: %w", s.opts.TokenEndpoint, err)
 	}
 	switch {
 	case a.AccessToken == "":
-		return "", time.Time{}, fmt.Errorf("token exchange at %s: answer has no access_token", s.opts.Endpoint)
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: answer has no access_token", s.opts.TokenEndpoint)
 	case a.IssuedTokenType == "":
-		return "", time.Time{}, fmt.Errorf("token exchange at %s: answer has no issued_token_type", s.opts.Endpoint)
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: answer has no issued_token_type", s.opts.TokenEndpoint)
 	case a.IssuedTokenType != s.opts.RequestedTokenType:
-		return "", time.Time{}, fmt.Errorf("token exchange at %s: issued %q, asked for %q", s.opts.Endpoint, a.IssuedTokenType, s.opts.RequestedTokenType)
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: issued %q, asked for %q", s.opts.TokenEndpoint, a.IssuedTokenType, s.opts.RequestedTokenType)
 	case s.opts.Header == Authorization && !strings.EqualFold(a.TokenType, "bearer"):
-		return "", time.Time{}, fmt.Errorf("token exchange at %s: token_type %q is not a bearer token for Authorization", s.opts.Endpoint, a.TokenType)
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: token_type %q is not a bearer token for Authorization", s.opts.TokenEndpoint, a.TokenType)
 	case strings.ContainsAny(a.AccessToken, "\r\n\x00"):
-		return "", time.Time{}, fmt.Errorf("token exchange at %s: the issued token cannot go in a header", s.opts.Endpoint)
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: the issued token cannot go in a header", s.opts.TokenEndpoint)
 	case a.ExpiresIn != nil && *a.ExpiresIn <= 0:
-		return "", time.Time{}, fmt.Errorf("token exchange at %s: expires_in %d", s.opts.Endpoint, *a.ExpiresIn)
+		return "", time.Time{}, fmt.Errorf("token exchange at %s: expires_in %d", s.opts.TokenEndpoint, *a.ExpiresIn)
 	}
 	life := unstatedLifetime
 	if a.ExpiresIn != nil {
