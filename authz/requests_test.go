@@ -1,0 +1,164 @@
+package authz_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/authz/jwt"
+	"github.com/authz-dev/authz/internal/testidp"
+)
+
+// The core's own contracts about a request's token and headers, judged
+// with a real issuer's keys and no door (moved from the server's
+// end-to-end suite, which keeps what needs a listener).
+
+type core struct {
+	*authz.Authorizer
+	idp *testidp.IdP
+}
+
+func newCore(t *testing.T) core {
+	t.Helper()
+	idp, err := testidp.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(idp.Close)
+	keys, err := jwt.NewKeys(jwt.KeysOptions{URL: idp.JWKSURL(), Issuer: idp.Issuer()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(keys.Close)
+	<-keys.Ready()
+	iss, err := jwt.NewIssuer(jwt.IssuerOptions{Name: "corp", Issuer: idp.Issuer(), Algorithms: []jose.SignatureAlgorithm{jose.RS256, jose.ES256}, Audiences: []string{"orders-api"}, Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := jwt.NewSet(iss)
+	bearer := []authz.TokenSource{{Header: "authorization", Scheme: "Bearer"}}
+	headers := []authz.ClaimHeader{{Claim: "sub", Header: "x-user-id"}, {Claim: "scope", Header: "x-scopes"}, {Claim: "email", Header: "x-email"}}
+	a, err := authz.New(authz.Options{JWT: set, CacheMaxBytes: 4 << 20, TTL: time.Minute, NegativeTTL: time.Second, Policies: []*authz.Policy{
+		{Name: authz.DefaultPolicy, TokenSources: bearer, Validators: []string{"corp"}, Headers: headers, MaxHeaderBytes: 4096, HeaderSeparator: ","},
+		{Name: "orders-write", TokenSources: bearer, Validators: []string{"corp"}, RequireScopes: []string{"orders:write"}, Headers: headers, MaxHeaderBytes: 4096, HeaderSeparator: ","},
+		{Name: "cookie", TokenSources: append(bearer, authz.TokenSource{Cookie: "access_token"}), Validators: []string{"corp"}, Headers: headers, MaxHeaderBytes: 4096, HeaderSeparator: ","},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	return core{a, idp}
+}
+
+func (c core) mint(t *testing.T, claims map[string]any) string {
+	t.Helper()
+	tok, err := c.idp.Mint("rsa-1", claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func (c core) valid() map[string]any {
+	return c.idp.Claims("alice", time.Hour, "orders:read orders:write", "orders-api")
+}
+
+func (c core) decide(policy string, h authz.MapHeader) authz.Decision {
+	return c.Authorize(context.Background(), &authz.Request{Policy: policy, Method: "GET", Host: "shop.example", Path: "/orders/1", Header: h})
+}
+
+func header(d authz.Decision, name string) (string, bool) {
+	for _, h := range d.Headers {
+		if h.Name == name {
+			return h.Value, true
+		}
+	}
+	return "", false
+}
+
+func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
+	c := newCore(t)
+	if d := c.decide("", authz.MapHeader{"authorization": {"bEaReR " + c.mint(t, c.valid())}}); d.Outcome != authz.Allow {
+		t.Errorf("bEaReR: %v (%s)", d.Outcome, d.Reason)
+	}
+}
+
+// RFC 6750 §2: one token, one method. The same token by two methods is one
+// token; two tokens are invalid, in any two places.
+func TestTwoDifferentTokensAreInvalid(t *testing.T) {
+	c := newCore(t)
+	a, b := c.mint(t, c.valid()), c.mint(t, c.valid())
+	for name, tc := range map[string]struct {
+		h    authz.MapHeader
+		want authz.Outcome
+	}{
+		"a header and a cookie":        {authz.MapHeader{"authorization": {"Bearer " + a}, "cookie": {"theme=dark; access_token=" + b}}, authz.Invalid},
+		"one token by two methods":     {authz.MapHeader{"authorization": {"Bearer " + a}, "cookie": {"access_token=" + a}}, authz.Allow},
+		"a cookie alone":               {authz.MapHeader{"cookie": {"access_token=" + b}}, authz.Allow},
+		"two Authorization values":     {authz.MapHeader{"authorization": {"Bearer " + a, "Bearer " + b}}, authz.Invalid},
+		"one Authorization value, two": {authz.MapHeader{"authorization": {"Bearer " + a, "Bearer " + a}}, authz.Allow},
+	} {
+		if d := c.decide("cookie", tc.h); d.Outcome != tc.want {
+			t.Errorf("%s: %v (%s), want %v", name, d.Outcome, d.Reason, tc.want)
+		}
+	}
+}
+
+// Claim headers are the authorizer's: a client's copy is overwritten, and
+// a header whose claim the token lacks is removed, never passed on.
+func TestClientCannotSpoofClaimHeaders(t *testing.T) {
+	c := newCore(t)
+	d := c.decide("", authz.MapHeader{"authorization": {"Bearer " + c.mint(t, c.valid())}, "x-user-id": {"mallory"}, "x-email": {"boss@example.com"}})
+	if v, _ := header(d, "x-user-id"); d.Outcome != authz.Allow || v != "alice" {
+		t.Errorf("x-user-id = %q (%v), want alice, overwritten", v, d.Outcome)
+	}
+	if _, set := header(d, "x-email"); set || !slices.Contains(d.RemoveHeaders, "x-email") {
+		t.Errorf("x-email (claim absent): headers %v removed %v", d.Headers, d.RemoveHeaders)
+	}
+}
+
+// Control characters never reach a header, and a claim over the bound is
+// removed, not truncated.
+func TestControlCharactersNeverReachHeaders(t *testing.T) {
+	c := newCore(t)
+	claims := c.valid()
+	claims["sub"] = "alice\r\nx-admin: true\x00"
+	claims["email"] = strings.Repeat("a", 5000) + "@example.com"
+	d := c.decide("", authz.MapHeader{"authorization": {"Bearer " + c.mint(t, claims)}})
+	if v, _ := header(d, "x-user-id"); v != "alicex-admin: true" {
+		t.Errorf("x-user-id = %q", v)
+	}
+	if _, set := header(d, "x-email"); set || !slices.Contains(d.RemoveHeaders, "x-email") {
+		t.Errorf("an over-long claim must be removed: headers %v removed %v", d.Headers, d.RemoveHeaders)
+	}
+}
+
+// A policy's scopes: scope or scp (an array) satisfies them; a token short
+// of one is forbidden with the scope it needs in the challenge; a policy
+// the proxy names that does not exist is an error naming it.
+func TestPolicies(t *testing.T) {
+	c := newCore(t)
+	tok := c.mint(t, c.idp.Claims("bob", time.Hour, "orders:read", "orders-api"))
+	bearer := authz.MapHeader{"authorization": {"Bearer " + tok}}
+	if d := c.decide("", bearer); d.Outcome != authz.Allow {
+		t.Errorf("default: %v", d.Outcome)
+	}
+	d := c.decide("orders-write", bearer)
+	if want := `Bearer realm="authz", error="insufficient_scope", scope="orders:write"`; d.Outcome != authz.Forbidden || c.Answers().WWWAuthenticate(&d) != want {
+		t.Errorf("orders-write: %v, challenge %q", d.Outcome, c.Answers().WWWAuthenticate(&d))
+	}
+	scp := c.valid()
+	delete(scp, "scope")
+	scp["scp"] = []any{"orders:write"}
+	if d := c.decide("orders-write", authz.MapHeader{"authorization": {"Bearer " + c.mint(t, scp)}}); d.Outcome != authz.Allow {
+		t.Errorf("scp: %v", d.Outcome)
+	}
+	if d := c.decide("no-such-policy", bearer); d.Outcome != authz.Error || !strings.Contains(d.Reason, `unknown policy "no-such-policy"`) {
+		t.Errorf("an unknown policy: %v, %q", d.Outcome, d.Reason)
+	}
+}
