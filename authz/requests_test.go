@@ -2,12 +2,17 @@ package authz_test
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/authz/jwt"
@@ -161,4 +166,97 @@ func TestPolicies(t *testing.T) {
 	if d := c.decide("no-such-policy", bearer); d.Outcome != authz.Error || !strings.Contains(d.Reason, `unknown policy "no-such-policy"`) {
 		t.Errorf("an unknown policy: %v, %q", d.Outcome, d.Reason)
 	}
+}
+
+// Every way a JWT is bad is invalid (never error), answered with the
+// invalid_token challenge and a JSON body that says so.
+func TestInvalidTokens(t *testing.T) {
+	c := newCore(t)
+	now := time.Now()
+	with := func(mut func(map[string]any)) string {
+		claims := c.valid()
+		mut(claims)
+		return c.mint(t, claims)
+	}
+	unpublished, err := testidp.NewKey("rsa-1", jose.RS256) // same kid, other key
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := testidp.Sign(unpublished, c.valid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, token := range map[string]string{
+		"expired token is invalid, not error": with(func(c map[string]any) { c["exp"] = now.Add(-time.Minute).Unix() }),
+		"nbf in the future":                   with(func(c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() }),
+		"iat in the future":                   with(func(c map[string]any) { c["iat"] = now.Add(time.Hour).Unix() }),
+		"no exp":                              with(func(c map[string]any) { delete(c, "exp") }),
+		"wrong audience":                      with(func(c map[string]any) { c["aud"] = "billing-api" }),
+		"untrusted issuer":                    with(func(c map[string]any) { c["iss"] = "https://evil.example" }),
+		"bad signature":                       forged,
+		"alg none":                            algNone(c.valid()),
+		"HS256 keyed with the RSA public key": hmacWithPublicKey(t, c.idp, c.valid()),
+		"tampered payload":                    tamper(with(func(map[string]any) {})),
+		"garbage":                             "not-a-token",
+		"three dots of junk":                  "a.b.c",
+	} {
+		d := c.decide("", authz.MapHeader{"authorization": {"Bearer " + token}})
+		ans := c.Answers()
+		var body map[string]string
+		if d.Outcome != authz.Invalid || ans.Status(d.Outcome) != 401 || !strings.Contains(ans.WWWAuthenticate(&d), `error="invalid_token"`) {
+			t.Errorf("%s: %v %d, challenge %q", name, d.Outcome, ans.Status(d.Outcome), ans.WWWAuthenticate(&d))
+		}
+		if err := json.Unmarshal(ans.Body(&d), &body); err != nil || body["error"] != "invalid_token" || body["error_description"] == "" {
+			t.Errorf("%s: body %s", name, ans.Body(&d))
+		}
+	}
+}
+
+// No token where the policy looks — none at all, or another scheme — is
+// missing, challenged with the realm and no error code (RFC 6750 §3.1).
+func TestMissingToken(t *testing.T) {
+	c := newCore(t)
+	for name, h := range map[string]authz.MapHeader{
+		"no header":    {},
+		"basic scheme": {"authorization": {"Basic YWxpY2U6cHc="}},
+	} {
+		d := c.decide("", h)
+		if d.Outcome != authz.Missing || c.Answers().Status(d.Outcome) != 401 || c.Answers().WWWAuthenticate(&d) != `Bearer realm="authz"` {
+			t.Errorf("%s: %v, challenge %q", name, d.Outcome, c.Answers().WWWAuthenticate(&d))
+		}
+	}
+}
+
+func algNone(claims map[string]any) string {
+	payload, _ := json.Marshal(claims)
+	return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + base64.RawURLEncoding.EncodeToString(payload) + "."
+}
+
+// hmacWithPublicKey is the classic algorithm-confusion forgery: HS256 keyed
+// with the bytes of the issuer's public RSA key.
+func hmacWithPublicKey(t *testing.T, idp *testidp.IdP, claims map[string]any) string {
+	t.Helper()
+	set := idp.KeySet()
+	der, err := x509.MarshalPKIXPublicKey(set.Key("rsa-1")[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: pemBytes}, (&jose.SignerOptions{}).WithHeader("kid", "rsa-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := josejwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func tamper(tok string) string {
+	parts := strings.Split(tok, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	payload = []byte(strings.Replace(string(payload), `"alice"`, `"admin"`, 1))
+	parts[1] = base64.RawURLEncoding.EncodeToString(payload)
+	return strings.Join(parts, ".")
 }

@@ -2,10 +2,8 @@ package server
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,7 +19,6 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	jose "github.com/go-jose/go-jose/v4"
-	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -73,104 +70,6 @@ func TestEdDSAToken(t *testing.T) {
 	h.idp.AddKey(key)
 	time.Sleep(20 * time.Millisecond) // past min_refresh_interval: the new kid triggers a refresh
 	h.expect(h.check(withToken(h.mint("ed-1", h.validClaims()))), "allow", 200)
-}
-
-func TestInvalidTokens(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	now := time.Now()
-	with := func(mut func(map[string]any)) string {
-		c := h.validClaims()
-		mut(c)
-		return h.mint("rsa-1", c)
-	}
-	unpublished, err := testidp.NewKey("rsa-1", jose.RS256) // same kid, other key
-	if err != nil {
-		t.Fatal(err)
-	}
-	forged, err := testidp.Sign(unpublished, h.validClaims())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cases := []struct {
-		name  string
-		token string
-	}{
-		{"expired token is invalid, not error", with(func(c map[string]any) { c["exp"] = now.Add(-time.Minute).Unix() })},
-		{"nbf in the future", with(func(c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() })},
-		{"iat in the future", with(func(c map[string]any) { c["iat"] = now.Add(time.Hour).Unix() })},
-		{"no exp", with(func(c map[string]any) { delete(c, "exp") })},
-		{"wrong audience", with(func(c map[string]any) { c["aud"] = "billing-api" })},
-		{"untrusted issuer", with(func(c map[string]any) { c["iss"] = "https://evil.example" })},
-		{"bad signature", forged},
-		{"alg none", algNone(t, h.validClaims())},
-		{"HS256 keyed with the RSA public key", hmacWithPublicKey(t, h.idp, h.validClaims())},
-		{"tampered payload", tamper(with(func(map[string]any) {}))},
-		{"garbage", "not-a-token"},
-		{"three dots of junk", "a.b.c"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			o := h.expect(h.check(withToken(c.token)), "invalid", 401)
-			if !strings.Contains(o.headers["www-authenticate"], `error="invalid_token"`) {
-				t.Errorf("www-authenticate = %q", o.headers["www-authenticate"])
-			}
-			var body map[string]string
-			if err := json.Unmarshal([]byte(o.body), &body); err != nil || body["error"] != "invalid_token" || body["error_description"] == "" {
-				t.Errorf("body = %s", o.body)
-			}
-		})
-	}
-}
-
-func algNone(t *testing.T, claims map[string]any) string {
-	payload, _ := json.Marshal(claims)
-	return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + base64.RawURLEncoding.EncodeToString(payload) + "."
-}
-
-// hmacWithPublicKey is the classic algorithm-confusion forgery: HS256 keyed
-// with the bytes of the issuer's public RSA key.
-func hmacWithPublicKey(t *testing.T, idp *testidp.IdP, claims map[string]any) string {
-	t.Helper()
-	set := idp.KeySet()
-	der, err := x509.MarshalPKIXPublicKey(set.Key("rsa-1")[0].Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: pemBytes}, (&jose.SignerOptions{}).WithHeader("kid", "rsa-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := josejwt.Signed(signer).Claims(claims).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
-func tamper(tok string) string {
-	parts := strings.Split(tok, ".")
-	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
-	payload = []byte(strings.Replace(string(payload), `"alice"`, `"admin"`, 1))
-	parts[1] = base64.RawURLEncoding.EncodeToString(payload)
-	return strings.Join(parts, ".")
-}
-
-func TestMissingToken(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	for name, opt := range map[string]checkOpt{
-		"no header":    func(*authv3.CheckRequest) {},
-		"basic scheme": withHeader("authorization", "Basic YWxpY2U6cHc="),
-	} {
-		t.Run(name, func(t *testing.T) {
-			o := h.expect(h.check(opt), "missing", 401)
-			if o.headers["www-authenticate"] != `Bearer realm="authz"` {
-				t.Errorf("www-authenticate = %q", o.headers["www-authenticate"])
-			}
-		})
-	}
 }
 
 func TestHeaderMapIsRead(t *testing.T) {
