@@ -261,12 +261,12 @@ func TestBehindNginx(t *testing.T) {
 	// does not.
 	client := newDPoPClient(t)
 	bound := h.validClaims()
-	bound["cnf"] = map[string]any{"jkt": client.jkt}
+	bound["cnf"] = map[string]any{"jkt": client.JKT}
 	dpopToken := h.mint("rsa-1", bound)
 	proof := func(htu string) string {
 		c := proofClaims(dpopToken)
 		c["htu"] = htu
-		return client.proof(c)
+		return client.Proof(c)
 	}
 	dpop := func(p string) map[string]string {
 		return map[string]string{"Authorization": "DPoP " + dpopToken, "DPoP": p}

@@ -2,15 +2,10 @@ package server
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -22,74 +17,19 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	jose "github.com/go-jose/go-jose/v4"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
-// dpopClient is a client's DPoP key, with proofs made by go-jose (not by
-// anything of authz's).
-type dpopClient struct {
-	t   *testing.T
-	key *ecdsa.PrivateKey
-	jkt string
-}
+// The DPoP client and its proofs are testsupport's.
+type dpopClient = testsupport.DPoPClient
 
-func newDPoPClient(t *testing.T) *dpopClient {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp, err := (&jose.JSONWebKey{Key: key.Public()}).Thumbprint(crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &dpopClient{t: t, key: key, jkt: base64.RawURLEncoding.EncodeToString(tp)}
-}
+func newDPoPClient(t *testing.T) *dpopClient { return testsupport.NewDPoPClient(t) }
 
-func ath(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-// proofClaims are a proof's claims for GET https://shop.example/orders/1,
-// the request newCheckRequest sends.
-func proofClaims(token string) map[string]any {
-	return map[string]any{
-		"jti": fmt.Sprintf("%d", time.Now().UnixNano()), "htm": "GET", "htu": "https://shop.example/orders/1",
-		"iat": time.Now().Unix(), "ath": ath(token),
-	}
-}
-
-// proof signs claims as a DPoP proof: typ dpop+jwt, the public key in jwk.
-func (c *dpopClient) proof(claims map[string]any, edit ...func(*jose.SignerOptions)) string {
-	return c.signProof(jose.SigningKey{Algorithm: jose.ES256, Key: c.key}, true, claims, edit...)
-}
-
-func (c *dpopClient) signProof(sk jose.SigningKey, embed bool, claims map[string]any, edit ...func(*jose.SignerOptions)) string {
-	c.t.Helper()
-	opts := &jose.SignerOptions{EmbedJWK: embed}
-	opts.WithType("dpop+jwt")
-	for _, e := range edit {
-		e(opts)
-	}
-	signer, err := jose.NewSigner(sk, opts)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	body, _ := json.Marshal(claims)
-	jws, err := signer.Sign(body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	out, err := jws.CompactSerialize()
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return out
-}
+func proofClaims(token string) map[string]any { return testsupport.ProofClaims(token) }
 
 func withDPoP(token, proof string) checkOpt {
 	return func(r *authv3.CheckRequest) {
@@ -97,113 +37,6 @@ func withDPoP(token, proof string) checkOpt {
 		if proof != "" {
 			r.Attributes.Request.Http.Headers["dpop"] = proof
 		}
-	}
-}
-
-func TestDPoP(t *testing.T) {
-	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
-	idp := newIdP(t)
-	cfg := baseConfig(idp)
-	cfg.Policies["dpop-only"] = config.Policy{SenderConstraint: "dpop"}
-	cfg.Policies["mtls-only"] = config.Policy{SenderConstraint: "mtls"}
-	cfg.Log.Allow = true
-	h := startWith(t, idp, cfg)
-	h.waitServing()
-
-	client := newDPoPClient(t)
-	bound := h.validClaims()
-	bound["cnf"] = map[string]any{"jkt": client.jkt}
-	token := h.mint("rsa-1", bound)
-	unbound := h.mint("rsa-1", h.validClaims())
-
-	// The allow, then its proof again: a replay.
-	good := client.proof(proofClaims(token))
-	h.expect(h.check(withDPoP(token, good)), "allow", 200)
-	// The allow's log line says what held the token.
-	if !strings.Contains(h.logs.String(), `"outcome":"allow","reason":"","policy":"default"`) || !strings.Contains(h.logs.String(), `"sender":"dpop"`) {
-		t.Errorf("the DPoP allow's log line: %s", h.logs.String())
-	}
-	replay := h.expect(h.check(withDPoP(token, good)), "invalid", 401)
-	if c := replay.headers["www-authenticate"]; !strings.HasPrefix(c, `DPoP realm="authz"`) || !strings.Contains(c, `error="invalid_dpop_proof"`) || !strings.Contains(c, `algs="ES256`) {
-		t.Errorf("replay challenge %q", c)
-	}
-	if n := h.metric(`authz_sender_failures_total{reason="dpop_replay"}`); n != 1 {
-		t.Errorf("dpop_replay failures = %v, want 1", n)
-	}
-
-	other := newDPoPClient(t)
-	privateJWK := func(o *jose.SignerOptions) {
-		o.WithHeader("jwk", jose.JSONWebKey{Key: client.key}) // private d included
-	}
-	withClaim := func(k string, v any) string {
-		c := proofClaims(token)
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
-		}
-		return client.proof(c)
-	}
-	hmac := client.signProof(jose.SigningKey{Algorithm: jose.HS256, Key: []byte("0123456789abcdef0123456789abcdef")}, false, proofClaims(token))
-	noneProof := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"dpop+jwt"}`)) + "." +
-		base64.RawURLEncoding.EncodeToString(must(json.Marshal(proofClaims(token)))) + "."
-
-	cases := []struct {
-		name   string
-		opts   []checkOpt
-		reason string
-		code   string // the DPoP challenge's error, "" for a Bearer challenge
-	}{
-		{"wrong htm", []checkOpt{withDPoP(token, withClaim("htm", "POST"))}, "dpop_htm", "invalid_dpop_proof"},
-		{"htu with a query", []checkOpt{withDPoP(token, withClaim("htu", "https://shop.example/orders/1?x=1"))}, "dpop_htu", "invalid_dpop_proof"},
-		{"htu of another path", []checkOpt{withDPoP(token, withClaim("htu", "https://shop.example/orders/2"))}, "dpop_htu", "invalid_dpop_proof"},
-		{"htu of another scheme", []checkOpt{withDPoP(token, withClaim("htu", "http://shop.example/orders/1"))}, "dpop_htu", "invalid_dpop_proof"},
-		{"iat too old", []checkOpt{withDPoP(token, withClaim("iat", time.Now().Add(-5*time.Minute).Unix()))}, "dpop_iat", "invalid_dpop_proof"},
-		{"iat in the future", []checkOpt{withDPoP(token, withClaim("iat", time.Now().Add(5*time.Minute).Unix()))}, "dpop_iat", "invalid_dpop_proof"},
-		{"no ath", []checkOpt{withDPoP(token, withClaim("ath", nil))}, "dpop_ath", "invalid_dpop_proof"},
-		{"ath of another token", []checkOpt{withDPoP(token, withClaim("ath", ath(unbound)))}, "dpop_ath", "invalid_dpop_proof"},
-		{"no jti", []checkOpt{withDPoP(token, withClaim("jti", nil))}, "dpop_jti", "invalid_dpop_proof"},
-		{"jwk with the private key", []checkOpt{withDPoP(token, client.signProof(jose.SigningKey{Algorithm: jose.ES256, Key: client.key}, false, proofClaims(token), privateJWK))}, "dpop_malformed", "invalid_dpop_proof"},
-		{"alg none", []checkOpt{withDPoP(token, noneProof)}, "dpop_malformed", "invalid_dpop_proof"},
-		{"HS256", []checkOpt{withDPoP(token, hmac)}, "dpop_malformed", "invalid_dpop_proof"},
-		{"typ JWT", []checkOpt{withDPoP(token, client.proof(proofClaims(token), func(o *jose.SignerOptions) { o.WithType("JWT") }))}, "dpop_typ", "invalid_dpop_proof"},
-		{"another key than cnf.jkt", []checkOpt{withDPoP(token, other.proof(proofClaims(token)))}, "dpop_binding", "invalid_token"},
-		{"bound token as Bearer", []checkOpt{withToken(token), withHeader("dpop", client.proof(proofClaims(token)))}, "dpop_downgrade", "invalid_token"},
-		{"no DPoP header", []checkOpt{withDPoP(token, "")}, "dpop_proof_count", "invalid_dpop_proof"},
-		{"two DPoP headers", []checkOpt{withHeaderMap("authorization", "DPoP "+token, "dpop", client.proof(proofClaims(token)), "dpop", client.proof(proofClaims(token)))}, "dpop_proof_count", "invalid_dpop_proof"},
-		{"unbound token with the DPoP scheme", []checkOpt{withDPoP(unbound, client.proof(proofClaims(unbound)))}, "dpop_unbound", "invalid_token"},
-		{"policy dpop, unbound Bearer token", []checkOpt{withPolicy("dpop-only"), withToken(unbound)}, "sender_required", ""},
-		{"policy mtls, DPoP-bound token", []checkOpt{withPolicy("mtls-only"), withDPoP(token, client.proof(proofClaims(token)))}, "sender_required", "invalid_token"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			before := h.metric(`authz_sender_failures_total{reason="` + c.reason + `"}`)
-			o := h.expect(h.check(c.opts...), "invalid", 401)
-			challenge := o.headers["www-authenticate"]
-			if c.code == "" && !strings.HasPrefix(challenge, "Bearer ") || c.code != "" && !strings.Contains(challenge, `error="`+c.code+`"`) {
-				t.Errorf("challenge %q, want %q", challenge, c.code)
-			}
-			if got := h.metric(`authz_sender_failures_total{reason="`+c.reason+`"}`) - before; got != 1 {
-				t.Errorf("%s failures grew by %v, want 1 (log: %s)", c.reason, got, h.logs.String())
-			}
-		})
-	}
-
-	t.Run("htu compared after normalisation", func(t *testing.T) {
-		c := proofClaims(token)
-		c["htu"] = "HTTPS://Shop.Example:443/orders/%31"
-		h.expect(h.check(withDPoP(token, client.proof(c)), withHeader(":path", "/orders/1?expand=items"), func(r *authv3.CheckRequest) {
-			r.Attributes.Request.Http.Path = "/orders/1?expand=items"
-		}), "allow", 200)
-	})
-	t.Run("policy dpop with a bound token", func(t *testing.T) {
-		h.expect(h.check(withPolicy("dpop-only"), withDPoP(token, client.proof(proofClaims(token)))), "allow", 200)
-	})
-	t.Run("unbound Bearer tokens are unaffected", func(t *testing.T) {
-		h.expect(h.check(withToken(unbound)), "allow", 200)
-	})
-	if h.verifications() != 2 {
-		t.Errorf("%v signature verifications of two tokens: the proofs must not disturb the token cache", h.verifications())
 	}
 }
 
@@ -228,12 +61,12 @@ func TestDPoPReplayAcrossReplicas(t *testing.T) {
 	b.waitServing()
 	client := newDPoPClient(t)
 	claims := a.validClaims()
-	claims["cnf"] = map[string]any{"jkt": client.jkt}
+	claims["cnf"] = map[string]any{"jkt": client.JKT}
 	token := a.mint("rsa-1", claims)
-	proof := client.proof(proofClaims(token))
+	proof := client.Proof(proofClaims(token))
 	a.expect(a.check(withDPoP(token, proof)), "allow", 200)
 	b.expect(b.check(withDPoP(token, proof)), "invalid", 401)
-	b.expect(b.check(withDPoP(token, client.proof(proofClaims(token)))), "allow", 200)
+	b.expect(b.check(withDPoP(token, client.Proof(proofClaims(token)))), "allow", 200)
 }
 
 // TestCertificateBoundTokens: RFC 8705 over a real mTLS gRPC connection,
@@ -378,18 +211,11 @@ func TestIntrospectedBoundToken(t *testing.T) {
 	h.waitServing()
 	client := newDPoPClient(t)
 	claims := idp.Claims("alice", time.Hour, "orders:read", "orders-api")
-	claims["cnf"] = map[string]any{"jkt": client.jkt}
+	claims["cnf"] = map[string]any{"jkt": client.JKT}
 	token := idp.IssueOpaque(claims)
 	h.expect(h.check(withToken(token)), "invalid", 401)
-	h.expect(h.check(withDPoP(token, client.proof(proofClaims(token)))), "allow", 200)
-	h.expect(h.check(withDPoP(token, newDPoPClient(t).proof(proofClaims(token)))), "invalid", 401)
-}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
+	h.expect(h.check(withDPoP(token, client.Proof(proofClaims(token)))), "allow", 200)
+	h.expect(h.check(withDPoP(token, newDPoPClient(t).Proof(proofClaims(token)))), "invalid", 401)
 }
 
 // TestDPoPNonce: with require_nonce, a proof without the server's nonce is
@@ -407,10 +233,10 @@ func TestDPoPNonce(t *testing.T) {
 	h.waitServing()
 	client := newDPoPClient(t)
 	bound := h.validClaims()
-	bound["cnf"] = map[string]any{"jkt": client.jkt}
+	bound["cnf"] = map[string]any{"jkt": client.JKT}
 	token := h.mint("rsa-1", bound)
 
-	o := h.expect(h.check(withDPoP(token, client.proof(proofClaims(token)))), "invalid", 401)
+	o := h.expect(h.check(withDPoP(token, client.Proof(proofClaims(token)))), "invalid", 401)
 	nonce := o.headers["dpop-nonce"]
 	if nonce == "" || !strings.Contains(o.headers["www-authenticate"], `error="use_dpop_nonce"`) {
 		t.Fatalf("no nonce challenge: %v", o.headers)
@@ -418,7 +244,7 @@ func TestDPoPNonce(t *testing.T) {
 	withNonce := func(n string) string {
 		c := proofClaims(token)
 		c["nonce"] = n
-		return client.proof(c)
+		return client.Proof(c)
 	}
 	h.expect(h.check(withDPoP(token, withNonce(nonce))), "allow", 200)
 	o = h.expect(h.check(withDPoP(token, withNonce(nonce+"x"))), "invalid", 401)
@@ -434,7 +260,7 @@ func TestDPoPNonce(t *testing.T) {
 	req, _ := http.NewRequest("GET", "http://"+h.srv.httpLn.Addr().String()+"/check/orders/1", nil)
 	req.Host = "shop.example"
 	req.Header.Set("Authorization", "DPoP "+token)
-	req.Header.Set("DPoP", client.proof(proofClaims(token)))
+	req.Header.Set("DPoP", client.Proof(proofClaims(token)))
 	req.Header.Set("X-Forwarded-Proto", "https")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -458,7 +284,7 @@ func TestOneDPoPClientCannotExhaustTheReplaySet(t *testing.T) {
 	h.waitServing()
 	boundTo := func(c *dpopClient) string {
 		claims := h.validClaims()
-		claims["cnf"] = map[string]any{"jkt": c.jkt}
+		claims["cnf"] = map[string]any{"jkt": c.JKT}
 		return h.mint("rsa-1", claims)
 	}
 	flooder := newDPoPClient(t)
@@ -466,7 +292,7 @@ func TestOneDPoPClientCannotExhaustTheReplaySet(t *testing.T) {
 	for i := range 60 {
 		c := proofClaims(floodToken)
 		c["jti"] = fmt.Sprint("flood-", i)
-		resp := h.check(withDPoP(floodToken, flooder.proof(c)))
+		resp := h.check(withDPoP(floodToken, flooder.Proof(c)))
 		if want := i < 10; (resp.GetStatus().GetCode() == 0) != want {
 			t.Fatalf("flood proof %d: allowed %v, want %v", i, !want, want)
 		}
@@ -480,6 +306,6 @@ func TestOneDPoPClientCannotExhaustTheReplaySet(t *testing.T) {
 	for range 5 {
 		user := newDPoPClient(t)
 		token := boundTo(user)
-		h.expect(h.check(withDPoP(token, user.proof(proofClaims(token)))), "allow", 200)
+		h.expect(h.check(withDPoP(token, user.Proof(proofClaims(token)))), "allow", 200)
 	}
 }
