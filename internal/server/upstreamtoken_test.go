@@ -113,88 +113,30 @@ func bearer(t testing.TB, v string) string {
 	return tok
 }
 
-// The phantom token at the gRPC door: the client's Authorization is
-// replaced by a token authz signed, which verifies with the keys authz
-// serves, names the upstream as aud, carries the copied claims and ends
-// no later than the client's token; Checks of the same token get the
-// same minted token, signed once however many ask at once.
+// The phantom token at the gRPC door (what it holds is the core's:
+// internal/upstreamtoken): it replaces the client's Authorization,
+// verifies with the keys the HTTP listener serves, and its signature is
+// counted.
 func TestMintedTokenAtTheGRPCDoor(t *testing.T) {
 	t.Parallel()
 	idp := newIdP(t)
-	dir := t.TempDir()
-	h := startWith(t, idp, mintingConfig(t, idp, writeSigningKey(t, dir, "es256")))
+	h := startWith(t, idp, mintingConfig(t, idp, writeSigningKey(t, t.TempDir(), "es256")))
 	h.waitServing()
-
-	claims := h.validClaims()
-	claims["client_id"] = "shop-frontend"
-	claims["email"] = "alice@example.com"
-	exp := time.Now().Add(90 * time.Second).Unix()
-	claims["exp"] = exp
-	tok := h.mint("rsa-1", claims)
-
-	got := h.checkAllAtOnce(tok, 32, nil)
-	for _, o := range got {
-		if o.name != "allow" || o.headers["authorization"] != got[0].headers["authorization"] {
-			t.Fatalf("concurrent Checks of one token: %s, or different minted tokens", o.name)
-		}
-	}
-	if n := h.metric("authz_upstream_tokens_signed_total"); n != 1 {
-		t.Fatalf("%v signatures for 32 Checks of one token, want 1", n)
-	}
-	hits := h.metric("authz_upstream_token_cache_hits_total")
-	h.expect(h.check(withToken(tok)), "allow", 200)
-	if h.metric("authz_upstream_token_cache_hits_total") != hits+1 || h.metric("authz_upstream_token_cache_cost_bytes") <= 0 {
-		t.Errorf("the upstream-token cache's metrics: hits %v → %v, cost %v", hits, h.metric("authz_upstream_token_cache_hits_total"), h.metric("authz_upstream_token_cache_cost_bytes"))
-	}
-	minted := bearer(t, got[0].headers["authorization"])
+	tok := h.mint("rsa-1", h.validClaims())
+	o := h.expect(h.check(withToken(tok)), "allow", 200)
+	minted := bearer(t, o.headers["authorization"])
 	if minted == tok {
 		t.Fatal("the client's token was passed upstream")
 	}
-	_, mc := h.verifyMinted(minted)
-	for k, want := range map[string]any{"iss": "http://authz.test", "aud": "orders", "sub": "alice", "scope": "orders:read orders:write",
-		"client_id": "shop-frontend", "orig_iss": idp.Issuer()} {
-		if mc[k] != want {
-			t.Errorf("minted %s = %v, want %v", k, mc[k], want)
-		}
+	if _, mc := h.verifyMinted(minted); mc["aud"] != "orders" || mc["sub"] != "alice" {
+		t.Errorf("minted claims %v", mc)
 	}
-	if _, leaked := mc["email"]; leaked {
-		t.Error("a claim the policy did not name was copied")
+	h.expect(h.check(withToken(tok)), "allow", 200)
+	if n := h.metric("authz_upstream_tokens_signed_total"); n != 1 {
+		t.Errorf("%v signatures for two Checks of one token, want 1", n)
 	}
-	if e := int64(mc["exp"].(float64)); e > exp || e < exp-2 {
-		t.Errorf("minted exp %d, want the client token's %d (sooner than the 5m lifetime)", e, exp)
-	}
-	if mc["jti"] == "" || mc["iat"] == nil {
-		t.Errorf("minted token has no jti or iat: %v", mc)
-	}
-
-	// Another token: another minted token, with its own jti.
-	other := bearer(t, h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200).headers["authorization"])
-	if _, oc := h.verifyMinted(other); oc["jti"] == mc["jti"] {
-		t.Error("two tokens' minted tokens share a jti")
-	}
-
-	// The identity header beside the client's token, with the request's
-	// method only because the policy names it; every spelling of the
-	// header the client sent is removed or overwritten.
-	o := h.expect(h.check(withPolicy("orders-write"), withToken(tok), withHeader("x-identity", "forged"), withHeader("x_identity", "forged"), withHeader("X-IDENTITY", "forged")), "allow", 200)
-	if strings.HasPrefix(o.headers["x-identity"], "Bearer ") || o.headers["x-identity"] == "forged" {
-		t.Fatalf("x-identity = %q", o.headers["x-identity"])
-	}
-	_, ic := h.verifyMinted(o.headers["x-identity"])
-	if ic["aud"] != "orders-writer" || ic["htm"] != "GET" {
-		t.Errorf("identity claims %v", ic)
-	}
-	if _, ok := o.headers["authorization"]; ok {
-		t.Error("the identity-header policy replaced Authorization")
-	}
-	if !slices.Contains(o.removed, "x_identity") {
-		t.Errorf("x_identity not removed: %v", o.removed)
-	}
-
-	// A denial carries no minted token.
-	d := h.expect(h.check(withToken(h.mint("rsa-1", h.idp.Claims("old", -time.Minute, "", "orders-api")))), "invalid", 401)
-	if strings.Count(d.headers["www-authenticate"], ".") == 2 || d.headers["authorization"] != "" {
-		t.Error("an expired token's denial carried a token")
+	if h.metric("authz_upstream_token_cache_hits_total") != 1 {
+		t.Errorf("upstream-token cache hits %v, want 1", h.metric("authz_upstream_token_cache_hits_total"))
 	}
 }
 
@@ -439,52 +381,5 @@ func TestSignedIntrospectionAnswersAreVerifiedAndForwarded(t *testing.T) {
 		if o.headers["x-introspection"] != "" {
 			t.Errorf("%s: forwarded %q", name, o.headers["x-introspection"])
 		}
-	}
-}
-
-// An issuer's leeway lets a just-expired JWT through; the token minted for
-// the upstream still ends at the client token's own exp, never past it, and
-// a token inside its leeway gets none: it is invalid (expired), the
-// client's to renew.
-func TestMintedTokenNeverOutlivesTheClientsExp(t *testing.T) {
-	t.Parallel()
-	idp := newIdP(t)
-	cfg := mintingConfig(t, idp, writeSigningKey(t, t.TempDir(), "es256"))
-	cfg.Issuers[0].Leeway = ptr(30 * time.Second)
-	h := startWith(t, idp, cfg)
-	h.waitServing()
-
-	soon := h.validClaims()
-	exp := time.Now().Add(20 * time.Second).Unix()
-	soon["exp"] = exp
-	allowed := h.expect(h.check(withToken(h.mint("rsa-1", soon))), "allow", 200)
-	_, mc := h.verifyMinted(bearer(t, allowed.headers["authorization"]))
-	if got := int64(mc["exp"].(float64)); got != exp {
-		t.Errorf("minted exp %d, want the client token's %d (not exp + leeway)", got, exp)
-	}
-
-	late := h.validClaims()
-	late["exp"] = time.Now().Add(-5 * time.Second).Unix() // within the 30 s leeway
-	o := h.expect(h.check(withToken(h.mint("rsa-1", late))), "invalid", 401)
-	if o.headers["authorization"] != "" || !strings.Contains(o.headers["www-authenticate"], "expired") {
-		t.Errorf("a token inside its leeway: %v", o.headers)
-	}
-}
-
-// subject: namespaced mints sub as orig_iss/sub, so alice of two issuers
-// are two subjects to the upstream.
-func TestNamespacedSubjects(t *testing.T) {
-	t.Parallel()
-	idp := newIdP(t)
-	cfg := mintingConfig(t, idp, writeSigningKey(t, t.TempDir(), "es256"))
-	def := cfg.Policies["default"]
-	def.UpstreamToken.Subject = config.SubjectNamespaced
-	cfg.Policies["default"] = def
-	h := startWith(t, idp, cfg)
-	h.waitServing()
-	o := h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
-	_, mc := h.verifyMinted(bearer(t, o.headers["authorization"]))
-	if mc["sub"] != idp.Issuer()+"/alice" || mc["orig_iss"] != idp.Issuer() {
-		t.Errorf("minted sub %v orig_iss %v, want %s/alice", mc["sub"], mc["orig_iss"], idp.Issuer())
 	}
 }
