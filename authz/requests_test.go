@@ -25,7 +25,8 @@ import (
 
 type core struct {
 	*authz.Authorizer
-	idp *testidp.IdP
+	idp  *testidp.IdP
+	keys *jwt.Keys
 }
 
 func newCore(t *testing.T) core {
@@ -35,29 +36,48 @@ func newCore(t *testing.T) core {
 		t.Fatal(err)
 	}
 	t.Cleanup(idp.Close)
-	keys, err := jwt.NewKeys(jwt.KeysOptions{URL: idp.JWKSURL(), Issuer: idp.Issuer()})
+	c := newCoreWith(t, idp, coreSetup{})
+	<-c.keys.Ready()
+	return c
+}
+
+// coreSetup adjusts the core a test builds: where its keys come from, and
+// a hook told of every signature verification.
+type coreSetup struct {
+	keys     func(*jwt.KeysOptions)
+	onVerify func()
+}
+
+// newCoreWith builds the core against idp's keys as set; it does not wait
+// for the first key set, so a test can watch a key source that never loads.
+func newCoreWith(t *testing.T, idp *testidp.IdP, set coreSetup) core {
+	t.Helper()
+	ko := jwt.KeysOptions{URL: idp.JWKSURL(), Issuer: idp.Issuer()}
+	if set.keys != nil {
+		set.keys(&ko)
+	}
+	keys, err := jwt.NewKeys(ko)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(keys.Close)
-	<-keys.Ready()
-	iss, err := jwt.NewIssuer(jwt.IssuerOptions{Name: "corp", Issuer: idp.Issuer(), Algorithms: []jose.SignatureAlgorithm{jose.RS256, jose.ES256}, Audiences: []string{"orders-api"}, Keys: keys})
+	iss, err := jwt.NewIssuer(jwt.IssuerOptions{Name: "corp", Issuer: idp.Issuer(), Algorithms: []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}, Audiences: []string{"orders-api"}, Keys: keys, OnVerify: set.onVerify})
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, _ := jwt.NewSet(iss)
-	bearer := []authz.TokenSource{{Header: "authorization", Scheme: "Bearer"}}
+	issuers, _ := jwt.NewSet(iss)
+	sources := []authz.TokenSource{{Header: "authorization", Scheme: "Bearer"}}
 	headers := []authz.ClaimHeader{{Claim: "sub", Header: "x-user-id"}, {Claim: "scope", Header: "x-scopes"}, {Claim: "email", Header: "x-email"}}
-	a, err := authz.New(authz.Options{JWT: set, CacheMaxBytes: 4 << 20, TTL: time.Minute, NegativeTTL: time.Second, Policies: []*authz.Policy{
-		{Name: authz.DefaultPolicy, TokenSources: bearer, Validators: []string{"corp"}, Headers: headers, MaxHeaderBytes: 4096, HeaderSeparator: ","},
-		{Name: "orders-write", TokenSources: bearer, Validators: []string{"corp"}, RequireScopes: []string{"orders:write"}, Headers: headers, MaxHeaderBytes: 4096, HeaderSeparator: ","},
-		{Name: "cookie", TokenSources: append(bearer, authz.TokenSource{Cookie: "access_token"}), Validators: []string{"corp"}, Headers: headers, MaxHeaderBytes: 4096, HeaderSeparator: ","},
+	a, err := authz.New(authz.Options{JWT: issuers, CacheMaxBytes: 4 << 20, TTL: time.Minute, NegativeTTL: time.Second, Policies: []*authz.Policy{
+		{Name: authz.DefaultPolicy, TokenSources: sources, Validators: []string{"corp"}, Headers: headers, MaxHeaderBytes: 4096, HeaderSeparator: ","},
+		{Name: "orders-write", TokenSources: sources, Validators: []string{"corp"}, RequireScopes: []string{"orders:write"}, Headers: headers, MaxHeaderBytes: 4096, HeaderSeparator: ","},
+		{Name: "cookie", TokenSources: append(sources, authz.TokenSource{Cookie: "access_token"}), Validators: []string{"corp"}, Headers: headers, MaxHeaderBytes: 4096, HeaderSeparator: ","},
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.Close)
-	return core{a, idp}
+	return core{a, idp, keys}
 }
 
 func (c core) mint(t *testing.T, claims map[string]any) string {
@@ -149,11 +169,11 @@ func TestControlCharactersNeverReachHeaders(t *testing.T) {
 func TestPolicies(t *testing.T) {
 	c := newCore(t)
 	tok := c.mint(t, c.idp.Claims("bob", time.Hour, "orders:read", "orders-api"))
-	bearer := authz.MapHeader{"authorization": {"Bearer " + tok}}
-	if d := c.decide("", bearer); d.Outcome != authz.Allow {
+	h := authz.MapHeader{"authorization": {"Bearer " + tok}}
+	if d := c.decide("", h); d.Outcome != authz.Allow {
 		t.Errorf("default: %v", d.Outcome)
 	}
-	d := c.decide("orders-write", bearer)
+	d := c.decide("orders-write", h)
 	if want := `Bearer realm="authz", error="insufficient_scope", scope="orders:write"`; d.Outcome != authz.Forbidden || c.Answers().WWWAuthenticate(&d) != want {
 		t.Errorf("orders-write: %v, challenge %q", d.Outcome, c.Answers().WWWAuthenticate(&d))
 	}
@@ -163,7 +183,7 @@ func TestPolicies(t *testing.T) {
 	if d := c.decide("orders-write", authz.MapHeader{"authorization": {"Bearer " + c.mint(t, scp)}}); d.Outcome != authz.Allow {
 		t.Errorf("scp: %v", d.Outcome)
 	}
-	if d := c.decide("no-such-policy", bearer); d.Outcome != authz.Error || !strings.Contains(d.Reason, `unknown policy "no-such-policy"`) {
+	if d := c.decide("no-such-policy", h); d.Outcome != authz.Error || !strings.Contains(d.Reason, `unknown policy "no-such-policy"`) {
 		t.Errorf("an unknown policy: %v, %q", d.Outcome, d.Reason)
 	}
 }

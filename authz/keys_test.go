@@ -1,0 +1,234 @@
+package authz_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/authz/jwt"
+	"github.com/authz-dev/authz/internal/testidp"
+)
+
+// A Check's contracts with an issuer's key set: rotation, outages, the
+// sources keys come from, one verification per new token, and exp. The
+// server's suite keeps what a listener adds (readiness and the status).
+
+func newTestIdP(t *testing.T) *testidp.IdP {
+	t.Helper()
+	idp, err := testidp.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(idp.Close)
+	return idp
+}
+
+// anyKidRefreshes lets every unknown kid fetch the key set at once, so a
+// test need not wait out the refresh rate limit.
+func anyKidRefreshes(o *jwt.KeysOptions) { o.MinRefresh = time.Nanosecond }
+
+func TestAKeyRotatedInIsFetchedForItsFirstToken(t *testing.T) {
+	t.Parallel()
+	for kid, alg := range map[string]jose.SignatureAlgorithm{"ed-1": jose.EdDSA, "rsa-2": jose.RS256} {
+		t.Run(kid, func(t *testing.T) {
+			c := newCoreWith(t, newTestIdP(t), coreSetup{keys: anyKidRefreshes})
+			<-c.keys.Ready()
+			key, err := testidp.NewKey(kid, alg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.idp.AddKey(key)
+			if d := c.decide("", bearer(c.mintKid(t, kid, c.valid()))); d.Outcome != authz.Allow {
+				t.Errorf("a token of the rotated-in key %s: %v (%s)", kid, d.Outcome, d.Reason)
+			}
+		})
+	}
+}
+
+func TestRandomKidsCannotFloodTheJWKS(t *testing.T) {
+	t.Parallel()
+	c := newCoreWith(t, newTestIdP(t), coreSetup{keys: func(o *jwt.KeysOptions) { o.MinRefresh = time.Hour }})
+	<-c.keys.Ready()
+	before := c.idp.JWKSFetches()
+	for i := range 50 {
+		stranger, _ := testidp.NewKey(fmt.Sprintf("random-%d", i), jose.ES256)
+		tok, _ := testidp.Sign(stranger, c.valid())
+		if d := c.decide("", bearer(tok)); d.Outcome != authz.Invalid {
+			t.Fatalf("a token of an unknown key: %v (%s)", d.Outcome, d.Reason)
+		}
+	}
+	if got := c.idp.JWKSFetches() - before; got != 0 {
+		t.Errorf("50 unknown kids within the refresh rate limit caused %d JWKS fetches, want 0", got)
+	}
+}
+
+func TestKeysOutliveTheJWKSGoingDown(t *testing.T) {
+	t.Parallel()
+	c := newCoreWith(t, newTestIdP(t), coreSetup{keys: func(o *jwt.KeysOptions) { o.Refresh = 20 * time.Millisecond }})
+	<-c.keys.Ready()
+	c.idp.SetDown(true)
+	before := c.idp.JWKSFetches()
+	for deadline := time.Now().Add(5 * time.Second); c.idp.JWKSFetches() < before+2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed refresh happened")
+		}
+	}
+	if d := c.decide("", bearer(c.mintKid(t, "ec-1", c.valid()))); d.Outcome != authz.Allow {
+		t.Errorf("after failed refreshes: %v (%s), want the keys loaded before", d.Outcome, d.Reason)
+	}
+}
+
+// No keys ever loaded is the authorizer's failure, not the token's: error,
+// and never cached, so the next Check asks again.
+func TestNoKeysEverIsAnErrorNeverCached(t *testing.T) {
+	t.Parallel()
+	dead := newTestIdP(t)
+	deadURL := dead.JWKSURL()
+	dead.Close()
+	c := newCoreWith(t, newTestIdP(t), coreSetup{keys: func(o *jwt.KeysOptions) { o.URL = deadURL }})
+	tok := c.mintKid(t, "rsa-1", c.valid())
+	for i := range 2 {
+		if d := c.decide("", bearer(tok)); d.Outcome != authz.Error {
+			t.Fatalf("Check %d with no keys: %v (%s), want error", i+1, d.Outcome, d.Reason)
+		}
+	}
+	if loads := c.CacheStats().Loads; loads != 2 {
+		t.Errorf("validations = %d, want 2 (errors are not cached)", loads)
+	}
+}
+
+func TestKeySources(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		keys func(o *jwt.KeysOptions, file string)
+		down bool
+	}{
+		"a file while the URL is down": {keys: func(o *jwt.KeysOptions, file string) { o.File = file }, down: true},
+		"a file alone":                 {keys: func(o *jwt.KeysOptions, file string) { o.URL, o.File = "", file }},
+		"oidc discovery":               {keys: func(o *jwt.KeysOptions, _ string) { o.URL, o.Discovery = "", true }},
+	} {
+		t.Run(name, func(t *testing.T) {
+			idp := newTestIdP(t)
+			file := writeKeySet(t, idp)
+			idp.SetDown(tc.down)
+			c := newCoreWith(t, idp, coreSetup{keys: func(o *jwt.KeysOptions) { tc.keys(o, file) }})
+			select {
+			case <-c.keys.Ready():
+			case <-time.After(10 * time.Second):
+				t.Fatal("no key set loaded")
+			}
+			if d := c.decide("", bearer(c.mintKid(t, "rsa-1", c.valid()))); d.Outcome != authz.Allow {
+				t.Errorf("%v (%s)", d.Outcome, d.Reason)
+			}
+		})
+	}
+}
+
+func writeKeySet(t *testing.T, idp *testidp.IdP) string {
+	t.Helper()
+	set, err := json.Marshal(idp.KeySet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(file, set, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+func bearer(tok string) authz.MapHeader { return authz.MapHeader{"authorization": {"Bearer " + tok}} }
+
+func (c core) mintKid(t *testing.T, kid string, claims map[string]any) string {
+	t.Helper()
+	tok, err := c.idp.Mint(kid, claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// Checks of one new token that arrive while it is being judged share that
+// judgement: one key-set fetch and one signature verification, whatever
+// their number. The IdP answers only once every Check is waiting, so this
+// holds however slow the machine.
+func TestConcurrentChecksOfOneNewTokenVerifyOnce(t *testing.T) {
+	var verifications atomic.Int64
+	c := newCoreWith(t, newTestIdP(t), coreSetup{
+		keys:     func(o *jwt.KeysOptions) { anyKidRefreshes(o); o.Timeout = 20 * time.Second },
+		onVerify: func() { verifications.Add(1) },
+	})
+	<-c.keys.Ready()
+	key, _ := testidp.NewKey("rotated", jose.RS256)
+	c.idp.AddKey(key)
+	release := c.idp.Hold()
+	defer release()
+	tok := c.mintKid(t, "rotated", c.valid())
+	fetches := c.idp.JWKSFetches()
+	const n = 1000
+	outcomes := make([]authz.Outcome, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outcomes[i] = c.Authorize(context.Background(), &authz.Request{Method: "GET", Host: "shop.example", Path: "/orders/1", Header: bearer(tok)}).Outcome
+		}()
+	}
+	for deadline := time.Now().Add(20 * time.Second); c.CacheStats().Waiting < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			release()
+			wg.Wait()
+			t.Fatalf("only %d of %d Checks reached the flight", c.CacheStats().Waiting, n)
+		}
+	}
+	release()
+	wg.Wait()
+	for i, o := range outcomes {
+		if o != authz.Allow {
+			t.Fatalf("Check %d: %v", i, o)
+		}
+	}
+	if got := verifications.Load(); got != 1 {
+		t.Errorf("%d signature verifications for %d concurrent Checks of one token, want 1", got, n)
+	}
+	if got := c.idp.JWKSFetches() - fetches; got != 1 {
+		t.Errorf("%d JWKS fetches, want 1", got)
+	}
+	if st := c.CacheStats(); st.Collapsed < n/2 {
+		t.Errorf("only %d of %d Checks shared the in-flight validation", st.Collapsed, n)
+	}
+}
+
+func TestCacheNeverServesAfterExp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: this test waits on a token's real exp")
+	}
+	t.Parallel()
+	c := newCore(t)
+	claims := c.valid()
+	exp := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
+	claims["exp"] = exp.Unix()
+	tok := c.mintKid(t, "rsa-1", claims)
+	for i := range 2 {
+		if d := c.decide("", bearer(tok)); d.Outcome != authz.Allow {
+			t.Fatalf("Check %d before exp: %v (%s)", i+1, d.Outcome, d.Reason)
+		}
+	}
+	if st := c.CacheStats(); st.Loads != 1 {
+		t.Fatalf("loads = %d, want 1 (the second Check from the cache)", st.Loads)
+	}
+	time.Sleep(time.Until(exp) + 50*time.Millisecond)
+	if d := c.decide("", bearer(tok)); d.Outcome != authz.Invalid {
+		t.Errorf("after exp: %v (%s), want invalid", d.Outcome, d.Reason)
+	}
+}
