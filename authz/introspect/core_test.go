@@ -20,7 +20,9 @@ type introCore struct {
 	idp *testidp.IdP
 }
 
-func newIntroCore(t *testing.T, idp *testidp.IdP, edit func(*introspect.Options)) introCore {
+// newIntroCore builds the core over one introspection client; edit tunes
+// the client, tune the core (its cache, a JWT issuer asking the client).
+func newIntroCore(t *testing.T, idp *testidp.IdP, edit func(*introspect.Options), tune ...func(*authz.Options)) introCore {
 	t.Helper()
 	opts := introspect.Options{Name: "corp-introspect", Endpoint: idp.IntrospectionURL(), ClientID: "authz", ClientSecret: "s3cret",
 		Timeout: 500 * time.Millisecond, MaxResponseBytes: 4096}
@@ -32,12 +34,16 @@ func newIntroCore(t *testing.T, idp *testidp.IdP, edit func(*introspect.Options)
 		t.Fatal(err)
 	}
 	t.Cleanup(client.Close)
-	a, err := authz.New(authz.Options{CacheMaxBytes: 4 << 20, TTL: 30 * time.Second, NegativeTTL: 5 * time.Second,
+	ao := authz.Options{CacheMaxBytes: 4 << 20, TTL: 30 * time.Second, NegativeTTL: 5 * time.Second,
 		NamedValidators: map[string]authz.Validator{"corp-introspect": client},
 		Policies: []*authz.Policy{{Name: authz.DefaultPolicy, TokenSources: []authz.TokenSource{{Header: "authorization", Scheme: "Bearer"}},
 			Validators: []string{"corp-introspect"}, MaxHeaderBytes: 4096, HeaderSeparator: ",",
 			Headers: []authz.ClaimHeader{{Claim: "sub", Header: "x-user-id"}, {Claim: "username", Header: "x-username"}, {Claim: "scope", Header: "x-scopes"}, {Claim: "client_id", Header: "x-client-id"}}}},
-	})
+	}
+	for _, f := range tune {
+		f(&ao)
+	}
+	a, err := authz.New(ao)
 	if err != nil {
 		t.Fatal(err)
 	}

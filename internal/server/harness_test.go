@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -303,50 +302,6 @@ func (h *harness) verifications() float64 {
 
 // syncBuffer is a log sink safe for concurrent writers.
 type syncBuffer = testlog.Buffer
-
-// checkAllAtOnce sends n Checks of tok at once and returns their outcomes
-// (an RPC failure as the outcome "rpc error: …"). With release (from the
-// IdP's Hold), the IdP answers only once every Check is in the server, so
-// all of them arrive while the first is still being judged, however slow
-// the machine.
-func (h *harness) checkAllAtOnce(tok string, n int, release func()) []outcome {
-	h.t.Helper()
-	out := make([]outcome, n)
-	var wg sync.WaitGroup
-	gate := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-gate
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			resp, err := h.client.Check(ctx, newCheckRequest(withToken(tok)))
-			if err != nil {
-				out[i] = outcome{name: "rpc error: " + err.Error()}
-				return
-			}
-			out[i] = read(resp)
-		}()
-	}
-	close(gate)
-	if release != nil {
-		inFlight := func() float64 { return h.metric(`authz_checks_in_flight{door="grpc"}`) }
-		for deadline := time.Now().Add(20 * time.Second); inFlight() < float64(n); time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				got := inFlight()
-				release()
-				wg.Wait()
-				h.t.Fatalf("only %v of %d Checks reached the server", got, n)
-			}
-		}
-		// Every Check past the door and in the validation's flight.
-		waitFor(h.t, "every Check in the validation's flight", func() bool { return h.metric("authz_validations_waiting") >= float64(n) })
-		release()
-	}
-	wg.Wait()
-	return out
-}
 
 // waitFor polls cond until it holds, for up to 20 s: long enough for any
 // loaded machine, and a test that waits it out has failed anyway.
