@@ -232,3 +232,26 @@ func TestCacheNeverServesAfterExp(t *testing.T) {
 		t.Errorf("after exp: %v (%s), want invalid", d.Outcome, d.Reason)
 	}
 }
+
+// Leeway applies to exp: a token expired within it is allowed, and its
+// result cached; one expired beyond it is invalid.
+func TestLeewayAppliesToExp(t *testing.T) {
+	var verifications atomic.Int64
+	c := newCoreWith(t, newTestIdP(t), coreSetup{
+		issuer:   func(o *jwt.IssuerOptions) { o.Leeway = time.Minute },
+		onVerify: func() { verifications.Add(1) },
+	})
+	<-c.keys.Ready()
+	late := c.mint(t, c.idp.Claims("late", -10*time.Second, "orders:read", "orders-api"))
+	for i := range 2 {
+		if d := c.decide("", bearer(late)); d.Outcome != authz.Allow {
+			t.Fatalf("Check %d, expired 10 s ago with a minute's leeway: %v (%s)", i+1, d.Outcome, d.Reason)
+		}
+	}
+	if got := verifications.Load(); got != 1 {
+		t.Errorf("a token within leeway was verified %d times, want 1 (the second from the cache)", got)
+	}
+	if d := c.decide("", bearer(c.mint(t, c.idp.Claims("later", -61*time.Second, "", "orders-api")))); d.Outcome != authz.Invalid {
+		t.Errorf("expired 61 s ago: %v, want invalid", d.Outcome)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -45,6 +46,8 @@ func newCore(t *testing.T) core {
 // a hook told of every signature verification.
 type coreSetup struct {
 	keys     func(*jwt.KeysOptions)
+	issuer   func(*jwt.IssuerOptions)
+	core     func(*authz.Options)
 	onVerify func()
 }
 
@@ -61,18 +64,26 @@ func newCoreWith(t *testing.T, idp *testidp.IdP, set coreSetup) core {
 		t.Fatal(err)
 	}
 	t.Cleanup(keys.Close)
-	iss, err := jwt.NewIssuer(jwt.IssuerOptions{Name: "corp", Issuer: idp.Issuer(), Algorithms: []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}, Audiences: []string{"orders-api"}, Keys: keys, OnVerify: set.onVerify})
+	io := jwt.IssuerOptions{Name: "corp", Issuer: idp.Issuer(), Algorithms: []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}, Audiences: []string{"orders-api"}, Keys: keys, OnVerify: set.onVerify}
+	if set.issuer != nil {
+		set.issuer(&io)
+	}
+	iss, err := jwt.NewIssuer(io)
 	if err != nil {
 		t.Fatal(err)
 	}
 	issuers, _ := jwt.NewSet(iss)
 	sources := []authz.TokenSource{{Header: "authorization", Scheme: "Bearer"}}
-	headers := []authz.ClaimHeader{{Claim: "sub", Header: "x-user-id"}, {Claim: "scope", Header: "x-scopes"}, {Claim: "email", Header: "x-email"}}
-	a, err := authz.New(authz.Options{JWT: issuers, CacheMaxBytes: 4 << 20, TTL: time.Minute, NegativeTTL: time.Second, Policies: []*authz.Policy{
+	headers := []authz.ClaimHeader{{Claim: "sub", Header: "x-user-id"}, {Claim: "scope", Header: "x-scopes"}, {Claim: "email", Header: "x-email"}, {Claim: "realm_access.roles", Header: "x-roles"}}
+	opts := authz.Options{JWT: issuers, CacheMaxBytes: 4 << 20, TTL: time.Minute, NegativeTTL: time.Second, Policies: []*authz.Policy{
 		{Name: authz.DefaultPolicy, TokenSources: sources, Validators: []string{"corp"}, Headers: headers, MaxHeaderBytes: 4096, HeaderSeparator: ","},
 		{Name: "orders-write", TokenSources: sources, Validators: []string{"corp"}, RequireScopes: []string{"orders:write"}, Headers: headers, MaxHeaderBytes: 4096, HeaderSeparator: ","},
 		{Name: "cookie", TokenSources: append(sources, authz.TokenSource{Cookie: "access_token"}), Validators: []string{"corp"}, Headers: headers, MaxHeaderBytes: 4096, HeaderSeparator: ","},
-	}})
+	}}
+	if set.core != nil {
+		set.core(&opts)
+	}
+	a, err := authz.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,4 +290,48 @@ func tamper(tok string) string {
 	payload = []byte(strings.Replace(string(payload), `"alice"`, `"admin"`, 1))
 	parts[1] = base64.RawURLEncoding.EncodeToString(payload)
 	return strings.Join(parts, ".")
+}
+
+// An array item holding the separator cannot pose as two items: it is
+// dropped, the others joined.
+func TestArrayItemHoldingTheSeparatorIsDropped(t *testing.T) {
+	c := newCore(t)
+	claims := c.valid()
+	claims["realm_access"] = map[string]any{"roles": []any{"user,admin", "viewer", "editor"}}
+	d := c.decide("", authz.MapHeader{"authorization": {"Bearer " + c.mint(t, claims)}})
+	if v, _ := header(d, "x-roles"); d.Outcome != authz.Allow || v != "viewer,editor" {
+		t.Errorf("x-roles = %q (%v), want viewer,editor", v, d.Outcome)
+	}
+}
+
+// A token of an issuer the policy does not accept: the client is told
+// nothing about issuers; the log's reason names it.
+func TestForbiddenDescriptionIsGeneric(t *testing.T) {
+	idp, err := testidp.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(idp.Close)
+	c := newCoreWith(t, idp, coreSetup{core: func(o *authz.Options) {
+		o.NamedValidators = map[string]authz.Validator{"corp-introspect": refuseAll{}}
+		o.Policies = append(o.Policies, &authz.Policy{Name: "opaque-only", TokenSources: []authz.TokenSource{{Header: "authorization", Scheme: "Bearer"}}, Validators: []string{"corp-introspect"}})
+	}})
+	<-c.keys.Ready()
+	d := c.decide("opaque-only", authz.MapHeader{"authorization": {"Bearer " + c.mint(t, c.valid())}})
+	if d.Outcome != authz.Forbidden {
+		t.Fatalf("a JWT of an issuer the policy does not name: %v (%s), want forbidden", d.Outcome, d.Reason)
+	}
+	if strings.Contains(d.Description, "corp") || strings.Contains(d.Description, "issuer") {
+		t.Errorf("the client learns the issuer: %q", d.Description)
+	}
+	if !strings.Contains(d.Reason, "token issuer corp not accepted by policy") {
+		t.Errorf("the reason lacks the precise cause: %q", d.Reason)
+	}
+}
+
+// refuseAll is an opaque-token validator that never sees a JWT here.
+type refuseAll struct{}
+
+func (refuseAll) Validate(context.Context, string) (*authz.Result, error) {
+	return nil, errors.New("not reached")
 }

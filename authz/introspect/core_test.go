@@ -177,3 +177,49 @@ func TestIntrospectionClientAuthMethods(t *testing.T) {
 		}
 	}
 }
+
+// An answer about a refresh or ID token is invalid: only access tokens
+// pass, by the members real IdPs use (Hydra's token_use, Keycloak's typ,
+// token_type), and the accepted values are configurable.
+func TestIntrospectionRefusesRefreshTokens(t *testing.T) {
+	idp := newTestIdP(t)
+	c := newIntroCore(t, idp, nil)
+	issue := func(member, value string) string {
+		claims := idp.Claims("rex", time.Hour, "orders:read", "orders-api")
+		claims[member] = value
+		return idp.IssueOpaque(claims)
+	}
+	for _, tc := range []struct {
+		member, value string
+		want          authz.Outcome
+	}{
+		{"token_use", "refresh_token", authz.Invalid}, // Hydra
+		{"typ", "Refresh", authz.Invalid},             // Keycloak
+		{"token_type", "refresh_token", authz.Invalid},
+		{"typ", "ID", authz.Invalid},
+		{"token_use", "access_token", authz.Allow},
+		{"token_type", "Bearer", authz.Allow},
+	} {
+		if d := c.check(issue(tc.member, tc.value)); d.Outcome != tc.want {
+			t.Errorf("%s=%s: %v (%s), want %v", tc.member, tc.value, d.Outcome, d.Reason, tc.want)
+		}
+	}
+	configured := newIntroCore(t, idp, func(o *introspect.Options) { o.TokenTypes = []string{"access_token", "service"} })
+	for value, want := range map[string]authz.Outcome{"service": authz.Allow, "Bearer": authz.Invalid} {
+		if d := configured.check(issue("token_type", value)); d.Outcome != want {
+			t.Errorf("token_types [access_token service], token_type %s: %v, want %v", value, d.Outcome, want)
+		}
+	}
+}
+
+// An exp that is not a number is a broken answer: an error, not an answer
+// cached for the full TTL.
+func TestIntrospectionNonNumericExpIsError(t *testing.T) {
+	idp := newTestIdP(t)
+	c := newIntroCore(t, idp, nil)
+	claims := idp.Claims("eve", time.Hour, "orders:read", "orders-api")
+	claims["exp"] = "tomorrow"
+	if d := c.check(idp.IssueOpaque(claims)); d.Outcome != authz.Error {
+		t.Errorf("exp \"tomorrow\": %v (%s), want error", d.Outcome, d.Reason)
+	}
+}

@@ -1,7 +1,10 @@
 package server
 
 // Regression tests for the security review's findings (issue 10): each
-// fails on the code the review probed and passes after the fix.
+// fails on the code the review probed and passes after the fix. Findings
+// judged by the core alone (6 leeway, 9 separators, 10 refresh tokens, 11
+// a generic forbidden answer, a non-numeric exp) are tested there: authz
+// and authz/introspect.
 
 import (
 	"bufio"
@@ -242,24 +245,6 @@ func TestSharedEntriesAreBoundToTheValidatorsSettings(t *testing.T) {
 	a.expect(a.check(withToken(tok)), "invalid", 401)
 }
 
-// Finding 6: leeway applies to exp as the README says.
-func TestLeewayAppliesToExp(t *testing.T) {
-	t.Parallel()
-	idp := newIdP(t)
-	cfg := baseConfig(idp)
-	cfg.Issuers[0].Leeway = ptr(time.Minute)
-	h := startWith(t, idp, cfg)
-	h.waitServing()
-	tok := h.mint("rsa-1", h.idp.Claims("late", -10*time.Second, "orders:read", "orders-api"))
-	h.expect(h.check(withToken(tok)), "allow", 200)
-	before := h.verifications()
-	h.expect(h.check(withToken(tok)), "allow", 200)
-	if got := h.verifications() - before; got != 0 {
-		t.Errorf("a token within leeway was verified again (%v), not cached", got)
-	}
-	h.expect(h.check(withToken(h.mint("rsa-1", h.idp.Claims("later", -61*time.Second, "", "orders-api")))), "invalid", 401)
-}
-
 // Finding 7: a policy name from a request is bounded before it is logged.
 func TestHugePolicyNameIsBoundedInTheLog(t *testing.T) {
 	t.Parallel()
@@ -305,82 +290,6 @@ func TestIdleConnectionsAreClosed(t *testing.T) {
 			t.Errorf("%s: an idle keep-alive connection was not closed: %v", name, err)
 		}
 	}
-}
-
-// Finding 9: an array item holding the separator cannot pose as two items.
-func TestArrayItemHoldingTheSeparatorIsDropped(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	c := h.validClaims()
-	c["realm_access"] = map[string]any{"roles": []any{"user,admin", "viewer", "editor"}}
-	o := h.expect(h.check(withToken(h.mint("rsa-1", c))), "allow", 200)
-	if got := o.headers["x-roles"]; got != "viewer,editor" {
-		t.Errorf("x-roles = %q, want viewer,editor", got)
-	}
-}
-
-// Finding 10: introspection answers for refresh (or ID) tokens are invalid.
-func TestIntrospectionRefusesRefreshTokens(t *testing.T) {
-	t.Parallel()
-	idp := newIdP(t)
-	h := startIntrospect(t, idp, introspectConfig(idp))
-	for _, c := range []struct {
-		member, value, want string
-	}{
-		{"token_use", "refresh_token", "invalid"}, // Hydra
-		{"typ", "Refresh", "invalid"},             // Keycloak
-		{"token_type", "refresh_token", "invalid"},
-		{"typ", "ID", "invalid"},
-		{"token_use", "access_token", "allow"},
-		{"token_type", "Bearer", "allow"},
-	} {
-		claims := idp.Claims("rex", time.Hour, "orders:read", "orders-api")
-		claims[c.member] = c.value
-		tok := idp.IssueOpaque(claims)
-		if got := read(h.check(withToken(tok))).name; got != c.want {
-			t.Errorf("%s=%s: %s, want %s", c.member, c.value, got, c.want)
-		}
-	}
-
-	t.Run("the accepted types are configurable", func(t *testing.T) {
-		cfg := introspectConfig(idp)
-		cfg.Introspection[0].TokenTypes = []string{"access_token", "service"}
-		h := startIntrospect(t, idp, cfg)
-		for value, want := range map[string]string{"service": "allow", "Bearer": "invalid"} {
-			claims := idp.Claims("rex", time.Hour, "orders:read", "orders-api")
-			claims["token_type"] = value
-			if got := read(h.check(withToken(idp.IssueOpaque(claims)))).name; got != want {
-				t.Errorf("token_type %s: %s, want %s", value, got, want)
-			}
-		}
-	})
-}
-
-// Finding 11: a forbidden answer names no issuer; the log does.
-func TestForbiddenDescriptionIsGeneric(t *testing.T) {
-	t.Parallel()
-	idp := newIdP(t)
-	cfg := introspectConfig(idp)
-	cfg.Policies["opaque-only"] = config.Policy{Validators: []string{"corp-introspect"}}
-	h := startIntrospect(t, idp, cfg)
-	o := h.expect(h.check(withPolicy("opaque-only"), withToken(h.mint("rsa-1", h.validClaims()))), "forbidden", 403)
-	if strings.Contains(o.body, "corp") || strings.Contains(o.body, "issuer") {
-		t.Errorf("the client learns the issuer: %s", o.body)
-	}
-	if !strings.Contains(h.logs.String(), "token issuer corp not accepted by policy") {
-		t.Error("the log lacks the precise reason")
-	}
-}
-
-// Also closed: an introspection exp that is not a number is an error, not
-// an answer cached for the full TTL.
-func TestIntrospectionNonNumericExpIsError(t *testing.T) {
-	t.Parallel()
-	idp := newIdP(t)
-	h := startIntrospect(t, idp, introspectConfig(idp))
-	claims := idp.Claims("eve", time.Hour, "orders:read", "orders-api")
-	claims["exp"] = "tomorrow"
-	h.expect(h.check(withToken(idp.IssueOpaque(claims))), "error", 503)
 }
 
 // An encoded slash is refused whatever names the policy: behind the nginx
