@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -302,84 +301,26 @@ func signedAnswersConfig(idp *testidp.IdP) *config.Config {
 	return cfg
 }
 
-// RFC 9701: authz asks for the answer signed, verifies it with the IdP's
-// keys, and forwards that very JWT; an answer that is unsigned, signed by
-// another key or for another client is an error (the IdP's answer is
-// broken), never an allow and never an invalid token.
+// RFC 9701 as the config wires it: the answer asked for signed, verified
+// with the IdP's JWKS and forwarded; an unsigned answer is an error. (The
+// table of broken answers is the core's: authz/introspect's signed_test.)
 func TestSignedIntrospectionAnswersAreVerifiedAndForwarded(t *testing.T) {
 	t.Parallel()
 	idp := newIdP(t)
 	idp.SignAnswers("ec-1")
 	h := startIntrospect(t, idp, signedAnswersConfig(idp))
-	tok := h.opaque("alice", time.Hour)
-
-	o := h.expect(h.check(withToken(tok), withHeader("x-introspection", "forged"), withHeader("x_introspection", "forged")), "allow", 200)
-	if o.headers["x-user-id"] != "alice" || !slices.Contains(o.removed, "x_introspection") {
-		t.Fatalf("headers %v, removed %v", o.headers, o.removed)
-	}
-	signed := o.headers["x-introspection"]
-	sig, err := jose.ParseSignedCompact(signed, []jose.SignatureAlgorithm{jose.ES256})
+	o := h.expect(h.check(withToken(h.opaque("alice", time.Hour)), withHeader("x-introspection", "forged")), "allow", 200)
+	sig, err := jose.ParseSignedCompact(o.headers["x-introspection"], []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
-		t.Fatalf("forwarded %q: %v", signed, err)
-	}
-	if typ := sig.Signatures[0].Protected.ExtraHeaders["typ"]; typ != "token-introspection+jwt" {
-		t.Errorf("typ %v", typ)
+		t.Fatalf("forwarded %q: %v", o.headers["x-introspection"], err)
 	}
 	set := idp.KeySet()
 	payload, err := sig.Verify(set.Key("ec-1")[0])
-	if err != nil {
-		t.Fatalf("the forwarded answer does not verify with the IdP's key: %v", err)
+	if err != nil || !strings.Contains(string(payload), `"sub":"alice"`) {
+		t.Fatalf("the forwarded answer %s does not verify with the IdP's key: %v", payload, err)
 	}
-	var answer struct {
-		Iss, Aud string
-		TI       map[string]any `json:"token_introspection"`
-	}
-	json.Unmarshal(payload, &answer)
-	if answer.Iss != idp.Issuer() || answer.Aud != "authz" || answer.TI["sub"] != "alice" || answer.TI["active"] != true {
-		t.Errorf("forwarded answer %s", payload)
-	}
-	if h.idp.Introspections() != 1 {
-		t.Errorf("%d introspections", h.idp.Introspections())
-	}
-	h.expect(h.check(withToken(tok)), "allow", 200) // cached, with its signed answer
-
-	// Inactive, signed: invalid.
-	revoked := h.opaque("bob", time.Hour)
-	idp.Revoke(revoked)
-	h.expect(h.check(withToken(revoked)), "invalid", 401)
-
-	// Broken answers: each an error.
-	rogue, err := testidp.NewKey("rogue", jose.ES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	forge := func(key testidp.Key, typ string, claims map[string]any) string {
-		s, err := testidp.SignTyped(key, typ, claims)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	ec, _ := idp.SigningKey("ec-1")
-	active := map[string]any{"active": true, "sub": "mallory", "exp": time.Now().Add(time.Hour).Unix()}
-	now := time.Now().Unix()
-	for name, answer := range map[string]*testidp.Answer{
-		"plain json":       {Status: 200, ContentType: "application/json", Body: `{"active":true,"sub":"mallory"}`},
-		"another key":      {Status: 200, ContentType: testidp.SignedAnswerType, Body: forge(rogue, "token-introspection+jwt", map[string]any{"iss": idp.Issuer(), "aud": "authz", "iat": now, "token_introspection": active})},
-		"an access token":  {Status: 200, ContentType: testidp.SignedAnswerType, Body: forge(ec, "at+jwt", map[string]any{"iss": idp.Issuer(), "aud": "authz", "iat": now, "token_introspection": active})},
-		"another client":   {Status: 200, ContentType: testidp.SignedAnswerType, Body: forge(ec, "token-introspection+jwt", map[string]any{"iss": idp.Issuer(), "aud": "someone-else", "iat": now, "token_introspection": active})},
-		"no answer inside": {Status: 200, ContentType: testidp.SignedAnswerType, Body: forge(ec, "token-introspection+jwt", map[string]any{"iss": idp.Issuer(), "aud": "authz", "iat": now, "active": true})},
-		// Signed by the IdP for this client, but 30 days ago: a captured
-		// answer for alice replayed for mallory's random token.
-		"a replayed answer": {Status: 200, ContentType: testidp.SignedAnswerType, Body: forge(ec, "token-introspection+jwt", map[string]any{"iss": idp.Issuer(), "aud": "authz", "iat": now - 30*86400,
-			"token_introspection": map[string]any{"active": true, "sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}})},
-		"an answer with no exp": {Status: 200, ContentType: testidp.SignedAnswerType, Body: forge(ec, "token-introspection+jwt", map[string]any{"iss": idp.Issuer(), "aud": "authz", "iat": now,
-			"token_introspection": map[string]any{"active": true, "sub": "mallory"}})},
-	} {
-		idp.SetAnswer(answer)
-		o := h.expect(h.check(withToken(h.opaque("mallory-"+strings.ReplaceAll(name, " ", "-"), time.Hour))), "error", 503)
-		if o.headers["x-introspection"] != "" {
-			t.Errorf("%s: forwarded %q", name, o.headers["x-introspection"])
-		}
+	idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "application/json", Body: `{"active":true,"sub":"mallory"}`})
+	if o := h.expect(h.check(withToken(h.opaque("mallory", time.Hour))), "error", 503); o.headers["x-introspection"] != "" {
+		t.Errorf("an unsigned answer forwarded %q", o.headers["x-introspection"])
 	}
 }
