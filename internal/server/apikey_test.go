@@ -11,6 +11,7 @@ import (
 
 	"github.com/authz-dev/authz/authz/apikey"
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // writeKeyFile replaces the key file as an operator's tooling would: a
@@ -102,9 +103,9 @@ func TestAPIKeys(t *testing.T) {
 // does not answer is an error, never an allow.
 func TestAPIKeysInRedis(t *testing.T) {
 	t.Parallel()
-	rs := startRedis(t)
+	rs := testsupport.StartRedis(t)
 	idp := newIdP(t)
-	cfg := sharedConfig(t, idp, rs.addr)
+	cfg := sharedConfig(t, idp, rs.Addr)
 	cfg.APIKeys = []config.APIKeys{{Name: "fleet", RedisKey: "authz:api-keys"}}
 	cfg.Policies["fleet-api"] = config.Policy{
 		TokenSources: []config.TokenSource{{Header: "x-api-key", APIKeys: "fleet"}},
@@ -113,7 +114,7 @@ func TestAPIKeysInRedis(t *testing.T) {
 	h := startIntrospect(t, idp, cfg)
 	key, hash, _ := apikey.NewKey()
 	h.expect(h.check(withPolicy("fleet-api"), withHeader("x-api-key", key)), "invalid", 401)
-	rdb := rs.client()
+	rdb := rs.Client()
 	if err := rdb.HSet(context.Background(), "authz:api-keys", hash, `{"sub": "job-7", "scope": "orders:read"}`).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestAPIKeysInRedis(t *testing.T) {
 	rdb.HDel(context.Background(), "authz:api-keys", hash)
 	h.expect(h.check(withPolicy("fleet-api"), withHeader("x-api-key", key)), "invalid", 401)
 	rdb.HSet(context.Background(), "authz:api-keys", hash, `{"sub": "job-7"}`)
-	rs.stop()
+	rs.Stop()
 	h.expect(h.check(withPolicy("fleet-api"), withHeader("x-api-key", key)), "error", 503)
 	if strings.Contains(h.logs.String(), key) {
 		t.Error("the key reached the log")

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // noopServer allows everything with one header: the floor any ext_authz
@@ -137,13 +138,13 @@ func BenchmarkCheck(b *testing.B) {
 			var cfg *config.Config
 			switch mode {
 			case "single":
-				cfg = sharedConfig(b, idp, startRedisTB(b).addr)
+				cfg = sharedConfig(b, idp, testsupport.StartRedis(b).Addr)
 			case "cluster":
-				nodes := startCluster(b)
-				cfg = modeConfig(b, idp, config.Redis{Mode: "cluster", Addrs: []string{nodes[0].addr}, Timeout: time.Second})
+				nodes := testsupport.StartRedisCluster(b)
+				cfg = modeConfig(b, idp, config.Redis{Mode: "cluster", Addrs: []string{nodes[0].Addr}, Timeout: time.Second})
 			case "sentinel":
-				s := startSentinel(b)
-				cfg = modeConfig(b, idp, config.Redis{Mode: "sentinel", Addrs: []string{s.sentinel.addr}, MasterName: sentinelMaster, Timeout: time.Second})
+				s := testsupport.StartRedisSentinel(b)
+				cfg = modeConfig(b, idp, config.Redis{Mode: "sentinel", Addrs: []string{s.Sentinel.Addr}, MasterName: testsupport.SentinelMaster, Timeout: time.Second})
 			}
 			l2 := startWith(b, idp, cfg)
 			l2.waitServing()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 const exchangeTarget = "https://orders.internal/"
@@ -168,12 +169,12 @@ func TestTokenExchangeFailures(t *testing.T) {
 // once, the lease's holder exchanges and the others wait for it.
 func TestTokenExchangeAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	rs := startRedis(t)
+	rs := testsupport.StartRedis(t)
 	idp := newIdP(t)
 	idp.AddClient(testidp.TokenClient{ID: "authz", Secret: "s3cret"})
 	idp.SetExchange(&testidp.ExchangePolicy{Targets: []string{exchangeTarget}, TTL: 10 * time.Minute})
 	replica := func() *harness {
-		cfg := sharedConfig(t, idp, rs.addr)
+		cfg := sharedConfig(t, idp, rs.Addr)
 		cfg.Cache.Redis.Timeout = 5 * time.Second
 		cfg.Cache.Redis.Lease = ptr(10 * time.Second)
 		cfg.Policies["exchanging"] = config.Policy{UpstreamToken: &config.UpstreamToken{Source: config.SourceExchange, Exchange: &config.Exchange{

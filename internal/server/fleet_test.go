@@ -13,6 +13,7 @@ import (
 
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/rediscache"
+	"github.com/authz-dev/authz/internal/testsupport"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -22,8 +23,8 @@ import (
 // runs out, instead of waiting on with its Check.
 func TestOneReplicaAsksTheIdPForTheFleet(t *testing.T) {
 	t.Parallel()
-	rs := startRedis(t)
-	rdb := rs.client()
+	rs := testsupport.StartRedis(t)
+	rdb := rs.Client()
 	idp := newIdP(t)
 	// The hot token's TTL: refresh-ahead starts at 75% of it, and the
 	// refreshed answer's own refresh at 150%; the test looks between its
@@ -31,7 +32,7 @@ func TestOneReplicaAsksTheIdPForTheFleet(t *testing.T) {
 	// shared machine must not close.
 	const ttl = 6 * time.Second
 	fleetConfig := func(lease time.Duration) *config.Config {
-		cfg := sharedConfig(t, idp, rs.addr)
+		cfg := sharedConfig(t, idp, rs.Addr)
 		cfg.Cache.Redis.Lease = ptr(lease)
 		// Redis calls answer within the 50 ms default on an idle machine,
 		// not always under a loaded test run; one that runs out is a fault,
@@ -191,11 +192,11 @@ func TestOneReplicaAsksTheIdPForTheFleet(t *testing.T) {
 // counts as following; one that judged counts as leading.
 func TestALeaseIsCountedForWhatItsHolderDid(t *testing.T) {
 	t.Parallel()
-	rs := startRedis(t)
+	rs := testsupport.StartRedis(t)
 	var mu sync.Mutex
 	var outcomes []string
 	c, err := rediscache.New(rediscache.Options{
-		Addrs: []string{rs.addr}, Salt: []byte("0123456789abcdef-deployment-salt"),
+		Addrs: []string{rs.Addr}, Salt: []byte("0123456789abcdef-deployment-salt"),
 		Lease: 10 * time.Second, Timeout: time.Second,
 		OnLease: func(outcome string) { mu.Lock(); outcomes = append(outcomes, outcome); mu.Unlock() },
 	})

@@ -5,13 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,95 +15,8 @@ import (
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
-
-// startRedisNode runs a redis-server with extra arguments, stopped when
-// the test ends.
-func startRedisNode(t testing.TB, args ...string) *redisServer {
-	t.Helper()
-	r := &redisServer{t: t, args: args}
-	r.startOnAFreePort()
-	t.Cleanup(r.stop)
-	return r
-}
-
-// startCluster runs a three-master Redis Cluster and returns its nodes.
-func startCluster(t testing.TB) []*redisServer {
-	t.Helper()
-	var nodes []*redisServer
-	var addrs []string
-	for range 3 {
-		// The cluster bus listens on port+10000 unless told otherwise: with
-		// tests starting servers in parallel, that port may be taken (or
-		// past 65535). Give it a free port of its own (Redis 7).
-		_, bus, _ := net.SplitHostPort(freePort(t))
-		n := startRedisNode(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000", "--cluster-port", bus)
-		nodes, addrs = append(nodes, n), append(addrs, n.addr)
-	}
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		t.Fatal("redis-cli is not installed (Debian's redis-tools, which redis-server depends on)")
-	}
-	if out, err := exec.Command(cli, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-yes")...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for _, n := range nodes {
-		for {
-			info, _ := n.client().ClusterInfo(context.Background()).Result()
-			if strings.Contains(info, "cluster_state:ok") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("cluster not ok at %s:\n%s", n.addr, info)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	return nodes
-}
-
-// sentinelSetup is a master, its replica and one Sentinel watching them.
-type sentinelSetup struct {
-	master, replica, sentinel *redisServer
-}
-
-const sentinelMaster = "authz-master"
-
-func startSentinel(t testing.TB) *sentinelSetup {
-	t.Helper()
-	s := &sentinelSetup{master: startRedisNode(t)}
-	host, port, _ := net.SplitHostPort(s.master.addr)
-	s.replica = startRedisNode(t, "--replicaof", host, port)
-	dir := t.TempDir()
-	sport := freePort(t)
-	_, sp, _ := net.SplitHostPort(sport)
-	conf := filepath.Join(dir, "sentinel.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 500\nsentinel failover-timeout %s 3000\n",
-		sp, dir, sentinelMaster, host, port, sentinelMaster, sentinelMaster)), 0o600)
-	s.sentinel = &redisServer{t: t, addr: sport, dir: dir}
-	s.sentinel.cmd = exec.Command(findRedis(t), conf, "--sentinel")
-	s.sentinel.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.sentinel.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.sentinel.stop)
-	sc := redis.NewSentinelClient(&redis.Options{Addr: sport})
-	defer sc.Close()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		// Ready once it knows the master and has found the replica.
-		addr, err := sc.GetMasterAddrByName(context.Background(), sentinelMaster).Result()
-		replicas, _ := sc.Replicas(context.Background(), sentinelMaster).Result()
-		if err == nil && len(addr) == 2 && len(replicas) == 1 {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sentinel not ready: %v %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // modeConfig is introspectConfig sharing results through r.
 func modeConfig(t testing.TB, idp *testidp.IdP, r config.Redis) *config.Config {
@@ -123,12 +31,12 @@ func TestSharedTierOnClusterAndSentinel(t *testing.T) {
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	modes := map[string]func(t *testing.T) config.Redis{
 		"cluster": func(t *testing.T) config.Redis {
-			nodes := startCluster(t)
-			return config.Redis{Mode: "cluster", Addrs: []string{nodes[0].addr, nodes[1].addr}, Timeout: time.Second}
+			nodes := testsupport.StartRedisCluster(t)
+			return config.Redis{Mode: "cluster", Addrs: []string{nodes[0].Addr, nodes[1].Addr}, Timeout: time.Second}
 		},
 		"sentinel": func(t *testing.T) config.Redis {
-			s := startSentinel(t)
-			return config.Redis{Mode: "sentinel", Addrs: []string{s.sentinel.addr}, MasterName: sentinelMaster, Timeout: time.Second}
+			s := testsupport.StartRedisSentinel(t)
+			return config.Redis{Mode: "sentinel", Addrs: []string{s.Sentinel.Addr}, MasterName: testsupport.SentinelMaster, Timeout: time.Second}
 		},
 	}
 	for name, setup := range modes {
@@ -170,11 +78,11 @@ func TestSharedTierOnClusterAndSentinel(t *testing.T) {
 // A Redis Cluster node down: its slots are faults, answered as misses.
 func TestClusterNodeDownIsAMiss(t *testing.T) {
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
-	nodes := startCluster(t)
+	nodes := testsupport.StartRedisCluster(t)
 	idp := newIdP(t)
-	rc := config.Redis{Mode: "cluster", Addrs: []string{nodes[0].addr}, Timeout: 100 * time.Millisecond}
+	rc := config.Redis{Mode: "cluster", Addrs: []string{nodes[0].Addr}, Timeout: 100 * time.Millisecond}
 	a := startIntrospect(t, idp, modeConfig(t, idp, rc))
-	nodes[2].stop()
+	nodes[2].Stop()
 	revoked := a.opaque("rev", time.Hour)
 	idp.Revoke(revoked)
 	for i := range 9 {
@@ -190,9 +98,9 @@ func TestClusterNodeDownIsAMiss(t *testing.T) {
 // right throughout, and shared hits resume on the new master.
 func TestSentinelFailoverUnderLoad(t *testing.T) {
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
-	s := startSentinel(t)
+	s := testsupport.StartRedisSentinel(t)
 	idp := newIdP(t)
-	rc := config.Redis{Mode: "sentinel", Addrs: []string{s.sentinel.addr}, MasterName: sentinelMaster, Timeout: 200 * time.Millisecond}
+	rc := config.Redis{Mode: "sentinel", Addrs: []string{s.Sentinel.Addr}, MasterName: testsupport.SentinelMaster, Timeout: 200 * time.Millisecond}
 	a := startIntrospect(t, idp, modeConfig(t, idp, rc))
 	c := startIntrospect(t, idp, modeConfig(t, idp, rc)) // lives through the failover
 	good := a.opaque("steady", time.Hour)
@@ -224,13 +132,13 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	killed := time.Now()
-	s.master.stop() // SIGKILL
-	sc := redis.NewSentinelClient(&redis.Options{Addr: s.sentinel.addr})
+	s.Master.Stop() // SIGKILL
+	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Sentinel.Addr})
 	defer sc.Close()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		addr, _ := sc.GetMasterAddrByName(context.Background(), sentinelMaster).Result()
-		if len(addr) == 2 && net.JoinHostPort(addr[0], addr[1]) == s.replica.addr {
+		addr, _ := sc.GetMasterAddrByName(context.Background(), testsupport.SentinelMaster).Result()
+		if len(addr) == 2 && net.JoinHostPort(addr[0], addr[1]) == s.Replica.Addr {
 			break
 		}
 		if time.Now().After(deadline) {

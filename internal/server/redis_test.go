@@ -5,138 +5,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/rediscache"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
-
-// redisServer is a real redis-server on a loopback port, without persistence.
-type redisServer struct {
-	t    testing.TB
-	addr string
-	cmd  *exec.Cmd
-	args []string // beyond port, bind and no persistence
-	dir  string
-	// exited closes when the process has exited and been reaped.
-	exited chan struct{}
-}
-
-func findRedis(t testing.TB) string {
-	needsProcess(t, "redis-server")
-	t.Helper()
-	if p, err := exec.LookPath("redis-server"); err == nil {
-		return p
-	}
-	for _, p := range []string{"/usr/bin/redis-server", "/usr/sbin/redis-server"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatal("redis-server is not installed: run `make test` (it installs Debian's redis-server as root) or apt-get install redis-server")
-	return ""
-}
-
-func startRedis(t *testing.T) *redisServer { return startRedisTB(t) }
-
-func startRedisTB(t testing.TB) *redisServer {
-	t.Helper()
-	r := &redisServer{t: t}
-	r.startOnAFreePort()
-	t.Cleanup(r.stop)
-	return r
-}
-
-// startOnAFreePort starts the server on a port nothing listened on a
-// moment ago; tests start servers in parallel, so one may take it first:
-// then another port.
-func (r *redisServer) startOnAFreePort() {
-	r.t.Helper()
-	var err error
-	for range 3 {
-		r.addr = freePort(r.t)
-		if err = r.tryStart(); err == nil {
-			return
-		}
-	}
-	r.t.Fatal(err)
-}
-
-// start starts the server again on its own port (a restart).
-func (r *redisServer) start() {
-	r.t.Helper()
-	if err := r.tryStart(); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
-func (r *redisServer) tryStart() error {
-	_, port, _ := net.SplitHostPort(r.addr)
-	if r.dir == "" {
-		r.dir = r.t.TempDir()
-	}
-	r.cmd = exec.Command(findRedis(r.t), append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.dir}, r.args...)...)
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := r.cmd.Start(); err != nil {
-		return fmt.Errorf("start redis-server: %w", err)
-	}
-	exited := make(chan struct{})
-	r.exited = exited
-	go func(cmd *exec.Cmd) { cmd.Wait(); close(exited) }(r.cmd) // the one reaper
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c := redis.NewClient(&redis.Options{Addr: r.addr})
-		err := c.Ping(context.Background()).Err()
-		c.Close()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited: // its port was taken, most likely
-			r.cmd, r.exited = nil, nil
-			return fmt.Errorf("redis-server on %s exited at start: %v", r.addr, err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			r.stop()
-			return fmt.Errorf("redis-server did not answer on %s: %v", r.addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (r *redisServer) stop() {
-	if r.cmd == nil || r.cmd.Process == nil {
-		return
-	}
-	syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-	if r.exited != nil {
-		<-r.exited
-	} else {
-		r.cmd.Wait()
-	}
-	r.cmd, r.exited = nil, nil
-}
-
-func (r *redisServer) client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: r.addr})
-	r.t.Cleanup(func() { c.Close() })
-	return c
-}
 
 // sharedConfig is introspectConfig with the Redis tier and an admin listener.
 func sharedConfig(t testing.TB, idp *testidp.IdP, redisAddr string) *config.Config {
@@ -152,10 +35,10 @@ func sharedConfig(t testing.TB, idp *testidp.IdP, redisAddr string) *config.Conf
 
 func TestSharedCacheAcrossReplicas(t *testing.T) {
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
-	rs := startRedis(t)
+	rs := testsupport.StartRedis(t)
 	idp := newIdP(t)
-	a := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr))
-	b := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr))
+	a := startIntrospect(t, idp, sharedConfig(t, idp, rs.Addr))
+	b := startIntrospect(t, idp, sharedConfig(t, idp, rs.Addr))
 
 	t.Run("a token introspected by A is served by B without asking the IdP", func(t *testing.T) {
 		tok := a.opaque("uma", time.Hour)
@@ -195,7 +78,7 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 		a.expect(a.check(withToken(tok)), "allow", 200)
 		jwt := a.mint("rsa-1", a.validClaims())
 		a.expect(a.check(withToken(jwt)), "allow", 200)
-		rc := rs.client()
+		rc := rs.Client()
 		keys, err := rc.Keys(context.Background(), "*").Result()
 		if err != nil || len(keys) == 0 {
 			t.Fatalf("keys: %v %v", keys, err)
@@ -214,7 +97,7 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 		c := idp.Claims("xena", time.Hour, "orders:read", "orders-api")
 		c["exp"] = time.Now().Add(5 * time.Second).Unix()
 		tok := idp.IssueOpaque(c)
-		rc := rs.client()
+		rc := rs.Client()
 		before, _ := rc.Keys(context.Background(), "*").Result()
 		a.expect(a.check(withToken(tok)), "allow", 200)
 		after, _ := rc.Keys(context.Background(), "*").Result()
@@ -233,7 +116,7 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 	})
 	t.Run("a tampered value is ignored and revalidated", func(t *testing.T) {
 		tok := a.opaque("yara", time.Hour)
-		rc := rs.client()
+		rc := rs.Client()
 		before, _ := rc.Keys(context.Background(), "*").Result()
 		a.expect(a.check(withToken(tok)), "allow", 200)
 		after, _ := rc.Keys(context.Background(), "*").Result()
@@ -245,7 +128,7 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 			v[len(v)-1] ^= 0xff
 			rc.Set(context.Background(), k, v, time.Minute)
 		}
-		c := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr)) // a replica with an empty memory
+		c := startIntrospect(t, idp, sharedConfig(t, idp, rs.Addr)) // a replica with an empty memory
 		n := idp.Introspections()
 		c.expect(c.check(withToken(tok)), "allow", 200)
 		if got := idp.Introspections() - n; got != 1 {
@@ -287,7 +170,7 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 		a.expect(a.check(withToken(tok)), "invalid", 401)
 	})
 	t.Run("Redis down: answers stay right; back: sharing resumes", func(t *testing.T) {
-		rs.stop()
+		rs.Stop()
 		tok := a.opaque("amy", time.Hour)
 		revoked := a.opaque("ben", time.Hour)
 		idp.Revoke(revoked)
@@ -300,7 +183,7 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 		if a.health().String() != "SERVING" {
 			t.Error("readiness must not depend on Redis")
 		}
-		rs.start()
+		rs.Start()
 		tok2 := a.opaque("cal", time.Hour)
 		deadline := time.Now().Add(5 * time.Second)
 		for {
@@ -321,9 +204,9 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 
 func TestPurgeNeedsAToken(t *testing.T) {
 	t.Parallel()
-	rs := startRedis(t)
+	rs := testsupport.StartRedis(t)
 	idp := newIdP(t)
-	h := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr))
+	h := startIntrospect(t, idp, sharedConfig(t, idp, rs.Addr))
 	resp, err := httpPost("http://"+h.srv.adminLn.Addr().String()+"/admin/purge", "")
 	if err != nil || resp != 400 {
 		t.Errorf("empty purge: %d %v", resp, err)
@@ -353,11 +236,11 @@ func httpPost(url, form string) (int, error) {
 // subscription follows the core serving now, not the first one.
 func TestPurgeReachesScopesAReloadAdded(t *testing.T) {
 	t.Parallel()
-	rs := startRedis(t)
+	rs := testsupport.StartRedis(t)
 	idp := newIdP(t)
-	a := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr))
-	b := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr))
-	second := sharedConfig(t, idp, rs.addr)
+	a := startIntrospect(t, idp, sharedConfig(t, idp, rs.Addr))
+	b := startIntrospect(t, idp, sharedConfig(t, idp, rs.Addr))
+	second := sharedConfig(t, idp, rs.Addr)
 	second.Introspection = append(second.Introspection, config.Introspection{Name: "second", Endpoint: idp.IntrospectionURL(), ClientID: "authz", ClientSecret: "s3cret"})
 	second.Policies["via-second"] = config.Policy{Validators: []string{"second"}}
 	for _, h := range []*harness{a, b} {
@@ -385,8 +268,8 @@ func TestPurgeReachesScopesAReloadAdded(t *testing.T) {
 // never read back; one judged after it is.
 func TestAPurgedVerdictIsNotWrittenBack(t *testing.T) {
 	t.Parallel()
-	rs := startRedis(t)
-	c, err := rediscache.New(rediscache.Options{Addrs: []string{rs.addr}, Salt: []byte("0123456789abcdef-deployment-salt"), Timeout: time.Second})
+	rs := testsupport.StartRedis(t)
+	c, err := rediscache.New(rediscache.Options{Addrs: []string{rs.Addr}, Salt: []byte("0123456789abcdef-deployment-salt"), Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

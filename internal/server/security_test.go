@@ -27,6 +27,7 @@ import (
 
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // policyFrom is baseConfig with http.policy_from set.
@@ -222,11 +223,11 @@ func TestMixedSpellingsOfClaimHeadersAreRemoved(t *testing.T) {
 // and replicas on different configs do not trust each other's results.
 func TestSharedEntriesAreBoundToTheValidatorsSettings(t *testing.T) {
 	t.Parallel()
-	rs := startRedis(t)
+	rs := testsupport.StartRedis(t)
 	idp := newIdP(t)
-	narrowed := sharedConfig(t, idp, rs.addr)
+	narrowed := sharedConfig(t, idp, rs.Addr)
 	narrowed.Introspection[0].Audiences = []string{"billing-api"}
-	a := startIntrospect(t, idp, sharedConfig(t, idp, rs.addr))
+	a := startIntrospect(t, idp, sharedConfig(t, idp, rs.Addr))
 	b := startIntrospect(t, idp, narrowed)
 
 	tok := a.opaque("uma", time.Hour) // aud orders-api

@@ -44,14 +44,14 @@ func withDPoP(token, proof string) checkOpt {
 // another, through the shared Redis tier.
 func TestDPoPReplayAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	rs := startRedis(t)
+	rs := testsupport.StartRedis(t)
 	idp := newIdP(t)
 	// A loaded test run can take Redis past its 50 ms default; a call that
 	// runs out is a fault, and the replica falls back to its own replay
 	// set — right under a Redis outage, wrong for this test of the shared
 	// one.
 	shared := func() *config.Config {
-		cfg := sharedConfig(t, idp, rs.addr)
+		cfg := sharedConfig(t, idp, rs.Addr)
 		cfg.Cache.Redis.Timeout = 5 * time.Second
 		return cfg
 	}

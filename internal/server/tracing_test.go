@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // collector is an in-process OTLP gRPC receiver: the trace service a real
@@ -268,9 +269,9 @@ func TestDeadCollector(t *testing.T) {
 func TestTracesOfTheHTTPDoorAndRedis(t *testing.T) {
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	col := startCollector(t)
-	rs := startRedis(t)
+	rs := testsupport.StartRedis(t)
 	idp := newIdP(t)
-	h := startWith(t, idp, tracingConfig(sharedConfig(t, idp, rs.addr), col.addr))
+	h := startWith(t, idp, tracingConfig(sharedConfig(t, idp, rs.Addr), col.addr))
 	h.waitServing()
 	const id = "5bf92f3577b34da6a3ce929d0e0e4736"
 	req, _ := http.NewRequest("GET", "http://"+h.srv.httpLn.Addr().String()+"/check", nil)
