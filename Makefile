@@ -53,8 +53,9 @@ run:
 
 # make test runs in phases, each named as it starts and timed as it ends
 # (tools/testphase): the gates (make lint), the unit tests (every package
-# but the end-to-end ones), the integration tests (real servers, nginx,
-# Caddy, Node, Redis: internal/server, the CLI, authz test) and the Helm
+# but the end-to-end ones; the shared tier's against a real redis-server),
+# the integration tests (real servers, nginx, Caddy, Node, Redis:
+# internal/server, the CLI, authz test) and the Helm
 # chart's (a module of its own, internal/charttest, so the Kubernetes API
 # types stay out of the binary's go.mod). A failed phase prints the
 # command that reruns just its failed tests.

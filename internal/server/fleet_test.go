@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/authz-dev/authz/internal/config"
-	"github.com/authz-dev/authz/internal/rediscache"
 	"github.com/authz-dev/authz/internal/testsupport"
 	"github.com/redis/go-redis/v9"
 )
@@ -185,41 +183,6 @@ func TestOneReplicaAsksTheIdPForTheFleet(t *testing.T) {
 		default:
 		}
 	})
-}
-
-// TestALeaseIsCountedForWhatItsHolderDid: a replica that wins the lease
-// only to find the verdict its last holder left judged nothing, and
-// counts as following; one that judged counts as leading.
-func TestALeaseIsCountedForWhatItsHolderDid(t *testing.T) {
-	t.Parallel()
-	rs := testsupport.StartRedis(t)
-	var mu sync.Mutex
-	var outcomes []string
-	c, err := rediscache.New(rediscache.Options{
-		Addrs: []string{rs.Addr}, Salt: []byte("0123456789abcdef-deployment-salt"),
-		Lease: 10 * time.Second, Timeout: time.Second,
-		OnLease: func(outcome string) { mu.Lock(); outcomes = append(outcomes, outcome); mu.Unlock() },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx := context.Background()
-	for _, judged := range []bool{false, true} {
-		release, held := c.Lease(ctx, "a-token", "corp")
-		if held {
-			t.Fatal("a free lease reads as held")
-		}
-		if _, held := c.Lease(ctx, "a-token", "corp"); !held {
-			t.Fatal("a taken lease reads as free")
-		}
-		release(judged)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Equal(outcomes, []string{"followed", "led"}) {
-		t.Errorf("leases counted %v, want [followed led]", outcomes)
-	}
 }
 
 func sumMetric(hs []*harness, series string) float64 {
