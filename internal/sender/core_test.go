@@ -2,9 +2,19 @@ package sender_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -213,5 +223,93 @@ func TestOneDPoPClientCannotExhaustTheReplaySet(t *testing.T) {
 		if d := c.Authorize(ctx, request("", dpop(tok, client.Proof(testsupport.ProofClaims(tok))))); d.Outcome != authz.Allow {
 			t.Fatalf("another client's proof during the flood: %v (%s)", d.Outcome, d.Reason)
 		}
+	}
+}
+
+// selfSigned is a client certificate as the proxy hands it over: URL-encoded
+// PEM, and its DER for the thumbprint a token is bound to.
+func selfSigned(t *testing.T, cn string) (escapedPEM string, der []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))), der
+}
+
+// RFC 8705 at the core: a token bound to a certificate (cnf x5t#S256)
+// passes with that certificate, from the proxy's PEM or a trusted XFCC
+// hash, and is invalid with another or none; an mtls policy wants a bound
+// token. (How each door finds the certificate is the server's suite.)
+func TestCertificateBoundTokens(t *testing.T) {
+	c := newDPoPCore(t, sender.ReplayOptions{}, nil)
+	ctx := context.Background()
+	clientPEM, clientDER := selfSigned(t, "orders-client")
+	strangerPEM, _ := selfSigned(t, "stranger")
+	sum := sha256.Sum256(clientDER)
+	claims := c.idp.Claims("alice", time.Hour, "orders:read", "orders-api")
+	claims["cnf"] = map[string]any{"x5t#S256": base64.RawURLEncoding.EncodeToString(sum[:])}
+	bound, err := c.idp.Mint("rsa-1", claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unbound := c.token(t, "")
+	withCert := func(policy, tok, certPEM, hash string) *authz.Request {
+		r := request(policy, authz.MapHeader{"authorization": {"Bearer " + tok}})
+		r.ClientCert, r.ClientCertHash = certPEM, hash
+		return r
+	}
+	for _, tc := range []struct {
+		name   string
+		r      *authz.Request
+		want   authz.Outcome
+		reason string
+	}{
+		{"its certificate", withCert("", bound, clientPEM, ""), authz.Allow, "mtls"},
+		{"its certificate's hash from XFCC", withCert("", bound, "", hex.EncodeToString(sum[:])), authz.Allow, "mtls"},
+		{"another certificate", withCert("", bound, strangerPEM, ""), authz.Invalid, "mtls_binding"},
+		{"no certificate", withCert("", bound, "", ""), authz.Invalid, "mtls_missing"},
+		{"a hash that is not one", withCert("", bound, "", "zz"), authz.Invalid, "mtls_certificate"},
+		{"policy mtls, an unbound token", withCert("mtls-only", unbound, clientPEM, ""), authz.Invalid, "sender_required"},
+		{"policy mtls, a bound token", withCert("mtls-only", bound, clientPEM, ""), authz.Allow, "mtls"},
+		{"an unbound token elsewhere", withCert("", unbound, "", ""), authz.Allow, ""},
+	} {
+		if d := c.Authorize(ctx, tc.r); d.Outcome != tc.want || d.Sender != tc.reason {
+			t.Errorf("%s: %v %q, want %v %q (%s)", tc.name, d.Outcome, d.Sender, tc.want, tc.reason, d.Reason)
+		}
+	}
+}
+
+// With server nonces (RFC 9449 §8), a proof without the current nonce is
+// answered use_dpop_nonce with a fresh one, which the next proof carries.
+func TestDPoPNonce(t *testing.T) {
+	nonces := sender.NewNonces([]byte(strings.Repeat("n", 40)), time.Minute, time.Now)
+	c := newDPoPCore(t, sender.ReplayOptions{}, nonces)
+	ctx := context.Background()
+	client := testsupport.NewDPoPClient(t)
+	token := c.token(t, client.JKT)
+	withNonce := func(n string) string {
+		claims := testsupport.ProofClaims(token)
+		if n != "" {
+			claims["nonce"] = n
+		}
+		return client.Proof(claims)
+	}
+	d := c.Authorize(ctx, request("", dpop(token, withNonce(""))))
+	if ch := c.Answers().WWWAuthenticate(&d); d.Outcome != authz.Invalid || d.Sender != "dpop_nonce" || d.DPoPNonce == "" || !strings.Contains(ch, `error="use_dpop_nonce"`) {
+		t.Fatalf("a proof without a nonce: %v %q, nonce %q, challenge %q", d.Outcome, d.Sender, d.DPoPNonce, ch)
+	}
+	nonce := d.DPoPNonce
+	if d := c.Authorize(ctx, request("", dpop(token, withNonce(nonce)))); d.Outcome != authz.Allow {
+		t.Errorf("a proof with the nonce: %v (%s)", d.Outcome, d.Reason)
+	}
+	if d := c.Authorize(ctx, request("", dpop(token, withNonce(nonce+"x")))); d.Outcome != authz.Invalid || d.Sender != "dpop_nonce" || d.DPoPNonce == "" {
+		t.Errorf("a proof with a bad nonce: %v %q, fresh nonce %q", d.Outcome, d.Sender, d.DPoPNonce)
 	}
 }

@@ -72,6 +72,10 @@ func TestDPoPReplayAcrossReplicas(t *testing.T) {
 // TestCertificateBoundTokens: RFC 8705 over a real mTLS gRPC connection,
 // with the client certificate where Envoy puts it
 // (include_peer_certificate: source.certificate, URL-encoded PEM).
+// The doors find the client's certificate: the gRPC door in the peer
+// attributes Envoy sends, the HTTP door in the header the operator named,
+// counted when a binding fails. (What a binding demands, policy mtls
+// included, is internal/sender's core tests.)
 func TestCertificateBoundTokens(t *testing.T) {
 	t.Parallel()
 	ca := newTestCA(t)
@@ -82,7 +86,6 @@ func TestCertificateBoundTokens(t *testing.T) {
 	cfg := baseConfig(idp)
 	cfg.GRPC.TLS = ca.serverTLS(t)
 	cfg.HTTP.ClientCertHeader = "x-ssl-client-cert"
-	cfg.Policies["mtls-only"] = config.Policy{SenderConstraint: "mtls"}
 	h := startWith(t, idp, cfg)
 
 	conn, err := grpc.NewClient(h.srv.grpcLn.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(ca.clientTLS(t, envoyCert, envoyKey))))
@@ -100,7 +103,6 @@ func TestCertificateBoundTokens(t *testing.T) {
 	claims := h.validClaims()
 	claims["cnf"] = map[string]any{"x5t#S256": x5t(clientCert)}
 	token := h.mint("rsa-1", claims)
-	unbound := h.mint("rsa-1", h.validClaims())
 	peer := func(certPEM []byte) checkOpt {
 		return func(r *authv3.CheckRequest) {
 			r.Attributes.Source = &authv3.AttributeContext_Peer{Certificate: url.QueryEscape(string(certPEM))}
@@ -118,8 +120,6 @@ func TestCertificateBoundTokens(t *testing.T) {
 	h.expect(check(withToken(token), peer(clientCert)), "allow", 200)
 	h.expect(check(withToken(token), peer(strangerCert)), "invalid", 401)
 	h.expect(check(withToken(token)), "invalid", 401)
-	h.expect(check(withPolicy("mtls-only"), withToken(unbound), peer(clientCert)), "invalid", 401)
-	h.expect(check(withPolicy("mtls-only"), withToken(token), peer(clientCert)), "allow", 200)
 	if n := h.metric(`authz_sender_failures_total{reason="mtls_binding"}`); n != 1 {
 		t.Errorf("mtls_binding failures = %v, want 1", n)
 	}
