@@ -71,11 +71,9 @@ func TestDPoPReplayAcrossReplicas(t *testing.T) {
 
 // TestCertificateBoundTokens: RFC 8705 over a real mTLS gRPC connection,
 // with the client certificate where Envoy puts it
-// (include_peer_certificate: source.certificate, URL-encoded PEM).
-// The doors find the client's certificate: the gRPC door in the peer
-// attributes Envoy sends, the HTTP door in the header the operator named,
-// counted when a binding fails. (What a binding demands, policy mtls
-// included, is internal/sender's core tests.)
+// (include_peer_certificate: source.certificate, URL-encoded PEM), and at
+// the HTTP door in the header the operator named. (What a binding
+// demands, policy mtls included, is internal/sender's core tests.)
 func TestCertificateBoundTokens(t *testing.T) {
 	t.Parallel()
 	ca := newTestCA(t)
