@@ -47,6 +47,7 @@ var layer = map[string]int{
 	"internal/buildinfo":   6,
 	"internal/dpopproof":   6,
 	"internal/testsupport": 6,
+	"internal/redistest":   6,
 	"internal/testlog":     6,
 	"internal/yamlhint":    6,
 	"internal/testidp":     7,

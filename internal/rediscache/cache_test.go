@@ -12,7 +12,7 @@ import (
 
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/internal/rediscache"
-	"github.com/authz-dev/authz/internal/testsupport"
+	"github.com/authz-dev/authz/internal/redistest"
 )
 
 // The shared tier against a real redis-server: what it stores and for how
@@ -22,7 +22,7 @@ import (
 
 const salt = "0123456789abcdef-deployment-salt"
 
-func newCache(t *testing.T, r *testsupport.Redis, edit func(*rediscache.Options)) *rediscache.Cache {
+func newCache(t *testing.T, r *redistest.Server, edit func(*rediscache.Options)) *rediscache.Cache {
 	t.Helper()
 	opts := rediscache.Options{Addrs: []string{r.Addr}, Salt: []byte(salt), Timeout: time.Second}
 	if edit != nil {
@@ -59,7 +59,7 @@ func (r *recorder) list() []string {
 // nor its claims; another token or scope is a miss.
 func TestEntriesLiveUntilTheirUntilAndHoldNoSecret(t *testing.T) {
 	t.Parallel()
-	r := testsupport.StartRedis(t)
+	r := redistest.Start(t)
 	c := newCache(t, r, nil)
 	ctx := context.Background()
 	const tok = "eyJ.secret-token.sig"
@@ -101,7 +101,7 @@ func hit(c *rediscache.Cache, token, scope string) bool {
 // replayed) is never read back; one judged after it is.
 func TestAPurgedVerdictIsNotWrittenBack(t *testing.T) {
 	t.Parallel()
-	r := testsupport.StartRedis(t)
+	r := redistest.Start(t)
 	c, other := newCache(t, r, nil), newCache(t, r, nil)
 	dropped := make(chan [sha256.Size]byte, 1)
 	other.Subscribe(func(sum [sha256.Size]byte) { dropped <- sum })
@@ -153,7 +153,7 @@ func TestAPurgedVerdictIsNotWrittenBack(t *testing.T) {
 // verdict, or learns the holder gave up, or waits no longer than a lease.
 func TestLeases(t *testing.T) {
 	t.Parallel()
-	r := testsupport.StartRedis(t)
+	r := redistest.Start(t)
 	ctx := context.Background()
 	var leader, follower recorder
 	a := newCache(t, r, func(o *rediscache.Options) { o.Lease, o.OnLease = 10*time.Second, leader.add })
@@ -217,7 +217,7 @@ func TestLeases(t *testing.T) {
 // proof's jti seen once across the fleet).
 func TestFirstUseIsOnceAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	r := testsupport.StartRedis(t)
+	r := redistest.Start(t)
 	replicas := []*rediscache.Cache{newCache(t, r, nil), newCache(t, r, nil), newCache(t, r, nil)}
 	var first atomic.Int64
 	var wg sync.WaitGroup
@@ -244,7 +244,7 @@ func TestFirstUseIsOnceAcrossReplicas(t *testing.T) {
 // its end, and a replica waiting on the lease holder gets it.
 func TestStepValues(t *testing.T) {
 	t.Parallel()
-	r := testsupport.StartRedis(t)
+	r := redistest.Start(t)
 	a := newCache(t, r, func(o *rediscache.Options) { o.Lease = 10 * time.Second })
 	b := newCache(t, r, func(o *rediscache.Options) { o.Lease = 10 * time.Second })
 	ctx := context.Background()
@@ -278,7 +278,7 @@ func TestStepValues(t *testing.T) {
 // judges for itself.
 func TestAFaultIsAMiss(t *testing.T) {
 	t.Parallel()
-	r := testsupport.StartRedis(t)
+	r := redistest.Start(t)
 	var faults recorder
 	c := newCache(t, r, func(o *rediscache.Options) { o.Timeout, o.OnFault = 200*time.Millisecond, faults.add })
 	ctx := context.Background()

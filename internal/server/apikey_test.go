@@ -11,7 +11,7 @@ import (
 
 	"github.com/authz-dev/authz/authz/apikey"
 	"github.com/authz-dev/authz/internal/config"
-	"github.com/authz-dev/authz/internal/testsupport"
+	"github.com/authz-dev/authz/internal/redistest"
 )
 
 // writeKeyFile replaces the key file as an operator's tooling would: a
@@ -103,7 +103,7 @@ func TestAPIKeys(t *testing.T) {
 // does not answer is an error, never an allow.
 func TestAPIKeysInRedis(t *testing.T) {
 	t.Parallel()
-	rs := testsupport.StartRedis(t)
+	rs := redistest.Start(t)
 	idp := newIdP(t)
 	cfg := sharedConfig(t, idp, rs.Addr)
 	cfg.APIKeys = []config.APIKeys{{Name: "fleet", RedisKey: "authz:api-keys"}}

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/authz-dev/authz/internal/config"
-	"github.com/authz-dev/authz/internal/testsupport"
+	"github.com/authz-dev/authz/internal/redistest"
 )
 
 // noopServer allows everything with one header: the floor any ext_authz
@@ -138,13 +138,13 @@ func BenchmarkCheck(b *testing.B) {
 			var cfg *config.Config
 			switch mode {
 			case "single":
-				cfg = sharedConfig(b, idp, testsupport.StartRedis(b).Addr)
+				cfg = sharedConfig(b, idp, redistest.Start(b).Addr)
 			case "cluster":
-				nodes := testsupport.StartRedisCluster(b)
+				nodes := redistest.StartCluster(b)
 				cfg = modeConfig(b, idp, config.Redis{Mode: "cluster", Addrs: []string{nodes[0].Addr}, Timeout: time.Second})
 			case "sentinel":
-				s := testsupport.StartRedisSentinel(b)
-				cfg = modeConfig(b, idp, config.Redis{Mode: "sentinel", Addrs: []string{s.Sentinel.Addr}, MasterName: testsupport.SentinelMaster, Timeout: time.Second})
+				s := redistest.StartSentinel(b)
+				cfg = modeConfig(b, idp, config.Redis{Mode: "sentinel", Addrs: []string{s.Sentinel.Addr}, MasterName: redistest.SentinelMaster, Timeout: time.Second})
 			}
 			l2 := startWith(b, idp, cfg)
 			l2.waitServing()

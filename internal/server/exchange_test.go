@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/redistest"
 	"github.com/authz-dev/authz/internal/testidp"
-	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 const exchangeTarget = "https://orders.internal/"
@@ -64,7 +64,7 @@ func TestTokenExchangeAtTheServer(t *testing.T) {
 // once, the lease's holder exchanges and the others wait for it.
 func TestTokenExchangeAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	rs := testsupport.StartRedis(t)
+	rs := redistest.Start(t)
 	idp := newIdP(t)
 	idp.AddClient(testidp.TokenClient{ID: "authz", Secret: "s3cret"})
 	idp.SetExchange(&testidp.ExchangePolicy{Targets: []string{exchangeTarget}, TTL: 10 * time.Minute})

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/authz-dev/authz/internal/config"
-	"github.com/authz-dev/authz/internal/testsupport"
+	"github.com/authz-dev/authz/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -21,7 +21,7 @@ import (
 // runs out, instead of waiting on with its Check.
 func TestOneReplicaAsksTheIdPForTheFleet(t *testing.T) {
 	t.Parallel()
-	rs := testsupport.StartRedis(t)
+	rs := redistest.Start(t)
 	rdb := rs.Client()
 	idp := newIdP(t)
 	// The hot token's TTL: refresh-ahead starts at 75% of it, and the

@@ -14,8 +14,8 @@ import (
 
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/redistest"
 	"github.com/authz-dev/authz/internal/testidp"
-	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // modeConfig is introspectConfig sharing results through r.
@@ -31,12 +31,12 @@ func TestSharedTierOnClusterAndSentinel(t *testing.T) {
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	modes := map[string]func(t *testing.T) config.Redis{
 		"cluster": func(t *testing.T) config.Redis {
-			nodes := testsupport.StartRedisCluster(t)
+			nodes := redistest.StartCluster(t)
 			return config.Redis{Mode: "cluster", Addrs: []string{nodes[0].Addr, nodes[1].Addr}, Timeout: time.Second}
 		},
 		"sentinel": func(t *testing.T) config.Redis {
-			s := testsupport.StartRedisSentinel(t)
-			return config.Redis{Mode: "sentinel", Addrs: []string{s.Sentinel.Addr}, MasterName: testsupport.SentinelMaster, Timeout: time.Second}
+			s := redistest.StartSentinel(t)
+			return config.Redis{Mode: "sentinel", Addrs: []string{s.Sentinel.Addr}, MasterName: redistest.SentinelMaster, Timeout: time.Second}
 		},
 	}
 	for name, setup := range modes {
@@ -78,7 +78,7 @@ func TestSharedTierOnClusterAndSentinel(t *testing.T) {
 // A Redis Cluster node down: its slots are faults, answered as misses.
 func TestClusterNodeDownIsAMiss(t *testing.T) {
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
-	nodes := testsupport.StartRedisCluster(t)
+	nodes := redistest.StartCluster(t)
 	idp := newIdP(t)
 	rc := config.Redis{Mode: "cluster", Addrs: []string{nodes[0].Addr}, Timeout: 100 * time.Millisecond}
 	a := startIntrospect(t, idp, modeConfig(t, idp, rc))
@@ -98,9 +98,9 @@ func TestClusterNodeDownIsAMiss(t *testing.T) {
 // right throughout, and shared hits resume on the new master.
 func TestSentinelFailoverUnderLoad(t *testing.T) {
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
-	s := testsupport.StartRedisSentinel(t)
+	s := redistest.StartSentinel(t)
 	idp := newIdP(t)
-	rc := config.Redis{Mode: "sentinel", Addrs: []string{s.Sentinel.Addr}, MasterName: testsupport.SentinelMaster, Timeout: 200 * time.Millisecond}
+	rc := config.Redis{Mode: "sentinel", Addrs: []string{s.Sentinel.Addr}, MasterName: redistest.SentinelMaster, Timeout: 200 * time.Millisecond}
 	a := startIntrospect(t, idp, modeConfig(t, idp, rc))
 	c := startIntrospect(t, idp, modeConfig(t, idp, rc)) // lives through the failover
 	good := a.opaque("steady", time.Hour)
@@ -137,7 +137,7 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 	defer sc.Close()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		addr, _ := sc.GetMasterAddrByName(context.Background(), testsupport.SentinelMaster).Result()
+		addr, _ := sc.GetMasterAddrByName(context.Background(), redistest.SentinelMaster).Result()
 		if len(addr) == 2 && net.JoinHostPort(addr[0], addr[1]) == s.Replica.Addr {
 			break
 		}

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/redistest"
 	"github.com/authz-dev/authz/internal/testidp"
-	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // sharedConfig is introspectConfig with the Redis tier and an admin listener.
@@ -33,7 +33,7 @@ func sharedConfig(t testing.TB, idp *testidp.IdP, redisAddr string) *config.Conf
 
 func TestSharedCacheAcrossReplicas(t *testing.T) {
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
-	rs := testsupport.StartRedis(t)
+	rs := redistest.Start(t)
 	idp := newIdP(t)
 	a := startIntrospect(t, idp, sharedConfig(t, idp, rs.Addr))
 	b := startIntrospect(t, idp, sharedConfig(t, idp, rs.Addr))
@@ -202,7 +202,7 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 
 func TestPurgeNeedsAToken(t *testing.T) {
 	t.Parallel()
-	rs := testsupport.StartRedis(t)
+	rs := redistest.Start(t)
 	idp := newIdP(t)
 	h := startIntrospect(t, idp, sharedConfig(t, idp, rs.Addr))
 	resp, err := httpPost("http://"+h.srv.adminLn.Addr().String()+"/admin/purge", "")
@@ -234,7 +234,7 @@ func httpPost(url, form string) (int, error) {
 // subscription follows the core serving now, not the first one.
 func TestPurgeReachesScopesAReloadAdded(t *testing.T) {
 	t.Parallel()
-	rs := testsupport.StartRedis(t)
+	rs := redistest.Start(t)
 	idp := newIdP(t)
 	a := startIntrospect(t, idp, sharedConfig(t, idp, rs.Addr))
 	b := startIntrospect(t, idp, sharedConfig(t, idp, rs.Addr))

@@ -26,8 +26,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/redistest"
 	"github.com/authz-dev/authz/internal/testidp"
-	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // policyFrom is baseConfig with http.policy_from set.
@@ -223,7 +223,7 @@ func TestMixedSpellingsOfClaimHeadersAreRemoved(t *testing.T) {
 // and replicas on different configs do not trust each other's results.
 func TestSharedEntriesAreBoundToTheValidatorsSettings(t *testing.T) {
 	t.Parallel()
-	rs := testsupport.StartRedis(t)
+	rs := redistest.Start(t)
 	idp := newIdP(t)
 	narrowed := sharedConfig(t, idp, rs.Addr)
 	narrowed.Introspection[0].Audiences = []string{"billing-api"}

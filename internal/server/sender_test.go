@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/redistest"
 	"github.com/authz-dev/authz/internal/testsupport"
 )
 
@@ -44,7 +45,7 @@ func withDPoP(token, proof string) checkOpt {
 // another, through the shared Redis tier.
 func TestDPoPReplayAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	rs := testsupport.StartRedis(t)
+	rs := redistest.Start(t)
 	idp := newIdP(t)
 	// A loaded test run can take Redis past its 50 ms default; a call that
 	// runs out is a fault, and the replica falls back to its own replay

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/authz-dev/authz/internal/config"
-	"github.com/authz-dev/authz/internal/testsupport"
+	"github.com/authz-dev/authz/internal/redistest"
 )
 
 // collector is an in-process OTLP gRPC receiver: the trace service a real
@@ -269,7 +269,7 @@ func TestDeadCollector(t *testing.T) {
 func TestTracesOfTheHTTPDoorAndRedis(t *testing.T) {
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	col := startCollector(t)
-	rs := testsupport.StartRedis(t)
+	rs := redistest.Start(t)
 	idp := newIdP(t)
 	h := startWith(t, idp, tracingConfig(sharedConfig(t, idp, rs.Addr), col.addr))
 	h.waitServing()

@@ -1,4 +1,8 @@
-package testsupport
+// Package redistest runs real redis-server processes for tests: one
+// server, a three-master Cluster, or a master, replica and Sentinel.
+// The shared tier is tested against the real server, never a fake: its
+// TTLs, SET NX, pub/sub and cluster redirects are what a deployment meets.
+package redistest
 
 import (
 	"context"
@@ -15,11 +19,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis is a real redis-server on a loopback port, without persistence,
-// killed when the test ends. The shared tier is tested against the real
-// server, never a fake: its TTLs, SET NX, pub/sub and cluster redirects
-// are what a deployment meets.
-type Redis struct {
+// Server is a real redis-server on a loopback port, without persistence,
+// killed when the test ends.
+type Server struct {
 	Addr string
 	tb   testing.TB
 	cmd  *exec.Cmd
@@ -29,10 +31,10 @@ type Redis struct {
 	exited chan struct{}
 }
 
-// RedisBinary is the path of redis-server. Under -short it skips the test
+// Binary is the path of redis-server. Under -short it skips the test
 // (make test-unit runs without outside programs); without one installed it
 // fails, naming the fix.
-func RedisBinary(tb testing.TB) string {
+func Binary(tb testing.TB) string {
 	tb.Helper()
 	if testing.Short() {
 		tb.Skip("-short: this test runs redis-server")
@@ -49,10 +51,10 @@ func RedisBinary(tb testing.TB) string {
 	return ""
 }
 
-// StartRedis runs a redis-server with extra arguments.
-func StartRedis(tb testing.TB, args ...string) *Redis {
+// Start runs a redis-server with extra arguments.
+func Start(tb testing.TB, args ...string) *Server {
 	tb.Helper()
-	r := &Redis{tb: tb, args: args}
+	r := &Server{tb: tb, args: args}
 	r.startOnAFreePort()
 	tb.Cleanup(r.Stop)
 	return r
@@ -61,11 +63,11 @@ func StartRedis(tb testing.TB, args ...string) *Redis {
 // startOnAFreePort starts the server on a port nothing listened on a
 // moment ago; tests start servers in parallel, so one may take it first:
 // then another port.
-func (r *Redis) startOnAFreePort() {
+func (r *Server) startOnAFreePort() {
 	r.tb.Helper()
 	var err error
 	for range 3 {
-		r.Addr = FreeAddr(r.tb)
+		r.Addr = freeAddr(r.tb)
 		if err = r.tryStart(); err == nil {
 			return
 		}
@@ -74,19 +76,19 @@ func (r *Redis) startOnAFreePort() {
 }
 
 // Start starts the server again on its own port (a restart after Stop).
-func (r *Redis) Start() {
+func (r *Server) Start() {
 	r.tb.Helper()
 	if err := r.tryStart(); err != nil {
 		r.tb.Fatal(err)
 	}
 }
 
-func (r *Redis) tryStart() error {
+func (r *Server) tryStart() error {
 	_, port, _ := net.SplitHostPort(r.Addr)
 	if r.dir == "" {
 		r.dir = r.tb.TempDir()
 	}
-	r.cmd = exec.Command(RedisBinary(r.tb), append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.dir}, r.args...)...)
+	r.cmd = exec.Command(Binary(r.tb), append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.dir}, r.args...)...)
 	if err := r.launch(); err != nil {
 		return err
 	}
@@ -113,7 +115,7 @@ func (r *Redis) tryStart() error {
 }
 
 // launch starts r.cmd in its own process group, with one reaper.
-func (r *Redis) launch() error {
+func (r *Server) launch() error {
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := r.cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
@@ -125,7 +127,7 @@ func (r *Redis) launch() error {
 }
 
 // Stop kills the server (a crash, not a shutdown).
-func (r *Redis) Stop() {
+func (r *Server) Stop() {
 	if r.cmd == nil || r.cmd.Process == nil {
 		return
 	}
@@ -135,23 +137,23 @@ func (r *Redis) Stop() {
 }
 
 // Client is a client of the server, closed when the test ends.
-func (r *Redis) Client() *redis.Client {
+func (r *Server) Client() *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: r.Addr})
 	r.tb.Cleanup(func() { c.Close() })
 	return c
 }
 
-// StartRedisCluster runs a three-master Redis Cluster and returns its nodes.
-func StartRedisCluster(tb testing.TB) []*Redis {
+// StartCluster runs a three-master Redis Cluster and returns its nodes.
+func StartCluster(tb testing.TB) []*Server {
 	tb.Helper()
-	var nodes []*Redis
+	var nodes []*Server
 	var addrs []string
 	for range 3 {
 		// The cluster bus listens on port+10000 unless told otherwise: with
 		// tests starting servers in parallel, that port may be taken (or
 		// past 65535). Give it a free port of its own (Redis 7).
-		_, bus, _ := net.SplitHostPort(FreeAddr(tb))
-		n := StartRedis(tb, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000", "--cluster-port", bus)
+		_, bus, _ := net.SplitHostPort(freeAddr(tb))
+		n := Start(tb, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000", "--cluster-port", bus)
 		nodes, addrs = append(nodes, n), append(addrs, n.Addr)
 	}
 	cli, err := exec.LookPath("redis-cli")
@@ -177,29 +179,29 @@ func StartRedisCluster(tb testing.TB) []*Redis {
 	return nodes
 }
 
-// RedisSentinel is a master, its replica and one Sentinel watching them.
-type RedisSentinel struct {
-	Master, Replica, Sentinel *Redis
+// Sentinel is a master, its replica and one Sentinel watching them.
+type Sentinel struct {
+	Master, Replica, Sentinel *Server
 }
 
 // SentinelMaster is the name the Sentinel knows the master by.
 const SentinelMaster = "authz-master"
 
-// StartRedisSentinel runs a master, a replica and a Sentinel that fails
+// StartSentinel runs a master, a replica and a Sentinel that fails
 // over after half a second.
-func StartRedisSentinel(tb testing.TB) *RedisSentinel {
+func StartSentinel(tb testing.TB) *Sentinel {
 	tb.Helper()
-	s := &RedisSentinel{Master: StartRedis(tb)}
+	s := &Sentinel{Master: Start(tb)}
 	host, port, _ := net.SplitHostPort(s.Master.Addr)
-	s.Replica = StartRedis(tb, "--replicaof", host, port)
+	s.Replica = Start(tb, "--replicaof", host, port)
 	dir := tb.TempDir()
-	sport := FreeAddr(tb)
+	sport := freeAddr(tb)
 	_, sp, _ := net.SplitHostPort(sport)
 	conf := filepath.Join(dir, "sentinel.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf("port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 500\nsentinel failover-timeout %s 3000\n",
 		sp, dir, SentinelMaster, host, port, SentinelMaster, SentinelMaster)), 0o600)
-	s.Sentinel = &Redis{tb: tb, Addr: sport, dir: dir}
-	s.Sentinel.cmd = exec.Command(RedisBinary(tb), conf, "--sentinel")
+	s.Sentinel = &Server{tb: tb, Addr: sport, dir: dir}
+	s.Sentinel.cmd = exec.Command(Binary(tb), conf, "--sentinel")
 	if err := s.Sentinel.launch(); err != nil {
 		tb.Fatal(err)
 	}
@@ -219,4 +221,15 @@ func StartRedisSentinel(tb testing.TB) *RedisSentinel {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// freeAddr is a loopback host:port nothing listens on right now.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
