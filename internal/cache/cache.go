@@ -221,11 +221,24 @@ func (c *Cache[V]) set(key string, l Loaded[V]) {
 	if ahead := c.refreshCfg.Load().ahead; l.Refresh && ahead > 0 {
 		e.refreshAt = time.Now().Add(l.TTL - time.Duration(float64(l.TTL)*ahead))
 	}
-	c.store.SetWithTTL(key, e, chargeFor(l.Cost), l.TTL)
-	// ristretto applies writes asynchronously; waiting here (only on a
-	// miss, never on the hit path) lets callers arriving after this load
-	// find the entry instead of starting another one.
-	c.store.Wait()
+	c.put(key, e, chargeFor(l.Cost), l.TTL)
+}
+
+// put writes e and waits until a Get can see it. ristretto applies writes
+// asynchronously; waiting here (only on a miss, never on the hit path)
+// lets callers arriving after this load find the entry instead of starting
+// another one. ristretto also drops a new key's write when its buffer is
+// full (a burst on a loaded machine): a dropped verdict would be judged
+// again, one more IdP call for the token, so a dropped write waits for the
+// buffer to drain and is made again, a few times at most.
+func (c *Cache[V]) put(key string, e *entry[V], cost int64, ttl time.Duration) {
+	for range 3 {
+		written := c.store.SetWithTTL(key, e, cost, ttl)
+		c.store.Wait()
+		if written {
+			return
+		}
+	}
 }
 
 // refresh loads key again in the background, the cached value serving
@@ -300,8 +313,7 @@ func (c *Cache[V]) Store(key string, v V, liveBytes int64, ttl time.Duration) {
 	if ttl <= 0 {
 		return
 	}
-	c.store.SetWithTTL(key, &entry[V]{v: v}, chargeFor(liveBytes), ttl)
-	c.store.Wait()
+	c.put(key, &entry[V]{v: v}, chargeFor(liveBytes), ttl)
 }
 
 // Delete drops key.

@@ -236,9 +236,17 @@ func TestPurgeReachesScopesAReloadAdded(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t)
 	idp := newIdP(t)
-	a := startIntrospect(t, idp, sharedConfig(t, idp, rs.Addr))
-	b := startIntrospect(t, idp, sharedConfig(t, idp, rs.Addr))
-	second := sharedConfig(t, idp, rs.Addr)
+	// A purge has 10× the Redis timeout; the 50 ms default is a fleet's
+	// budget, and a loaded test machine ran past its 500 ms (a 502). No
+	// Redis stops here, so a long timeout costs nothing.
+	shared := func() *config.Config {
+		cfg := sharedConfig(t, idp, rs.Addr)
+		cfg.Cache.Redis.Timeout = 5 * time.Second
+		return cfg
+	}
+	a := startIntrospect(t, idp, shared())
+	b := startIntrospect(t, idp, shared())
+	second := shared()
 	second.Introspection = append(second.Introspection, config.Introspection{Name: "second", Endpoint: idp.IntrospectionURL(), ClientID: "authz", ClientSecret: "s3cret"})
 	second.Policies["via-second"] = config.Policy{Validators: []string{"second"}}
 	for _, h := range []*harness{a, b} {
@@ -252,7 +260,7 @@ func TestPurgeReachesScopesAReloadAdded(t *testing.T) {
 	if code, err := httpPost("http://"+a.srv.adminLn.Addr().String()+"/admin/purge", "token="+url.QueryEscape(tok)); err != nil || code != 200 {
 		t.Fatalf("POST /admin/purge: %d %v", code, err)
 	}
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for read(b.check(withToken(tok), withPolicy("via-second"))).name != "invalid" {
 		if time.Now().After(deadline) {
 			t.Fatal("B still allows, under the scope its reload added, a token purged on A")
