@@ -165,8 +165,11 @@ func TestGracefulShutdownFinishesInFlightChecks(t *testing.T) {
 	h.done <- nil // for the cleanup's stop
 }
 
+// A policy's error_mode reaches the gRPC door (how each mode answers is
+// envoy's TestErrorModes): rpc_error fails the RPC, error_response
+// answers error_response, and a denial is answered whatever the mode.
 func TestErrorMode(t *testing.T) {
-	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
+	t.Parallel()
 	idp := newIdP(t)
 	cfg := introspectConfig(idp)
 	cfg.Policies["envoy-decides"] = config.Policy{ErrorMode: "rpc_error"}
@@ -174,41 +177,19 @@ func TestErrorMode(t *testing.T) {
 	h := startIntrospect(t, idp, cfg)
 	idp.SetDown(true)
 	tok := h.opaque("eve", time.Hour)
-	// respond (default): the error is a CheckResponse with its 503.
 	h.expect(h.check(withToken(tok)), "error", 503)
-	// rpc_error: the RPC itself fails UNAVAILABLE, for Envoy's failure policy.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := h.client.Check(ctx, newCheckRequest(withToken(tok), withPolicy("envoy-decides")))
-	if status.Code(err) != codes.Unavailable {
+	if _, err := h.client.Check(ctx, newCheckRequest(withToken(tok), withPolicy("envoy-decides"))); status.Code(err) != codes.Unavailable {
 		t.Errorf("rpc_error policy: err %v, want UNAVAILABLE", err)
 	}
-	// error_response: a CheckResponse whose error_response carries the
-	// 503, its headers and body, for Envoy's failure policy to weigh.
-	resp, err := h.client.Check(ctx, newCheckRequest(withToken(tok), withPolicy("error-response")))
-	if err != nil {
-		t.Fatal(err)
+	if resp, err := h.client.Check(ctx, newCheckRequest(withToken(tok), withPolicy("error-response"))); err != nil || resp.GetErrorResponse().GetStatus().GetCode() != 503 {
+		t.Errorf("error_response policy: %v, %v", resp, err)
 	}
-	er := resp.GetErrorResponse()
-	if codes.Code(resp.GetStatus().GetCode()) != codes.Unavailable || er == nil || er.GetStatus().GetCode() != 503 ||
-		resp.GetDeniedResponse() != nil || !strings.Contains(er.GetBody(), "temporarily_unavailable") {
-		t.Errorf("error_response policy: %v", resp)
-	}
-	outcome := ""
-	for _, hv := range er.GetHeaders() {
-		if hv.GetHeader().GetKey() == "x-authz-outcome" {
-			outcome = hv.GetHeader().GetValue()
-		}
-	}
-	if outcome != "error" {
-		t.Errorf("error_response outcome header %q", outcome)
-	}
-	// Denials are still answered, whatever the error mode.
 	idp.SetDown(false)
 	revoked := h.opaque("fay", time.Hour)
 	idp.Revoke(revoked)
 	h.expect(h.check(withToken(revoked), withPolicy("envoy-decides")), "invalid", 401)
-	h.expect(h.check(withToken(revoked), withPolicy("error-response")), "invalid", 401)
 }
 
 func TestTypAndPayloadHeaderAndRetryAfter(t *testing.T) {
