@@ -255,3 +255,20 @@ func TestLeewayAppliesToExp(t *testing.T) {
 		t.Errorf("expired 61 s ago: %v, want invalid", d.Outcome)
 	}
 }
+
+// An issuer that requires typ at+jwt (RFC 9068 §4) refuses a plain JWT,
+// and takes the media-type spelling, application/at+jwt (RFC 7515 §4.1.9).
+func TestRequiredTypeIsEnforced(t *testing.T) {
+	c := newCoreWith(t, newTestIdP(t), coreSetup{issuer: func(o *jwt.IssuerOptions) { o.RequireType = "at+jwt" }})
+	<-c.keys.Ready()
+	key, _ := c.idp.SigningKey("rsa-1")
+	for typ, want := range map[string]authz.Outcome{"JWT": authz.Invalid, "at+jwt": authz.Allow, "application/at+jwt": authz.Allow} {
+		tok, err := testidp.SignTyped(key, typ, c.valid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := c.decide("", bearer(tok)); d.Outcome != want {
+			t.Errorf("typ %s: %v (%s), want %v", typ, d.Outcome, d.Reason, want)
+		}
+	}
+}

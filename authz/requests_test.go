@@ -335,3 +335,22 @@ type refuseAll struct{}
 func (refuseAll) Validate(context.Context, string) (*authz.Result, error) {
 	return nil, errors.New("not reached")
 }
+
+// A policy's payload header carries the token's claims whole, as
+// base64url JSON, for an upstream that reads them itself.
+func TestPayloadHeaderCarriesTheClaims(t *testing.T) {
+	idp, err := testidp.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(idp.Close)
+	c := newCoreWith(t, idp, coreSetup{core: func(o *authz.Options) { o.Policies[0].PayloadHeader = "x-jwt-payload" }})
+	<-c.keys.Ready()
+	d := c.decide("", authz.MapHeader{"authorization": {"Bearer " + c.mint(t, c.valid())}, "x-jwt-payload": {"forged"}})
+	v, _ := header(d, "x-jwt-payload")
+	payload, err := base64.RawURLEncoding.DecodeString(v)
+	var claims map[string]any
+	if d.Outcome != authz.Allow || err != nil || json.Unmarshal(payload, &claims) != nil || claims["sub"] != "alice" || claims["iss"] != idp.Issuer() {
+		t.Errorf("x-jwt-payload = %q (%v)", v, d.Outcome)
+	}
+}

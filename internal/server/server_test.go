@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -192,6 +190,8 @@ func TestErrorMode(t *testing.T) {
 	h.expect(h.check(withToken(revoked), withPolicy("envoy-decides")), "invalid", 401)
 }
 
+// The config's issuer type, payload header and outcome statuses reach
+// the answer (typ and the payload's content are the core's tests).
 func TestTypAndPayloadHeaderAndRetryAfter(t *testing.T) {
 	t.Parallel()
 	idp := newIdP(t)
@@ -204,23 +204,17 @@ func TestTypAndPayloadHeaderAndRetryAfter(t *testing.T) {
 	cfg.Outcomes.Invalid.Status = 403
 	h := startWith(t, idp, cfg)
 	h.waitServing()
-	o := h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
-	payload, err := base64.RawURLEncoding.DecodeString(o.headers["x-jwt-payload"])
-	var claims map[string]any
-	if err != nil || json.Unmarshal(payload, &claims) != nil || claims["sub"] != "alice" {
-		t.Errorf("x-jwt-payload = %q", o.headers["x-jwt-payload"])
+	if o := h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200); o.headers["x-jwt-payload"] == "" {
+		t.Error("no x-jwt-payload")
 	}
-	// A plain JWT (typ JWT) is refused when the issuer demands at+jwt; the
-	// configured invalid status applies.
+	// A plain JWT (typ JWT) is refused; the configured invalid status applies.
 	key, _ := idp.SigningKey("rsa-1")
 	plain, err := testidp.SignTyped(key, "JWT", h.validClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.expect(h.check(withToken(plain)), "invalid", 403)
-	appTyp, _ := testidp.SignTyped(key, "application/at+jwt", h.validClaims())
-	h.expect(h.check(withToken(appTyp)), "allow", 200)
-	o = h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims())), withPolicy("nope")), "error", 503)
+	o := h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims())), withPolicy("nope")), "error", 503)
 	if o.headers["retry-after"] != "2" {
 		t.Errorf("retry-after = %q", o.headers["retry-after"])
 	}
