@@ -16,21 +16,12 @@ import (
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/authz/jwt"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // A Check's contracts with an issuer's key set: rotation, outages, the
 // sources keys come from, one verification per new token, and exp. The
 // server's suite keeps what a listener adds (readiness and the status).
-
-func newTestIdP(t *testing.T) *testidp.IdP {
-	t.Helper()
-	idp, err := testidp.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(idp.Close)
-	return idp
-}
 
 // anyKidRefreshes lets every unknown kid fetch the key set at once, so a
 // test need not wait out the refresh rate limit.
@@ -40,7 +31,7 @@ func TestAKeyRotatedInIsFetchedForItsFirstToken(t *testing.T) {
 	t.Parallel()
 	for kid, alg := range map[string]jose.SignatureAlgorithm{"ed-1": jose.EdDSA, "rsa-2": jose.RS256} {
 		t.Run(kid, func(t *testing.T) {
-			c := newCoreWith(t, newTestIdP(t), coreSetup{keys: anyKidRefreshes})
+			c := newCoreWith(t, testsupport.NewIdP(t), coreSetup{keys: anyKidRefreshes})
 			<-c.keys.Ready()
 			key, err := testidp.NewKey(kid, alg)
 			if err != nil {
@@ -56,7 +47,7 @@ func TestAKeyRotatedInIsFetchedForItsFirstToken(t *testing.T) {
 
 func TestRandomKidsCannotFloodTheJWKS(t *testing.T) {
 	t.Parallel()
-	c := newCoreWith(t, newTestIdP(t), coreSetup{keys: func(o *jwt.KeysOptions) { o.MinRefresh = time.Hour }})
+	c := newCoreWith(t, testsupport.NewIdP(t), coreSetup{keys: func(o *jwt.KeysOptions) { o.MinRefresh = time.Hour }})
 	<-c.keys.Ready()
 	before := c.idp.JWKSFetches()
 	for i := range 50 {
@@ -73,7 +64,7 @@ func TestRandomKidsCannotFloodTheJWKS(t *testing.T) {
 
 func TestKeysOutliveTheJWKSGoingDown(t *testing.T) {
 	t.Parallel()
-	c := newCoreWith(t, newTestIdP(t), coreSetup{keys: func(o *jwt.KeysOptions) { o.Refresh = 20 * time.Millisecond }})
+	c := newCoreWith(t, testsupport.NewIdP(t), coreSetup{keys: func(o *jwt.KeysOptions) { o.Refresh = 20 * time.Millisecond }})
 	<-c.keys.Ready()
 	c.idp.SetDown(true)
 	before := c.idp.JWKSFetches()
@@ -91,10 +82,10 @@ func TestKeysOutliveTheJWKSGoingDown(t *testing.T) {
 // and never cached, so the next Check asks again.
 func TestNoKeysEverIsAnErrorNeverCached(t *testing.T) {
 	t.Parallel()
-	dead := newTestIdP(t)
+	dead := testsupport.NewIdP(t)
 	deadURL := dead.JWKSURL()
 	dead.Close()
-	c := newCoreWith(t, newTestIdP(t), coreSetup{keys: func(o *jwt.KeysOptions) { o.URL = deadURL }})
+	c := newCoreWith(t, testsupport.NewIdP(t), coreSetup{keys: func(o *jwt.KeysOptions) { o.URL = deadURL }})
 	tok := c.mintKid(t, "rsa-1", c.valid())
 	for i := range 2 {
 		if d := c.decide("", bearer(tok)); d.Outcome != authz.Error {
@@ -117,7 +108,7 @@ func TestKeySources(t *testing.T) {
 		"oidc discovery":               {keys: func(o *jwt.KeysOptions, _ string) { o.URL, o.Discovery = "", true }},
 	} {
 		t.Run(name, func(t *testing.T) {
-			idp := newTestIdP(t)
+			idp := testsupport.NewIdP(t)
 			file := writeKeySet(t, idp)
 			idp.SetDown(tc.down)
 			c := newCoreWith(t, idp, coreSetup{keys: func(o *jwt.KeysOptions) { tc.keys(o, file) }})
@@ -163,7 +154,7 @@ func (c core) mintKid(t *testing.T, kid string, claims map[string]any) string {
 // holds however slow the machine.
 func TestConcurrentChecksOfOneNewTokenVerifyOnce(t *testing.T) {
 	var verifications atomic.Int64
-	c := newCoreWith(t, newTestIdP(t), coreSetup{
+	c := newCoreWith(t, testsupport.NewIdP(t), coreSetup{
 		keys:     func(o *jwt.KeysOptions) { anyKidRefreshes(o); o.Timeout = 20 * time.Second },
 		onVerify: func() { verifications.Add(1) },
 	})
@@ -184,13 +175,7 @@ func TestConcurrentChecksOfOneNewTokenVerifyOnce(t *testing.T) {
 			outcomes[i] = c.Authorize(context.Background(), &authz.Request{Method: "GET", Host: "shop.example", Path: "/orders/1", Header: bearer(tok)}).Outcome
 		}()
 	}
-	for deadline := time.Now().Add(20 * time.Second); c.CacheStats().Waiting < n; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			release()
-			wg.Wait()
-			t.Fatalf("only %d of %d Checks reached the flight", c.CacheStats().Waiting, n)
-		}
-	}
+	testsupport.WaitFor(t, fmt.Sprint(n, " Checks in the flight"), func() bool { return c.CacheStats().Waiting >= n })
 	release()
 	wg.Wait()
 	for i, o := range outcomes {
@@ -237,7 +222,7 @@ func TestCacheNeverServesAfterExp(t *testing.T) {
 // result cached; one expired beyond it is invalid.
 func TestLeewayAppliesToExp(t *testing.T) {
 	var verifications atomic.Int64
-	c := newCoreWith(t, newTestIdP(t), coreSetup{
+	c := newCoreWith(t, testsupport.NewIdP(t), coreSetup{
 		issuer:   func(o *jwt.IssuerOptions) { o.Leeway = time.Minute },
 		onVerify: func() { verifications.Add(1) },
 	})
@@ -259,7 +244,7 @@ func TestLeewayAppliesToExp(t *testing.T) {
 // An issuer that requires typ at+jwt (RFC 9068 §4) refuses a plain JWT,
 // and takes the media-type spelling, application/at+jwt (RFC 7515 §4.1.9).
 func TestRequiredTypeIsEnforced(t *testing.T) {
-	c := newCoreWith(t, newTestIdP(t), coreSetup{issuer: func(o *jwt.IssuerOptions) { o.RequireType = "at+jwt" }})
+	c := newCoreWith(t, testsupport.NewIdP(t), coreSetup{issuer: func(o *jwt.IssuerOptions) { o.RequireType = "at+jwt" }})
 	<-c.keys.Ready()
 	key, _ := c.idp.SigningKey("rsa-1")
 	for typ, want := range map[string]authz.Outcome{"JWT": authz.Invalid, "at+jwt": authz.Allow, "application/at+jwt": authz.Allow} {

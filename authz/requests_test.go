@@ -18,6 +18,7 @@ import (
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/authz/jwt"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // The core's own contracts about a request's token and headers, judged
@@ -32,11 +33,7 @@ type core struct {
 
 func newCore(t *testing.T) core {
 	t.Helper()
-	idp, err := testidp.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(idp.Close)
+	idp := testsupport.NewIdP(t)
 	c := newCoreWith(t, idp, coreSetup{})
 	<-c.keys.Ready()
 	return c
@@ -307,11 +304,7 @@ func TestArrayItemHoldingTheSeparatorIsDropped(t *testing.T) {
 // A token of an issuer the policy does not accept: the client is told
 // nothing about issuers; the log's reason names it.
 func TestForbiddenDescriptionIsGeneric(t *testing.T) {
-	idp, err := testidp.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(idp.Close)
+	idp := testsupport.NewIdP(t)
 	c := newCoreWith(t, idp, coreSetup{core: func(o *authz.Options) {
 		o.NamedValidators = map[string]authz.Validator{"corp-introspect": refuseAll{}}
 		o.Policies = append(o.Policies, &authz.Policy{Name: "opaque-only", TokenSources: []authz.TokenSource{{Header: "authorization", Scheme: "Bearer"}}, Validators: []string{"corp-introspect"}})
@@ -339,11 +332,7 @@ func (refuseAll) Validate(context.Context, string) (*authz.Result, error) {
 // A policy's payload header carries the token's claims whole, as
 // base64url JSON, for an upstream that reads them itself.
 func TestPayloadHeaderCarriesTheClaims(t *testing.T) {
-	idp, err := testidp.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(idp.Close)
+	idp := testsupport.NewIdP(t)
 	c := newCoreWith(t, idp, coreSetup{core: func(o *authz.Options) { o.Policies[0].PayloadHeader = "x-jwt-payload" }})
 	<-c.keys.Ready()
 	d := c.decide("", authz.MapHeader{"authorization": {"Bearer " + c.mint(t, c.valid())}, "x-jwt-payload": {"forged"}})

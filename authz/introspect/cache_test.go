@@ -13,6 +13,7 @@ import (
 	"github.com/authz-dev/authz/authz/introspect"
 	"github.com/authz-dev/authz/authz/jwt"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // How long an introspection answer is believed (moved from the server's
@@ -30,7 +31,7 @@ func (c introCore) outcome(tok string) authz.Outcome { return c.check(tok).Outco
 
 func TestIntrospectionStampedeAsksOnceAndTheTTLBoundsTheAnswer(t *testing.T) {
 	t.Parallel()
-	idp := newTestIdP(t)
+	idp := testsupport.NewIdP(t)
 	const ttl = 2 * time.Second
 	c := newIntroCore(t, idp, generous, withTTL(ttl))
 	tok := c.opaque("ivan")
@@ -45,13 +46,7 @@ func TestIntrospectionStampedeAsksOnceAndTheTTLBoundsTheAnswer(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); outcomes[i] = c.outcome(tok) }()
 	}
-	for deadline := time.Now().Add(20 * time.Second); c.CacheStats().Waiting < n; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			release()
-			wg.Wait()
-			t.Fatalf("only %d of %d Checks reached the flight", c.CacheStats().Waiting, n)
-		}
-	}
+	testsupport.WaitFor(t, fmt.Sprint(n, " Checks in the flight"), func() bool { return c.CacheStats().Waiting >= n })
 	release()
 	wg.Wait()
 	judged := time.Now()
@@ -77,7 +72,7 @@ func TestIntrospectionExpBoundsTheCache(t *testing.T) {
 		t.Skip("-short: this test waits on a token's real exp")
 	}
 	t.Parallel()
-	idp := newTestIdP(t)
+	idp := testsupport.NewIdP(t)
 	// exp 4-5 s out: a loaded machine must not let it pass before the
 	// second Check.
 	c := newIntroCore(t, idp, generous) // cache TTL 30s
@@ -111,7 +106,7 @@ func TestHotTokenIsRefreshedAhead(t *testing.T) {
 		t.Skip("-short: this test waits on real TTLs")
 	}
 	t.Parallel()
-	idp := newTestIdP(t)
+	idp := testsupport.NewIdP(t)
 	const ttl = 2 * time.Second
 	refreshed := make(chan error, 16)
 	c := newIntroCore(t, idp, func(o *introspect.Options) { o.Timeout = 3 * time.Second }, func(o *authz.Options) {
@@ -203,7 +198,7 @@ func (c jwtCore) mint(t *testing.T, kid string, claims map[string]any) string {
 
 func TestRevokedJWTIsDeniedAfterItsCachedResultExpires(t *testing.T) {
 	t.Parallel()
-	idp := newTestIdP(t)
+	idp := testsupport.NewIdP(t)
 	c := newJWTCore(t, idp, time.Second)
 	valid := func() map[string]any { return idp.Claims("alice", time.Hour, "orders:read", "orders-api") }
 	tok := c.mint(t, "rsa-1", valid())
@@ -227,7 +222,7 @@ func TestRevokedJWTIsDeniedAfterItsCachedResultExpires(t *testing.T) {
 
 func TestAnIntrospectionAnswerAboutAnotherTokenIsAnError(t *testing.T) {
 	t.Parallel()
-	idp := newTestIdP(t)
+	idp := testsupport.NewIdP(t)
 	c := newJWTCore(t, idp, 30*time.Second)
 	exp := time.Now().Add(time.Hour).Unix()
 	for name, answer := range map[string]string{

@@ -9,6 +9,7 @@ import (
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/authz/introspect"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // RFC 7662 as the core runs it on a Check (moved from the server's
@@ -51,15 +52,6 @@ func newIntroCore(t *testing.T, idp *testidp.IdP, edit func(*introspect.Options)
 	return introCore{a, idp}
 }
 
-func newTestIdP(t *testing.T) *testidp.IdP {
-	idp, err := testidp.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(idp.Close)
-	return idp
-}
-
 func (c introCore) opaque(sub string) string {
 	claims := c.idp.Claims(sub, time.Hour, "orders:read", "orders-api")
 	claims["username"] = sub + "@example.com"
@@ -82,7 +74,7 @@ func headerOf(d authz.Decision, name string) string {
 // active: allow with the answer's claims as headers; inactive or never
 // issued: invalid; and the IdP saw nothing the RFC does not allow.
 func TestIntrospectionActiveAndInactive(t *testing.T) {
-	c := newIntroCore(t, newTestIdP(t), nil)
+	c := newIntroCore(t, testsupport.NewIdP(t), nil)
 	d := c.check(c.opaque("carol"))
 	for k, v := range map[string]string{"x-user-id": "carol", "x-username": "carol@example.com", "x-scopes": "orders:read", "x-client-id": "demo-client"} {
 		if got := headerOf(d, k); d.Outcome != authz.Allow || got != v {
@@ -105,7 +97,7 @@ func TestIntrospectionActiveAndInactive(t *testing.T) {
 // client — and is never cached: the next Check asks again; recovered, the
 // IdP's answer allows.
 func TestIntrospectionFailuresAreErrorsNeverCached(t *testing.T) {
-	idp := newTestIdP(t)
+	idp := testsupport.NewIdP(t)
 	c := newIntroCore(t, idp, nil)
 	tok := c.opaque("erin")
 	for name, setup := range map[string]func(){
@@ -166,7 +158,7 @@ func TestIntrospectionClientAuthMethods(t *testing.T) {
 		"client_secret_post":  {testidp.ClientAuth{Method: "client_secret_post", ClientID: "authz", Secret: "p@ss w/rd"}, "client_secret_post", "authz", "p@ss w/rd"},
 		"bearer":              {testidp.ClientAuth{Method: "bearer", Secret: "static-token-123"}, "bearer", "", "static-token-123"},
 	} {
-		idp := newTestIdP(t)
+		idp := testsupport.NewIdP(t)
 		idp.SetClient(c.auth)
 		core := newIntroCore(t, idp, func(o *introspect.Options) { o.AuthMethod, o.ClientID, o.ClientSecret = c.method, c.clientID, c.secret })
 		if d := core.check(core.opaque("gina")); d.Outcome != authz.Allow {
@@ -182,7 +174,7 @@ func TestIntrospectionClientAuthMethods(t *testing.T) {
 // pass, by the members real IdPs use (Hydra's token_use, Keycloak's typ,
 // token_type), and the accepted values are configurable.
 func TestIntrospectionRefusesRefreshTokens(t *testing.T) {
-	idp := newTestIdP(t)
+	idp := testsupport.NewIdP(t)
 	c := newIntroCore(t, idp, nil)
 	issue := func(member, value string) string {
 		claims := idp.Claims("rex", time.Hour, "orders:read", "orders-api")
@@ -215,7 +207,7 @@ func TestIntrospectionRefusesRefreshTokens(t *testing.T) {
 // An exp that is not a number is a broken answer: an error, not an answer
 // cached for the full TTL.
 func TestIntrospectionNonNumericExpIsError(t *testing.T) {
-	idp := newTestIdP(t)
+	idp := testsupport.NewIdP(t)
 	c := newIntroCore(t, idp, nil)
 	claims := idp.Claims("eve", time.Hour, "orders:read", "orders-api")
 	claims["exp"] = "tomorrow"

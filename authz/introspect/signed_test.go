@@ -13,6 +13,7 @@ import (
 	"github.com/authz-dev/authz/authz/introspect"
 	"github.com/authz-dev/authz/authz/jwt"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 	"github.com/authz-dev/authz/internal/upstreamtoken"
 )
 
@@ -39,7 +40,7 @@ func newSignedCore(t *testing.T, idp *testidp.IdP) introCore {
 }
 
 func TestSignedIntrospectionAnswersAreVerifiedAndForwarded(t *testing.T) {
-	idp := newTestIdP(t)
+	idp := testsupport.NewIdP(t)
 	idp.SignAnswers("ec-1")
 	c := newSignedCore(t, idp)
 	tok := c.opaque("alice")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 func TestAbusiveRequests(t *testing.T) {
@@ -110,7 +111,7 @@ func TestSlowIdPCannotQueueUnboundedIntrospections(t *testing.T) {
 	}
 	// Every Check is in, four hold the slots: however many wait, only
 	// max_in_flight requests have reached the IdP.
-	waitFor(t, "50 Checks in the server, 4 at the IdP", func() bool {
+	testsupport.WaitFor(t, "50 Checks in the server, 4 at the IdP", func() bool {
 		return h.metric(`authz_checks_in_flight{door="grpc"}`) == n && h.metric(`authz_idp_requests_in_flight{endpoint="corp-introspect"}`) == 4
 	})
 	time.Sleep(50 * time.Millisecond) // room for a fifth, were there one

@@ -13,6 +13,7 @@ import (
 	"github.com/authz-dev/authz/authz/apikey"
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/redistest"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // writeKeyFile replaces the key file as an operator's tooling would: a
@@ -88,7 +89,7 @@ func TestAPIKeys(t *testing.T) {
 	// Disabled in the file: refused from the next Check after authz reads
 	// it, although the key's verdict is cached.
 	writeKeyFile(t, path, hash+": { sub: partner-a, disabled: true }\n")
-	waitFor(t, "the key file's change to count", func() bool {
+	testsupport.WaitFor(t, "the key file's change to count", func() bool {
 		return read(h.check(withPolicy("partner-api"), withHeader("x-api-key", key))).name == "invalid"
 	})
 

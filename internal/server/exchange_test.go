@@ -8,6 +8,7 @@ import (
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/redistest"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 const exchangeTarget = "https://orders.internal/"
@@ -94,7 +95,7 @@ func TestTokenExchangeAcrossReplicas(t *testing.T) {
 		got <- read(h.check(withPolicy("exchanging"), withToken(fresh))).headers["authorization"]
 	}
 	go check(a)
-	waitFor(t, "the lease holder's exchange to reach the IdP", func() bool { return idp.Exchanges() == 2 })
+	testsupport.WaitFor(t, "the lease holder's exchange to reach the IdP", func() bool { return idp.Exchanges() == 2 })
 	go check(b)
 	release()
 	if x, y := <-got, <-got; x == "" || x != y || idp.Exchanges() != 2 {

@@ -302,14 +302,3 @@ func (h *harness) verifications() float64 {
 
 // syncBuffer is a log sink safe for concurrent writers.
 type syncBuffer = testlog.Buffer
-
-// waitFor polls cond until it holds, for up to 20 s: long enough for any
-// loaded machine, and a test that waits it out has failed anyway.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 20 s for %s", what)
-		}
-	}
-}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // introspectConfig adds an RFC 7662 endpoint at the IdP.
@@ -161,5 +162,5 @@ func TestRefreshesAreCounted(t *testing.T) {
 	h.expect(h.check(withToken(tok)), "allow", 200)
 	time.Sleep(600 * time.Millisecond) // into the last half of the TTL
 	h.expect(h.check(withToken(tok)), "allow", 200)
-	waitFor(t, "the refresh", func() bool { return h.metric(`authz_refreshes_total{result="ok"}`) == 1 })
+	testsupport.WaitFor(t, "the refresh", func() bool { return h.metric(`authz_refreshes_total{result="ok"}`) == 1 })
 }

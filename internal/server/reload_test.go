@@ -20,6 +20,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/authz-dev/authz/internal/config"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 func (h *harness) reload(cfg *config.Config) error {
@@ -318,7 +319,7 @@ func TestWatchFilesReloadsOnlySettledContent(t *testing.T) {
 			reloads = append(reloads, string(b))
 		})
 	}()
-	waitFor(t, "the script's looks", func() bool { return looks.Load() >= 12 })
+	testsupport.WaitFor(t, "the script's looks", func() bool { return looks.Load() >= 12 })
 	cancel()
 	<-done
 	if len(reloads) != 1 || reloads[0] != after {

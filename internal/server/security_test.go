@@ -28,6 +28,7 @@ import (
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/redistest"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // policyFrom is baseConfig with http.policy_from set.
@@ -173,7 +174,7 @@ func TestReloadRereadsJWKSFile(t *testing.T) {
 		lookedAgain := func() {
 			t.Helper()
 			since := looks.Load()
-			waitFor(t, "the watcher's next look", func() bool { return looks.Load() >= since+2 })
+			testsupport.WaitFor(t, "the watcher's next look", func() bool { return looks.Load() >= since+2 })
 		}
 		lookedAgain()
 		// Touched but not changed (a ConfigMap update does this): no
@@ -182,7 +183,7 @@ func TestReloadRereadsJWKSFile(t *testing.T) {
 		os.Chtimes(file, later, later)
 		lookedAgain()
 		writeKeys("rsa-1")
-		waitFor(t, "the reload", func() bool { return reloads.Load() > 0 })
+		testsupport.WaitFor(t, "the reload", func() bool { return reloads.Load() > 0 })
 		lookedAgain()
 		if reloads.Load() != 1 {
 			t.Errorf("a touched, then changed jwks_file triggered %d reloads, want 1", reloads.Load())

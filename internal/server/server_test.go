@@ -23,6 +23,7 @@ import (
 
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 func TestValidTokenIsAllowedWithClaimHeadersAndMetadata(t *testing.T) {
@@ -152,7 +153,7 @@ func TestGracefulShutdownFinishesInFlightChecks(t *testing.T) {
 		got <- read(resp)
 	}()
 	// The Check is waiting on the unknown kid's JWKS refresh.
-	waitFor(t, "the unknown kid's JWKS refresh", func() bool { return idp.JWKSFetches() > fetches })
+	testsupport.WaitFor(t, "the unknown kid's JWKS refresh", func() bool { return idp.JWKSFetches() > fetches })
 	h.cancel() // as SIGTERM does
 	if o := <-got; o.name != "allow" {
 		t.Errorf("in-flight Check got %q, want allow", o.name)
@@ -317,7 +318,7 @@ func TestShutdownDelayAndGraceAtBothDoors(t *testing.T) {
 		got <- resp.StatusCode
 	}()
 	// The Check waits on the IdP.
-	waitFor(t, "the Check's introspection", func() bool { return idp.Introspections() > asked })
+	testsupport.WaitFor(t, "the Check's introspection", func() bool { return idp.Introspections() > asked })
 	h.cancel() // as SIGTERM does
 	// Not serving at once, still answering during the delay.
 	deadline := time.Now().Add(5 * time.Second)

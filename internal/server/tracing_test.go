@@ -18,6 +18,7 @@ import (
 
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/redistest"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // collector is an in-process OTLP gRPC receiver: the trace service a real
@@ -212,9 +213,9 @@ func TestTracesOfChecks(t *testing.T) {
 		var wg sync.WaitGroup
 		n := idp.Introspections()
 		checkTraced(ids[0], &wg)
-		waitFor(t, "the first Check's introspection", func() bool { return idp.Introspections() > n })
+		testsupport.WaitFor(t, "the first Check's introspection", func() bool { return idp.Introspections() > n })
 		checkTraced(ids[1], &wg)
-		waitFor(t, "the second Check in the first one's flight", func() bool { return h.metric("authz_validations_waiting") == 2 })
+		testsupport.WaitFor(t, "the second Check in the first one's flight", func() bool { return h.metric("authz_validations_waiting") == 2 })
 		release()
 		wg.Wait()
 		leader, waiter := named(col.find(t, ids[0], 2), "authz.Check"), named(col.find(t, ids[1], 1), "authz.Check")

@@ -13,6 +13,7 @@ import (
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/authz/jwt"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 	"github.com/authz-dev/authz/internal/tokenexchange"
 )
 
@@ -32,11 +33,7 @@ type exchangeCore struct {
 
 func newExchangeCore(t *testing.T, timeout time.Duration) *exchangeCore {
 	t.Helper()
-	idp, err := testidp.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(idp.Close)
+	idp := testsupport.NewIdP(t)
 	idp.AddClient(testidp.TokenClient{ID: "authz", Secret: "s3cret"})
 	idp.SetExchange(&testidp.ExchangePolicy{Targets: []string{target}, TTL: 10 * time.Minute})
 	keys, err := jwt.NewKeys(jwt.KeysOptions{URL: idp.JWKSURL(), Issuer: idp.Issuer()})
@@ -145,18 +142,14 @@ func TestTokenExchange(t *testing.T) {
 	// Twenty Checks of a new token at once: one exchange.
 	fresh := c.client(t, "ec-1")
 	release := c.idp.Hold()
+	defer release()
 	var wg sync.WaitGroup
 	got := make([]string, 20)
 	for i := range got {
 		wg.Add(1)
 		go func() { defer wg.Done(); got[i] = upstreamAuthorization(c.check("", fresh)) }()
 	}
-	for deadline := time.Now().Add(20 * time.Second); c.idp.Exchanges() < 2; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			release()
-			t.Fatal("the first exchange never reached the IdP")
-		}
-	}
+	testsupport.WaitFor(t, "the first exchange to reach the IdP", func() bool { return c.idp.Exchanges() >= 2 })
 	release()
 	wg.Wait()
 	for _, g := range got {
