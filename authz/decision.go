@@ -83,6 +83,14 @@ type Observer interface {
 	Panicked(where string, recovered any, stack []byte)
 }
 
+// Unobserved records nothing: a door's Observer when its embedder wants no
+// telemetry.
+type Unobserved struct{}
+
+func (Unobserved) CheckStarted(ctx context.Context, _ string, _ Header) context.Context { return ctx }
+func (Unobserved) CheckDone(context.Context, *Decision, string, string, time.Duration)  {}
+func (Unobserved) Panicked(string, any, []byte)                                         {}
+
 func (d Decision) fail(o Outcome, reason, description string) Decision {
 	d.Outcome = o
 	d.Reason = reason

@@ -15,6 +15,7 @@ import (
 
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/authz/jwt"
+	"github.com/authz-dev/authz/internal/coretest"
 	"github.com/authz-dev/authz/internal/testidp"
 	"github.com/authz-dev/authz/internal/testsupport"
 )
@@ -31,14 +32,14 @@ func TestAKeyRotatedInIsFetchedForItsFirstToken(t *testing.T) {
 	t.Parallel()
 	for kid, alg := range map[string]jose.SignatureAlgorithm{"ed-1": jose.EdDSA, "rsa-2": jose.RS256} {
 		t.Run(kid, func(t *testing.T) {
-			c := newCoreWith(t, testsupport.NewIdP(t), coreSetup{keys: anyKidRefreshes})
-			<-c.keys.Ready()
+			c := coretest.NewWith(t, testsupport.NewIdP(t), coretest.Setup{Keys: anyKidRefreshes})
+			<-c.Keys.Ready()
 			key, err := testidp.NewKey(kid, alg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.idp.AddKey(key)
-			if d := c.decide("", bearer(c.mintKid(t, kid, c.valid()))); d.Outcome != authz.Allow {
+			c.IdP.AddKey(key)
+			if d := c.Decide("", coretest.Bearer(c.MintKid(t, kid, c.Valid()))); d.Outcome != authz.Allow {
 				t.Errorf("a token of the rotated-in key %s: %v (%s)", kid, d.Outcome, d.Reason)
 			}
 		})
@@ -47,33 +48,33 @@ func TestAKeyRotatedInIsFetchedForItsFirstToken(t *testing.T) {
 
 func TestRandomKidsCannotFloodTheJWKS(t *testing.T) {
 	t.Parallel()
-	c := newCoreWith(t, testsupport.NewIdP(t), coreSetup{keys: func(o *jwt.KeysOptions) { o.MinRefresh = time.Hour }})
-	<-c.keys.Ready()
-	before := c.idp.JWKSFetches()
+	c := coretest.NewWith(t, testsupport.NewIdP(t), coretest.Setup{Keys: func(o *jwt.KeysOptions) { o.MinRefresh = time.Hour }})
+	<-c.Keys.Ready()
+	before := c.IdP.JWKSFetches()
 	for i := range 50 {
 		stranger, _ := testidp.NewKey(fmt.Sprintf("random-%d", i), jose.ES256)
-		tok, _ := testidp.Sign(stranger, c.valid())
-		if d := c.decide("", bearer(tok)); d.Outcome != authz.Invalid {
+		tok, _ := testidp.Sign(stranger, c.Valid())
+		if d := c.Decide("", coretest.Bearer(tok)); d.Outcome != authz.Invalid {
 			t.Fatalf("a token of an unknown key: %v (%s)", d.Outcome, d.Reason)
 		}
 	}
-	if got := c.idp.JWKSFetches() - before; got != 0 {
+	if got := c.IdP.JWKSFetches() - before; got != 0 {
 		t.Errorf("50 unknown kids within the refresh rate limit caused %d JWKS fetches, want 0", got)
 	}
 }
 
 func TestKeysOutliveTheJWKSGoingDown(t *testing.T) {
 	t.Parallel()
-	c := newCoreWith(t, testsupport.NewIdP(t), coreSetup{keys: func(o *jwt.KeysOptions) { o.Refresh = 20 * time.Millisecond }})
-	<-c.keys.Ready()
-	c.idp.SetDown(true)
-	before := c.idp.JWKSFetches()
-	for deadline := time.Now().Add(5 * time.Second); c.idp.JWKSFetches() < before+2; time.Sleep(10 * time.Millisecond) {
+	c := coretest.NewWith(t, testsupport.NewIdP(t), coretest.Setup{Keys: func(o *jwt.KeysOptions) { o.Refresh = 20 * time.Millisecond }})
+	<-c.Keys.Ready()
+	c.IdP.SetDown(true)
+	before := c.IdP.JWKSFetches()
+	for deadline := time.Now().Add(5 * time.Second); c.IdP.JWKSFetches() < before+2; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("no failed refresh happened")
 		}
 	}
-	if d := c.decide("", bearer(c.mintKid(t, "ec-1", c.valid()))); d.Outcome != authz.Allow {
+	if d := c.Decide("", coretest.Bearer(c.MintKid(t, "ec-1", c.Valid()))); d.Outcome != authz.Allow {
 		t.Errorf("after failed refreshes: %v (%s), want the keys loaded before", d.Outcome, d.Reason)
 	}
 }
@@ -85,10 +86,10 @@ func TestNoKeysEverIsAnErrorNeverCached(t *testing.T) {
 	dead := testsupport.NewIdP(t)
 	deadURL := dead.JWKSURL()
 	dead.Close()
-	c := newCoreWith(t, testsupport.NewIdP(t), coreSetup{keys: func(o *jwt.KeysOptions) { o.URL = deadURL }})
-	tok := c.mintKid(t, "rsa-1", c.valid())
+	c := coretest.NewWith(t, testsupport.NewIdP(t), coretest.Setup{Keys: func(o *jwt.KeysOptions) { o.URL = deadURL }})
+	tok := c.MintKid(t, "rsa-1", c.Valid())
 	for i := range 2 {
-		if d := c.decide("", bearer(tok)); d.Outcome != authz.Error {
+		if d := c.Decide("", coretest.Bearer(tok)); d.Outcome != authz.Error {
 			t.Fatalf("Check %d with no keys: %v (%s), want error", i+1, d.Outcome, d.Reason)
 		}
 	}
@@ -111,13 +112,13 @@ func TestKeySources(t *testing.T) {
 			idp := testsupport.NewIdP(t)
 			file := writeKeySet(t, idp)
 			idp.SetDown(tc.down)
-			c := newCoreWith(t, idp, coreSetup{keys: func(o *jwt.KeysOptions) { tc.keys(o, file) }})
+			c := coretest.NewWith(t, idp, coretest.Setup{Keys: func(o *jwt.KeysOptions) { tc.keys(o, file) }})
 			select {
-			case <-c.keys.Ready():
+			case <-c.Keys.Ready():
 			case <-time.After(10 * time.Second):
 				t.Fatal("no key set loaded")
 			}
-			if d := c.decide("", bearer(c.mintKid(t, "rsa-1", c.valid()))); d.Outcome != authz.Allow {
+			if d := c.Decide("", coretest.Bearer(c.MintKid(t, "rsa-1", c.Valid()))); d.Outcome != authz.Allow {
 				t.Errorf("%v (%s)", d.Outcome, d.Reason)
 			}
 		})
@@ -137,34 +138,23 @@ func writeKeySet(t *testing.T, idp *testidp.IdP) string {
 	return file
 }
 
-func bearer(tok string) authz.MapHeader { return authz.MapHeader{"authorization": {"Bearer " + tok}} }
-
-func (c core) mintKid(t *testing.T, kid string, claims map[string]any) string {
-	t.Helper()
-	tok, err := c.idp.Mint(kid, claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
 // Checks of one new token that arrive while it is being judged share that
 // judgement: one key-set fetch and one signature verification, whatever
 // their number. The IdP answers only once every Check is waiting, so this
 // holds however slow the machine.
 func TestConcurrentChecksOfOneNewTokenVerifyOnce(t *testing.T) {
 	var verifications atomic.Int64
-	c := newCoreWith(t, testsupport.NewIdP(t), coreSetup{
-		keys:     func(o *jwt.KeysOptions) { anyKidRefreshes(o); o.Timeout = 20 * time.Second },
-		onVerify: func() { verifications.Add(1) },
+	c := coretest.NewWith(t, testsupport.NewIdP(t), coretest.Setup{
+		Keys:     func(o *jwt.KeysOptions) { anyKidRefreshes(o); o.Timeout = 20 * time.Second },
+		OnVerify: func() { verifications.Add(1) },
 	})
-	<-c.keys.Ready()
+	<-c.Keys.Ready()
 	key, _ := testidp.NewKey("rotated", jose.RS256)
-	c.idp.AddKey(key)
-	release := c.idp.Hold()
+	c.IdP.AddKey(key)
+	release := c.IdP.Hold()
 	defer release()
-	tok := c.mintKid(t, "rotated", c.valid())
-	fetches := c.idp.JWKSFetches()
+	tok := c.MintKid(t, "rotated", c.Valid())
+	fetches := c.IdP.JWKSFetches()
 	const n = 1000
 	outcomes := make([]authz.Outcome, n)
 	var wg sync.WaitGroup
@@ -172,7 +162,7 @@ func TestConcurrentChecksOfOneNewTokenVerifyOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			outcomes[i] = c.Authorize(context.Background(), &authz.Request{Method: "GET", Host: "shop.example", Path: "/orders/1", Header: bearer(tok)}).Outcome
+			outcomes[i] = c.Authorize(context.Background(), &authz.Request{Method: "GET", Host: "shop.example", Path: "/orders/1", Header: coretest.Bearer(tok)}).Outcome
 		}()
 	}
 	testsupport.WaitFor(t, fmt.Sprint(n, " Checks in the flight"), func() bool { return c.CacheStats().Waiting >= n })
@@ -186,7 +176,7 @@ func TestConcurrentChecksOfOneNewTokenVerifyOnce(t *testing.T) {
 	if got := verifications.Load(); got != 1 {
 		t.Errorf("%d signature verifications for %d concurrent Checks of one token, want 1", got, n)
 	}
-	if got := c.idp.JWKSFetches() - fetches; got != 1 {
+	if got := c.IdP.JWKSFetches() - fetches; got != 1 {
 		t.Errorf("%d JWKS fetches, want 1", got)
 	}
 	if st := c.CacheStats(); st.Collapsed < n/2 {
@@ -199,13 +189,13 @@ func TestCacheNeverServesAfterExp(t *testing.T) {
 		t.Skip("-short: this test waits on a token's real exp")
 	}
 	t.Parallel()
-	c := newCore(t)
-	claims := c.valid()
+	c := coretest.New(t)
+	claims := c.Valid()
 	exp := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
 	claims["exp"] = exp.Unix()
-	tok := c.mintKid(t, "rsa-1", claims)
+	tok := c.MintKid(t, "rsa-1", claims)
 	for i := range 2 {
-		if d := c.decide("", bearer(tok)); d.Outcome != authz.Allow {
+		if d := c.Decide("", coretest.Bearer(tok)); d.Outcome != authz.Allow {
 			t.Fatalf("Check %d before exp: %v (%s)", i+1, d.Outcome, d.Reason)
 		}
 	}
@@ -213,7 +203,7 @@ func TestCacheNeverServesAfterExp(t *testing.T) {
 		t.Fatalf("loads = %d, want 1 (the second Check from the cache)", st.Loads)
 	}
 	time.Sleep(time.Until(exp) + 50*time.Millisecond)
-	if d := c.decide("", bearer(tok)); d.Outcome != authz.Invalid {
+	if d := c.Decide("", coretest.Bearer(tok)); d.Outcome != authz.Invalid {
 		t.Errorf("after exp: %v (%s), want invalid", d.Outcome, d.Reason)
 	}
 }
@@ -222,21 +212,21 @@ func TestCacheNeverServesAfterExp(t *testing.T) {
 // result cached; one expired beyond it is invalid.
 func TestLeewayAppliesToExp(t *testing.T) {
 	var verifications atomic.Int64
-	c := newCoreWith(t, testsupport.NewIdP(t), coreSetup{
-		issuer:   func(o *jwt.IssuerOptions) { o.Leeway = time.Minute },
-		onVerify: func() { verifications.Add(1) },
+	c := coretest.NewWith(t, testsupport.NewIdP(t), coretest.Setup{
+		Issuer:   func(o *jwt.IssuerOptions) { o.Leeway = time.Minute },
+		OnVerify: func() { verifications.Add(1) },
 	})
-	<-c.keys.Ready()
-	late := c.mint(t, c.idp.Claims("late", -10*time.Second, "orders:read", "orders-api"))
+	<-c.Keys.Ready()
+	late := c.Mint(t, c.IdP.Claims("late", -10*time.Second, "orders:read", "orders-api"))
 	for i := range 2 {
-		if d := c.decide("", bearer(late)); d.Outcome != authz.Allow {
+		if d := c.Decide("", coretest.Bearer(late)); d.Outcome != authz.Allow {
 			t.Fatalf("Check %d, expired 10 s ago with a minute's leeway: %v (%s)", i+1, d.Outcome, d.Reason)
 		}
 	}
 	if got := verifications.Load(); got != 1 {
 		t.Errorf("a token within leeway was verified %d times, want 1 (the second from the cache)", got)
 	}
-	if d := c.decide("", bearer(c.mint(t, c.idp.Claims("later", -61*time.Second, "", "orders-api")))); d.Outcome != authz.Invalid {
+	if d := c.Decide("", coretest.Bearer(c.Mint(t, c.IdP.Claims("later", -61*time.Second, "", "orders-api")))); d.Outcome != authz.Invalid {
 		t.Errorf("expired 61 s ago: %v, want invalid", d.Outcome)
 	}
 }
@@ -244,16 +234,38 @@ func TestLeewayAppliesToExp(t *testing.T) {
 // An issuer that requires typ at+jwt (RFC 9068 §4) refuses a plain JWT,
 // and takes the media-type spelling, application/at+jwt (RFC 7515 §4.1.9).
 func TestRequiredTypeIsEnforced(t *testing.T) {
-	c := newCoreWith(t, testsupport.NewIdP(t), coreSetup{issuer: func(o *jwt.IssuerOptions) { o.RequireType = "at+jwt" }})
-	<-c.keys.Ready()
-	key, _ := c.idp.SigningKey("rsa-1")
+	c := coretest.NewWith(t, testsupport.NewIdP(t), coretest.Setup{Issuer: func(o *jwt.IssuerOptions) { o.RequireType = "at+jwt" }})
+	<-c.Keys.Ready()
+	key, _ := c.IdP.SigningKey("rsa-1")
 	for typ, want := range map[string]authz.Outcome{"JWT": authz.Invalid, "at+jwt": authz.Allow, "application/at+jwt": authz.Allow} {
-		tok, err := testidp.SignTyped(key, typ, c.valid())
+		tok, err := testidp.SignTyped(key, typ, c.Valid())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := c.decide("", bearer(tok)); d.Outcome != want {
+		if d := c.Decide("", coretest.Bearer(tok)); d.Outcome != want {
 			t.Errorf("typ %s: %v (%s), want %v", typ, d.Outcome, d.Reason, want)
 		}
+	}
+}
+
+// Changing kids over a second refresh the key set no more often than the
+// rate limit allows.
+func TestChangingKidsKeepJWKSFetchesRateLimited(t *testing.T) {
+	t.Parallel()
+	c := coretest.NewWith(t, testsupport.NewIdP(t), coretest.Setup{Keys: func(o *jwt.KeysOptions) { o.MinRefresh = 100 * time.Millisecond }})
+	<-c.Keys.Ready()
+	before := c.IdP.JWKSFetches()
+	start := time.Now()
+	for i := 0; time.Since(start) < time.Second; i++ {
+		stranger, _ := testidp.NewKey(fmt.Sprintf("kid-%d", i), jose.ES256)
+		forged, _ := testidp.Sign(stranger, c.Valid())
+		if d := c.Decide("", coretest.Bearer(forged)); d.Outcome != authz.Invalid {
+			t.Fatalf("a token of an unknown key: %v (%s)", d.Outcome, d.Reason)
+		}
+	}
+	elapsed := time.Since(start)
+	allowed := int64(elapsed/(100*time.Millisecond)) + 1
+	if got := c.IdP.JWKSFetches() - before; got > allowed {
+		t.Errorf("%d JWKS fetches in %v with a 100ms refresh limit, want at most %d", got, elapsed, allowed)
 	}
 }

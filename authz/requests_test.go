@@ -16,7 +16,7 @@ import (
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/authz-dev/authz/authz"
-	"github.com/authz-dev/authz/authz/jwt"
+	"github.com/authz-dev/authz/internal/coretest"
 	"github.com/authz-dev/authz/internal/testidp"
 	"github.com/authz-dev/authz/internal/testsupport"
 )
@@ -25,98 +25,9 @@ import (
 // with a real issuer's keys and no door (moved from the server's
 // end-to-end suite, which keeps what needs a listener).
 
-type core struct {
-	*authz.Authorizer
-	idp  *testidp.IdP
-	keys *jwt.Keys
-}
-
-func newCore(t *testing.T) core {
-	t.Helper()
-	idp := testsupport.NewIdP(t)
-	c := newCoreWith(t, idp, coreSetup{})
-	<-c.keys.Ready()
-	return c
-}
-
-// coreSetup adjusts the core a test builds: where its keys come from, and
-// a hook told of every signature verification.
-type coreSetup struct {
-	keys     func(*jwt.KeysOptions)
-	issuer   func(*jwt.IssuerOptions)
-	core     func(*authz.Options)
-	onVerify func()
-}
-
-// newCoreWith builds the core against idp's keys as set; it does not wait
-// for the first key set, so a test can watch a key source that never loads.
-func newCoreWith(t *testing.T, idp *testidp.IdP, set coreSetup) core {
-	t.Helper()
-	ko := jwt.KeysOptions{URL: idp.JWKSURL(), Issuer: idp.Issuer()}
-	if set.keys != nil {
-		set.keys(&ko)
-	}
-	keys, err := jwt.NewKeys(ko)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(keys.Close)
-	io := jwt.IssuerOptions{Name: "corp", Issuer: idp.Issuer(), Algorithms: []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}, Audiences: []string{"orders-api"}, Keys: keys, OnVerify: set.onVerify}
-	if set.issuer != nil {
-		set.issuer(&io)
-	}
-	iss, err := jwt.NewIssuer(io)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuers, _ := jwt.NewSet(iss)
-	sources := []authz.TokenSource{{Header: "authorization", Scheme: "Bearer"}}
-	headers := []authz.ClaimHeader{{Claim: "sub", Header: "x-user-id"}, {Claim: "scope", Header: "x-scopes"}, {Claim: "email", Header: "x-email"}, {Claim: "realm_access.roles", Header: "x-roles"}}
-	opts := authz.Options{JWT: issuers, CacheMaxBytes: 4 << 20, TTL: time.Minute, NegativeTTL: time.Second, Policies: []*authz.Policy{
-		{Name: authz.DefaultPolicy, TokenSources: sources, Validators: []string{"corp"}, Headers: headers, MaxHeaderBytes: 4096, HeaderSeparator: ","},
-		{Name: "orders-write", TokenSources: sources, Validators: []string{"corp"}, RequireScopes: []string{"orders:write"}, Headers: headers, MaxHeaderBytes: 4096, HeaderSeparator: ","},
-		{Name: "cookie", TokenSources: append(sources, authz.TokenSource{Cookie: "access_token"}), Validators: []string{"corp"}, Headers: headers, MaxHeaderBytes: 4096, HeaderSeparator: ","},
-	}}
-	if set.core != nil {
-		set.core(&opts)
-	}
-	a, err := authz.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.Close)
-	return core{a, idp, keys}
-}
-
-func (c core) mint(t *testing.T, claims map[string]any) string {
-	t.Helper()
-	tok, err := c.idp.Mint("rsa-1", claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
-func (c core) valid() map[string]any {
-	return c.idp.Claims("alice", time.Hour, "orders:read orders:write", "orders-api")
-}
-
-func (c core) decide(policy string, h authz.MapHeader) authz.Decision {
-	return c.Authorize(context.Background(), &authz.Request{Policy: policy, Method: "GET", Host: "shop.example", Path: "/orders/1", Header: h})
-}
-
-func header(d authz.Decision, name string) (string, bool) {
-	for _, h := range d.Headers {
-		if h.Name == name {
-			return h.Value, true
-		}
-	}
-	return "", false
-}
-
 func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
-	c := newCore(t)
-	if d := c.decide("", authz.MapHeader{"authorization": {"bEaReR " + c.mint(t, c.valid())}}); d.Outcome != authz.Allow {
+	c := coretest.New(t)
+	if d := c.Decide("", authz.MapHeader{"authorization": {"bEaReR " + c.Mint(t, c.Valid())}}); d.Outcome != authz.Allow {
 		t.Errorf("bEaReR: %v (%s)", d.Outcome, d.Reason)
 	}
 }
@@ -124,8 +35,8 @@ func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
 // RFC 6750 §2: one token, one method. The same token by two methods is one
 // token; two tokens are invalid, in any two places.
 func TestTwoDifferentTokensAreInvalid(t *testing.T) {
-	c := newCore(t)
-	a, b := c.mint(t, c.valid()), c.mint(t, c.valid())
+	c := coretest.New(t)
+	a, b := c.Mint(t, c.Valid()), c.Mint(t, c.Valid())
 	for name, tc := range map[string]struct {
 		h    authz.MapHeader
 		want authz.Outcome
@@ -136,7 +47,7 @@ func TestTwoDifferentTokensAreInvalid(t *testing.T) {
 		"two Authorization values":     {authz.MapHeader{"authorization": {"Bearer " + a, "Bearer " + b}}, authz.Invalid},
 		"one Authorization value, two": {authz.MapHeader{"authorization": {"Bearer " + a, "Bearer " + a}}, authz.Allow},
 	} {
-		if d := c.decide("cookie", tc.h); d.Outcome != tc.want {
+		if d := c.Decide("cookie", tc.h); d.Outcome != tc.want {
 			t.Errorf("%s: %v (%s), want %v", name, d.Outcome, d.Reason, tc.want)
 		}
 	}
@@ -145,12 +56,12 @@ func TestTwoDifferentTokensAreInvalid(t *testing.T) {
 // Claim headers are the authorizer's: a client's copy is overwritten, and
 // a header whose claim the token lacks is removed, never passed on.
 func TestClientCannotSpoofClaimHeaders(t *testing.T) {
-	c := newCore(t)
-	d := c.decide("", authz.MapHeader{"authorization": {"Bearer " + c.mint(t, c.valid())}, "x-user-id": {"mallory"}, "x-email": {"boss@example.com"}})
-	if v, _ := header(d, "x-user-id"); d.Outcome != authz.Allow || v != "alice" {
+	c := coretest.New(t)
+	d := c.Decide("", authz.MapHeader{"authorization": {"Bearer " + c.Mint(t, c.Valid())}, "x-user-id": {"mallory"}, "x-email": {"boss@example.com"}})
+	if v, _ := coretest.Header(d, "x-user-id"); d.Outcome != authz.Allow || v != "alice" {
 		t.Errorf("x-user-id = %q (%v), want alice, overwritten", v, d.Outcome)
 	}
-	if _, set := header(d, "x-email"); set || !slices.Contains(d.RemoveHeaders, "x-email") {
+	if _, set := coretest.Header(d, "x-email"); set || !slices.Contains(d.RemoveHeaders, "x-email") {
 		t.Errorf("x-email (claim absent): headers %v removed %v", d.Headers, d.RemoveHeaders)
 	}
 }
@@ -158,15 +69,15 @@ func TestClientCannotSpoofClaimHeaders(t *testing.T) {
 // Control characters never reach a header, and a claim over the bound is
 // removed, not truncated.
 func TestControlCharactersNeverReachHeaders(t *testing.T) {
-	c := newCore(t)
-	claims := c.valid()
+	c := coretest.New(t)
+	claims := c.Valid()
 	claims["sub"] = "alice\r\nx-admin: true\x00"
 	claims["email"] = strings.Repeat("a", 5000) + "@example.com"
-	d := c.decide("", authz.MapHeader{"authorization": {"Bearer " + c.mint(t, claims)}})
-	if v, _ := header(d, "x-user-id"); v != "alicex-admin: true" {
+	d := c.Decide("", authz.MapHeader{"authorization": {"Bearer " + c.Mint(t, claims)}})
+	if v, _ := coretest.Header(d, "x-user-id"); v != "alicex-admin: true" {
 		t.Errorf("x-user-id = %q", v)
 	}
-	if _, set := header(d, "x-email"); set || !slices.Contains(d.RemoveHeaders, "x-email") {
+	if _, set := coretest.Header(d, "x-email"); set || !slices.Contains(d.RemoveHeaders, "x-email") {
 		t.Errorf("an over-long claim must be removed: headers %v removed %v", d.Headers, d.RemoveHeaders)
 	}
 }
@@ -175,23 +86,23 @@ func TestControlCharactersNeverReachHeaders(t *testing.T) {
 // of one is forbidden with the scope it needs in the challenge; a policy
 // the proxy names that does not exist is an error naming it.
 func TestPolicies(t *testing.T) {
-	c := newCore(t)
-	tok := c.mint(t, c.idp.Claims("bob", time.Hour, "orders:read", "orders-api"))
+	c := coretest.New(t)
+	tok := c.Mint(t, c.IdP.Claims("bob", time.Hour, "orders:read", "orders-api"))
 	h := authz.MapHeader{"authorization": {"Bearer " + tok}}
-	if d := c.decide("", h); d.Outcome != authz.Allow {
+	if d := c.Decide("", h); d.Outcome != authz.Allow {
 		t.Errorf("default: %v", d.Outcome)
 	}
-	d := c.decide("orders-write", h)
+	d := c.Decide("orders-write", h)
 	if want := `Bearer realm="authz", error="insufficient_scope", scope="orders:write"`; d.Outcome != authz.Forbidden || c.Answers().WWWAuthenticate(&d) != want {
 		t.Errorf("orders-write: %v, challenge %q", d.Outcome, c.Answers().WWWAuthenticate(&d))
 	}
-	scp := c.valid()
+	scp := c.Valid()
 	delete(scp, "scope")
 	scp["scp"] = []any{"orders:write"}
-	if d := c.decide("orders-write", authz.MapHeader{"authorization": {"Bearer " + c.mint(t, scp)}}); d.Outcome != authz.Allow {
+	if d := c.Decide("orders-write", authz.MapHeader{"authorization": {"Bearer " + c.Mint(t, scp)}}); d.Outcome != authz.Allow {
 		t.Errorf("scp: %v", d.Outcome)
 	}
-	if d := c.decide("no-such-policy", h); d.Outcome != authz.Error || !strings.Contains(d.Reason, `unknown policy "no-such-policy"`) {
+	if d := c.Decide("no-such-policy", h); d.Outcome != authz.Error || !strings.Contains(d.Reason, `unknown policy "no-such-policy"`) {
 		t.Errorf("an unknown policy: %v, %q", d.Outcome, d.Reason)
 	}
 }
@@ -199,18 +110,18 @@ func TestPolicies(t *testing.T) {
 // Every way a JWT is bad is invalid (never error), answered with the
 // invalid_token challenge and a JSON body that says so.
 func TestInvalidTokens(t *testing.T) {
-	c := newCore(t)
+	c := coretest.New(t)
 	now := time.Now()
 	with := func(mut func(map[string]any)) string {
-		claims := c.valid()
+		claims := c.Valid()
 		mut(claims)
-		return c.mint(t, claims)
+		return c.Mint(t, claims)
 	}
 	unpublished, err := testidp.NewKey("rsa-1", jose.RS256) // same kid, other key
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged, err := testidp.Sign(unpublished, c.valid())
+	forged, err := testidp.Sign(unpublished, c.Valid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,13 +133,13 @@ func TestInvalidTokens(t *testing.T) {
 		"wrong audience":                      with(func(c map[string]any) { c["aud"] = "billing-api" }),
 		"untrusted issuer":                    with(func(c map[string]any) { c["iss"] = "https://evil.example" }),
 		"bad signature":                       forged,
-		"alg none":                            algNone(c.valid()),
-		"HS256 keyed with the RSA public key": hmacWithPublicKey(t, c.idp, c.valid()),
+		"alg none":                            algNone(c.Valid()),
+		"HS256 keyed with the RSA public key": hmacWithPublicKey(t, c.IdP, c.Valid()),
 		"tampered payload":                    tamper(with(func(map[string]any) {})),
 		"garbage":                             "not-a-token",
 		"three dots of junk":                  "a.b.c",
 	} {
-		d := c.decide("", authz.MapHeader{"authorization": {"Bearer " + token}})
+		d := c.Decide("", authz.MapHeader{"authorization": {"Bearer " + token}})
 		ans := c.Answers()
 		var body map[string]string
 		if d.Outcome != authz.Invalid || ans.Status(d.Outcome) != 401 || !strings.Contains(ans.WWWAuthenticate(&d), `error="invalid_token"`) {
@@ -243,12 +154,12 @@ func TestInvalidTokens(t *testing.T) {
 // No token where the policy looks — none at all, or another scheme — is
 // missing, challenged with the realm and no error code (RFC 6750 §3.1).
 func TestMissingToken(t *testing.T) {
-	c := newCore(t)
+	c := coretest.New(t)
 	for name, h := range map[string]authz.MapHeader{
 		"no header":    {},
 		"basic scheme": {"authorization": {"Basic YWxpY2U6cHc="}},
 	} {
-		d := c.decide("", h)
+		d := c.Decide("", h)
 		if d.Outcome != authz.Missing || c.Answers().Status(d.Outcome) != 401 || c.Answers().WWWAuthenticate(&d) != `Bearer realm="authz"` {
 			t.Errorf("%s: %v, challenge %q", name, d.Outcome, c.Answers().WWWAuthenticate(&d))
 		}
@@ -292,11 +203,11 @@ func tamper(tok string) string {
 // An array item holding the separator cannot pose as two items: it is
 // dropped, the others joined.
 func TestArrayItemHoldingTheSeparatorIsDropped(t *testing.T) {
-	c := newCore(t)
-	claims := c.valid()
+	c := coretest.New(t)
+	claims := c.Valid()
 	claims["realm_access"] = map[string]any{"roles": []any{"user,admin", "viewer", "editor"}}
-	d := c.decide("", authz.MapHeader{"authorization": {"Bearer " + c.mint(t, claims)}})
-	if v, _ := header(d, "x-roles"); d.Outcome != authz.Allow || v != "viewer,editor" {
+	d := c.Decide("", authz.MapHeader{"authorization": {"Bearer " + c.Mint(t, claims)}})
+	if v, _ := coretest.Header(d, "x-roles"); d.Outcome != authz.Allow || v != "viewer,editor" {
 		t.Errorf("x-roles = %q (%v), want viewer,editor", v, d.Outcome)
 	}
 }
@@ -305,12 +216,12 @@ func TestArrayItemHoldingTheSeparatorIsDropped(t *testing.T) {
 // nothing about issuers; the log's reason names it.
 func TestForbiddenDescriptionIsGeneric(t *testing.T) {
 	idp := testsupport.NewIdP(t)
-	c := newCoreWith(t, idp, coreSetup{core: func(o *authz.Options) {
+	c := coretest.NewWith(t, idp, coretest.Setup{Core: func(o *authz.Options) {
 		o.NamedValidators = map[string]authz.Validator{"corp-introspect": refuseAll{}}
 		o.Policies = append(o.Policies, &authz.Policy{Name: "opaque-only", TokenSources: []authz.TokenSource{{Header: "authorization", Scheme: "Bearer"}}, Validators: []string{"corp-introspect"}})
 	}})
-	<-c.keys.Ready()
-	d := c.decide("opaque-only", authz.MapHeader{"authorization": {"Bearer " + c.mint(t, c.valid())}})
+	<-c.Keys.Ready()
+	d := c.Decide("opaque-only", authz.MapHeader{"authorization": {"Bearer " + c.Mint(t, c.Valid())}})
 	if d.Outcome != authz.Forbidden {
 		t.Fatalf("a JWT of an issuer the policy does not name: %v (%s), want forbidden", d.Outcome, d.Reason)
 	}
@@ -333,13 +244,33 @@ func (refuseAll) Validate(context.Context, string) (*authz.Result, error) {
 // base64url JSON, for an upstream that reads them itself.
 func TestPayloadHeaderCarriesTheClaims(t *testing.T) {
 	idp := testsupport.NewIdP(t)
-	c := newCoreWith(t, idp, coreSetup{core: func(o *authz.Options) { o.Policies[0].PayloadHeader = "x-jwt-payload" }})
-	<-c.keys.Ready()
-	d := c.decide("", authz.MapHeader{"authorization": {"Bearer " + c.mint(t, c.valid())}, "x-jwt-payload": {"forged"}})
-	v, _ := header(d, "x-jwt-payload")
+	c := coretest.NewWith(t, idp, coretest.Setup{Core: func(o *authz.Options) { o.Policies[0].PayloadHeader = "x-jwt-payload" }})
+	<-c.Keys.Ready()
+	d := c.Decide("", authz.MapHeader{"authorization": {"Bearer " + c.Mint(t, c.Valid())}, "x-jwt-payload": {"forged"}})
+	v, _ := coretest.Header(d, "x-jwt-payload")
 	payload, err := base64.RawURLEncoding.DecodeString(v)
 	var claims map[string]any
 	if d.Outcome != authz.Allow || err != nil || json.Unmarshal(payload, &claims) != nil || claims["sub"] != "alice" || claims["iss"] != idp.Issuer() {
 		t.Errorf("x-jwt-payload = %q (%v)", v, d.Outcome)
+	}
+}
+
+// A policy name from a request is bounded and made printable before the
+// decision (and so the decision log) carries it.
+func TestHugePolicyNameIsBounded(t *testing.T) {
+	c := coretest.New(t)
+	huge := strings.Repeat("p", 300<<10)
+	d := c.Decide(huge+"<\t>", coretest.Bearer(c.Mint(t, c.Valid())))
+	if d.Outcome != authz.Error {
+		t.Fatalf("unknown policy: %v", d.Outcome)
+	}
+	if d.Policy != strings.Repeat("p", 64)+"..." {
+		t.Errorf("the decision names policy %.80q", d.Policy)
+	}
+	if len(d.Reason) > 1<<10 || len(d.Description) > 1<<10 {
+		t.Errorf("the reason grew to %d bytes, the description to %d", len(d.Reason), len(d.Description))
+	}
+	if d = c.Decide("a<b>\n", coretest.Bearer(c.Mint(t, c.Valid()))); d.Policy != "a_b__" {
+		t.Errorf("a short name with control bytes: %q", d.Policy)
 	}
 }

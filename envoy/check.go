@@ -41,19 +41,10 @@ type Server struct {
 // (nil: nothing is recorded).
 func NewServer(auth authz.Decider, obs authz.Observer) *Server {
 	if obs == nil {
-		obs = unobserved{}
+		obs = authz.Unobserved{}
 	}
 	return &Server{auth: auth, obs: obs}
 }
-
-// unobserved records nothing: an embedder's door without telemetry.
-type unobserved struct{}
-
-func (unobserved) CheckStarted(ctx context.Context, _ string, _ authz.Header) context.Context {
-	return ctx
-}
-func (unobserved) CheckDone(context.Context, *authz.Decision, string, string, time.Duration) {}
-func (unobserved) Panicked(string, any, []byte)                                              {}
 
 // Check answers one ext_authz Check. Every decision, errors included, is
 // answered as a CheckResponse so the outcome stays visible to the client.

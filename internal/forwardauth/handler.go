@@ -45,7 +45,8 @@ type Options struct {
 	// x-forwarded-client-cert. Only for a proxy in front that sets that
 	// header afresh on every request; otherwise a client writes it.
 	TrustXFCC bool
-	Observer  authz.Observer
+	// Observer is told of every Check (nil: nothing is recorded).
+	Observer authz.Observer
 }
 
 // Handler answers forward-auth requests.
@@ -80,6 +81,9 @@ func New(auth authz.Decider, opts Options) *Handler {
 	}
 	if opts.Proxy.Name == "" {
 		opts.Proxy, _ = proxyprofile.For("")
+	}
+	if opts.Observer == nil {
+		opts.Observer = authz.Unobserved{}
 	}
 	return &Handler{auth: auth, opts: opts, noStore: []string{"no-store"}, empty: []string{""}}
 }

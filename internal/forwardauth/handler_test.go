@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/internal/proxyprofile"
@@ -27,18 +26,10 @@ func (r *recorder) Authorize(_ context.Context, req *authz.Request) authz.Decisi
 
 func (r *recorder) Answers() *authz.Answers { return r.answers }
 
-type nopObserver struct{}
-
-func (nopObserver) CheckStarted(ctx context.Context, _ string, _ authz.Header) context.Context {
-	return ctx
-}
-func (nopObserver) CheckDone(context.Context, *authz.Decision, string, string, time.Duration) {}
-func (nopObserver) Panicked(string, any, []byte)                                              {}
-
 func serve(t *testing.T, opts Options, d authz.Decision, method, target string, headers map[string]string) (*recorder, *httptest.ResponseRecorder) {
 	t.Helper()
 	rec := &recorder{decision: d, answers: authz.DefaultAnswers()}
-	opts.Observer = nopObserver{}
+	opts.Observer = authz.Unobserved{}
 	h := New(rec, opts)
 	req := httptest.NewRequest(method, target, nil)
 	for k, v := range headers {
@@ -131,7 +122,7 @@ func TestUnreadableRequest(t *testing.T) {
 	}
 	t.Run("a repeated X-Original-URI", func(t *testing.T) {
 		rec := &recorder{decision: allow, answers: authz.DefaultAnswers()}
-		h := New(rec, Options{Observer: nopObserver{}})
+		h := New(rec, Options{Observer: authz.Unobserved{}})
 		req := httptest.NewRequest("GET", "/check", nil)
 		req.Header.Add("X-Original-URI", "/catalog/x")
 		req.Header.Add("X-Original-URI", "/admin")
@@ -167,7 +158,7 @@ func TestFront(t *testing.T) {
 	}
 	for _, c := range cases {
 		rec := &recorder{decision: authz.Decision{Outcome: authz.Allow}, answers: authz.DefaultAnswers()}
-		h := New(rec, Options{Proxy: proxy(t, c.proxy), Observer: nopObserver{}})
+		h := New(rec, Options{Proxy: proxy(t, c.proxy), Observer: authz.Unobserved{}})
 		w := httptest.NewRecorder()
 		h.Front(mux).ServeHTTP(w, httptest.NewRequest("GET", c.target, nil))
 		if door := rec.got != nil; door != c.door || door && w.Code != 200 {
@@ -230,7 +221,7 @@ func (c *panicCore) Authorize(context.Context, *authz.Request) authz.Decision {
 func (c *panicCore) Answers() *authz.Answers { return authz.DefaultAnswers() }
 
 type panicObserver struct {
-	nopObserver
+	authz.Unobserved
 	wheres []string
 }
 

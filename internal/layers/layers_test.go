@@ -23,6 +23,9 @@ var layer = map[string]int{
 	"internal/leanhttp":    3,
 	"internal/config":      3,
 	"internal/telemetry":   3,
+	// A real core for the tests around it (imported by external test
+	// packages only, which may import above).
+	"internal/coretest": 3,
 	// What a policy names and the core consumes through its interfaces,
 	// the validators, and the shared tier.
 	"internal/route":         4,
@@ -48,6 +51,7 @@ var layer = map[string]int{
 	"internal/dpopproof":   6,
 	"internal/testsupport": 6,
 	"internal/redistest":   6,
+	"internal/otlptest":    6,
 	"internal/testlog":     6,
 	"internal/yamlhint":    6,
 	"internal/testidp":     7,

@@ -2,10 +2,8 @@ package server
 
 import (
 	"bufio"
-	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
 	"sort"
 	"strings"
@@ -14,31 +12,6 @@ import (
 
 	"github.com/authz-dev/authz/internal/testsupport"
 )
-
-func findPromtool(t *testing.T) string {
-	t.Helper()
-	needsProcess(t, "promtool")
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatal("promtool is not installed: run `make test` (it installs Debian's prometheus as root) or apt-get install prometheus")
-	}
-	return p
-}
-
-// TestAlertRules: the shipped rules parse, and each fires on the series
-// of its test file and stays quiet beside them.
-func TestAlertRules(t *testing.T) {
-	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
-	promtool := findPromtool(t)
-	dir := testsupport.RepoPath(t, "deploy/prometheus")
-	for _, args := range [][]string{{"check", "rules", "alerts.yaml"}, {"test", "rules", "alerts_test.yaml"}} {
-		cmd := exec.Command(promtool, args...)
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-}
 
 // TestDashboardAndRulesNameExportedMetrics: every authz_* metric the
 // Grafana dashboard and the alert rules query is one a running authz
@@ -95,51 +68,6 @@ func TestDashboardAndRulesNameExportedMetrics(t *testing.T) {
 		sort.Strings(missing)
 		if len(missing) > 0 {
 			t.Errorf("%s names metrics authz does not export: %v", file, missing)
-		}
-	}
-}
-
-// Each dashboard panel plots one kind of quantity on its axis: bytes,
-// seconds, a rate, a ratio or a count, never two of them.
-func TestDashboardPanelsKeepOneUnit(t *testing.T) {
-	b := testsupport.ReadRepoFile(t, "deploy/grafana/authz.json")
-	var dash struct {
-		Panels []struct {
-			Title       string
-			FieldConfig struct{ Defaults struct{ Unit string } }
-			Targets     []struct{ Expr string }
-		}
-	}
-	if err := json.Unmarshal(b, &dash); err != nil {
-		t.Fatal(err)
-	}
-	kind := func(expr string) string {
-		switch {
-		case strings.Contains(expr, "_bytes"):
-			return "bytes"
-		case strings.HasPrefix(expr, "histogram_quantile") || strings.HasPrefix(expr, "time() -"):
-			return "seconds"
-		case strings.Contains(expr, ") / sum(rate("):
-			return "ratio"
-		case strings.Contains(expr, "rate("):
-			return "rate"
-		}
-		return "count"
-	}
-	want := map[string]string{"bytes": "bytes", "seconds": "s", "ratio": "percentunit", "rate": "ops|reqps", "count": "short"}
-	for _, p := range dash.Panels {
-		kinds := map[string]bool{}
-		for _, tg := range p.Targets {
-			kinds[kind(tg.Expr)] = true
-		}
-		if len(kinds) != 1 {
-			t.Errorf("panel %q mixes %v", p.Title, kinds)
-			continue
-		}
-		for k := range kinds {
-			if !strings.Contains("|"+want[k]+"|", "|"+p.FieldConfig.Defaults.Unit+"|") {
-				t.Errorf("panel %q plots %s with unit %q", p.Title, k, p.FieldConfig.Defaults.Unit)
-			}
 		}
 	}
 }

@@ -183,16 +183,6 @@ func withHeader(k, v string) checkOpt {
 
 func withToken(tok string) checkOpt { return withHeader("authorization", "Bearer "+tok) }
 
-func withHeaderMap(kv ...string) checkOpt {
-	return func(r *authv3.CheckRequest) {
-		hm := &corev3.HeaderMap{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: kv[i], RawValue: []byte(kv[i+1])})
-		}
-		r.Attributes.Request.Http.HeaderMap = hm
-	}
-}
-
 func newCheckRequest(opts ...checkOpt) *authv3.CheckRequest {
 	r := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
 		Method: "GET", Path: "/orders/1", Host: "shop.example", Scheme: "https",

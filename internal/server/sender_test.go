@@ -157,50 +157,6 @@ func TestCertificateBoundTokens(t *testing.T) {
 	}
 }
 
-// TestCertificateBoundTokensTrustXFCC: behind a proxy that sets
-// x-forwarded-client-cert afresh, its Hash is the certificate.
-func TestCertificateBoundTokensTrustXFCC(t *testing.T) {
-	t.Parallel()
-	idp := newIdP(t)
-	cfg := baseConfig(idp)
-	cfg.HTTP.TrustXFCC = true
-	h := startWith(t, idp, cfg)
-	h.waitServing()
-	der := []byte("not a real certificate, only its hash matters here")
-	sum := sha256.Sum256(der)
-	claims := h.validClaims()
-	claims["cnf"] = map[string]any{"x5t#S256": base64.RawURLEncoding.EncodeToString(sum[:])}
-	token := h.mint("rsa-1", claims)
-	door := func(xfcc ...string) int {
-		req, _ := http.NewRequest("GET", "http://"+h.srv.httpLn.Addr().String()+"/check", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		for _, line := range xfcc {
-			req.Header.Add("X-Forwarded-Client-Cert", line)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	if s := door(`By=spiffe://cluster.local/ns/a/sa/b;Hash=` + hex.EncodeToString(sum[:]) + `;Subject="CN=x,O=y"`); s != 200 {
-		t.Errorf("matching Hash: %d", s)
-	}
-	other := sha256.Sum256([]byte("another"))
-	if s := door(`Hash=` + hex.EncodeToString(other[:])); s != 401 {
-		t.Errorf("other Hash: %d", s)
-	}
-	// Two elements: which is the client's is a guess, so neither counts.
-	if s := door(`Hash=` + hex.EncodeToString(other[:]) + `,Hash=` + hex.EncodeToString(sum[:])); s != 401 {
-		t.Errorf("two XFCC elements: %d", s)
-	}
-	// The same two as two field lines: the first alone used to be read.
-	if s := door(`Hash=`+hex.EncodeToString(sum[:]), `Hash=`+hex.EncodeToString(other[:])); s != 401 {
-		t.Errorf("two XFCC field lines: %d", s)
-	}
-}
-
 // TestIntrospectedBoundToken: cnf in an RFC 7662 answer binds an opaque
 // token the same way.
 func TestIntrospectedBoundToken(t *testing.T) {

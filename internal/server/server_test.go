@@ -8,14 +8,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/authz-dev/authz/internal/buildinfo"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	jose "github.com/go-jose/go-jose/v4"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -25,51 +23,6 @@ import (
 	"github.com/authz-dev/authz/internal/testidp"
 	"github.com/authz-dev/authz/internal/testsupport"
 )
-
-func TestValidTokenIsAllowedWithClaimHeadersAndMetadata(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	claims := h.validClaims()
-	claims["realm_access"] = map[string]any{"roles": []any{"admin", "buyer"}}
-	for _, kid := range []string{"rsa-1", "ec-1"} {
-		t.Run(kid, func(t *testing.T) {
-			resp := h.check(withToken(h.mint(kid, claims)))
-			o := h.expect(resp, "allow", 200)
-			want := map[string]string{
-				"x-authz-outcome": "allow",
-				"x-user-id":       "alice",
-				"x-scopes":        "orders:read orders:write",
-				"x-roles":         "admin,buyer",
-				"x-exp":           fmt.Sprint(claims["exp"]), // a number, never 1.7e+09
-			}
-			for k, v := range want {
-				if o.headers[k] != v {
-					t.Errorf("header %s = %q, want %q", k, o.headers[k], v)
-				}
-			}
-			// email is mapped but absent: removed, so a client copy cannot pass.
-			if !slices.Contains(o.removed, "x-email") || !slices.Contains(o.removed, "x_user_id") {
-				t.Errorf("headers_to_remove = %v, want x-email and x_user_id", o.removed)
-			}
-			md := resp.GetDynamicMetadata().AsMap()
-			if md["sub"] != "alice" || md["iss"] != h.idp.Issuer() {
-				t.Errorf("dynamic metadata = %v", md)
-			}
-		})
-	}
-}
-
-func TestHeaderMapIsRead(t *testing.T) {
-	t.Parallel()
-	h := start(t)
-	// encode_raw_headers: values arrive in raw_value of header_map, and the map is empty.
-	o := h.expect(h.check(func(r *authv3.CheckRequest) { r.Attributes.Request.Http.Headers = nil }, withHeaderMap("authorization", "Bearer "+h.mint("rsa-1", h.validClaims()))), "allow", 200)
-	if o.headers["x-user-id"] != "alice" {
-		t.Errorf("x-user-id = %q", o.headers["x-user-id"])
-	}
-	// Two Authorization values in header_map are two tokens.
-	h.expect(h.check(withHeaderMap("authorization", "Bearer "+h.mint("rsa-1", h.validClaims()), "authorization", "Bearer "+h.mint("ec-1", h.validClaims()))), "invalid", 401)
-}
 
 // Readiness follows the keys: a failed refresh after a good load keeps the
 // server serving; keys never loaded make it NOT_SERVING, and a Check is the

@@ -139,61 +139,6 @@ func TestMintedTokenAtTheGRPCDoor(t *testing.T) {
 	}
 }
 
-// The documents verifiers read: the public keys (no private member, cache
-// headers) and a discovery document naming them.
-func TestServedKeysAndDiscovery(t *testing.T) {
-	t.Parallel()
-	idp := newIdP(t)
-	dir := t.TempDir()
-	files := []string{writeSigningKey(t, dir, "eddsa"), writeSigningKey(t, dir, "es256"), writeSigningKey(t, dir, "rs256")}
-	h := startWith(t, idp, mintingConfig(t, idp, files...))
-	h.waitServing()
-	resp, body := h.get("/.well-known/jwks.json")
-	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Cache-Control"), "max-age=") {
-		t.Fatalf("jwks: %d %v", resp.StatusCode, resp.Header)
-	}
-	var raw struct {
-		Keys []map[string]any `json:"keys"`
-	}
-	json.Unmarshal(body, &raw)
-	if len(raw.Keys) != 3 {
-		t.Fatalf("%d keys served, want 3", len(raw.Keys))
-	}
-	for _, k := range raw.Keys {
-		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi"} {
-			if _, ok := k[private]; ok {
-				t.Fatalf("the served key %v has private member %s", k["kid"], private)
-			}
-		}
-	}
-	var set jose.JSONWebKeySet
-	json.Unmarshal(body, &set)
-	for i, k := range set.Keys {
-		if !k.IsPublic() || k.Use != "sig" {
-			t.Errorf("key %d: public %v use %q", i, k.IsPublic(), k.Use)
-		}
-		if want := []string{"EdDSA", "ES256", "RS256"}[i]; k.Algorithm != want {
-			t.Errorf("key %d alg %s, want %s", i, k.Algorithm, want)
-		}
-	}
-	o := h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200)
-	kid, _ := h.verifyMinted(bearer(t, o.headers["authorization"]))
-	if kid != set.Keys[0].KeyID {
-		t.Errorf("signed with %s, want the first key %s", kid, set.Keys[0].KeyID)
-	}
-	resp, body = h.get("/.well-known/openid-configuration")
-	var doc map[string]any
-	json.Unmarshal(body, &doc)
-	if resp.StatusCode != 200 || doc["issuer"] != "http://authz.test" || doc["jwks_uri"] != "http://authz.test/.well-known/jwks.json" {
-		t.Fatalf("discovery: %d %s", resp.StatusCode, body)
-	}
-	// Without upstream tokens there is nothing to publish.
-	plain := start(t)
-	if resp, _ := plain.get("/.well-known/jwks.json"); resp.StatusCode != 404 {
-		t.Errorf("jwks without upstream_tokens: %d", resp.StatusCode)
-	}
-}
-
 // The inner mesh hop: a second authz that trusts the first as an issuer
 // (found by discovery at the first one's HTTP listener) accepts the token
 // the first minted, and refuses the client's own token there.
