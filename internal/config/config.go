@@ -113,7 +113,7 @@ func (c *Config) setDefaults() {
 	c.setPolicyDefaults()
 	c.Log.setDefaults()
 	c.DPoP.setDefaults()
-	c.Tracing.setDefaults()
+	c.Tracing.Defaults()
 	c.UpstreamTokens.setDefaults()
 }
 
@@ -140,7 +140,7 @@ func (c *Config) validate(offline bool) problems {
 	c.Outcomes.validate(&p)
 	c.Log.validate(&p)
 	c.DPoP.validate(&p)
-	c.Tracing.validate(&p)
+	validateTracing(&c.Tracing, &p)
 	c.UpstreamTokens.validate(&p)
 	c.validateListeners(&p)
 	c.validateWaits(&p)

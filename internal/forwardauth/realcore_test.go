@@ -122,6 +122,10 @@ func TestAllowStatus204AtAnotherPath(t *testing.T) {
 	if resp.StatusCode != 204 || resp.Header.Get("X-User-Id") != "alice" {
 		t.Errorf("got %d %v", resp.StatusCode, resp.Header)
 	}
+	// The old path is nobody's: not the door's.
+	if resp, _ := forward(t, addr, "GET", "/check", map[string]string{"Authorization": "Bearer " + c.Mint(t, c.Valid())}); resp.StatusCode != 404 {
+		t.Errorf("/check with the door at /auth: %d", resp.StatusCode)
+	}
 }
 
 // The client never picks the policy at the HTTP door.

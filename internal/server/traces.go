@@ -11,14 +11,10 @@ import (
 	"github.com/authz-dev/authz/internal/tracing"
 )
 
-// newTraces starts the span exporter the config asks for (or none).
+// newTraces starts the span exporter the config asks for (or none): its
+// settings whole, with the TLS their files make.
 func newTraces(tc config.Tracing, m *telemetry.Metrics, log *slog.Logger) (*tracing.Provider, error) {
-	opts := tracing.Options{
-		Endpoint: tc.OTLPEndpoint, Insecure: tc.Insecure, Ratio: *tc.Ratio, FollowParent: tc.Parent == "follow",
-		ServiceName: tc.ServiceName, Attributes: tc.ResourceAttributes,
-		BatchTimeout: tc.BatchTimeout, MaxQueue: tc.MaxQueue, ExportTimeout: tc.ExportTimeout,
-		OnDrop: m.ObserveSpansDropped, Logger: log,
-	}
+	opts := tracing.Options{Settings: tc, OnDrop: m.ObserveSpansDropped, Logger: log}
 	if tc.OTLPEndpoint != "" && !tc.Insecure {
 		tlsCfg, err := ClientTLS(tc.CAFile, tc.CertFile, tc.KeyFile)
 		if err != nil {

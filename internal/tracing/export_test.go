@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/internal/otlptest"
@@ -45,7 +46,7 @@ func newProvider(t *testing.T, opts Options) *Provider {
 
 func TestAProxysParentIsFollowed(t *testing.T) {
 	col := otlptest.Start(t)
-	p := newProvider(t, Options{Endpoint: col.Addr, FollowParent: true})
+	p := newProvider(t, Options{Settings: Settings{OTLPEndpoint: col.Addr, Parent: ParentFollow}})
 	for _, c := range []struct {
 		name, trace, parent string
 		h                   authz.MapHeader
@@ -86,7 +87,7 @@ func TestAProxysParentIsFollowed(t *testing.T) {
 // span: nothing is exported under the client's trace id.
 func TestAClientsTraceIsOnlyLinkedInTheExport(t *testing.T) {
 	col := otlptest.Start(t)
-	p := newProvider(t, Options{Endpoint: col.Addr, Ratio: 1})
+	p := newProvider(t, Options{Settings: Settings{OTLPEndpoint: col.Addr, Ratio: ratio(1)}})
 	const client = "5bf92f3577b34da6a3ce929d0e0e4736"
 	own := exportOne(t, p, authz.MapHeader{"traceparent": {"00-" + client + "-00f067aa0ba902b7-01"}})
 	check := otlptest.Named(col.Find(own.TraceID().String(), 1), "authz.Check")
@@ -98,6 +99,9 @@ func TestAClientsTraceIsOnlyLinkedInTheExport(t *testing.T) {
 	}
 	if spans := col.Find(client, 0); len(spans) != 0 {
 		t.Errorf("%d spans exported under the client's trace id", len(spans))
+	}
+	if check.GetKind() != tracepb.Span_SPAN_KIND_SERVER {
+		t.Errorf("the Check span's kind %v, want server", check.GetKind())
 	}
 }
 
@@ -111,7 +115,7 @@ func TestADeadCollectorCostsSpansNotChecks(t *testing.T) {
 	var mu sync.Mutex
 	dropped := map[string]int{}
 	logs := &testlog.Buffer{}
-	p := newProvider(t, Options{Endpoint: dead, FollowParent: true, MaxQueue: 5, ExportTimeout: 200 * time.Millisecond,
+	p := newProvider(t, Options{Settings: Settings{OTLPEndpoint: dead, Parent: ParentFollow, MaxQueue: 5, ExportTimeout: 200 * time.Millisecond},
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)), OnDrop: func(reason string, n int) { mu.Lock(); dropped[reason] += n; mu.Unlock() }})
 	for range 40 {
 		exportOne(t, p, authz.MapHeader{"traceparent": {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}})

@@ -27,32 +27,14 @@ import (
 	"github.com/authz-dev/authz/authz"
 )
 
-// Options configure the exporter and the sampler.
+// Options configure the exporter and the sampler: the config's Settings,
+// and what the process adds.
 type Options struct {
-	// Endpoint is the OTLP gRPC collector (host:port); "" turns tracing off.
-	Endpoint string
-	// TLS, when set, secures the connection; nil with Insecure sends
-	// plaintext (a collector sidecar on loopback).
-	TLS      *tls.Config
-	Insecure bool
-	// Ratio samples root Checks: 0 samples none, 1 all.
-	Ratio float64
-	// FollowParent makes a Check the child of the trace context in the
-	// request's headers, sampled as it says, its trace id logged. Only for
-	// a proxy that sets those headers afresh on every request: otherwise
-	// they are the client's, who would choose what is exported and the
-	// trace id in the decision log. Without it, the headers' context is a
-	// link of a root span sampled at Ratio.
-	FollowParent bool
-	ServiceName  string
-	Attributes   map[string]string
-	// BatchTimeout is the longest a span waits to be sent (default 5s);
-	// MaxQueue bounds spans waiting (default 2048): beyond it spans are
-	// dropped, never waited for.
-	BatchTimeout time.Duration
-	MaxQueue     int
-	// ExportTimeout bounds one export (default 10s).
-	ExportTimeout time.Duration
+	Settings
+	// TLS, when set, secures the connection (built from the Settings'
+	// files); nil with Insecure sends plaintext (a collector sidecar on
+	// loopback).
+	TLS *tls.Config
 	// OnDrop is told of spans dropped (reason queue_full or export_failed).
 	OnDrop func(reason string, n int)
 	// Logger hears of failed exports, at most once a minute.
@@ -76,21 +58,10 @@ func Off() *Provider {
 // New connects the exporter lazily (a collector that is down delays
 // nothing) and returns the Provider; Shutdown flushes it.
 func New(ctx context.Context, opts Options) (*Provider, error) {
-	if opts.Endpoint == "" {
+	if opts.OTLPEndpoint == "" {
 		return Off(), nil
 	}
-	if opts.BatchTimeout <= 0 {
-		opts.BatchTimeout = 5 * time.Second
-	}
-	if opts.MaxQueue <= 0 {
-		opts.MaxQueue = 2048
-	}
-	if opts.ExportTimeout <= 0 {
-		opts.ExportTimeout = 10 * time.Second
-	}
-	if opts.ServiceName == "" {
-		opts.ServiceName = "authz"
-	}
+	opts.Defaults()
 	if opts.OnDrop == nil {
 		opts.OnDrop = func(string, int) {}
 	}
@@ -98,7 +69,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	eo := []otlptracegrpc.Option{
-		otlptracegrpc.WithEndpoint(opts.Endpoint), otlptracegrpc.WithTimeout(opts.ExportTimeout),
+		otlptracegrpc.WithEndpoint(opts.OTLPEndpoint), otlptracegrpc.WithTimeout(opts.ExportTimeout),
 		// Retries end with the export's own time: a batch is dropped (and
 		// counted) rather than held while newer spans queue behind it.
 		otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: true, InitialInterval: 100 * time.Millisecond, MaxInterval: time.Second, MaxElapsedTime: opts.ExportTimeout}),
@@ -111,32 +82,32 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	}
 	exp, err := otlptracegrpc.New(ctx, eo...)
 	if err != nil {
-		return nil, fmt.Errorf("otlp exporter %s: %w", opts.Endpoint, err)
+		return nil, fmt.Errorf("otlp exporter %s: %w", opts.OTLPEndpoint, err)
 	}
 	attrs := []attribute.KeyValue{attribute.String("service.name", opts.ServiceName)}
-	keys := make([]string, 0, len(opts.Attributes))
-	for k := range opts.Attributes {
+	keys := make([]string, 0, len(opts.ResourceAttributes))
+	for k := range opts.ResourceAttributes {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		attrs = append(attrs, attribute.String(k, opts.Attributes[k]))
+		attrs = append(attrs, attribute.String(k, opts.ResourceAttributes[k]))
 	}
 	q := &queue{max: int64(opts.MaxQueue), onDrop: opts.OnDrop}
 	// The SDK's queue is twice ours, so every drop happens here, counted.
-	bsp := sdktrace.NewBatchSpanProcessor(&countingExporter{SpanExporter: exp, q: q, log: opts.Logger, endpoint: opts.Endpoint},
+	bsp := sdktrace.NewBatchSpanProcessor(&countingExporter{SpanExporter: exp, q: q, log: opts.Logger, endpoint: opts.OTLPEndpoint},
 		sdktrace.WithBatchTimeout(opts.BatchTimeout), sdktrace.WithMaxQueueSize(2*opts.MaxQueue))
 	q.SpanProcessor = bsp
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithResource(resource.NewSchemaless(attrs...)),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(opts.Ratio))),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(*opts.Ratio))),
 		sdktrace.WithSpanProcessor(q),
 	)
 	return &Provider{
 		tp:           tp,
 		tracer:       tp.Tracer("github.com/authz-dev/authz"),
 		prop:         propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, b3.New()),
-		followParent: opts.FollowParent,
+		followParent: opts.Parent == ParentFollow,
 	}, nil
 }
 

@@ -22,7 +22,7 @@ func TestOffCostsNothing(t *testing.T) {
 }
 
 func TestTraceIDOnlyForSampledOrProxyTraces(t *testing.T) {
-	p, err := New(context.Background(), Options{Endpoint: "127.0.0.1:1", Insecure: true, Ratio: 0, FollowParent: true})
+	p, err := New(context.Background(), Options{Settings: Settings{OTLPEndpoint: "127.0.0.1:1", Insecure: true, Parent: ParentFollow}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestTraceIDOnlyForSampledOrProxyTraces(t *testing.T) {
 func TestAClientsTraceparentIsOnlyALink(t *testing.T) {
 	const id = "4bf92f3577b34da6a3ce929d0e0e4736"
 	sampled := authz.MapHeader{"traceparent": {"00-" + id + "-00f067aa0ba902b7-01"}}
-	p, err := New(context.Background(), Options{Endpoint: "127.0.0.1:1", Insecure: true, Ratio: 0})
+	p, err := New(context.Background(), Options{Settings: Settings{OTLPEndpoint: "127.0.0.1:1", Insecure: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestAClientsTraceparentIsOnlyALink(t *testing.T) {
 		t.Errorf("logged trace id %q", got)
 	}
 
-	all, err := New(context.Background(), Options{Endpoint: "127.0.0.1:1", Insecure: true, Ratio: 1})
+	all, err := New(context.Background(), Options{Settings: Settings{OTLPEndpoint: "127.0.0.1:1", Insecure: true, Ratio: ratio(1)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,3 +74,5 @@ func TestAClientsTraceparentIsOnlyALink(t *testing.T) {
 		t.Errorf("links %v, want the request's trace context", links)
 	}
 }
+
+func ratio(r float64) *float64 { return &r }

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -80,6 +81,9 @@ func TestServedKeysAndDiscovery(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Cache-Control"), "max-age=") {
 		t.Fatalf("jwks: %d %v", resp.StatusCode, resp.Header)
 	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/jwk-set+json" {
+		t.Errorf("jwks content type %q", ct)
+	}
 	var raw struct {
 		Keys []map[string]any `json:"keys"`
 	}
@@ -112,5 +116,11 @@ func TestServedKeysAndDiscovery(t *testing.T) {
 	json.Unmarshal(body, &doc)
 	if resp.StatusCode != 200 || doc["issuer"] != "http://authz.test" || doc["jwks_uri"] != "http://authz.test/.well-known/jwks.json" {
 		t.Fatalf("discovery: %d %s", resp.StatusCode, body)
+	}
+	if algs := fmt.Sprint(doc["id_token_signing_alg_values_supported"]); algs != "[EdDSA ES256 RS256]" {
+		t.Errorf("discovery names algorithms %s, want the keys' EdDSA ES256 RS256", algs)
+	}
+	if resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(resp.Header.Get("Cache-Control"), "max-age=") {
+		t.Errorf("discovery headers %v", resp.Header)
 	}
 }
