@@ -1,5 +1,13 @@
 package jwt
 
+import (
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+)
+
 // Kubernetes service-account tokens carry who they are for under
 // "kubernetes.io": the namespace, the service account, and for a token
 // bound to a pod, the pod and its node. The key has a dot, which claim
@@ -41,4 +49,30 @@ func flattenKubernetes(claims map[string]any) bool {
 		}
 	}
 	return true
+}
+
+// KubernetesClient asks a cluster's API server for its service-account
+// keys: TLS as tlsCfg says (the cluster's CA), and the pod's own
+// service-account token from tokenFile as bearer, read again for every
+// request (projected tokens rotate).
+func KubernetesClient(tlsCfg *tls.Config, tokenFile string) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = tlsCfg
+	return &http.Client{Transport: &bearerFromFile{next: t, file: tokenFile}}
+}
+
+// bearerFromFile adds Authorization: Bearer <the file's content>.
+type bearerFromFile struct {
+	next http.RoundTripper
+	file string
+}
+
+func (b *bearerFromFile) RoundTrip(r *http.Request) (*http.Response, error) {
+	tok, err := os.ReadFile(b.file)
+	if err != nil {
+		return nil, fmt.Errorf("service-account token: %w", err)
+	}
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	return b.next.RoundTrip(r)
 }
