@@ -112,7 +112,7 @@ func (c *Config) setDefaults() {
 	}
 	c.setPolicyDefaults()
 	c.Log.setDefaults()
-	c.DPoP.setDefaults()
+	c.DPoP.Defaults()
 	c.Tracing.Defaults()
 	c.UpstreamTokens.setDefaults()
 }
@@ -139,7 +139,7 @@ func (c *Config) validate(offline bool) problems {
 	validateRoutes(c.Routes, c.Routing, c.Policies, c.RouteOrigin, &p)
 	c.Outcomes.validate(&p)
 	c.Log.validate(&p)
-	c.DPoP.validate(&p)
+	validateDPoP(&c.DPoP, &p)
 	validateTracing(&c.Tracing, &p)
 	c.UpstreamTokens.validate(&p)
 	c.validateListeners(&p)

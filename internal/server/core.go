@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/authz/apikey"
 	"github.com/authz-dev/authz/authz/introspect"
@@ -176,33 +174,24 @@ func buildCore(cfg *config.Config, log *slog.Logger, m *telemetry.Metrics, trace
 // replay at all.
 func (c *core) senderChecks(cfg *config.Config, prev *core, log *slog.Logger) (*sender.Checks, error) {
 	dc := cfg.DPoP
-	span := 2 * (*dc.Window + *dc.Leeway)
 	if prev != nil && prev.replay != nil && reflect.DeepEqual(prev.cfg.DPoP, dc) && prev.shared == c.shared {
 		c.replay = prev.replay
 	} else {
+		ro := dc.ReplayOptions()
+		// Each refused proof is counted (dpop_key_flood); the log hears of
+		// a flood once a span.
+		ro.OnFlood = func(jkt string, n int) {
+			log.Warn("one DPoP key fills its share of the replay set; its proofs are refused",
+				"jkt", jkt[:min(len(jkt), 12)], "entries", n)
+		}
 		// A fault of the shared tier is counted and logged (rate-limited)
 		// by the tier itself, as op set_nx.
-		ro := sender.ReplayOptions{Span: span, MaxEntries: dc.ReplayMaxEntries, MaxPerKey: dc.ReplayMaxPerKey,
-			// Each refused proof is counted (dpop_key_flood); the log
-			// hears of a flood once a span.
-			OnFlood: func(jkt string, n int) {
-				log.Warn("one DPoP key fills its share of the replay set; its proofs are refused",
-					"jkt", jkt[:min(len(jkt), 12)], "entries", n)
-			}}
 		if c.shared != nil {
 			ro.Shared = c.shared
 		}
 		c.replay = sender.NewReplay(ro)
 	}
-	algs := make([]jose.SignatureAlgorithm, len(dc.Algorithms))
-	for i, a := range dc.Algorithms {
-		algs[i] = jose.SignatureAlgorithm(a)
-	}
-	opts := sender.Options{Algorithms: algs, Window: *dc.Window, Leeway: *dc.Leeway, Replay: c.replay}
-	if dc.RequireNonce {
-		opts.Nonces = sender.NewNonces(dc.NonceKey, dc.NonceLifetime, nil)
-	}
-	return sender.New(opts)
+	return sender.New(dc.Options(c.replay))
 }
 
 // watchedFiles are the files a reload reads besides the config itself.
