@@ -147,13 +147,7 @@ func (h *harness) health() healthpb.HealthCheckResponse_ServingStatus {
 
 func (h *harness) waitServing() {
 	h.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for h.health() != healthpb.HealthCheckResponse_SERVING {
-		if time.Now().After(deadline) {
-			h.t.Fatal("server never became SERVING")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testsupport.WaitFor(h.t, "the server SERVING", func() bool { return h.health() == healthpb.HealthCheckResponse_SERVING })
 }
 
 // mint signs claims with the IdP key kid.

@@ -16,6 +16,7 @@ import (
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/redistest"
 	"github.com/authz-dev/authz/internal/testidp"
+	"github.com/authz-dev/authz/internal/testsupport"
 )
 
 // modeConfig is introspectConfig sharing results through r.
@@ -130,7 +131,8 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Traffic under way on every worker before the master dies.
+	testsupport.WaitFor(t, "Checks under way", func() bool { return checks.Load() >= 40 })
 	killed := time.Now()
 	s.Master.Stop() // SIGKILL
 	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Sentinel.Addr})

@@ -79,7 +79,9 @@ func TestReloadSwapsConfigWithoutFailingAnInFlightCheck(t *testing.T) {
 			t.Errorf("reload %d: %s = %q, want alice", i, v.header, o.headers[v.header])
 		}
 		h.expect(h.check(withToken(expired)), "invalid", v.invalidStatus)
-		time.Sleep(50 * time.Millisecond)
+		// Checks in flight across this config before the next reload.
+		n := checks.Load()
+		testsupport.WaitFor(t, "Checks on this config", func() bool { return checks.Load() >= n+8 })
 	}
 	stop.Store(true)
 	wg.Wait()

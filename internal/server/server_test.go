@@ -87,12 +87,13 @@ func TestTokenNeverLogged(t *testing.T) {
 func TestGracefulShutdownFinishesInFlightChecks(t *testing.T) {
 	t.Parallel() // waits on IdPs, processes and clocks, not the CPU
 	idp := newIdP(t)
-	h := startWith(t, idp, baseConfig(idp))
+	cfg := baseConfig(idp)
+	cfg.Issuers[0].MinRefreshInterval = time.Nanosecond // an unknown kid refreshes at once
+	h := startWith(t, idp, cfg)
 	h.waitServing()
 	key, _ := testidp.NewKey("slow", jose.RS256)
 	idp.AddKey(key)
 	idp.SetDelay(500 * time.Millisecond) // the unknown-kid refresh takes this long
-	time.Sleep(20 * time.Millisecond)
 	tok := h.mint("slow", h.validClaims())
 	fetches := idp.JWKSFetches()
 	got := make(chan outcome, 1)
