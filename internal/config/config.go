@@ -114,7 +114,7 @@ func (c *Config) setDefaults() {
 	c.Log.setDefaults()
 	c.DPoP.Defaults()
 	c.Tracing.Defaults()
-	c.UpstreamTokens.setDefaults()
+	c.UpstreamTokens.Defaults()
 }
 
 func (c *Config) validate(offline bool) problems {
@@ -141,7 +141,7 @@ func (c *Config) validate(offline bool) problems {
 	c.Log.validate(&p)
 	validateDPoP(&c.DPoP, &p)
 	validateTracing(&c.Tracing, &p)
-	c.UpstreamTokens.validate(&p)
+	validateUpstreamTokens(c.UpstreamTokens, &p)
 	c.validateListeners(&p)
 	c.validateWaits(&p)
 	for _, name := range c.policyNames() {

@@ -13,32 +13,10 @@ import (
 	"github.com/authz-dev/authz/authz"
 )
 
-// UpstreamTokens are authz's own signing keys, for the identity tokens
-// policies mint for their upstreams (upstream_token).
-type UpstreamTokens struct {
-	// Issuer is the minted tokens' iss, and where discovery finds the keys
-	// (issuer + /.well-known/openid-configuration).
-	Issuer string `yaml:"issuer"`
-	// JWKSURI is what discovery names as the keys' URL (default: issuer +
-	// /.well-known/jwks.json).
-	JWKSURI string `yaml:"jwks_uri"`
-	// KeyFiles are PEM private keys (P-256, Ed25519 or RSA): the first
-	// signs, every one is published, so tokens signed by a key being
-	// retired verify until they expire.
-	KeyFiles []string `yaml:"key_files"`
-	// Lifetime bounds every minted token (default 5m); each also ends
-	// with the token it stands for.
-	Lifetime time.Duration `yaml:"lifetime"`
-}
-
-// Enabled reports whether authz has signing keys.
-func (u UpstreamTokens) Enabled() bool { return len(u.KeyFiles) > 0 }
-
-func (u *UpstreamTokens) setDefaults() {
-	if u.Lifetime == 0 {
-		u.Lifetime = 5 * time.Minute
-	}
-}
+// UpstreamTokens are authz's own signing keys: the minter's settings
+// (upstreamtoken.Settings: keys, defaults and checks), which this file
+// reports under upstream_tokens, checking the key files themselves.
+type UpstreamTokens = upstreamtoken.Settings
 
 // UpstreamToken is what a policy hands its upstream besides claim headers:
 // a token the upstream can verify.
@@ -99,25 +77,10 @@ func (t *UpstreamToken) setDefaults() {
 // Mints reports whether the policy hands its upstream a token.
 func (t *UpstreamToken) Mints() bool { return t != nil && t.Source != SourceNone }
 
-func (u UpstreamTokens) validate(p *problems) {
-	if !u.Enabled() {
-		if u.Issuer != "" || u.JWKSURI != "" {
-			p.add("upstream_tokens.key_files", "needed: without a key authz signs nothing")
-		}
-		return
-	}
-	if u.Issuer == "" {
-		p.add("upstream_tokens.issuer", "is required: the minted tokens' iss, and where verifiers find the keys")
-	} else if !isHTTPURL(u.Issuer) {
-		p.warn("upstream_tokens.issuer", "%q is not an http(s) URL: verifiers that use discovery cannot find the keys from it", u.Issuer)
-	}
-	if u.JWKSURI != "" && !isHTTPURL(u.JWKSURI) {
-		p.add("upstream_tokens.jwks_uri", "must be an http(s) URL")
-	}
-	if u.Lifetime < time.Second {
-		p.add("upstream_tokens.lifetime", "must be at least 1s")
-	}
-	if p.offline {
+func validateUpstreamTokens(u UpstreamTokens, p *problems) {
+	u.Check(func(key, problem string) { p.add("upstream_tokens."+key, "%s", problem) },
+		func(key, problem string) { p.warn("upstream_tokens."+key, "%s", problem) })
+	if !u.Enabled() || p.offline {
 		return
 	}
 	seen := map[string]int{}

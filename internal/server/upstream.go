@@ -28,19 +28,11 @@ import (
 // steps sign with, and what the HTTP listener publishes. Both nil without
 // upstream_tokens.
 func mintFrom(cfg *config.Config, m *telemetry.Metrics) (*upstreamtoken.Minter, *upstreamtoken.Published, error) {
-	ut := cfg.UpstreamTokens
-	if !ut.Enabled() {
-		return nil, nil, nil
-	}
-	keys, err := upstreamtoken.NewKeySet(ut.KeyFiles)
+	minter, published, err := upstreamtoken.Load(cfg.UpstreamTokens, m.UpstreamTokenSigned)
 	if err != nil {
 		return nil, nil, fmt.Errorf("upstream_tokens: %w", err)
 	}
-	published, err := upstreamtoken.Publish(ut.Issuer, ut.JWKSURI, keys)
-	if err != nil {
-		return nil, nil, fmt.Errorf("upstream_tokens: %w", err)
-	}
-	return &upstreamtoken.Minter{Issuer: ut.Issuer, Keys: keys, Lifetime: ut.Lifetime, OnMint: m.UpstreamTokenSigned}, published, nil
+	return minter, published, nil
 }
 
 // upstreamStep is the policy's upstream_token step, or nil.
