@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/hex"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,15 +16,18 @@ import (
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
+	_ "google.golang.org/grpc/encoding/gzip" // a collector takes gzip, as real ones do
+	"google.golang.org/grpc/stats"
 )
 
 // Collector is an in-process OTLP gRPC receiver: the trace service a real
 // collector runs, on loopback. Addr is where an exporter sends.
 type Collector struct {
 	collectortrace.UnimplementedTraceServiceServer
-	Addr  string
-	mu    sync.Mutex
-	spans []*tracepb.Span
+	Addr      string
+	mu        sync.Mutex
+	spans     []*tracepb.Span
+	encodings []string
 }
 
 // Start starts a Collector that stops with the test.
@@ -34,7 +38,7 @@ func Start(tb testing.TB) *Collector {
 		tb.Fatal(err)
 	}
 	c := &Collector{Addr: ln.Addr().String()}
-	s := grpc.NewServer()
+	s := grpc.NewServer(grpc.StatsHandler(encodings{c}))
 	collectortrace.RegisterTraceServiceServer(s, c)
 	go s.Serve(ln)
 	tb.Cleanup(s.Stop)
@@ -71,6 +75,29 @@ func (c *Collector) Find(traceID string, want int) []*tracepb.Span {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// encodings records each call's compression, as the transport read it.
+type encodings struct{ c *Collector }
+
+func (e encodings) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (e encodings) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return ctx
+}
+func (e encodings) HandleConn(context.Context, stats.ConnStats) {}
+func (e encodings) HandleRPC(_ context.Context, s stats.RPCStats) {
+	if h, ok := s.(*stats.InHeader); ok {
+		e.c.mu.Lock()
+		e.c.encodings = append(e.c.encodings, h.Compression)
+		e.c.mu.Unlock()
+	}
+}
+
+// Encodings are the grpc-encoding of each export received ("" for none).
+func (c *Collector) Encodings() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.encodings)
 }
 
 // Named is the span called name among spans, or nil.

@@ -129,3 +129,18 @@ func TestADeadCollectorCostsSpansNotChecks(t *testing.T) {
 		t.Error("the failed export was not logged")
 	}
 }
+
+// compression: gzip compresses every export; by default none is.
+func TestCompressedExports(t *testing.T) {
+	for _, c := range []struct{ setting, want string }{{"", ""}, {"gzip", "gzip"}} {
+		col := otlptest.Start(t)
+		p := newProvider(t, Options{Settings: Settings{OTLPEndpoint: col.Addr, Ratio: ratio(1), Compression: c.setting}})
+		own := exportOne(t, p, authz.MapHeader{})
+		if len(col.Find(own.TraceID().String(), 1)) != 1 {
+			t.Fatalf("compression %q: the span never arrived", c.setting)
+		}
+		if got := col.Encodings(); len(got) == 0 || got[0] != c.want {
+			t.Errorf("compression %q: exports encoded %q, want %q", c.setting, got, c.want)
+		}
+	}
+}

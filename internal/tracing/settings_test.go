@@ -18,6 +18,7 @@ func TestSettingsCheck(t *testing.T) {
 		{"another sampler", Settings{Sampler: "always_on"}, "sampler"},
 		{"another parent", Settings{Parent: "trust"}, "parent"},
 		{"a ratio past 1", Settings{Ratio: ratio(1.5)}, "ratio"},
+		{"another compression", Settings{Compression: "zstd"}, "compression"},
 		{"a negative queue", Settings{MaxQueue: -1}, ""},
 		{"a URL for the endpoint", Settings{OTLPEndpoint: "http://collector:4317"}, "otlp_endpoint"},
 		{"plaintext and a CA", Settings{OTLPEndpoint: "collector:4317", Insecure: true, CAFile: "ca.pem"}, "insecure"},
@@ -47,7 +48,7 @@ func TestSettingsDefaults(t *testing.T) {
 	var s Settings
 	s.Defaults()
 	if s.Sampler != "parent_based_ratio" || *s.Ratio != 0 || s.Parent != ParentLink || s.ServiceName != "authz" ||
-		s.BatchTimeout != 5*time.Second || s.MaxQueue != 2048 || s.ExportTimeout != 10*time.Second {
+		s.BatchTimeout != 5*time.Second || s.MaxQueue != 2048 || s.ExportTimeout != 10*time.Second || s.Compression != "none" {
 		t.Errorf("defaults %+v", s)
 	}
 	set := Settings{Ratio: ratio(0.25), Parent: ParentFollow, ServiceName: "edge", MaxQueue: 10}

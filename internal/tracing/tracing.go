@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/encoding/gzip" // registers the compressor exports name
 
 	"github.com/authz-dev/authz/authz"
 )
@@ -73,6 +74,9 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		// Retries end with the export's own time: a batch is dropped (and
 		// counted) rather than held while newer spans queue behind it.
 		otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: true, InitialInterval: 100 * time.Millisecond, MaxInterval: time.Second, MaxElapsedTime: opts.ExportTimeout}),
+	}
+	if opts.Compression == "gzip" {
+		eo = append(eo, otlptracegrpc.WithCompressor(gzip.Name))
 	}
 	switch {
 	case opts.TLS != nil:
