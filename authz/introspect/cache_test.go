@@ -12,6 +12,7 @@ import (
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/authz/introspect"
 	"github.com/authz-dev/authz/authz/jwt"
+	"github.com/authz-dev/authz/internal/coretest"
 	"github.com/authz-dev/authz/internal/testidp"
 	"github.com/authz-dev/authz/internal/testsupport"
 )
@@ -121,8 +122,8 @@ func TestHotTokenIsRefreshedAhead(t *testing.T) {
 	time.Sleep(ttl/2 + 100*time.Millisecond) // into the last half of the TTL
 	idp.SetDelay(300 * time.Millisecond)
 	for range 20 {
-		if d := c.check(tok); d.Outcome != authz.Allow || headerOf(d, "x-user-id") != "hana" {
-			t.Fatalf("during the refresh: %v, x-user-id %q", d.Outcome, headerOf(d, "x-user-id"))
+		if d := c.check(tok); d.Outcome != authz.Allow || coretest.HeaderValue(d, "x-user-id") != "hana" {
+			t.Fatalf("during the refresh: %v, x-user-id %q", d.Outcome, coretest.HeaderValue(d, "x-user-id"))
 		}
 	}
 	select {

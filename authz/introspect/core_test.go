@@ -8,6 +8,7 @@ import (
 
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/authz/introspect"
+	"github.com/authz-dev/authz/internal/coretest"
 	"github.com/authz-dev/authz/internal/testidp"
 	"github.com/authz-dev/authz/internal/testsupport"
 )
@@ -62,22 +63,13 @@ func (c introCore) check(tok string) authz.Decision {
 	return c.Authorize(context.Background(), &authz.Request{Method: "GET", Host: "shop.example", Path: "/orders/1", Header: authz.MapHeader{"authorization": {"Bearer " + tok}}})
 }
 
-func headerOf(d authz.Decision, name string) string {
-	for _, h := range d.Headers {
-		if h.Name == name {
-			return h.Value
-		}
-	}
-	return ""
-}
-
 // active: allow with the answer's claims as headers; inactive or never
 // issued: invalid; and the IdP saw nothing the RFC does not allow.
 func TestIntrospectionActiveAndInactive(t *testing.T) {
 	c := newIntroCore(t, testsupport.NewIdP(t), nil)
 	d := c.check(c.opaque("carol"))
 	for k, v := range map[string]string{"x-user-id": "carol", "x-username": "carol@example.com", "x-scopes": "orders:read", "x-client-id": "demo-client"} {
-		if got := headerOf(d, k); d.Outcome != authz.Allow || got != v {
+		if got := coretest.HeaderValue(d, k); d.Outcome != authz.Allow || got != v {
 			t.Errorf("%s = %q (%v), want %q", k, got, d.Outcome, v)
 		}
 	}

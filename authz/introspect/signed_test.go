@@ -12,6 +12,7 @@ import (
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/authz/introspect"
 	"github.com/authz-dev/authz/authz/jwt"
+	"github.com/authz-dev/authz/internal/coretest"
 	"github.com/authz-dev/authz/internal/testidp"
 	"github.com/authz-dev/authz/internal/testsupport"
 	"github.com/authz-dev/authz/internal/upstreamtoken"
@@ -47,10 +48,10 @@ func TestSignedIntrospectionAnswersAreVerifiedAndForwarded(t *testing.T) {
 
 	d := c.Authorize(t.Context(), &authz.Request{Method: "GET", Host: "shop.example", Path: "/", Header: authz.MapHeader{
 		"authorization": {"Bearer " + tok}, "x-introspection": {"forged"}, "x_introspection": {"forged"}}})
-	if d.Outcome != authz.Allow || headerOf(d, "x-user-id") != "alice" || !slices.Contains(d.RemoveHeaders, "x_introspection") {
+	if d.Outcome != authz.Allow || coretest.HeaderValue(d, "x-user-id") != "alice" || !slices.Contains(d.RemoveHeaders, "x_introspection") {
 		t.Fatalf("%v (%s): headers %v, removed %v", d.Outcome, d.Reason, d.Headers, d.RemoveHeaders)
 	}
-	signed := headerOf(d, "x-introspection")
+	signed := coretest.HeaderValue(d, "x-introspection")
 	sig, err := jose.ParseSignedCompact(signed, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		t.Fatalf("forwarded %q: %v", signed, err)
@@ -71,8 +72,8 @@ func TestSignedIntrospectionAnswersAreVerifiedAndForwarded(t *testing.T) {
 	if answer.Iss != idp.Issuer() || answer.Aud != "authz" || answer.TI["sub"] != "alice" || answer.TI["active"] != true {
 		t.Errorf("forwarded answer %s", payload)
 	}
-	if d := c.check(tok); d.Outcome != authz.Allow || headerOf(d, "x-introspection") != signed || idp.Introspections() != 1 {
-		t.Errorf("from the cache: %v, the same signed answer %v, %d introspections", d.Outcome, headerOf(d, "x-introspection") == signed, idp.Introspections())
+	if d := c.check(tok); d.Outcome != authz.Allow || coretest.HeaderValue(d, "x-introspection") != signed || idp.Introspections() != 1 {
+		t.Errorf("from the cache: %v, the same signed answer %v, %d introspections", d.Outcome, coretest.HeaderValue(d, "x-introspection") == signed, idp.Introspections())
 	}
 
 	// Inactive, signed: invalid.
@@ -112,8 +113,8 @@ func TestSignedIntrospectionAnswersAreVerifiedAndForwarded(t *testing.T) {
 	} {
 		idp.SetAnswer(answer)
 		d := c.check(c.opaque("mallory-" + strings.ReplaceAll(name, " ", "-")))
-		if d.Outcome != authz.Error || headerOf(d, "x-introspection") != "" {
-			t.Errorf("%s: %v (%s), forwarded %q; want error, nothing forwarded", name, d.Outcome, d.Reason, headerOf(d, "x-introspection"))
+		if d.Outcome != authz.Error || coretest.HeaderValue(d, "x-introspection") != "" {
+			t.Errorf("%s: %v (%s), forwarded %q; want error, nothing forwarded", name, d.Outcome, d.Reason, coretest.HeaderValue(d, "x-introspection"))
 		}
 	}
 }

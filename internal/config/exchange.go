@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 
+	"github.com/authz-dev/authz/internal/rfc3986"
 	"github.com/authz-dev/authz/internal/tokenexchange"
 )
 
@@ -15,7 +16,7 @@ const SourceExchange = "exchange"
 type Exchange = tokenexchange.Settings
 
 func validateExchange(e *Exchange, pp string, p *problems) {
-	if !isHTTPURL(e.TokenEndpoint) {
+	if !rfc3986.IsHTTPURL(e.TokenEndpoint) {
 		p.add(pp+".token_endpoint", "must be an http(s) URL: the authorization server's token endpoint")
 	}
 	warnPlainHTTP(p, pp+".token_endpoint", e.TokenEndpoint, "client tokens and the client secret")
@@ -41,7 +42,7 @@ func validateExchange(e *Exchange, pp string, p *problems) {
 		p.add(pp, "name the upstream: resources (its URI, RFC 8707) or audiences")
 	}
 	for i, r := range e.Resources {
-		if !isHTTPURL(r) || strings.Contains(r, "#") {
+		if !rfc3986.IsHTTPURL(r) || strings.Contains(r, "#") {
 			p.add(pathOf(pp, "resources", i), "%q: an absolute http(s) URI without a fragment (RFC 8707 §2)", r)
 		}
 	}

@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"time"
+
+	"github.com/authz-dev/authz/internal/rfc3986"
 )
 
 // Introspection is one RFC 7662 endpoint. Unset limits and the auth
@@ -62,7 +64,7 @@ func validateIntrospection(endpoints []Introspection, issuers map[string]bool, p
 			p.add(pathOf("introspection", i, "name"), "%q is used twice (issuer and endpoint names share one namespace)", in.Name)
 		}
 		names[in.Name] = true
-		if !isHTTPURL(in.Endpoint) {
+		if !rfc3986.IsHTTPURL(in.Endpoint) {
 			p.add(pathOf("introspection", i, "endpoint"), "must be an http(s) URL")
 		}
 		warnPlainHTTP(p, pathOf("introspection", i, "endpoint"), in.Endpoint, "tokens and the client secret")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authz-dev/authz/authz/jwt"
+	"github.com/authz-dev/authz/internal/rfc3986"
 )
 
 // Issuer is one trusted JWT issuer.
@@ -125,13 +126,13 @@ func (ks keySource) validate(at, keys string, p *problems) {
 	if ks.JWKSURL != "" && ks.Discovery {
 		p.add(pathOf(at, "discovery"), "cannot be combined with jwks_url")
 	}
-	if ks.JWKSURL != "" && !isHTTPURL(ks.JWKSURL) {
+	if ks.JWKSURL != "" && !rfc3986.IsHTTPURL(ks.JWKSURL) {
 		p.add(pathOf(at, "jwks_url"), "must be an http(s) URL")
 	}
 	warnPlainHTTP(p, pathOf(at, "jwks_url"), ks.JWKSURL, keys)
 	if ks.Discovery {
 		warnPlainHTTP(p, pathOf(at, "issuer"), ks.Issuer, "the discovery document that names the keys")
-		if !isHTTPURL(ks.Issuer) {
+		if !rfc3986.IsHTTPURL(ks.Issuer) {
 			p.add(pathOf(at, "issuer"), "discovery needs an http(s) issuer URL")
 		}
 	}
@@ -153,11 +154,6 @@ func algorithmNames() []string {
 		out[i] = string(a)
 	}
 	return out
-}
-
-func isHTTPURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
 // warnPlainHTTP warns of an http:// URL off this host: keys or token

@@ -268,3 +268,10 @@ func MCPCall(tool string) string {
 
 // DeleteNeedsAdmin is a per-tool rule: a deleting tool needs tools:admin.
 const DeleteNeedsAdmin = `!(mcp.method == "tools/call" && mcp.tool.startsWith("delete_")) || "tools:admin" in token.scopes`
+
+// HeaderValue is the value the decision sets for name, "" when it sets
+// none.
+func HeaderValue(d authz.Decision, name string) string {
+	v, _ := Header(d, name)
+	return v
+}

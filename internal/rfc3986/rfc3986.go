@@ -1,9 +1,21 @@
-// Package rfc3986 holds the URI normalisation steps of RFC 3986 that more
-// than one reader of a request target needs: routes and rules (authz's
-// NormalizePath) and DPoP's htu comparison (sender.SameTarget).
+// Package rfc3986 holds the URI steps of RFC 3986 that more than one
+// package needs: the normalisation readers of a request target share
+// (routes and rules through authz's NormalizePath, DPoP's htu comparison
+// through sender.SameTarget), and what the config's checks call an
+// http(s) URL.
 package rfc3986
 
-import "strings"
+import (
+	"net/url"
+	"strings"
+)
+
+// IsHTTPURL reports whether s is an absolute http or https URI with a
+// host: what an endpoint, an issuer or a key set's URL must be.
+func IsHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
 
 // NormalizeEscapes applies §6.2.2.1 and §6.2.2.2 to a path: percent-
 // encoded unreserved characters decoded, the hex of every other escape

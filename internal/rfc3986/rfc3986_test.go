@@ -33,3 +33,14 @@ func TestRemoveDotSegments(t *testing.T) {
 		}
 	}
 }
+
+func TestIsHTTPURL(t *testing.T) {
+	for s, want := range map[string]bool{
+		"https://idp.example/token": true, "http://127.0.0.1:8080": true,
+		"ftp://idp.example": false, "/token": false, "https://": false, "idp.example": false, "https://[::1": false,
+	} {
+		if got := IsHTTPURL(s); got != want {
+			t.Errorf("IsHTTPURL(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

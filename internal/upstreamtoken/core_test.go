@@ -18,6 +18,7 @@ import (
 
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/authz/jwt"
+	"github.com/authz-dev/authz/internal/coretest"
 	"github.com/authz-dev/authz/internal/keyfile"
 	"github.com/authz-dev/authz/internal/testidp"
 	"github.com/authz-dev/authz/internal/upstreamtoken"
@@ -120,15 +121,6 @@ func (c mintCore) verify(t *testing.T, tok string) map[string]any {
 	return claims
 }
 
-func headerOf(d authz.Decision, name string) string {
-	for _, h := range d.Headers {
-		if h.Name == name {
-			return h.Value
-		}
-	}
-	return ""
-}
-
 // The phantom token: the client's Authorization is replaced by a token
 // authz signed, which names the upstream as aud, carries the copied
 // claims only and ends no later than the client's token; Checks of one
@@ -149,7 +141,7 @@ func TestMintedToken(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got[i] = headerOf(c.check("", tok, nil), "authorization")
+			got[i] = coretest.HeaderValue(c.check("", tok, nil), "authorization")
 		}()
 	}
 	wg.Wait()
@@ -186,20 +178,20 @@ func TestMintedToken(t *testing.T) {
 	if mc["jti"] == "" || mc["iat"] == nil {
 		t.Errorf("minted token has no jti or iat: %v", mc)
 	}
-	other, _ := strings.CutPrefix(headerOf(c.check("", c.token(t, c.idp.Claims("alice", time.Hour, "orders:read", "orders-api")), nil), "authorization"), "Bearer ")
+	other, _ := strings.CutPrefix(coretest.HeaderValue(c.check("", c.token(t, c.idp.Claims("alice", time.Hour, "orders:read", "orders-api")), nil), "authorization"), "Bearer ")
 	if oc := c.verify(t, other); oc["jti"] == mc["jti"] {
 		t.Error("two tokens' minted tokens share a jti")
 	}
 
 	d := c.check("orders-write", tok, authz.MapHeader{"x-identity": {"forged"}, "x_identity": {"forged"}})
-	id := headerOf(d, "x-identity")
+	id := coretest.HeaderValue(d, "x-identity")
 	if d.Outcome != authz.Allow || id == "" || id == "forged" || strings.HasPrefix(id, "Bearer ") {
 		t.Fatalf("x-identity = %q (%v)", id, d.Outcome)
 	}
 	if ic := c.verify(t, id); ic["aud"] != "orders-writer" || ic["htm"] != "GET" {
 		t.Errorf("identity claims %v", ic)
 	}
-	if headerOf(d, "authorization") != "" || !slices.Contains(d.RemoveHeaders, "x_identity") {
+	if coretest.HeaderValue(d, "authorization") != "" || !slices.Contains(d.RemoveHeaders, "x_identity") {
 		t.Errorf("identity policy: headers %v removed %v", d.Headers, d.RemoveHeaders)
 	}
 	if d := c.check("", c.token(t, c.idp.Claims("old", -time.Minute, "", "orders-api")), nil); d.Outcome != authz.Invalid || len(d.Headers) != 0 {
@@ -215,14 +207,14 @@ func TestMintedTokenNeverOutlivesTheClientsExp(t *testing.T) {
 	exp := time.Now().Add(20 * time.Second).Unix()
 	soon["exp"] = exp
 	d := c.check("", c.token(t, soon), nil)
-	minted, _ := strings.CutPrefix(headerOf(d, "authorization"), "Bearer ")
+	minted, _ := strings.CutPrefix(coretest.HeaderValue(d, "authorization"), "Bearer ")
 	if got := int64(c.verify(t, minted)["exp"].(float64)); got != exp {
 		t.Errorf("minted exp %d, want the client token's %d", got, exp)
 	}
 	late := c.idp.Claims("alice", time.Hour, "orders:read", "orders-api")
 	late["exp"] = time.Now().Add(-5 * time.Second).Unix() // within the 30 s leeway
 	d = c.check("", c.token(t, late), nil)
-	if d.Outcome != authz.Invalid || headerOf(d, "authorization") != "" || !strings.Contains(c.Answers().WWWAuthenticate(&d), "expired") {
+	if d.Outcome != authz.Invalid || coretest.HeaderValue(d, "authorization") != "" || !strings.Contains(c.Answers().WWWAuthenticate(&d), "expired") {
 		t.Errorf("a token inside its leeway: %v %v", d.Outcome, d.Headers)
 	}
 }
@@ -231,7 +223,7 @@ func TestMintedTokenNeverOutlivesTheClientsExp(t *testing.T) {
 func TestNamespacedSubjects(t *testing.T) {
 	c := newMintCore(t, 0, true)
 	d := c.check("", c.token(t, c.idp.Claims("alice", time.Hour, "orders:read", "orders-api")), nil)
-	minted, _ := strings.CutPrefix(headerOf(d, "authorization"), "Bearer ")
+	minted, _ := strings.CutPrefix(coretest.HeaderValue(d, "authorization"), "Bearer ")
 	if mc := c.verify(t, minted); mc["sub"] != c.idp.Issuer()+"/alice" || mc["orig_iss"] != c.idp.Issuer() {
 		t.Errorf("minted sub %v orig_iss %v", mc["sub"], mc["orig_iss"])
 	}

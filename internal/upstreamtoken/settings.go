@@ -2,8 +2,9 @@ package upstreamtoken
 
 import (
 	"fmt"
-	"net/url"
 	"time"
+
+	"github.com/authz-dev/authz/internal/rfc3986"
 )
 
 // Settings are the config file's upstream_tokens section: authz's own
@@ -48,20 +49,15 @@ func (s *Settings) Check(report, warn func(key, problem string)) {
 	}
 	if s.Issuer == "" {
 		report("issuer", "is required: the minted tokens' iss, and where verifiers find the keys")
-	} else if !isHTTPURL(s.Issuer) {
+	} else if !rfc3986.IsHTTPURL(s.Issuer) {
 		warn("issuer", fmt.Sprintf("%q is not an http(s) URL: verifiers that use discovery cannot find the keys from it", s.Issuer))
 	}
-	if s.JWKSURI != "" && !isHTTPURL(s.JWKSURI) {
+	if s.JWKSURI != "" && !rfc3986.IsHTTPURL(s.JWKSURI) {
 		report("jwks_uri", "must be an http(s) URL")
 	}
 	if s.Lifetime < time.Second {
 		report("lifetime", "must be at least 1s")
 	}
-}
-
-func isHTTPURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
 // Load loads the signing keys s names: the Minter policies' steps sign
