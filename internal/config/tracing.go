@@ -1,6 +1,11 @@
 package config
 
-import "github.com/authz-dev/authz/internal/tracing"
+import (
+	"maps"
+	"slices"
+
+	"github.com/authz-dev/authz/internal/tracing"
+)
 
 // Tracing exports a span per Check over OTLP gRPC: the exporter's own
 // settings (tracing.Settings: keys, defaults and checks), which this file
@@ -15,7 +20,8 @@ func validateTracing(t *Tracing, p *problems) {
 		}
 		p.add(path, "%s", problem)
 	})
-	for _, key := range []string{"ca_file", "cert_file", "key_file"} {
-		p.file(t.Files()[key], "tracing."+key)
+	files := t.Files()
+	for _, key := range slices.Sorted(maps.Keys(files)) {
+		p.file(files[key], "tracing."+key)
 	}
 }
