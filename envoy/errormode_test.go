@@ -1,19 +1,19 @@
-package envoy
+package envoy_test
 
 import (
 	"context"
-	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/authz-dev/authz/authz"
+	"github.com/authz-dev/authz/internal/checktest"
 )
 
 // byPolicy is a Decider that answers each policy with a set decision.
@@ -26,24 +26,6 @@ func (b byPolicy) Authorize(_ context.Context, r *authz.Request) authz.Decision 
 	return b.decisions[r.Policy]
 }
 func (b byPolicy) Answers() *authz.Answers { return b.answers }
-
-func serve(t *testing.T, d authz.Decider) authv3.AuthorizationClient {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	authv3.RegisterAuthorizationServer(srv, NewServer(d, nil))
-	go srv.Serve(ln)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return authv3.NewAuthorizationClient(conn)
-}
 
 // The error outcome as each error mode answers it over a real gRPC
 // connection: respond (a CheckResponse with the 503 and Retry-After),
@@ -63,16 +45,16 @@ func TestErrorModes(t *testing.T) {
 		"error-response": failed(authz.ErrorResponse),
 		"rpc-error-deny": {Outcome: authz.Invalid, ErrorMode: authz.ErrorRPC, Description: "the access token is invalid"},
 		"response-deny":  {Outcome: authz.Invalid, ErrorMode: authz.ErrorResponse, Description: "the access token is invalid"},
-	}})
+	}}, nil)
 	check := func(policy string) (*authv3.CheckResponse, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return client.Check(ctx, checkRequest(&authv3.AttributeContext_HttpRequest{Method: "GET", Path: "/"}, map[string]string{"policy": policy}))
+		return client.Check(ctx, checktest.Request(checktest.Policy(policy)))
 	}
 
 	resp, err := check("respond")
 	if err != nil || codes.Code(resp.GetStatus().GetCode()) != codes.Unavailable || resp.GetDeniedResponse().GetStatus().GetCode() != 503 ||
-		headerMap(t, resp.GetDeniedResponse().GetHeaders())["retry-after"] != "2" {
+		checktest.Read(resp).Headers["retry-after"] != "2" {
 		t.Errorf("respond: %v, %v", resp, err)
 	}
 	if _, err := check("rpc-error"); status.Code(err) != codes.Unavailable {
@@ -81,7 +63,9 @@ func TestErrorModes(t *testing.T) {
 	resp, err = check("error-response")
 	er := resp.GetErrorResponse()
 	if err != nil || codes.Code(resp.GetStatus().GetCode()) != codes.Unavailable || er.GetStatus().GetCode() != 503 || resp.GetDeniedResponse() != nil ||
-		!strings.Contains(er.GetBody(), "temporarily_unavailable") || headerMap(t, er.GetHeaders())["x-authz-outcome"] != "error" {
+		!strings.Contains(er.GetBody(), "temporarily_unavailable") || !slices.ContainsFunc(er.GetHeaders(), func(h *corev3.HeaderValueOption) bool {
+		return h.GetHeader().GetKey() == "x-authz-outcome" && h.GetHeader().GetValue() == "error"
+	}) {
 		t.Errorf("error_response: %v, %v", resp, err)
 	}
 	for _, policy := range []string{"rpc-error-deny", "response-deny"} {

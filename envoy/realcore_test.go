@@ -1,22 +1,19 @@
 package envoy_test
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/envoy"
+	"github.com/authz-dev/authz/internal/checktest"
 	"github.com/authz-dev/authz/internal/coretest"
 	"github.com/authz-dev/authz/internal/testsupport"
 )
@@ -28,19 +25,19 @@ import (
 
 type door struct {
 	t      *testing.T
-	core   coretest.Core
 	client authv3.AuthorizationClient
 }
 
-// openDoor serves the door over c; obs (nil: none) is told of every Check.
-func openDoor(t *testing.T, c coretest.Core, obs authz.Observer) *door {
+// serve serves the door over dec on its own gRPC server, and returns a
+// client connected to it; obs (nil: none) is told of every Check.
+func serve(t *testing.T, dec authz.Decider, obs authz.Observer) authv3.AuthorizationClient {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	authv3.RegisterAuthorizationServer(srv, envoy.NewServer(c, obs))
+	authv3.RegisterAuthorizationServer(srv, envoy.NewServer(dec, obs))
 	go srv.Serve(ln)
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -48,74 +45,33 @@ func openDoor(t *testing.T, c coretest.Core, obs authz.Observer) *door {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &door{t: t, core: c, client: authv3.NewAuthorizationClient(conn)}
+	return authv3.NewAuthorizationClient(conn)
 }
 
-type checkOpt func(*authv3.CheckRequest)
-
-func withHeader(k, v string) checkOpt {
-	return func(r *authv3.CheckRequest) { r.Attributes.Request.Http.Headers[k] = v }
+// openDoor serves the door over c; obs (nil: none) is told of every Check.
+func openDoor(t *testing.T, c coretest.Core, obs authz.Observer) *door {
+	t.Helper()
+	return &door{t: t, client: serve(t, c, obs)}
 }
 
-func withToken(tok string) checkOpt { return withHeader("authorization", "Bearer "+tok) }
+type checkOpt = checktest.Opt
 
-func withHeaderMap(kv ...string) checkOpt {
-	return func(r *authv3.CheckRequest) {
-		hm := &corev3.HeaderMap{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: kv[i], RawValue: []byte(kv[i+1])})
-		}
-		r.Attributes.Request.Http.HeaderMap = hm
-	}
-}
+var (
+	withPolicy    = checktest.Policy
+	withHeader    = checktest.Header
+	withToken     = checktest.Token
+	withHeaderMap = checktest.HeaderMap
+)
 
 func (d *door) check(opts ...checkOpt) *authv3.CheckResponse {
 	d.t.Helper()
-	r := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-		Method: "GET", Path: "/orders/1", Host: "shop.example", Scheme: "https",
-		Headers: map[string]string{":authority": "shop.example", ":method": "GET", ":path": "/orders/1", "user-agent": "test"},
-	}}}}
-	for _, o := range opts {
-		o(r)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp, err := d.client.Check(ctx, r)
-	if err != nil {
-		d.t.Fatalf("Check: %v", err)
-	}
-	return resp
-}
-
-// answer is the decision as Envoy reads it: the gRPC code, the HTTP
-// status, the headers it sets and removes.
-type answer struct {
-	code    codes.Code
-	status  int
-	outcome string
-	headers map[string]string
-	removed []string
+	return checktest.Check(d.t, d.client, opts...)
 }
 
 // expect reads resp and fails the test unless it is outcome with status.
-func (d *door) expect(resp *authv3.CheckResponse, outcome string, status int) answer {
+func (d *door) expect(resp *authv3.CheckResponse, outcome string, status int) checktest.Answer {
 	d.t.Helper()
-	a := answer{code: codes.Code(resp.GetStatus().GetCode()), headers: map[string]string{}}
-	var hs []*corev3.HeaderValueOption
-	if ok := resp.GetOkResponse(); ok != nil {
-		a.status, hs, a.removed = 200, ok.GetHeaders(), ok.GetHeadersToRemove()
-	} else {
-		a.status, hs = int(resp.GetDeniedResponse().GetStatus().GetCode()), resp.GetDeniedResponse().GetHeaders()
-	}
-	for _, h := range hs {
-		a.headers[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
-	}
-	a.outcome = a.headers["x-authz-outcome"]
-	wantCode := map[string]codes.Code{"allow": codes.OK, "missing": codes.Unauthenticated, "invalid": codes.Unauthenticated, "forbidden": codes.PermissionDenied, "error": codes.Unavailable}[outcome]
-	if a.outcome != outcome || a.status != status || a.code != wantCode {
-		d.t.Fatalf("got outcome %q status %d code %v, want %q %d %v", a.outcome, a.status, a.code, outcome, status, wantCode)
-	}
-	return a
+	return checktest.Expect(d.t, resp, outcome, status)
 }
 
 func TestValidTokenIsAllowedWithClaimHeadersAndMetadata(t *testing.T) {
@@ -136,13 +92,13 @@ func TestValidTokenIsAllowedWithClaimHeadersAndMetadata(t *testing.T) {
 				"x-exp":           fmt.Sprint(claims["exp"]), // a number, never 1.7e+09
 			}
 			for k, v := range want {
-				if a.headers[k] != v {
-					t.Errorf("header %s = %q, want %q", k, a.headers[k], v)
+				if a.Headers[k] != v {
+					t.Errorf("header %s = %q, want %q", k, a.Headers[k], v)
 				}
 			}
 			// email is mapped but absent: removed, so a client copy cannot pass.
-			if !slices.Contains(a.removed, "x-email") || !slices.Contains(a.removed, "x_user_id") {
-				t.Errorf("headers_to_remove = %v, want x-email and x_user_id", a.removed)
+			if !slices.Contains(a.Removed, "x-email") || !slices.Contains(a.Removed, "x_user_id") {
+				t.Errorf("headers_to_remove = %v, want x-email and x_user_id", a.Removed)
 			}
 			md := resp.GetDynamicMetadata().AsMap()
 			if md["sub"] != "alice" || md["iss"] != c.IdP.Issuer() {
@@ -157,8 +113,8 @@ func TestHeaderMapIsRead(t *testing.T) {
 	d := openDoor(t, c, nil)
 	// encode_raw_headers: values arrive in raw_value of header_map, and the map is empty.
 	a := d.expect(d.check(func(r *authv3.CheckRequest) { r.Attributes.Request.Http.Headers = nil }, withHeaderMap("authorization", "Bearer "+c.Mint(t, c.Valid()))), "allow", 200)
-	if a.headers["x-user-id"] != "alice" {
-		t.Errorf("x-user-id = %q", a.headers["x-user-id"])
+	if a.Headers["x-user-id"] != "alice" {
+		t.Errorf("x-user-id = %q", a.Headers["x-user-id"])
 	}
 	// Two Authorization values in header_map are two tokens.
 	d.expect(d.check(withHeaderMap("authorization", "Bearer "+c.Mint(t, c.Valid()), "authorization", "Bearer "+c.MintKid(t, "ec-1", c.Valid()))), "invalid", 401)
@@ -214,11 +170,11 @@ func TestMixedSpellingsOfClaimHeadersAreRemoved(t *testing.T) {
 	a := d.expect(d.check(withToken(c.Mint(t, claims)), withHeader("x-user_id", "mallory"), withHeader("x_user-id", "mallory"), withHeader("x-e_mail", "kept"),
 		withHeaderMap("X_Email", "mallory@evil", "X-Email", "mallory@evil")), "allow", 200)
 	for _, name := range []string{"x-user_id", "x_user-id", "x_user_id", "x_email", "x-email"} {
-		if !slices.Contains(a.removed, name) {
-			t.Errorf("%s not in headers_to_remove %q", name, a.removed)
+		if !slices.Contains(a.Removed, name) {
+			t.Errorf("%s not in headers_to_remove %q", name, a.Removed)
 		}
 	}
-	if slices.Contains(a.removed, "x-e_mail") {
+	if slices.Contains(a.Removed, "x-e_mail") {
 		t.Errorf("x-e_mail is no spelling of an owned header, yet removed")
 	}
 }
@@ -256,10 +212,6 @@ func TestHeaderNameCaseOnTheWire(t *testing.T) {
 	coretest.CheckHeaderCase(t, sets, ok.GetHeadersToRemove())
 }
 
-func withPolicy(p string) checkOpt {
-	return func(r *authv3.CheckRequest) { r.Attributes.ContextExtensions = map[string]string{"policy": p} }
-}
-
 // A token is accepted for the resource only when its audience names it
 // (by the resource identifier rules: case of scheme and host, default
 // port, trailing slash); a token for another server is invalid, not
@@ -272,7 +224,7 @@ func TestProtectedResourceAudienceAndChallenges(t *testing.T) {
 	meta := `resource_metadata="` + coretest.MCPMetadata + `"`
 
 	a := d.expect(d.check(withPolicy("mcp")), "missing", 401)
-	if got := a.headers["www-authenticate"]; got != `Bearer realm="authz", `+meta {
+	if got := a.Headers["www-authenticate"]; got != `Bearer realm="authz", `+meta {
 		t.Errorf("missing: challenge %q", got)
 	}
 	for _, aud := range []any{coretest.MCPResource, "https://MCP.example.com:443/mcp/", []any{"orders-api", coretest.MCPResource}} {
@@ -280,17 +232,17 @@ func TestProtectedResourceAudienceAndChallenges(t *testing.T) {
 	}
 	for _, aud := range []any{"https://other.example.com/mcp", "https://mcp.example.com/mcp/other", "https://mcp.example.com/mcp#x", "orders-api", nil} {
 		a := d.expect(d.check(withPolicy("mcp"), withToken(c.MintFor(t, aud, "mcp:tools"))), "invalid", 401)
-		if ch := a.headers["www-authenticate"]; !strings.Contains(ch, `error="invalid_token"`) || !strings.Contains(ch, meta) {
+		if ch := a.Headers["www-authenticate"]; !strings.Contains(ch, `error="invalid_token"`) || !strings.Contains(ch, meta) {
 			t.Errorf("aud %v: challenge %q", aud, ch)
 		}
 	}
 	a = d.expect(d.check(withPolicy("mcp"), withToken(c.MintFor(t, coretest.MCPResource, "mcp:read"))), "forbidden", 403)
-	if ch := a.headers["www-authenticate"]; !strings.Contains(ch, `error="insufficient_scope"`) || !strings.Contains(ch, `scope="mcp:tools"`) || !strings.Contains(ch, meta) {
+	if ch := a.Headers["www-authenticate"]; !strings.Contains(ch, `error="insufficient_scope"`) || !strings.Contains(ch, `scope="mcp:tools"`) || !strings.Contains(ch, meta) {
 		t.Errorf("forbidden: challenge %q", ch)
 	}
 	// A policy that guards no resource names no metadata.
 	a = d.expect(d.check(), "missing", 401)
-	if ch := a.headers["www-authenticate"]; strings.Contains(ch, "resource_metadata") {
+	if ch := a.Headers["www-authenticate"]; strings.Contains(ch, "resource_metadata") {
 		t.Errorf("default policy: challenge %q", ch)
 	}
 }
@@ -323,8 +275,8 @@ func TestPerToolPolicyOverTheBody(t *testing.T) {
 	for _, raw := range []bool{true, false} {
 		d.expect(d.check(withPolicy("mcp"), withToken(user), withBody(coretest.MCPCall("get_weather"), raw)), "allow", 200)
 		a := d.expect(d.check(withPolicy("mcp"), withToken(user), withBody(coretest.MCPCall("delete_repo"), raw)), "forbidden", 403)
-		if !strings.Contains(a.headers["www-authenticate"], `error="insufficient_scope"`) {
-			t.Errorf("a refused tool: challenge %q", a.headers["www-authenticate"])
+		if !strings.Contains(a.Headers["www-authenticate"], `error="insufficient_scope"`) {
+			t.Errorf("a refused tool: challenge %q", a.Headers["www-authenticate"])
 		}
 		d.expect(d.check(withPolicy("mcp"), withToken(admin), withBody(coretest.MCPCall("delete_repo"), raw)), "allow", 200)
 	}

@@ -52,6 +52,7 @@ var layer = map[string]int{
 	"internal/testsupport": 6,
 	"internal/redistest":   6,
 	"internal/otlptest":    6,
+	"internal/checktest":   6,
 	"internal/testlog":     6,
 	"internal/yamlhint":    6,
 	"internal/testidp":     7,

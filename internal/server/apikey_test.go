@@ -58,8 +58,8 @@ func TestAPIKeys(t *testing.T) {
 	h.expect(h.check(withPolicy("mixed"), withToken(jwt), withHeader("x-api-key", key)), "invalid", 401)
 
 	o := h.expect(h.check(withPolicy("partner-api"), withHeader("x-api-key", key)), "allow", 200)
-	if o.headers["x-user-id"] != "partner-a" || o.headers["x-client-id"] != "batch" || o.headers["x-tenant"] != "t1" {
-		t.Errorf("claims from the key's entry: %v", o.headers)
+	if o.Headers["x-user-id"] != "partner-a" || o.Headers["x-client-id"] != "batch" || o.Headers["x-tenant"] != "t1" {
+		t.Errorf("claims from the key's entry: %v", o.Headers)
 	}
 	h.expect(h.check(withPolicy("partner-api"), withHeader("authorization", "ApiKey "+key)), "allow", 200)
 	for name, opt := range map[string]checkOpt{
@@ -75,8 +75,8 @@ func TestAPIKeys(t *testing.T) {
 		},
 	} {
 		o := read(h.check(withPolicy("partner-api"), opt))
-		if o.name != "invalid" && o.name != "missing" {
-			t.Errorf("%s key: %q", name, o.name)
+		if o.Outcome != "invalid" && o.Outcome != "missing" {
+			t.Errorf("%s key: %q", name, o.Outcome)
 		}
 	}
 
@@ -90,7 +90,7 @@ func TestAPIKeys(t *testing.T) {
 	// it, although the key's verdict is cached.
 	writeKeyFile(t, path, hash+": { sub: partner-a, disabled: true }\n")
 	testsupport.WaitFor(t, "the key file's change to count", func() bool {
-		return read(h.check(withPolicy("partner-api"), withHeader("x-api-key", key))).name == "invalid"
+		return read(h.check(withPolicy("partner-api"), withHeader("x-api-key", key))).Outcome == "invalid"
 	})
 
 	for what, text := range map[string]string{"logs": h.logs.String(), "metrics": h.metricsText()} {
@@ -124,8 +124,8 @@ func TestAPIKeysInRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := h.expect(h.check(withPolicy("fleet-api"), withHeader("x-api-key", key)), "allow", 200)
-	if o.headers["x-user-id"] != "job-7" {
-		t.Errorf("claims from the hash's entry: %v", o.headers)
+	if o.Headers["x-user-id"] != "job-7" {
+		t.Errorf("claims from the hash's entry: %v", o.Headers)
 	}
 	rdb.HSet(context.Background(), "authz:api-keys", hash, `not an entry: [`)
 	h.expect(h.check(withPolicy("fleet-api"), withHeader("x-api-key", key)), "error", 503)

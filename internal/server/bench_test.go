@@ -69,7 +69,7 @@ func runChecks(b *testing.B, addr string, next func() *authv3.CheckRequest, want
 				b.Error(err)
 				return
 			}
-			if got := read(resp).name; want != "" && got != want {
+			if got := read(resp).Outcome; want != "" && got != want {
 				b.Errorf("outcome %q, want %q", got, want)
 				return
 			}

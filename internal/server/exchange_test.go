@@ -39,15 +39,15 @@ func TestTokenExchangeAtTheServer(t *testing.T) {
 	h := startExchange(t, 0)
 	client := h.mint("rsa-1", h.validClaims())
 	o := h.expect(h.check(withPolicy("exchanging"), withToken(client)), "allow", 200)
-	if issued, ok := strings.CutPrefix(o.headers["authorization"], "Bearer op_"); !ok || issued == "" {
-		t.Fatalf("upstream Authorization %q; want the exchanged token", o.headers["authorization"])
+	if issued, ok := strings.CutPrefix(o.Headers["authorization"], "Bearer op_"); !ok || issued == "" {
+		t.Fatalf("upstream Authorization %q; want the exchanged token", o.Headers["authorization"])
 	}
 	if m := h.metric(`authz_token_exchanges_total{result="ok"}`); m != 1 {
 		t.Errorf("authz_token_exchanges_total{result=ok} = %v", m)
 	}
 	h.idp.SetExchange(&testidp.ExchangePolicy{Targets: []string{"https://other/"}, TTL: time.Minute})
 	refused := h.mint("ec-1", h.validClaims())
-	if o := h.expect(h.check(withPolicy("exchanging"), withToken(refused)), "error", 503); strings.Contains(o.headers["authorization"], refused) {
+	if o := h.expect(h.check(withPolicy("exchanging"), withToken(refused)), "error", 503); strings.Contains(o.Headers["authorization"], refused) {
 		t.Error("a refused exchange passed the client's token on")
 	}
 	if m := h.metric(`authz_token_exchanges_total{result="refused"}`); m != 1 {
@@ -82,8 +82,8 @@ func TestTokenExchangeAcrossReplicas(t *testing.T) {
 	client := a.mint("rsa-1", a.validClaims())
 	oa := a.expect(a.check(withPolicy("exchanging"), withToken(client)), "allow", 200)
 	ob := b.expect(b.check(withPolicy("exchanging"), withToken(client)), "allow", 200)
-	if oa.headers["authorization"] == "" || oa.headers["authorization"] != ob.headers["authorization"] || idp.Exchanges() != 1 {
-		t.Errorf("two replicas: %q and %q from %d exchanges; want one token from one exchange", oa.headers["authorization"], ob.headers["authorization"], idp.Exchanges())
+	if oa.Headers["authorization"] == "" || oa.Headers["authorization"] != ob.Headers["authorization"] || idp.Exchanges() != 1 {
+		t.Errorf("two replicas: %q and %q from %d exchanges; want one token from one exchange", oa.Headers["authorization"], ob.Headers["authorization"], idp.Exchanges())
 	}
 	// While one replica's exchange is in flight (it holds the lease, the
 	// authorization server held), the other asks for the same token: it
@@ -92,7 +92,7 @@ func TestTokenExchangeAcrossReplicas(t *testing.T) {
 	release := idp.Hold()
 	got := make(chan string, 2)
 	check := func(h *harness) {
-		got <- read(h.check(withPolicy("exchanging"), withToken(fresh))).headers["authorization"]
+		got <- read(h.check(withPolicy("exchanging"), withToken(fresh))).Headers["authorization"]
 	}
 	go check(a)
 	testsupport.WaitFor(t, "the lease holder's exchange to reach the IdP", func() bool { return idp.Exchanges() == 2 })

@@ -65,8 +65,8 @@ func TestOneReplicaAsksTheIdPForTheFleet(t *testing.T) {
 				resp, err := h.client.Check(ctx, newCheckRequest(withToken(tok)))
 				if err != nil {
 					t.Errorf("a replica's Check: %v", err)
-				} else if o := read(resp); o.name != "allow" {
-					t.Errorf("a replica answered %q", o.name)
+				} else if o := read(resp); o.Outcome != "allow" {
+					t.Errorf("a replica answered %q", o.Outcome)
 				}
 			}()
 		}
@@ -133,8 +133,8 @@ func TestOneReplicaAsksTheIdPForTheFleet(t *testing.T) {
 		// once.
 		time.Sleep(time.Until(first.Add(ttl * 11 / 10)))
 		for _, h := range fleet {
-			if o := read(h.check(withToken(tok))); o.name != "allow" {
-				t.Errorf("after the refresh: %q", o.name)
+			if o := read(h.check(withToken(tok))); o.Outcome != "allow" {
+				t.Errorf("after the refresh: %q", o.Outcome)
 			}
 		}
 		if got := idp.Introspections() - n; got != 1 {
@@ -168,7 +168,7 @@ func TestOneReplicaAsksTheIdPForTheFleet(t *testing.T) {
 		stuck := startIntrospect(t, idp, cfg)
 		tok := waiter.opaque("hal", time.Hour)
 		done := make(chan string, 1)
-		go func() { done <- read(stuck.check(withToken(tok))).name }()
+		go func() { done <- read(stuck.check(withToken(tok))).Outcome }()
 		<-asked // the stuck replica holds the token's lease
 
 		n := idp.Introspections()

@@ -11,13 +11,12 @@ import (
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/authz-dev/authz/internal/checktest"
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/testidp"
 	"github.com/authz-dev/authz/internal/testlog"
@@ -165,83 +164,29 @@ func (h *harness) validClaims() map[string]any {
 	return h.idp.Claims("alice", time.Hour, "orders:read orders:write", "orders-api")
 }
 
-type checkOpt func(*authv3.CheckRequest)
+// The Check requests and answers of checktest, under the names this
+// suite reads.
+type (
+	checkOpt = checktest.Opt
+	outcome  = checktest.Answer
+)
 
-func withPolicy(p string) checkOpt {
-	return func(r *authv3.CheckRequest) { r.Attributes.ContextExtensions = map[string]string{"policy": p} }
-}
-
-func withHeader(k, v string) checkOpt {
-	return func(r *authv3.CheckRequest) { r.Attributes.Request.Http.Headers[k] = v }
-}
-
-func withToken(tok string) checkOpt { return withHeader("authorization", "Bearer "+tok) }
-
-func newCheckRequest(opts ...checkOpt) *authv3.CheckRequest {
-	r := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-		Method: "GET", Path: "/orders/1", Host: "shop.example", Scheme: "https",
-		Headers: map[string]string{":authority": "shop.example", ":method": "GET", ":path": "/orders/1", "user-agent": "test"},
-	}}}}
-	for _, o := range opts {
-		o(r)
-	}
-	return r
-}
+var (
+	withPolicy      = checktest.Policy
+	withHeader      = checktest.Header
+	withToken       = checktest.Token
+	newCheckRequest = checktest.Request
+	read            = checktest.Read
+)
 
 func (h *harness) check(opts ...checkOpt) *authv3.CheckResponse {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp, err := h.client.Check(ctx, newCheckRequest(opts...))
-	if err != nil {
-		h.t.Fatalf("Check: %v", err)
-	}
-	return resp
-}
-
-// outcome reads the decision the way Envoy and a client would: the gRPC
-// code, the HTTP status and the outcome header.
-type outcome struct {
-	code    codes.Code
-	status  int
-	name    string
-	headers map[string]string // upstream headers (allow) or response headers (deny)
-	removed []string
-	body    string
-}
-
-func read(resp *authv3.CheckResponse) outcome {
-	o := outcome{code: codes.Code(resp.GetStatus().GetCode()), headers: map[string]string{}}
-	var hs []*corev3.HeaderValueOption
-	if ok := resp.GetOkResponse(); ok != nil {
-		o.status = 200
-		hs = ok.GetHeaders()
-		o.removed = ok.GetHeadersToRemove()
-	} else {
-		d := resp.GetDeniedResponse()
-		o.status = int(d.GetStatus().GetCode())
-		hs = d.GetHeaders()
-		o.body = d.GetBody()
-	}
-	for _, h := range hs {
-		//lint:ignore SA1019 the deprecated field must stay unset: old Envoys read it
-		if h.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD || h.GetAppend() != nil {
-			panic("header " + h.GetHeader().GetKey() + " would not overwrite on every Envoy")
-		}
-		o.headers[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
-	}
-	o.name = o.headers["x-authz-outcome"]
-	return o
+	return checktest.Check(h.t, h.client, opts...)
 }
 
 func (h *harness) expect(resp *authv3.CheckResponse, name string, status int) outcome {
 	h.t.Helper()
-	o := read(resp)
-	wantCode := map[string]codes.Code{"allow": codes.OK, "missing": codes.Unauthenticated, "invalid": codes.Unauthenticated, "forbidden": codes.PermissionDenied, "error": codes.Unavailable}[name]
-	if o.name != name || o.status != status || o.code != wantCode {
-		h.t.Fatalf("got outcome %q status %d code %v, want %q %d %v (body %s)", o.name, o.status, o.code, name, status, wantCode, o.body)
-	}
-	return o
+	return checktest.Expect(h.t, resp, name, status)
 }
 
 // metric reads one sample from the server's /metrics, as Prometheus

@@ -77,8 +77,8 @@ func TestEd25519TokensAndProofsFromIndependentLibraries(t *testing.T) {
 
 	// newCheckRequest is GET https://shop.example/orders/1, the proof's htu.
 	o := h.expect(h.check(withDPoP(in.Token, in.Proof)), "allow", 200)
-	if o.headers["x-user-id"] != "alice" {
-		t.Errorf("x-user-id %q", o.headers["x-user-id"])
+	if o.Headers["x-user-id"] != "alice" {
+		t.Errorf("x-user-id %q", o.Headers["x-user-id"])
 	}
 	h.expect(h.check(withDPoP(in.Token, in.Proof)), "invalid", 401)     // the proof again: a replay
 	h.expect(h.check(withToken(in.Token)), "invalid", 401)              // a bound token as Bearer

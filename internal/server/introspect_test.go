@@ -59,7 +59,7 @@ func TestIntrospectionFailureAtTheServer(t *testing.T) {
 	tok := h.opaque("erin", time.Hour)
 	idp.SetAnswer(&testidp.Answer{Status: 429, Body: `{"error":"slow_down"}`})
 	o := h.expect(h.check(withToken(tok)), "error", 503)
-	if _, ok := o.headers["www-authenticate"]; ok {
+	if _, ok := o.Headers["www-authenticate"]; ok {
 		t.Error("an IdP failure must not challenge the client")
 	}
 	if h.health() != healthpb.HealthCheckResponse_SERVING {

@@ -32,8 +32,8 @@ func TestKubernetesIssuerFromTheConfig(t *testing.T) {
 	h := startWith(t, idp, cfg)
 	h.waitServing()
 	o := h.expect(h.check(withPolicy("workloads"), withToken(h.mint("rsa-1", idp.ServiceAccountClaims("shop", "authz", true)))), "allow", 200)
-	if o.headers["x-namespace"] != "shop" {
-		t.Errorf("service-account claims: %v", o.headers)
+	if o.Headers["x-namespace"] != "shop" {
+		t.Errorf("service-account claims: %v", o.Headers)
 	}
 	h.expect(h.check(withPolicy("workloads"), withToken(h.mint("rsa-1", h.validClaims()))), "forbidden", 403)
 	if n := api.Unauthorized(); n != 0 {

@@ -110,7 +110,7 @@ func (h *harness) istio(c istioCheck) decision {
 		}
 		return ""
 	}
-	return decision{outcome: o.name, status: o.status, route: get(envoy.RouteKey), policy: get(envoy.PolicyNameKey), rule: get(envoy.RuleKey), upstream: o.headers, removed: o.removed}
+	return decision{outcome: o.Outcome, status: o.Status, route: get(envoy.RouteKey), policy: get(envoy.PolicyNameKey), rule: get(envoy.RuleKey), upstream: o.Headers, removed: o.Removed}
 }
 
 func TestIstioMeshExample(t *testing.T) {

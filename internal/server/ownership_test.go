@@ -8,6 +8,7 @@ import (
 
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/forwardauth"
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // Header ownership is the config's: every header any policy, payload
@@ -17,7 +18,7 @@ import (
 func TestEveryOwnedHeaderIsSetOrRemovedOnEveryAllow(t *testing.T) {
 	t.Parallel()
 	idp := newIdP(t)
-	cfg := mintingConfig(t, idp, writeSigningKey(t, t.TempDir(), "es256"))
+	cfg := mintingConfig(t, idp, writeSigningKey(t, t.TempDir(), jose.ES256))
 	cfg.Policies["public"] = config.Policy{Extends: "none", Token: "none"}
 	cfg.Policies["optional"] = config.Policy{Token: "optional"}
 	cfg.Policies["payload"] = config.Policy{Extends: "none", PayloadHeader: ptr("x-claims"),
@@ -44,11 +45,11 @@ func TestEveryOwnedHeaderIsSetOrRemovedOnEveryAllow(t *testing.T) {
 				opts = append(opts, withToken(token))
 			}
 			o := h.expect(h.check(opts...), "allow", 200)
-			if v, set := o.headers[name]; (!set || v == "mallory") && !slices.Contains(o.removed, name) {
-				t.Errorf("gRPC door, policy %s: a client's %s passes (set %q, removed %q)", p.name, name, o.headers[name], o.removed)
+			if v, set := o.Headers[name]; (!set || v == "mallory") && !slices.Contains(o.Removed, name) {
+				t.Errorf("gRPC door, policy %s: a client's %s passes (set %q, removed %q)", p.name, name, o.Headers[name], o.Removed)
 			}
-			if !slices.Contains(o.removed, under) {
-				t.Errorf("gRPC door, policy %s: a client's %s passes (removed %q)", p.name, under, o.removed)
+			if !slices.Contains(o.Removed, under) {
+				t.Errorf("gRPC door, policy %s: a client's %s passes (removed %q)", p.name, under, o.Removed)
 			}
 
 			// The HTTP door (Envoy's http_service): answered, or listed

@@ -66,7 +66,7 @@ func TestSharedTierOnClusterAndSentinel(t *testing.T) {
 				t.Fatalf("purge: %d %v", code, err)
 			}
 			deadline := time.Now().Add(time.Second)
-			for read(b.check(withToken(tok))).name != "invalid" {
+			for read(b.check(withToken(tok))).Outcome != "invalid" {
 				if time.Now().After(deadline) {
 					t.Fatal("B still allows a token purged on A after 1s")
 				}
@@ -123,7 +123,7 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 				if i == 0 && n%5 == 0 { // a new token: through Redis, on whichever master
 					tok, want = a.opaque(fmt.Sprintf("new-%d", n), time.Hour), "allow"
 				}
-				if got := read(a.check(withToken(tok))).name; got != want {
+				if got := read(a.check(withToken(tok))).Outcome; got != want {
 					wrong.Add(1)
 					t.Errorf("a Check got %s, want %s", got, want)
 				}
@@ -194,7 +194,7 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	purgeDeadline := time.Now().Add(time.Second)
-	for read(c.check(withToken(tok))).name != "invalid" {
+	for read(c.check(withToken(tok))).Outcome != "invalid" {
 		if time.Now().After(purgeDeadline) {
 			t.Fatal("after the failover, a purge on A did not reach C within 1s")
 		}

@@ -43,8 +43,8 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 		a.expect(a.check(withToken(tok)), "allow", 200)
 		n := idp.Introspections()
 		o := b.expect(b.check(withToken(tok)), "allow", 200)
-		if o.headers["x-user-id"] != "uma" {
-			t.Errorf("B's x-user-id = %q", o.headers["x-user-id"])
+		if o.Headers["x-user-id"] != "uma" {
+			t.Errorf("B's x-user-id = %q", o.Headers["x-user-id"])
 		}
 		if got := idp.Introspections() - n; got != 0 {
 			t.Errorf("B asked the IdP %d times", got)
@@ -159,7 +159,7 @@ func TestSharedCacheAcrossReplicas(t *testing.T) {
 			t.Error("the admin action is not logged with its caller")
 		}
 		deadline := time.Now().Add(time.Second)
-		for read(b.check(withToken(tok))).name != "invalid" {
+		for read(b.check(withToken(tok))).Outcome != "invalid" {
 			if time.Now().After(deadline) {
 				t.Fatal("B still allows a purged token after 1s")
 			}
@@ -261,7 +261,7 @@ func TestPurgeReachesScopesAReloadAdded(t *testing.T) {
 		t.Fatalf("POST /admin/purge: %d %v", code, err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for read(b.check(withToken(tok), withPolicy("via-second"))).name != "invalid" {
+	for read(b.check(withToken(tok), withPolicy("via-second"))).Outcome != "invalid" {
 		if time.Now().After(deadline) {
 			t.Fatal("B still allows, under the scope its reload added, a token purged on A")
 		}

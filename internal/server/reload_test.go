@@ -52,7 +52,7 @@ func TestReloadSwapsConfigWithoutFailingAnInFlightCheck(t *testing.T) {
 				resp, err := h.client.Check(ctx, newCheckRequest(withToken(tok)))
 				cancel()
 				checks.Add(1)
-				if err != nil || read(resp).name != "allow" {
+				if err != nil || read(resp).Outcome != "allow" {
 					failures.Add(1)
 				}
 			}
@@ -75,8 +75,8 @@ func TestReloadSwapsConfigWithoutFailingAnInFlightCheck(t *testing.T) {
 			t.Fatalf("reload %d: %v", i, err)
 		}
 		o := h.expect(h.check(withToken(tok)), "allow", 200)
-		if o.headers[v.header] != "alice" {
-			t.Errorf("reload %d: %s = %q, want alice", i, v.header, o.headers[v.header])
+		if o.Headers[v.header] != "alice" {
+			t.Errorf("reload %d: %s = %q, want alice", i, v.header, o.Headers[v.header])
 		}
 		h.expect(h.check(withToken(expired)), "invalid", v.invalidStatus)
 		// Checks in flight across this config before the next reload.

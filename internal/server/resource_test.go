@@ -10,6 +10,7 @@ import (
 
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/coretest"
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 const (
@@ -134,7 +135,7 @@ func TestProtectedResourceBehindNginx(t *testing.T) {
 func TestProtectedResourceSignedMetadata(t *testing.T) {
 	t.Parallel()
 	idp := newIdP(t)
-	cfg := mintingConfig(t, idp, writeSigningKey(t, t.TempDir(), "es256"))
+	cfg := mintingConfig(t, idp, writeSigningKey(t, t.TempDir(), jose.ES256))
 	cfg.Policies["mcp"] = config.Policy{Resource: &config.Resource{ID: mcpResource, AuthorizationServers: []string{idp.Issuer()}, SignedMetadata: true}}
 	h := startWith(t, idp, cfg)
 	h.waitServing()

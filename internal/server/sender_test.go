@@ -192,9 +192,9 @@ func TestDPoPNonce(t *testing.T) {
 	token := h.mint("rsa-1", bound)
 
 	o := h.expect(h.check(withDPoP(token, client.Proof(proofClaims(token)))), "invalid", 401)
-	nonce := o.headers["dpop-nonce"]
-	if nonce == "" || !strings.Contains(o.headers["www-authenticate"], `error="use_dpop_nonce"`) {
-		t.Fatalf("no nonce challenge: %v", o.headers)
+	nonce := o.Headers["dpop-nonce"]
+	if nonce == "" || !strings.Contains(o.Headers["www-authenticate"], `error="use_dpop_nonce"`) {
+		t.Fatalf("no nonce challenge: %v", o.Headers)
 	}
 	withNonce := func(n string) string {
 		c := proofClaims(token)
@@ -203,7 +203,7 @@ func TestDPoPNonce(t *testing.T) {
 	}
 	h.expect(h.check(withDPoP(token, withNonce(nonce))), "allow", 200)
 	o = h.expect(h.check(withDPoP(token, withNonce(nonce+"x"))), "invalid", 401)
-	if o.headers["dpop-nonce"] == "" {
+	if o.Headers["dpop-nonce"] == "" {
 		t.Error("a bad nonce got no fresh one")
 	}
 	if n := h.metric(`authz_sender_failures_total{reason="dpop_nonce"}`); n != 2 {

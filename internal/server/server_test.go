@@ -63,7 +63,7 @@ func TestJWKSNeverReachableIsNotServing(t *testing.T) {
 		t.Errorf("health = %v, want NOT_SERVING while no keys ever loaded", st)
 	}
 	o := h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "error", 503)
-	if _, ok := o.headers["www-authenticate"]; ok {
+	if _, ok := o.Headers["www-authenticate"]; ok {
 		t.Error("error outcome must not challenge the client")
 	}
 }
@@ -109,8 +109,8 @@ func TestGracefulShutdownFinishesInFlightChecks(t *testing.T) {
 	// The Check is waiting on the unknown kid's JWKS refresh.
 	testsupport.WaitFor(t, "the unknown kid's JWKS refresh", func() bool { return idp.JWKSFetches() > fetches })
 	h.cancel() // as SIGTERM does
-	if o := <-got; o.name != "allow" {
-		t.Errorf("in-flight Check got %q, want allow", o.name)
+	if o := <-got; o.Outcome != "allow" {
+		t.Errorf("in-flight Check got %q, want allow", o.Outcome)
 	}
 	if err := <-h.done; err != nil {
 		t.Errorf("run: %v", err)
@@ -159,7 +159,7 @@ func TestTypAndPayloadHeaderAndRetryAfter(t *testing.T) {
 	cfg.Outcomes.Invalid.Status = 403
 	h := startWith(t, idp, cfg)
 	h.waitServing()
-	if o := h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200); o.headers["x-jwt-payload"] == "" {
+	if o := h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims()))), "allow", 200); o.Headers["x-jwt-payload"] == "" {
 		t.Error("no x-jwt-payload")
 	}
 	// A plain JWT (typ JWT) is refused; the configured invalid status applies.
@@ -170,8 +170,8 @@ func TestTypAndPayloadHeaderAndRetryAfter(t *testing.T) {
 	}
 	h.expect(h.check(withToken(plain)), "invalid", 403)
 	o := h.expect(h.check(withToken(h.mint("rsa-1", h.validClaims())), withPolicy("nope")), "error", 503)
-	if o.headers["retry-after"] != "2" {
-		t.Errorf("retry-after = %q", o.headers["retry-after"])
+	if o.Headers["retry-after"] != "2" {
+		t.Errorf("retry-after = %q", o.Headers["retry-after"])
 	}
 }
 

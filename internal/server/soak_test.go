@@ -121,7 +121,7 @@ func TestSoak(t *testing.T) {
 					rpcErrors.Add(1)
 					continue
 				}
-				if read(resp).name != kinds[ki].want {
+				if read(resp).Outcome != kinds[ki].want {
 					wrong[ki].Add(1)
 				}
 			}

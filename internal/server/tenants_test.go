@@ -28,8 +28,8 @@ func TestTemplatedIssuerTenants(t *testing.T) {
 		return h.mint("ec-1", c)
 	}
 	o := h.expect(h.check(withPolicy("tenants"), withToken(token("fabrikam"))), "allow", 200)
-	if o.headers["x-tenant"] != "fabrikam" || o.headers["x-user-id"] != "alice" {
-		t.Errorf("an admitted tenant: %v", o.headers)
+	if o.Headers["x-tenant"] != "fabrikam" || o.Headers["x-user-id"] != "alice" {
+		t.Errorf("an admitted tenant: %v", o.Headers)
 	}
 	h.expect(h.check(withPolicy("tenants"), withToken(token("evil"))), "invalid", 401)
 	// The tenant policy accepts only the templated issuer: corp's tokens

@@ -10,6 +10,7 @@ import (
 
 	"github.com/authz-dev/authz/internal/config"
 	"github.com/authz-dev/authz/internal/testsupport"
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // verified is what verify-minted.mjs (panva's jose) made of one token.
@@ -56,7 +57,7 @@ func verifyWithJose(t *testing.T, issuer string, tokens ...toVerify) []verified 
 func TestMintedTokensThroughNginxVerifyWithJose(t *testing.T) {
 	t.Parallel()
 	idp := newIdP(t)
-	key := writeSigningKey(t, t.TempDir(), "es256")
+	key := writeSigningKey(t, t.TempDir(), jose.ES256)
 	configure := func(issuer string) *config.Config {
 		cfg := nginxProfileConfig(idp)
 		cfg.UpstreamTokens = config.UpstreamTokens{Issuer: issuer, KeyFiles: []string{key}}

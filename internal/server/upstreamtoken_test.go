@@ -1,11 +1,6 @@
 package server
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -18,36 +13,18 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/authz-dev/authz/internal/config"
-	"github.com/authz-dev/authz/internal/keyfile"
 	"github.com/authz-dev/authz/internal/testidp"
 )
 
-// writeSigningKey writes a new private key of kind (es256, eddsa, rs256)
-// as a PKCS #8 PEM file readable by its owner only.
-func writeSigningKey(t testing.TB, dir, kind string) string {
+// writeSigningKey writes a new private key for alg to dir (readable by
+// its owner only) and returns the file.
+func writeSigningKey(t testing.TB, dir string, alg jose.SignatureAlgorithm) string {
 	t.Helper()
-	var priv any
-	var err error
-	switch kind {
-	case "es256":
-		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "eddsa":
-		_, priv, err = ed25519.GenerateKey(rand.Reader)
-	case "rs256":
-		priv, err = rsa.GenerateKey(rand.Reader, 2048)
-	}
+	f, err := testidp.WriteKeyFile(dir, alg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.CreateTemp(dir, kind+"-*.pem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	if err := keyfile.Write(f.Name(), priv); err != nil {
-		t.Fatal(err)
-	}
-	return f.Name()
+	return f
 }
 
 // mintingConfig is baseConfig with authz's own keys: the default policy
@@ -119,11 +96,11 @@ func bearer(t testing.TB, v string) string {
 func TestMintedTokenAtTheGRPCDoor(t *testing.T) {
 	t.Parallel()
 	idp := newIdP(t)
-	h := startWith(t, idp, mintingConfig(t, idp, writeSigningKey(t, t.TempDir(), "es256")))
+	h := startWith(t, idp, mintingConfig(t, idp, writeSigningKey(t, t.TempDir(), jose.ES256)))
 	h.waitServing()
 	tok := h.mint("rsa-1", h.validClaims())
 	o := h.expect(h.check(withToken(tok)), "allow", 200)
-	minted := bearer(t, o.headers["authorization"])
+	minted := bearer(t, o.Headers["authorization"])
 	if minted == tok {
 		t.Fatal("the client's token was passed upstream")
 	}
@@ -146,7 +123,7 @@ func TestASecondAuthzAcceptsTheMintedToken(t *testing.T) {
 	t.Parallel()
 	idp := newIdP(t)
 	dir := t.TempDir()
-	outerCfg := mintingConfig(t, idp, writeSigningKey(t, dir, "eddsa"))
+	outerCfg := mintingConfig(t, idp, writeSigningKey(t, dir, jose.EdDSA))
 	outer := startWith(t, idp, outerCfg)
 	outer.waitServing()
 	// Served at the listener, so the issuer is its URL.
@@ -165,14 +142,14 @@ func TestASecondAuthzAcceptsTheMintedToken(t *testing.T) {
 	inner.waitServing()
 
 	tok := outer.mint("rsa-1", outer.validClaims())
-	minted := outer.expect(outer.check(withToken(tok)), "allow", 200).headers["authorization"]
+	minted := outer.expect(outer.check(withToken(tok)), "allow", 200).Headers["authorization"]
 	o := inner.expect(inner.check(withHeader("authorization", minted)), "allow", 200)
-	if o.headers["x-user-id"] != "alice" || o.headers["x-original-issuer"] != idp.Issuer() {
-		t.Errorf("the inner hop read %v", o.headers)
+	if o.Headers["x-user-id"] != "alice" || o.Headers["x-original-issuer"] != idp.Issuer() {
+		t.Errorf("the inner hop read %v", o.Headers)
 	}
 	inner.expect(inner.check(withToken(tok)), "invalid", 401)
 	// Minted for another upstream: not for this one.
-	forWriter := outer.expect(outer.check(withPolicy("orders-write"), withToken(tok)), "allow", 200).headers["x-identity"]
+	forWriter := outer.expect(outer.check(withPolicy("orders-write"), withToken(tok)), "allow", 200).Headers["x-identity"]
 	inner.expect(inner.check(withToken(forWriter)), "invalid", 401)
 }
 
@@ -183,25 +160,25 @@ func TestRotatedKeyKeepsOldTokensVerifiable(t *testing.T) {
 	t.Parallel()
 	idp := newIdP(t)
 	dir := t.TempDir()
-	oldKey, newKey := writeSigningKey(t, dir, "es256"), writeSigningKey(t, dir, "eddsa")
+	oldKey, newKey := writeSigningKey(t, dir, jose.ES256), writeSigningKey(t, dir, jose.EdDSA)
 	h := startWith(t, idp, mintingConfig(t, idp, oldKey))
 	h.waitServing()
 	tok := h.mint("rsa-1", h.validClaims())
-	before := bearer(t, h.expect(h.check(withToken(tok)), "allow", 200).headers["authorization"])
+	before := bearer(t, h.expect(h.check(withToken(tok)), "allow", 200).Headers["authorization"])
 	oldKid, _ := h.verifyMinted(before)
 
 	// 1. Publish the new key; the old one still signs.
 	if err := h.reload(mintingConfig(t, idp, oldKey, newKey)); err != nil {
 		t.Fatal(err)
 	}
-	if again := bearer(t, h.expect(h.check(withToken(tok)), "allow", 200).headers["authorization"]); again != before {
+	if again := bearer(t, h.expect(h.check(withToken(tok)), "allow", 200).Headers["authorization"]); again != before {
 		t.Error("publishing a key changed the cached minted token")
 	}
 	// 2. Make it active.
 	if err := h.reload(mintingConfig(t, idp, newKey, oldKey)); err != nil {
 		t.Fatal(err)
 	}
-	after := bearer(t, h.expect(h.check(withToken(tok)), "allow", 200).headers["authorization"])
+	after := bearer(t, h.expect(h.check(withToken(tok)), "allow", 200).Headers["authorization"])
 	newKid, _ := h.verifyMinted(after)
 	if newKid == oldKid {
 		t.Fatal("the reload did not switch the active key")
@@ -229,7 +206,7 @@ func TestRotatedKeyKeepsOldTokensVerifiable(t *testing.T) {
 	if err := h.srv.Reload(badCfg); err == nil {
 		t.Fatal("a reload took a certificate as a signing key")
 	}
-	if kid, _ := h.verifyMinted(bearer(t, h.expect(h.check(withToken(tok)), "allow", 200).headers["authorization"])); kid != newKid {
+	if kid, _ := h.verifyMinted(bearer(t, h.expect(h.check(withToken(tok)), "allow", 200).Headers["authorization"])); kid != newKid {
 		t.Error("a refused reload changed the signing key")
 	}
 }
@@ -255,9 +232,9 @@ func TestSignedIntrospectionAnswersAreVerifiedAndForwarded(t *testing.T) {
 	idp.SignAnswers("ec-1")
 	h := startIntrospect(t, idp, signedAnswersConfig(idp))
 	o := h.expect(h.check(withToken(h.opaque("alice", time.Hour)), withHeader("x-introspection", "forged")), "allow", 200)
-	sig, err := jose.ParseSignedCompact(o.headers["x-introspection"], []jose.SignatureAlgorithm{jose.ES256})
+	sig, err := jose.ParseSignedCompact(o.Headers["x-introspection"], []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
-		t.Fatalf("forwarded %q: %v", o.headers["x-introspection"], err)
+		t.Fatalf("forwarded %q: %v", o.Headers["x-introspection"], err)
 	}
 	set := idp.KeySet()
 	payload, err := sig.Verify(set.Key("ec-1")[0])
@@ -265,7 +242,7 @@ func TestSignedIntrospectionAnswersAreVerifiedAndForwarded(t *testing.T) {
 		t.Fatalf("the forwarded answer %s does not verify with the IdP's key: %v", payload, err)
 	}
 	idp.SetAnswer(&testidp.Answer{Status: 200, ContentType: "application/json", Body: `{"active":true,"sub":"mallory"}`})
-	if o := h.expect(h.check(withToken(h.opaque("mallory", time.Hour))), "error", 503); o.headers["x-introspection"] != "" {
-		t.Errorf("an unsigned answer forwarded %q", o.headers["x-introspection"])
+	if o := h.expect(h.check(withToken(h.opaque("mallory", time.Hour))), "error", 503); o.Headers["x-introspection"] != "" {
+		t.Errorf("an unsigned answer forwarded %q", o.Headers["x-introspection"])
 	}
 }

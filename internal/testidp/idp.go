@@ -9,11 +9,15 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -362,4 +366,27 @@ func (s ed25519Signer) Algs() []jose.SignatureAlgorithm { return []jose.Signatur
 
 func (s ed25519Signer) SignPayload(payload []byte, _ jose.SignatureAlgorithm) ([]byte, error) {
 	return ed25519.Sign(s.priv, payload), nil
+}
+
+// WriteKeyFile writes a new private key for alg to a file of its own in
+// dir — PKCS #8 PEM, readable by its owner only, as authz's own signing
+// keys are kept — and returns its path.
+func WriteKeyFile(dir string, alg jose.SignatureAlgorithm) (string, error) {
+	k, err := NewKey("", alg)
+	if err != nil {
+		return "", err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k.Private)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(dir, strings.ToLower(string(alg))+"-*.pem") // mode 0600
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		return "", err
+	}
+	return f.Name(), f.Close()
 }

@@ -2,11 +2,7 @@ package upstreamtoken_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,7 +15,6 @@ import (
 	"github.com/authz-dev/authz/authz"
 	"github.com/authz-dev/authz/authz/jwt"
 	"github.com/authz-dev/authz/internal/coretest"
-	"github.com/authz-dev/authz/internal/keyfile"
 	"github.com/authz-dev/authz/internal/testidp"
 	"github.com/authz-dev/authz/internal/upstreamtoken"
 )
@@ -54,9 +49,8 @@ func newMintCore(t *testing.T, leeway time.Duration, namespaced bool) mintCore {
 		t.Fatal(err)
 	}
 	set, _ := jwt.NewSet(iss)
-	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	file := filepath.Join(t.TempDir(), "authz.pem")
-	if err := keyfile.Write(file, priv); err != nil {
+	file, err := testidp.WriteKeyFile(t.TempDir(), jose.ES256)
+	if err != nil {
 		t.Fatal(err)
 	}
 	ks, err := upstreamtoken.NewKeySet([]string{file})

@@ -1,45 +1,26 @@
 package upstreamtoken
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/authz-dev/authz/internal/testidp"
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// writeKeys writes one new private key of each kind to dir, in order,
-// and returns the files.
-func writeKeys(t *testing.T, dir string, kinds ...string) []string {
+// writeKeys writes one new private key of each algorithm to dir, in
+// order, and returns the files.
+func writeKeys(t *testing.T, dir string, algs ...jose.SignatureAlgorithm) []string {
 	t.Helper()
 	var files []string
-	for _, kind := range kinds {
-		var priv any
-		var err error
-		switch kind {
-		case "es256":
-			priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		case "eddsa":
-			_, priv, err = ed25519.GenerateKey(rand.Reader)
-		case "rs256":
-			priv, err = rsa.GenerateKey(rand.Reader, 2048)
-		}
+	for _, alg := range algs {
+		f, err := testidp.WriteKeyFile(dir, alg)
 		if err != nil {
-			t.Fatal(err)
-		}
-		f := filepath.Join(dir, kind+".pem")
-		if err := os.WriteFile(f, pemOf(t, priv), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		files = append(files, f)
@@ -51,7 +32,7 @@ func writeKeys(t *testing.T, dir string, kinds ...string) []string {
 // headers, the active key first) and a discovery document naming them;
 // nothing while no upstream tokens are configured.
 func TestServedKeysAndDiscovery(t *testing.T) {
-	ks, err := NewKeySet(writeKeys(t, t.TempDir(), "eddsa", "es256", "rs256"))
+	ks, err := NewKeySet(writeKeys(t, t.TempDir(), jose.EdDSA, jose.ES256, jose.RS256))
 	if err != nil {
 		t.Fatal(err)
 	}

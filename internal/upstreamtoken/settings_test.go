@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // Each mistake in the section is reported under its own key; an issuer
@@ -38,7 +40,7 @@ func TestLoad(t *testing.T) {
 	if m, p, err := Load(Settings{}, nil); m != nil || p != nil || err != nil {
 		t.Errorf("no keys: %v %v %v", m, p, err)
 	}
-	s := Settings{Issuer: "https://authz.example", KeyFiles: writeKeys(t, t.TempDir(), "es256", "eddsa")}
+	s := Settings{Issuer: "https://authz.example", KeyFiles: writeKeys(t, t.TempDir(), jose.ES256, jose.EdDSA)}
 	s.Defaults()
 	m, p, err := Load(s, func() {})
 	if err != nil || p == nil {
